@@ -1,0 +1,126 @@
+"""OpenTelemetry setup: traces and metrics, exporter chosen by the standard OTEL_* variables.
+
+``OTEL_TRACES_EXPORTER`` / ``OTEL_METRICS_EXPORTER``: ``none`` (default), ``console`` or
+``otlp`` (then ``OTEL_EXPORTER_OTLP_ENDPOINT`` says where). With an exporter set, gRPC servers
+and clients are instrumented so a turn's trace crosses every hop (context travels in gRPC
+metadata); with ``none`` nothing is instrumented and tracing costs nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from opentelemetry import metrics, trace
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import (
+    ConsoleMetricExporter,
+    MetricReader,
+    PeriodicExportingMetricReader,
+)
+from opentelemetry.sdk.resources import SERVICE_NAME, Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import (
+    BatchSpanProcessor,
+    ConsoleSpanExporter,
+    SimpleSpanProcessor,
+    SpanExporter,
+)
+
+logger = logging.getLogger(__name__)
+
+EXPORTERS = ("none", "console", "otlp")
+
+
+@dataclass
+class Telemetry:
+    """What ``setup_telemetry`` installed; ``enabled`` is False when no exporter is set."""
+
+    service_name: str
+    tracer_provider: TracerProvider | None = None
+    meter_provider: MeterProvider | None = None
+
+    @property
+    def enabled(self) -> bool:
+        return self.tracer_provider is not None
+
+    def server_interceptors(self) -> list[Any]:
+        """gRPC aio server interceptors that continue the caller's trace."""
+        if not self.enabled:
+            return []
+        from opentelemetry.instrumentation.grpc import aio_server_interceptor
+
+        return [aio_server_interceptor(tracer_provider=self.tracer_provider)]
+
+    def client_interceptors(self) -> list[Any]:
+        """gRPC aio client interceptors that send the current trace context upstream."""
+        if not self.enabled:
+            return []
+        from opentelemetry.instrumentation.grpc import aio_client_interceptors
+
+        return list(aio_client_interceptors(tracer_provider=self.tracer_provider))
+
+    def shutdown(self) -> None:
+        """Flushes and stops the exporters."""
+        if self.tracer_provider is not None:
+            self.tracer_provider.shutdown()
+        if self.meter_provider is not None:
+            self.meter_provider.shutdown()
+
+
+def _exporter_name(variable: str) -> str:
+    name = os.environ.get(variable, "none").strip().lower() or "none"
+    if name not in EXPORTERS:
+        raise ValueError(f"{variable}={name!r}: use one of {', '.join(EXPORTERS)}")
+    return name
+
+
+def _span_exporter(name: str) -> SpanExporter:
+    if name == "console":
+        return ConsoleSpanExporter()
+    from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+
+    return OTLPSpanExporter()
+
+
+def _metric_reader(name: str) -> MetricReader:
+    if name == "console":
+        return PeriodicExportingMetricReader(ConsoleMetricExporter())
+    from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
+
+    return PeriodicExportingMetricReader(OTLPMetricExporter())
+
+
+def setup_telemetry(service_name: str, *, span_exporter: SpanExporter | None = None) -> Telemetry:
+    """Installs global tracer and meter providers for ``service_name``.
+
+    Args:
+        service_name: Reported as ``service.name`` unless ``OTEL_SERVICE_NAME`` is set.
+        span_exporter: Export spans here instead of what the environment says (tests pass an
+            in-memory exporter).
+    """
+    name = os.environ.get("OTEL_SERVICE_NAME") or service_name
+    resource = Resource.create({SERVICE_NAME: name})
+    result = Telemetry(service_name=name)
+
+    traces = _exporter_name("OTEL_TRACES_EXPORTER")
+    if span_exporter is not None or traces != "none":
+        provider = TracerProvider(resource=resource)
+        if span_exporter is not None:
+            provider.add_span_processor(SimpleSpanProcessor(span_exporter))
+        else:
+            provider.add_span_processor(BatchSpanProcessor(_span_exporter(traces)))
+        trace.set_tracer_provider(provider)
+        result.tracer_provider = provider
+
+    metric_exporter = _exporter_name("OTEL_METRICS_EXPORTER")
+    if metric_exporter != "none":
+        meter_provider = MeterProvider(
+            resource=resource, metric_readers=[_metric_reader(metric_exporter)]
+        )
+        metrics.set_meter_provider(meter_provider)
+        result.meter_provider = meter_provider
+    logger.debug("telemetry for %s: traces=%s metrics=%s", name, traces, metric_exporter)
+    return result
