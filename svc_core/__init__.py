@@ -1,4 +1,4 @@
-"""What every Virtual Tutor service stands on: serving, settings, logging, telemetry, audio, errors."""
+"""What every Virtual Tutor service stands on: serving, settings, logs, telemetry, audio, errors."""
 
 from svc_core.errors import (
     AlreadyExists,

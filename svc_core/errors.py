@@ -126,7 +126,7 @@ class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):
             return handler
         method = handler_call_details.method
         if handler.unary_unary or handler.stream_unary:
-            behavior = handler.unary_unary or handler.stream_unary
+            behavior: Any = handler.unary_unary or handler.stream_unary
 
             async def unary_response(request: Any, context: grpc.aio.ServicerContext) -> Any:
                 try:
@@ -147,9 +147,11 @@ class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):
                 response_serializer=handler.response_serializer,
             )
 
-        stream_behavior = handler.unary_stream or handler.stream_stream
+        stream_behavior: Any = handler.unary_stream or handler.stream_stream
 
-        async def stream_response(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+        async def stream_response(
+            request: Any, context: grpc.aio.ServicerContext
+        ) -> AsyncIterator[Any]:
             try:
                 result = stream_behavior(request, context)
                 if inspect.isawaitable(result):

@@ -21,6 +21,7 @@ from typing import Any
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_health.v1.health import aio as health_aio  # type: ignore[attr-defined]
 from grpc_reflection.v1alpha import reflection
 
 from svc_core.errors import ErrorMappingInterceptor
@@ -61,6 +62,11 @@ class ServiceBinding:
         raise TypeError(f"{type(servicer).__name__} implements no service of {pb2_module.__name__}")
 
 
+Hook = Callable[[], Awaitable[None]]
+# What a service's __main__ hands run_service: its bindings, then startup and shutdown hooks.
+ServiceParts = tuple[Sequence[ServiceBinding], Hook | None, Hook | None]
+
+
 def _server_options(settings: ServiceSettings) -> list[tuple[str, int]]:
     keepalive_ms = int(settings.keepalive_time_s * 1000)
     return [
@@ -91,12 +97,12 @@ class GrpcServer:
     ) -> None:
         self.settings = settings
         self.bindings = list(bindings)
-        self.health = health.aio.HealthServicer()
-        interceptors = [*(telemetry.server_interceptors() if telemetry else []),
-                        ErrorMappingInterceptor()]
-        self.server = grpc.aio.server(
-            interceptors=interceptors, options=_server_options(settings)
-        )
+        self.health = health_aio.HealthServicer()
+        interceptors = [
+            *(telemetry.server_interceptors() if telemetry else []),
+            ErrorMappingInterceptor(),
+        ]
+        self.server = grpc.aio.server(interceptors=interceptors, options=_server_options(settings))
         self.port = 0
 
     @property
@@ -188,8 +194,7 @@ async def serve(
 def run_service(
     service_name: str,
     settings: ServiceSettings,
-    make_bindings: Callable[[], tuple[Sequence[ServiceBinding], Callable[[], Awaitable[None]] | None,
-                                      Callable[[], Awaitable[None]] | None]],
+    make_bindings: Callable[[], ServiceParts],
 ) -> None:
     """Entry point for ``python -m <service>``: logging, telemetry, serve, exit status.
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
@@ -21,7 +21,7 @@ class ServiceSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SVC_", extra="ignore")
 
     host: str = "127.0.0.1"
-    port: int = Field(default=0, ge=0, le=65535, description="0 picks a free port")
+    port: int = 0  # 0 picks a free port
     log_level: LogLevel = "INFO"
     data_dir: Path = Path("var")
     # Seconds in-flight calls get to finish after SIGTERM before they are cancelled.
@@ -34,6 +34,15 @@ class ServiceSettings(BaseSettings):
     keepalive_timeout_s: float = Field(default=10.0, gt=0)
     # Blocking inference runs in a pool of this many threads.
     worker_threads: int = Field(default=4, ge=1, le=64)
+
+    @field_validator("port")
+    @classmethod
+    def _port_in_range(cls, port: int) -> int:
+        # A validator rather than Field bounds: subclasses redeclare `port` with their own
+        # default, which would drop Field constraints.
+        if not 0 <= port <= 65535:
+            raise ValueError(f"port {port} is outside 0-65535")
+        return port
 
     @property
     def bind_address(self) -> str:

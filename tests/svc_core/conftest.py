@@ -23,8 +23,14 @@ def echo_modules(tmp_path_factory: pytest.TempPathFactory) -> tuple[ModuleType, 
     out = tmp_path_factory.mktemp("echo_gen")
     well_known = str(resources.files("grpc_tools") / "_proto")
     rc = protoc.main(
-        ["protoc", f"-I{HERE}", f"-I{well_known}", f"--python_out={out}",
-         f"--grpc_python_out={out}", "echo.proto"]
+        [
+            "protoc",
+            f"-I{HERE}",
+            f"-I{well_known}",
+            f"--python_out={out}",
+            f"--grpc_python_out={out}",
+            "echo.proto",
+        ]
     )
     assert rc == 0
     sys.path.insert(0, str(out))
@@ -38,7 +44,7 @@ def make_echo_servicer(pb2: ModuleType, pb2_grpc: ModuleType) -> object:
     """An EchoService servicer built on the generated base class."""
 
     class EchoServicer(pb2_grpc.EchoServiceServicer):  # type: ignore[name-defined,misc]
-        async def Echo(self, request, context):  # noqa: N802
+        async def Echo(self, request, context):
             if request.text.startswith("fail:"):
                 import grpc
 
@@ -47,7 +53,7 @@ def make_echo_servicer(pb2: ModuleType, pb2_grpc: ModuleType) -> object:
                 raise RuntimeError("secret internal detail")
             return pb2.EchoResponse(text=request.text)
 
-        async def EchoStream(self, request_iterator, context):  # noqa: N802
+        async def EchoStream(self, request_iterator, context):
             index = 0
             async for request in request_iterator:
                 if request.delay_s:

@@ -1,0 +1,71 @@
+"""Gateway settings (env prefix ``GATEWAY_``): upstream addresses, credentials, limits, deadlines."""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr
+from pydantic_settings import SettingsConfigDict
+
+from svc_core.settings import ServiceSettings
+
+
+class GatewaySettings(ServiceSettings):
+    """Everything ``python -m gateway`` reads from the environment."""
+
+    model_config = SettingsConfigDict(env_prefix="GATEWAY_", extra="ignore")
+
+    port: int = Field(default=50051, ge=0, le=65535)
+
+    # Upstreams (host:port), one per inference service.
+    asr_address: str = "127.0.0.1:50052"
+    llm_address: str = "127.0.0.1:50053"
+    tts_address: str = "127.0.0.1:50054"
+    lipsync_address: str = "127.0.0.1:50055"
+
+    # The service credential the backend sends for the control plane; the gateway refuses to
+    # start without one rather than serve sessions to anyone.
+    api_key: SecretStr = SecretStr("")
+    # Address clients reach this instance's Converse at (the engine URL handed out with each
+    # session); empty means host:port as bound.
+    public_address: str = ""
+
+    # Sessions.
+    max_sessions: int = Field(default=200, ge=1)
+    idle_timeout_s: float = Field(default=600.0, gt=0)
+    token_ttl_s: int = Field(default=3600, ge=1, le=86400)
+    # Ended and expired sessions stay readable (GetSession, ListSessions) this long.
+    ended_retention_s: float = Field(default=3600.0, ge=0)
+    sweep_interval_s: float = Field(default=1.0, gt=0)
+    # Turns of history sent to the LLM with each new question.
+    max_history_turns: int = Field(default=20, ge=0)
+
+    # Barge-in: speech must last this long past SPEECH_STARTED (on the input audio timeline)
+    # before it interrupts a playing turn, so coughs and "uh-huh" do not cut the tutor off.
+    false_start_guard_ms: int = Field(default=250, ge=0)
+    # A final transcript that arrives while a turn plays, without a barge-in before it, starts
+    # a new turn only with at least this many words (shorter ones are backchannel).
+    false_start_min_words: int = Field(default=2, ge=1)
+
+    # Media is sent at most this far ahead of real-time playback, so the client's buffer stays
+    # small (barge-in silences it quickly) and upstream work stops when a turn is cut short.
+    # 0 sends as fast as upstreams produce.
+    media_lead_ms: int = Field(default=1500, ge=0)
+
+    # Deadlines.
+    upstream_connect_timeout_s: float = Field(default=3.0, gt=0)
+    first_response_timeout_s: float = Field(default=15.0, gt=0)
+    turn_timeout_s: float = Field(default=180.0, gt=0)
+    admin_timeout_s: float = Field(default=30.0, gt=0)
+    avatar_create_timeout_s: float = Field(default=900.0, gt=0)
+
+    # Bounded queues between pipeline stages (messages).
+    stage_queue_size: int = Field(default=64, ge=1)
+    output_queue_size: int = Field(default=256, ge=1)
+
+    # Reconnect backoff of upstream channels: short, so a restarted upstream is used again
+    # within about a second.
+    reconnect_backoff_min_ms: int = Field(default=200, ge=10)
+    reconnect_backoff_max_ms: int = Field(default=1000, ge=10)
+
+    def engine_url(self, bound_port: int) -> str:
+        """The address handed out as a session's engine URL."""
+        return self.public_address or f"{self.host}:{bound_port}"

@@ -1,0 +1,1 @@
+"""Clients of the four inference services: one module per upstream, plain dataclasses out."""
