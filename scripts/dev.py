@@ -18,8 +18,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import grpc
-from grpc_health.v1 import health_pb2, health_pb2_grpc
+from svc_core.healthcheck import is_serving
 
 ROOT = Path(__file__).resolve().parent.parent
 COLORS = ["\033[36m", "\033[32m", "\033[33m", "\033[35m", "\033[34m", "\033[31m", "\033[37m"]
@@ -91,18 +90,12 @@ def _pump(service: DevService, color: str) -> None:
 
 def _wait_healthy(service: DevService, timeout_s: float) -> bool:
     deadline = time.monotonic() + timeout_s
-    with grpc.insecure_channel(f"127.0.0.1:{service.grpc_port}") as channel:
-        stub = health_pb2_grpc.HealthStub(channel)
-        while time.monotonic() < deadline:
-            if service.process is not None and service.process.poll() is not None:
-                return False
-            try:
-                reply = stub.Check(health_pb2.HealthCheckRequest(), timeout=1)
-                if reply.status == health_pb2.HealthCheckResponse.SERVING:
-                    return True
-            except grpc.RpcError:
-                pass
-            time.sleep(0.2)
+    while time.monotonic() < deadline:
+        if service.process is not None and service.process.poll() is not None:
+            return False
+        if is_serving(f"127.0.0.1:{service.grpc_port}", timeout_s=1):
+            return True
+        time.sleep(0.2)
     return False
 
 

@@ -135,3 +135,13 @@ async def test_unexpected_exception_is_internal_without_leaking_details(echo_mod
             assert (await stub.Echo(pb2.EchoRequest(text="ok"))).text == "ok"
     assert info.value.code() == grpc.StatusCode.INTERNAL
     assert "secret" not in info.value.details()
+
+
+async def test_healthcheck_cli_function_reports_serving_state(echo_modules):
+    from svc_core.healthcheck import is_serving
+
+    async with running_server([_binding(echo_modules)], serving=False) as server:
+        assert not await asyncio.to_thread(is_serving, server.address, service=SERVICE)
+        await server.set_serving(True)
+        assert await asyncio.to_thread(is_serving, server.address, service=SERVICE)
+    assert not await asyncio.to_thread(is_serving, server.address, timeout_s=0.5)

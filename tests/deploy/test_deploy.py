@@ -1,0 +1,152 @@
+"""Deployment files: docker-compose validates (and demands its secrets), the Kubernetes
+manifests validate against the Kubernetes schemas, and both wire the services as designed."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import kubernetes_validate
+import pytest
+import yaml
+
+pytestmark = pytest.mark.unit
+
+ROOT = Path(__file__).resolve().parents[2]
+K8S = ROOT / "deploy" / "k8s"
+SECRETS = {
+    "GATEWAY_API_KEY": "k",
+    "WEB_JWT_SECRET": "j",
+    "TURN_SECRET": "t",
+    "POSTGRES_PASSWORD": "p",
+    "TURN_EXTERNAL_IP": "203.0.113.10",
+}
+INFERENCE = ("asr", "llm", "tts", "lipsync")
+K8S_VERSION = "1.33.0"
+
+
+def _compose(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    if shutil.which("docker-compose") is None:
+        pytest.fail("docker-compose is missing: run `make install` (Debian docker-compose)")
+    clean = {k: v for k, v in os.environ.items() if k not in SECRETS}
+    return subprocess.run(
+        ["docker-compose", "-f", str(ROOT / "docker-compose.yml"), "config", *args],
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+
+
+def test_compose_file_is_valid_with_its_secrets() -> None:
+    result = _compose(SECRETS, "-q")
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize("missing", sorted(SECRETS))
+def test_compose_refuses_to_start_without_each_secret(missing: str) -> None:
+    env = {k: v for k, v in SECRETS.items() if k != missing}
+    result = _compose(env, "-q")
+    assert result.returncode != 0
+    assert missing in result.stderr
+
+
+def _resolved_compose() -> dict:
+    result = _compose(SECRETS)
+    assert result.returncode == 0, result.stderr
+    return yaml.safe_load(result.stdout)
+
+
+def test_compose_wires_health_gpus_engines_and_relay_ports() -> None:
+    services = _resolved_compose()["services"]
+    assert set(services) >= {
+        *INFERENCE,
+        "gateway",
+        "rtc_edge",
+        "web",
+        "postgres",
+        "ollama",
+        "coturn",
+    }
+    gateway_deps = services["gateway"]["depends_on"]
+    for upstream in INFERENCE:
+        assert gateway_deps[upstream]["condition"] == "service_healthy"
+    assert services["web"]["depends_on"]["postgres"]["condition"] == "service_healthy"
+    for gpu_service in ("asr", "lipsync", "ollama"):
+        devices = services[gpu_service]["deploy"]["resources"]["reservations"]["devices"]
+        assert devices[0]["capabilities"] == ["gpu"]
+    assert services["asr"]["environment"]["ASR_ENGINE"] == "faster_whisper"
+    assert services["llm"]["environment"]["LLM_ENGINE"] == "ollama"
+    assert services["tts"]["environment"]["TTS_ENGINE"] == "edge"
+    assert services["lipsync"]["environment"]["LIPSYNC_ENGINE"] == "wav2lip"
+    relay = [p for p in services["coturn"]["ports"] if str(p.get("target")) == "49160"]
+    assert relay, "the TURN relay range must be mapped explicitly"
+    for name in ("postgres", "ollama"):
+        assert "healthcheck" in services[name]
+
+
+def _manifests() -> list[tuple[str, dict]]:
+    docs = []
+    for path in sorted(K8S.glob("*.yaml")):
+        if path.name == "kustomization.yaml":
+            continue
+        docs += [(path.name, doc) for doc in yaml.safe_load_all(path.read_text()) if doc]
+    return docs
+
+
+def test_every_manifest_validates_against_the_kubernetes_schema() -> None:
+    docs = _manifests()
+    assert len(docs) > 10
+    for name, doc in docs:
+        try:
+            kubernetes_validate.validate(doc, K8S_VERSION, strict=True)
+        except kubernetes_validate.ValidationError as exc:
+            pytest.fail(f"{name} {doc['kind']}/{doc['metadata']['name']}: {exc.message}")
+
+
+def test_kustomization_lists_every_manifest() -> None:
+    listed = set(yaml.safe_load((K8S / "kustomization.yaml").read_text())["resources"])
+    present = {p.name for p in K8S.glob("*.yaml")} - {"kustomization.yaml"}
+    assert listed == present
+
+
+def test_manifests_pin_gpus_balance_upstreams_and_pin_sessions_to_pods() -> None:
+    by_name = {(d["kind"], d["metadata"]["name"]): d for _, d in _manifests()}
+    for name in ("asr", "lipsync", "ollama"):
+        pod = by_name[("Deployment", name)]["spec"]["template"]["spec"]
+        assert pod["nodeSelector"] == {"nvidia.com/gpu.present": "true"}
+        assert pod["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] == 1
+    for name in INFERENCE:
+        assert by_name[("Service", name)]["spec"]["clusterIP"] == "None"  # headless
+    config = by_name[("ConfigMap", "vtutor-config")]["data"]
+    for name in INFERENCE:
+        assert config[f"GATEWAY_{name.upper()}_ADDRESS"].startswith("dns:///")
+    gateway_env = {
+        e["name"]: e.get("value")
+        for e in by_name[("Deployment", "gateway")]["spec"]["template"]["spec"]["containers"][0][
+            "env"
+        ]
+    }
+    assert gateway_env["GATEWAY_PUBLIC_ADDRESS"] == "$(POD_IP):50051"
+    assert ("HorizontalPodAutoscaler", "gateway") in by_name
+    assert by_name[("DaemonSet", "coturn")]["spec"]["template"]["spec"]["hostNetwork"] is True
+
+
+def test_images_run_as_non_root_with_a_health_check_and_cover_every_service() -> None:
+    dockerfile = (ROOT / "deploy" / "docker" / "Dockerfile").read_text()
+    final_stage = dockerfile.rsplit("\nFROM ", 1)[1]
+    assert "\nUSER vtutor" in final_stage
+    assert "HEALTHCHECK" in final_stage and "svc_core.healthcheck" in final_stage
+    table = (ROOT / "deploy" / "docker" / "build-images.sh").read_text().split("<<'SERVICES'")[1]
+    packages = {line.split("|")[0] for line in table.splitlines() if "|" in line}
+    assert packages == {
+        "asr_svc",
+        "llm_svc",
+        "tts_svc",
+        "lipsync_svc",
+        "gateway",
+        "rtc_edge",
+        "web_backend",
+    }
