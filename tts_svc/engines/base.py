@@ -10,10 +10,14 @@ from __future__ import annotations
 
 import enum
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from collections.abc import AsyncGenerator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar, Self
 
 from svc_core.errors import NotFound
+
+if TYPE_CHECKING:
+    from tts_svc.config import TtsSettings
 
 # Speaking rates a config may ask for, relative to the voice's normal rate (see tts.proto).
 MIN_SPEAKING_RATE = 0.5
@@ -102,7 +106,6 @@ class VoiceSettings:
     speaking_rate: float = 1.0
 
 
-@dataclass
 class TtsEngine(ABC):
     """A speech synthesizer behind tts_svc.
 
@@ -110,13 +113,13 @@ class TtsEngine(ABC):
     process; the server reports NOT_SERVING until it returns.
     """
 
-    name: str = field(init=False, default="")
-    capabilities: EngineCapabilities = field(
-        init=False,
-        default=EngineCapabilities(
-            streaming_audio=False, word_timings=False, visemes=False, remote=False
-        ),
-    )
+    name: ClassVar[str]
+    capabilities: ClassVar[EngineCapabilities]
+
+    @classmethod
+    @abstractmethod
+    def from_settings(cls, settings: TtsSettings) -> Self:
+        """Builds the engine from the service's settings (nothing is loaded yet)."""
 
     async def start(self) -> None:  # noqa: B027 - engines without loading keep the default
         """Loads the engine; raises svc_core.StartupError when it cannot be used."""
@@ -154,15 +157,17 @@ class TtsEngine(ABC):
                 f"unknown {self.name} voice {name!r}: ListVoices lists the available ones"
             )
         if language_code:
-            matches = voices_for_language(voices, language_code)
-            if not matches:
-                raise NotFound(f"no {self.name} voice speaks {language_code!r}")
-            names = [v.name for v in matches]
-            return self.default_voice if self.default_voice in names else names[0]
+            # "de-DE" falls back to "de" when no voice names the region.
+            parts = language_code.split("-")
+            for size in range(len(parts), 0, -1):
+                names = [v.name for v in voices_for_language(voices, "-".join(parts[:size]))]
+                if names:
+                    return self.default_voice if self.default_voice in names else names[0]
+            raise NotFound(f"no {self.name} voice speaks {language_code!r}")
         return self.default_voice
 
     @abstractmethod
-    def synthesize(self, text: str, voice: VoiceSettings) -> AsyncIterator[SpeechEvent]:
+    def synthesize(self, text: str, voice: VoiceSettings) -> AsyncGenerator[SpeechEvent, None]:
         """Speaks one segment; audio is yielded as soon as it is produced.
 
         Closing the iterator early (a cancelled call) must stop synthesis at once.
@@ -178,6 +183,8 @@ def voices_for_language(voices: list[VoiceInfo], language_code: str) -> list[Voi
     return [
         v
         for v in voices
-        if any(code.lower() == prefix or code.lower().startswith(prefix + "-")
-               for code in v.language_codes)
+        if any(
+            code.lower() == prefix or code.lower().startswith(prefix + "-")
+            for code in v.language_codes
+        )
     ]

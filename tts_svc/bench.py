@@ -1,0 +1,297 @@
+"""Benchmark of tts_svc: ``python -m tts_svc.bench [--quick] [--streams 1,16]``.
+
+Starts ``python -m tts_svc`` as its own process and measures, at each concurrency:
+
+- first-clause latency: from sending the token that completes the first clause (its
+  punctuation) to receiving that clause's first audio. Tokens arrive at LLM pace; the
+  segmenter needs the next character to decide a boundary, so the latency includes one
+  token interval. ``after lookahead`` measures from that next token instead;
+- real-time factor: wall time to synthesize a whole answer sent at once / its audio length;
+- underruns: audio chunks that would reach a player after their play time, if playback
+  started with the first chunk (0 means the stream never starves a listener).
+
+Prints a table and writes JSON to ``bench-results/tts_svc.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import socket
+import statistics
+import sys
+import time
+from collections.abc import AsyncIterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from vtutor.common.v1 import media_pb2
+from vtutor.tts.v1 import tts_pb2, tts_pb2_grpc
+
+from tts_svc.segmenter import TextSegmenter
+
+ANSWER = (
+    "Great question. To add fractions with different denominators, first find a common "
+    "denominator, for example by multiplying the two denominators together. Then rewrite "
+    "each fraction with that denominator, add the numerators, and simplify the result if "
+    "you can. So one half plus one third is three sixths plus two sixths, which is five "
+    "sixths."
+)
+SAMPLE_RATE = 16000
+
+
+@dataclass
+class StreamResult:
+    """What one benchmark stream measured."""
+
+    first_clause_latency_ms: float
+    after_lookahead_ms: float
+    underruns: int
+    audio_s: float
+
+
+@dataclass
+class LevelResult:
+    """Aggregates at one concurrency level."""
+
+    name: str
+    streams: int
+    first_clause_p50_ms: float
+    first_clause_p95_ms: float
+    first_clause_max_ms: float
+    after_lookahead_p50_ms: float
+    rtf_per_stream: float
+    rtf_aggregate: float
+    underrun_streams: int
+    errors: int
+
+
+def tokens_of(text: str) -> list[str]:
+    """Word-level tokens with their leading space, punctuation on its own (like BPE)."""
+    tokens: list[str] = []
+    word = ""
+    for ch in text:
+        if ch.isalnum():
+            word += ch
+            continue
+        if word:
+            tokens.append(word)
+            word = ""
+        if ch == " ":
+            word = " "
+        else:
+            tokens.append(ch)
+    if word:
+        tokens.append(word)
+    return tokens
+
+
+def first_clause_tokens(tokens: list[str]) -> tuple[int, int]:
+    """(index of the token that ends the first segment, index of the token that decides it)."""
+    segmenter = TextSegmenter()
+    for deciding, token in enumerate(tokens):
+        if segmenter.push(token):
+            received = "".join(tokens[: deciding + 1])
+            end = len(received) - len(segmenter.pending)  # past the cut and its spaces
+            while received[end - 1].isspace():
+                end -= 1
+            position = 0
+            for index, earlier in enumerate(tokens):
+                position += len(earlier)
+                if position >= end:
+                    return index, deciding
+    raise ValueError("the text has no segment boundary")
+
+
+async def paced_stream(
+    stub: tts_pb2_grpc.TtsServiceStub, tokens: list[str], interval_s: float
+) -> StreamResult:
+    clause_token, deciding_token = first_clause_tokens(tokens)
+    sent_at: dict[int, float] = {}
+
+    async def requests() -> AsyncIterator[tts_pb2.StreamingSynthesizeRequest]:
+        yield tts_pb2.StreamingSynthesizeRequest(
+            config=tts_pb2.SynthesisConfig(
+                output_format=media_pb2.AudioFormat(sample_rate_hz=SAMPLE_RATE)
+            )
+        )
+        for index, token in enumerate(tokens):
+            await asyncio.sleep(interval_s)
+            sent_at[index] = time.perf_counter()
+            yield tts_pb2.StreamingSynthesizeRequest(text=token)
+
+    first_audio = None
+    playback_start = 0.0
+    underruns = 0
+    samples = 0
+    async for response in stub.StreamingSynthesize(requests()):
+        if not response.HasField("audio"):
+            continue
+        now = time.perf_counter()
+        if first_audio is None:
+            first_audio = playback_start = now
+        elif now > playback_start + response.audio.pts_us / 1e6:
+            underruns += 1
+        samples += len(response.audio.data) // 2
+    assert first_audio is not None, "no audio"
+    return StreamResult(
+        first_clause_latency_ms=(first_audio - sent_at[clause_token]) * 1000,
+        after_lookahead_ms=(first_audio - sent_at[deciding_token]) * 1000,
+        underruns=underruns,
+        audio_s=samples / SAMPLE_RATE,
+    )
+
+
+async def whole_text_stream(stub: tts_pb2_grpc.TtsServiceStub, text: str) -> tuple[float, float]:
+    """(wall seconds, audio seconds) for a text sent at once."""
+    requests = [
+        tts_pb2.StreamingSynthesizeRequest(
+            config=tts_pb2.SynthesisConfig(
+                output_format=media_pb2.AudioFormat(sample_rate_hz=SAMPLE_RATE)
+            )
+        ),
+        tts_pb2.StreamingSynthesizeRequest(text=text),
+    ]
+    started = time.perf_counter()
+    samples = 0
+    async for response in stub.StreamingSynthesize(iter(requests)):
+        if response.HasField("audio"):
+            samples += len(response.audio.data) // 2
+    return time.perf_counter() - started, samples / SAMPLE_RATE
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
+
+
+async def run_level(
+    stub: tts_pb2_grpc.TtsServiceStub, streams: int, rounds: int, interval_s: float
+) -> LevelResult:
+    tokens = tokens_of(ANSWER)
+    results: list[StreamResult] = []
+    errors = 0
+    for _ in range(rounds):
+        outcomes = await asyncio.gather(
+            *(paced_stream(stub, tokens, interval_s) for _ in range(streams)),
+            return_exceptions=True,
+        )
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                errors += 1
+            else:
+                results.append(outcome)
+    started = time.perf_counter()
+    whole = await asyncio.gather(*(whole_text_stream(stub, ANSWER * 3) for _ in range(streams)))
+    wall = time.perf_counter() - started
+    latencies = [r.first_clause_latency_ms for r in results] or [float("nan")]
+    return LevelResult(
+        name=f"{streams}_streams",
+        streams=streams,
+        first_clause_p50_ms=statistics.median(latencies),
+        first_clause_p95_ms=percentile(latencies, 0.95),
+        first_clause_max_ms=max(latencies),
+        after_lookahead_p50_ms=statistics.median(r.after_lookahead_ms for r in results)
+        if results
+        else float("nan"),
+        rtf_per_stream=statistics.median(w / a for w, a in whole),
+        rtf_aggregate=wall / sum(a for _, a in whole),
+        underrun_streams=sum(1 for r in results if r.underruns),
+        errors=errors,
+    )
+
+
+async def wait_serving(address: str, process: asyncio.subprocess.Process) -> None:
+    async with grpc.aio.insecure_channel(address) as channel:
+        health = health_pb2_grpc.HealthStub(channel)
+        for _ in range(300):
+            if process.returncode is not None:
+                raise SystemExit(f"tts_svc exited with {process.returncode}")
+            try:
+                reply = await health.Check(health_pb2.HealthCheckRequest(), timeout=1)
+                if reply.status == health_pb2.HealthCheckResponse.SERVING:
+                    return
+            except grpc.aio.AioRpcError:
+                pass
+            await asyncio.sleep(0.1)
+    raise SystemExit("tts_svc did not become SERVING within 30 s")
+
+
+async def main_async(args: argparse.Namespace) -> dict[str, object]:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {**os.environ, "TTS_PORT": str(port), "TTS_LOG_LEVEL": "WARNING"}
+    process = await asyncio.create_subprocess_exec(sys.executable, "-m", "tts_svc", env=env)
+    address = f"127.0.0.1:{port}"
+    try:
+        await wait_serving(address, process)
+        async with grpc.aio.insecure_channel(address) as channel:
+            stub = tts_pb2_grpc.TtsServiceStub(channel)
+            await whole_text_stream(stub, "Warm up.")
+            levels = [
+                await run_level(stub, streams, args.rounds, args.token_interval_ms / 1000)
+                for streams in args.streams
+            ]
+    finally:
+        process.terminate()
+        await process.wait()
+    return {
+        "engine": os.environ.get("TTS_ENGINE", "espeak"),
+        "token_interval_ms": args.token_interval_ms,
+        "rounds": args.rounds,
+        "sample_rate_hz": SAMPLE_RATE,
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+        "levels": [asdict(level) for level in levels],
+    }
+
+
+def print_table(report: dict[str, object]) -> None:
+    print(
+        f"tts_svc ({report['engine']}), tokens every {report['token_interval_ms']} ms, "
+        f"{report['rounds']} round(s) per level"
+    )
+    header = (
+        f"{'streams':>7} {'1st clause p50':>14} {'p95':>7} {'max':>7} {'after look':>10} "
+        f"{'RTF/stream':>10} {'RTF total':>9} {'underruns':>9} {'errors':>6}"
+    )
+    print(header)
+    for level in report["levels"]:  # type: ignore[attr-defined]
+        print(
+            f"{level['streams']:>7} {level['first_clause_p50_ms']:>11.1f} ms "
+            f"{level['first_clause_p95_ms']:>7.1f} {level['first_clause_max_ms']:>7.1f} "
+            f"{level['after_lookahead_p50_ms']:>7.1f} ms {level['rtf_per_stream']:>10.4f} "
+            f"{level['rtf_aggregate']:>9.4f} {level['underrun_streams']:>9} {level['errors']:>6}"
+        )
+
+
+def main() -> None:
+    """Parses flags, runs the benchmark, prints the table and writes the JSON."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="one round per level")
+    parser.add_argument(
+        "--streams",
+        type=lambda s: [int(x) for x in s.split(",")],
+        default=[1, 16],
+        help="concurrency levels, comma-separated (default 1,16)",
+    )
+    parser.add_argument("--rounds", type=int, default=3, help="rounds per level (default 3)")
+    parser.add_argument("--token-interval-ms", type=float, default=25.0, help="LLM pace")
+    parser.add_argument("--output", type=Path, default=Path("bench-results/tts_svc.json"))
+    args = parser.parse_args()
+    if args.quick:
+        args.rounds = 1
+    report = asyncio.run(main_async(args))
+    print_table(report)
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"wrote {args.output}")
+
+
+if __name__ == "__main__":
+    main()
