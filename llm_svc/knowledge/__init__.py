@@ -1,0 +1,1 @@
+"""Knowledge bases: documents split into passages, BM25 search, storage on disk."""

@@ -1,0 +1,35 @@
+"""`python -m llm_svc.bench` runs end to end (tiny settings) and writes its report."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_bench_measures_both_paths_and_writes_json(tmp_path):
+    output = tmp_path / "llm_svc.json"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LLM_")}
+    subprocess.run(
+        [sys.executable, "-m", "llm_svc.bench", "--tokens", "20", "--rounds", "1",
+         "--streams", "1,3", "--output", str(output)],
+        cwd=ROOT, env={**env, "PYTHONPATH": str(ROOT)}, check=True, timeout=120,
+        capture_output=True,
+    )  # fmt: skip
+    report = json.loads(output.read_text())
+    names = [r["name"] for r in report["results"]]
+    assert names == ["direct-1", "service-1", "direct-3", "service-3"]
+    for result in report["results"]:
+        # Every stream got the whole reply, whichever way it went.
+        assert result["tokens_per_stream"] == 20
+        assert result["ttft_ms_p50"] > 0
+        assert result["tokens_per_s_total"] > 0
+    assert [o["name"] for o in report["overhead"]] == ["overhead-1", "overhead-3"]
