@@ -65,7 +65,11 @@ def services(data_dir: Path, api_key: str) -> list[DevService]:
             "turn",
             ["turnserver", "-c", str(ROOT / "deploy/coturn/dev.conf"), "--log-file", "stdout"],
         ),
-        DevService("rtc_edge", [py, "-m", "rtc_edge"], {"RTC_DATA_DIR": str(data_dir / "rtc")}),
+        DevService(
+            "rtc_edge",
+            [py, "-m", "rtc_edge"],
+            {"RTC_DATA_DIR": str(data_dir / "rtc"), "RTC_GATEWAY_API_KEY": api_key},
+        ),
         DevService(
             "web",
             [py, "-m", "web_backend"],

@@ -1,0 +1,27 @@
+"""``python -m rtc_edge``: serves signaling and the student page on port 8080 (RTC_* settings)."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from rtc_edge.app import build_app
+from rtc_edge.config import EdgeSettings
+from svc_core.logs import configure_logging
+
+
+def main() -> None:
+    """Builds settings and serves until SIGTERM/SIGINT (peers are closed on the way out)."""
+    settings = EdgeSettings()
+    configure_logging(settings.log_level, service="rtc_edge")
+    web.run_app(
+        build_app(settings),
+        host=settings.host,
+        port=settings.port,
+        shutdown_timeout=settings.grace_period_s,
+        print=None,
+        access_log=None,
+    )
+
+
+if __name__ == "__main__":
+    main()

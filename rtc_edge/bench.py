@@ -1,0 +1,290 @@
+"""``python -m rtc_edge.bench [--quick]``: end of speech -> first video frame through the edge
+and TURN, and CPU per connected peer. Writes bench-results/rtc_edge.json.
+
+By default it starts the whole stack as child processes on free loopback ports (the four
+inference services, the gateway, coturn, and ``python -m rtc_edge``); ``--gateway`` uses a
+running gateway instead (with ``--api-key``). Students are aiortc peers forced to relay
+through coturn, speaking an espeak-ng question.
+
+The first video frame of an answer is the first frame decoded after the edge's
+``playback: speaking`` message, which the edge sends when it hands that frame to the encoder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import grpc
+import numpy as np
+from vtutor.gateway.v1 import gateway_pb2, gateway_pb2_grpc
+
+from rtc_edge.student_probe import StudentProbe
+from rtc_edge.turn_server import CoturnServer, free_port
+from svc_core.audio import float_to_pcm16, pcm16_to_float, resample
+from svc_core.healthcheck import is_serving
+
+ROOT = Path(__file__).resolve().parent.parent
+QUESTION = "what is photosynthesis"
+UPSTREAMS = {"asr_svc": "ASR_", "llm_svc": "LLM_", "tts_svc": "TTS_", "lipsync_svc": "LIPSYNC_"}
+
+
+def espeak(text: str) -> bytes:
+    """``text`` spoken by espeak-ng as mono s16le at 16 kHz."""
+    wav = subprocess.run(
+        ["espeak-ng", "-v", "en-us", "--stdout", text], check=True, capture_output=True
+    ).stdout
+    rate = int.from_bytes(wav[24:28], "little")
+    samples = pcm16_to_float(wav[44 : 44 + (len(wav) - 44) // 2 * 2])
+    return float_to_pcm16(resample(samples, rate, 16000))
+
+
+class Child:
+    """A child process with its log in a temporary directory."""
+
+    def __init__(self, name: str, command: list[str], env: dict[str, str], workdir: Path) -> None:
+        self.name = name
+        self.log = workdir / f"{name}.log"
+        with self.log.open("wb") as log:
+            self.process = subprocess.Popen(
+                command, cwd=ROOT, env={**os.environ, **env}, stdout=log, stderr=log
+            )
+
+    def wait_until(self, ready: Any, timeout_s: float = 120.0) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"{self.name} exited:\n{self.log.read_text()[-2000:]}")
+            if ready():
+                return
+            time.sleep(0.2)
+        raise RuntimeError(f"{self.name} did not become ready:\n{self.log.read_text()[-2000:]}")
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU time of the process so far (Linux /proc)."""
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+
+
+def _http_ok(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=1) as response:
+            return bool(response.status == 200)
+    except OSError:
+        return False
+
+
+class Stack:
+    """The services, gateway, coturn and edge as child processes."""
+
+    def __init__(self, gateway: str | None, api_key: str) -> None:
+        self.workdir = Path(tempfile.mkdtemp(prefix="rtc-bench-"))
+        self.children: list[Child] = []
+        self.gateway = gateway
+        self.api_key = api_key
+        self.turn = CoturnServer()
+        self.edge: Child | None = None
+        self.edge_url = ""
+
+    def start(self) -> None:
+        py = sys.executable
+        if self.gateway is None:
+            addresses = {}
+            for package, prefix in UPSTREAMS.items():
+                port = free_port()
+                env = {
+                    f"{prefix}HOST": "127.0.0.1",
+                    f"{prefix}PORT": str(port),
+                    f"{prefix}DATA_DIR": str(self.workdir / package),
+                }
+                self.children.append(Child(package, [py, "-m", package], env, self.workdir))
+                addresses[package] = f"127.0.0.1:{port}"
+            for child in self.children:
+                address = addresses[child.name]
+                child.wait_until(lambda a=address: is_serving(a, timeout_s=1))
+            port = free_port()
+            env = {
+                "GATEWAY_HOST": "127.0.0.1",
+                "GATEWAY_PORT": str(port),
+                "GATEWAY_API_KEY": self.api_key,
+                "GATEWAY_DATA_DIR": str(self.workdir / "gateway"),
+                **{
+                    f"GATEWAY_{p.removesuffix('_svc').upper()}_ADDRESS": a
+                    for p, a in addresses.items()
+                },
+            }
+            gateway = Child("gateway", [py, "-m", "gateway"], env, self.workdir)
+            self.children.append(gateway)
+            self.gateway = f"127.0.0.1:{port}"
+            gateway.wait_until(lambda: is_serving(str(self.gateway), timeout_s=1))
+        self.turn.start()
+        port = free_port()
+        env = {
+            "RTC_HOST": "127.0.0.1",
+            "RTC_PORT": str(port),
+            "RTC_GATEWAY_ADDRESS": str(self.gateway),
+            "RTC_GATEWAY_API_KEY": self.api_key,
+            "RTC_TURN_SECRET": self.turn.secret,
+            "RTC_TURN_URLS": self.turn.url,
+            "RTC_HOST_CANDIDATE_IP": "127.0.0.1",
+            "RTC_LOG_LEVEL": "WARNING",
+        }
+        self.edge = Child("rtc_edge", [py, "-m", "rtc_edge"], env, self.workdir)
+        self.children.append(self.edge)
+        self.edge_url = f"http://127.0.0.1:{port}"
+        self.edge.wait_until(lambda: _http_ok(f"{self.edge_url}/health"))
+
+    def stop(self) -> None:
+        for child in reversed(self.children):
+            child.stop()
+        self.turn.stop()
+
+
+async def _create_session(stack: Stack, student: str) -> gateway_pb2.CreateSessionResponse:
+    async with grpc.aio.insecure_channel(str(stack.gateway)) as channel:
+        stub = gateway_pb2_grpc.GatewayServiceStub(channel)
+        tutor = gateway_pb2.TutorProfile(
+            tutor_id="bench",
+            display_name="Ada",
+            video_enabled=True,
+            language_code="en-US",
+            system_prompt="You are a friendly science tutor.",
+            phrase_hints=[QUESTION, "what is the water cycle"],
+        )
+        return await stub.CreateSession(
+            gateway_pb2.CreateSessionRequest(tenant_id="bench", student_id=student, tutor=tutor),
+            metadata=(("authorization", f"Bearer {stack.api_key}"),),
+        )
+
+
+async def _one_turn(stack: Stack, index: int, speech: bytes) -> dict[str, float]:
+    session = await _create_session(stack, f"student-{index}")
+    probe = StudentProbe(stack.edge_url, session.session.session_id, session.engine_token)
+    try:
+        status = await probe.connect(speech)
+        if status != 200:
+            raise RuntimeError(f"offer refused with {status}")
+        received = probe.received
+        deadline = time.monotonic() + 90
+        speaking_at: float | None = None
+        while time.monotonic() < deadline:
+            for when, message in zip(received.message_times, received.messages, strict=True):
+                if message.get("type") == "playback" and message.get("state") == "speaking":
+                    speaking_at = when
+                    break
+            if speaking_at is not None:
+                break
+            await asyncio.sleep(0.01)
+        if speaking_at is None or probe.microphone is None or probe.microphone.speech_end is None:
+            raise RuntimeError(f"no answer: {received.messages[-5:]}")
+        frame_at = None
+        while frame_at is None and time.monotonic() < deadline:
+            frame_at = next((t for t, _ in received.video if t >= speaking_at), None)
+            await asyncio.sleep(0.005)
+        assert frame_at is not None
+        speech_end = probe.microphone.speech_end
+        return {
+            "end_of_speech_to_first_frame_ms": (frame_at - speech_end) * 1000,
+            "end_of_speech_to_playback_message_ms": (speaking_at - speech_end) * 1000,
+        }
+    finally:
+        await probe.close()
+
+
+async def _cpu_per_peer(stack: Stack, peers: int, window_s: float) -> dict[str, float]:
+    assert stack.edge is not None
+    before = stack.edge.cpu_seconds()
+    await asyncio.sleep(window_s)
+    baseline = (stack.edge.cpu_seconds() - before) / window_s
+    probes = []
+    try:
+        for index in range(peers):
+            session = await _create_session(stack, f"idle-{index}")
+            probe = StudentProbe(stack.edge_url, session.session.session_id, session.engine_token)
+            if await probe.connect() != 200:
+                raise RuntimeError("offer refused")
+            await asyncio.wait_for(probe.channel_open.wait(), 30)
+            probes.append(probe)
+        await asyncio.sleep(2)  # encoders warm up
+        before = stack.edge.cpu_seconds()
+        await asyncio.sleep(window_s)
+        loaded = (stack.edge.cpu_seconds() - before) / window_s
+        frames = [len(p.received.video) for p in probes]
+    finally:
+        for probe in probes:
+            await probe.close()
+    return {
+        "peers": peers,
+        "edge_cores_idle": round(baseline, 4),
+        "edge_cores_with_peers": round(loaded, 4),
+        "cores_per_peer": round((loaded - baseline) / peers, 4),
+        "min_frames_received_per_peer": min(frames),
+    }
+
+
+async def run(args: argparse.Namespace) -> dict[str, Any]:
+    stack = Stack(args.gateway, args.api_key)
+    stack.start()
+    try:
+        speech = espeak(QUESTION)  # the probe sends silence after it, as a quiet microphone
+        turns = [await _one_turn(stack, i, speech) for i in range(args.turns)]
+        latencies = [t["end_of_speech_to_first_frame_ms"] for t in turns]
+        cpu = await _cpu_per_peer(stack, args.peers, args.window)
+    finally:
+        stack.stop()
+    return {
+        "name": "rtc_edge",
+        "question": QUESTION,
+        "turns": len(turns),
+        "end_of_speech_to_first_frame_ms": {
+            "p50": round(statistics.median(latencies), 1),
+            "max": round(max(latencies), 1),
+            "mean": round(float(np.mean(latencies)), 1),
+            "each": [round(x, 1) for x in latencies],
+        },
+        "end_of_speech_to_playback_message_ms_p50": round(
+            statistics.median(t["end_of_speech_to_playback_message_ms"] for t in turns), 1
+        ),
+        "cpu": cpu,
+        "path": "aiortc student -> coturn relay (loopback) -> edge host candidate",
+        "cores": os.cpu_count(),
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="fewer turns and peers")
+    parser.add_argument("--gateway", help="use this running gateway (host:port)")
+    parser.add_argument("--api-key", default="bench-api-key", help="the gateway's API key")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench-results" / "rtc_edge.json")
+    args = parser.parse_args()
+    args.turns = 2 if args.quick else 5
+    args.peers = 2 if args.quick else 4
+    args.window = 5.0 if args.quick else 10.0
+    result = asyncio.run(run(args))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2))
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

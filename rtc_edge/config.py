@@ -1,0 +1,70 @@
+"""Edge settings (prefix ``RTC_``): HTTP port, gateway address, TURN, ICE and peer limits."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import NoDecode, SettingsConfigDict
+
+from svc_core.settings import ServiceSettings
+
+# Must equal static-auth-secret in deploy/coturn/dev.conf so `make dev` works with no setup;
+# production sets RTC_TURN_SECRET (the app warns when the dev secret is served off loopback).
+DEV_TURN_SECRET = "dev-turn-secret"
+
+
+class EdgeSettings(ServiceSettings):
+    """Everything ``python -m rtc_edge`` reads from the environment."""
+
+    model_config = SettingsConfigDict(env_prefix="RTC_", extra="ignore")
+
+    port: int = 8080
+
+    # The gateway serving Converse (host:port).
+    gateway_address: str = "127.0.0.1:50051"
+    # Service credential for StreamIdleFrames (the avatar's idle loop is a control-plane call).
+    # Empty: the peer's engine token is tried, then a plain still frame is shown.
+    gateway_api_key: SecretStr = SecretStr("")
+    # Seconds to wait for the gateway's `ready` (or its refusal) when a peer offers.
+    gateway_ready_timeout_s: float = Field(default=10.0, gt=0)
+
+    # TURN REST credentials: the secret shared with coturn (static-auth-secret), the URLs handed
+    # to browsers, and the credential lifetime.
+    turn_secret: SecretStr = SecretStr(DEV_TURN_SECRET)
+    turn_urls: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["turn:127.0.0.1:3478?transport=udp"]
+    )
+    turn_ttl_s: int = Field(default=3600, ge=60, le=86400)
+    # Tell browsers to use relayed candidates only (hosts where only the TURN ports are open).
+    relay_only: bool = True
+    # The address the edge's own host candidates use: one coturn can reach, so the edge itself
+    # spends no relay ports. Loopback matches deploy/coturn/dev.conf; empty uses every
+    # non-loopback interface (aioice's default).
+    host_candidate_ip: str = "127.0.0.1"
+
+    # Peers served at once; more are refused with 503.
+    max_peers: int = Field(default=20, ge=1)
+    # Seconds a peer may take to connect after its answer before it is dropped.
+    connect_timeout_s: float = Field(default=30.0, gt=0)
+
+    # Outgoing media.
+    video_fps: int = Field(default=25, ge=1, le=60)
+    # Frames of the avatar's idle loop fetched once and looped locally.
+    idle_max_frames: int = Field(default=75, ge=1, le=1000)
+    # Seconds of the tutor's media held per peer; the gateway sends at most ~1.5 s ahead.
+    media_buffer_s: float = Field(default=4.0, gt=0)
+    # Size of the still frame shown when the idle loop is unavailable.
+    fallback_width: int = Field(default=512, ge=16)
+    fallback_height: int = Field(default=512, ge=16)
+
+    @field_validator("turn_urls", mode="before")
+    @classmethod
+    def _split_urls(cls, value: object) -> object:
+        # RTC_TURN_URLS=turn:a:3478,turn:b:3478 as well as a JSON list.
+        if isinstance(value, str):
+            if value.lstrip().startswith("["):
+                return json.loads(value)
+            return [url.strip() for url in value.split(",") if url.strip()]
+        return value

@@ -1,0 +1,238 @@
+// The student page: joins a tutor session over WebRTC (relayed through TURN when the edge says
+// so), shows the tutor's video and captions, and sends typed questions and interrupts.
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+const ICE_GATHER_TIMEOUT_MS = 8000;
+
+// Exposed for the tests and for debugging in the console.
+const vt = { pc: null, channel: null, sessionId: "", token: "", messages: [], state: "idle" };
+window.vt = vt;
+
+function setStatus(text) {
+  vt.state = text;
+  $("status").textContent = text;
+}
+
+function showError(text) {
+  const box = $("error");
+  box.textContent = text;
+  box.hidden = !text;
+}
+
+// A link from the backend carries the session in the fragment (never sent to servers) or in
+// the query: #session_id=...&token=...
+function credentialsFromUrl() {
+  const params = new URLSearchParams(location.hash.slice(1) || location.search.slice(1));
+  return { sessionId: params.get("session_id") || "", token: params.get("token") || "" };
+}
+
+function authHeaders() {
+  return { Authorization: `Bearer ${vt.token}` };
+}
+
+async function explain(response) {
+  let detail = "";
+  try { detail = (await response.json()).error || ""; } catch (_) { /* not JSON */ }
+  switch (response.status) {
+    case 401: return "This session link is not valid or has expired. Ask for a new one.";
+    case 409: return "This session is already open in another window.";
+    case 503: return "The tutor is busy right now. Try again in a moment.";
+    default: return `The tutor could not be reached (${response.status}${detail ? ": " + detail : ""}).`;
+  }
+}
+
+async function openMicrophone() {
+  if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
+    $("mic").textContent = "This browser cannot use a microphone here: type your questions.";
+    return null;
+  }
+  try {
+    const stream = await navigator.mediaDevices.getUserMedia({
+      audio: { echoCancellation: true, noiseSuppression: true, autoGainControl: true },
+    });
+    $("mic").textContent = "Microphone on: just speak.";
+    return stream.getAudioTracks()[0];
+  } catch (error) {
+    $("mic").textContent = `Microphone blocked (${error.name}): you can still type your questions.`;
+    return null;
+  }
+}
+
+function waitForIceGathering(pc) {
+  if (pc.iceGatheringState === "complete") return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, ICE_GATHER_TIMEOUT_MS);
+    pc.addEventListener("icegatheringstatechange", () => {
+      if (pc.iceGatheringState === "complete") { clearTimeout(timer); resolve(); }
+    });
+  });
+}
+
+// Captions --------------------------------------------------------------------------------
+const tutorLines = new Map();
+
+function tutorLine(turnId) {
+  let line = tutorLines.get(turnId);
+  if (!line) {
+    line = document.createElement("p");
+    line.className = "tutor";
+    line.dataset.turnId = turnId;
+    $("tutor-captions").appendChild(line);
+    tutorLines.set(turnId, line);
+    while ($("tutor-captions").children.length > 4) $("tutor-captions").firstChild.remove();
+  }
+  return line;
+}
+
+function onMessage(event) {
+  let message;
+  try { message = JSON.parse(event.data); } catch (_) { return; }
+  vt.messages.push(message);
+  switch (message.type) {
+    case "transcript": {
+      const caption = $("student-caption");
+      caption.textContent = `You: ${message.text}`;
+      caption.classList.toggle("interim", !message.final);
+      break;
+    }
+    case "assistant_text":
+      tutorLine(message.turn_id).textContent += message.delta;
+      break;
+    case "turn":
+      if (message.event === "interrupted" || message.event === "failed") {
+        tutorLine(message.turn_id).classList.add("interrupted");
+      }
+      break;
+    case "playback":
+      $("speaking").textContent = message.state === "speaking" ? "Tutor is speaking" : "Listening";
+      break;
+    case "error":
+      showError(`Problem in ${message.stage || "the tutor"}: ${message.message}`);
+      break;
+  }
+}
+
+// Connection ------------------------------------------------------------------------------
+function setConnectedControls(connected) {
+  for (const id of ["text", "send", "interrupt", "leave"]) $(id).disabled = !connected;
+  $("join").disabled = connected;
+}
+
+async function join(event) {
+  event.preventDefault();
+  showError("");
+  vt.sessionId = $("session-id").value.trim();
+  vt.token = $("token").value.trim();
+  $("join").disabled = true;
+  try {
+    await connect();
+  } catch (error) {
+    showError(error.message || String(error));
+    setStatus("Not connected.");
+    await leave(false);
+  }
+}
+
+async function connect() {
+  setStatus("Asking for the microphone...");
+  const mic = await openMicrophone();
+
+  setStatus("Getting connection settings...");
+  const iceResponse = await fetch(
+    `/v1/ice-servers?session_id=${encodeURIComponent(vt.sessionId)}`, { headers: authHeaders() });
+  if (!iceResponse.ok) throw new Error(await explain(iceResponse));
+  const ice = await iceResponse.json();
+
+  const pc = new RTCPeerConnection({
+    iceServers: ice.iceServers, iceTransportPolicy: ice.iceTransportPolicy,
+  });
+  vt.pc = pc;
+  const channel = pc.createDataChannel("chat");
+  vt.channel = channel;
+  channel.onmessage = onMessage;
+  channel.onopen = () => setConnectedControls(true);
+  channel.onclose = () => { if (vt.pc) setStatus("Disconnected."); setConnectedControls(false); };
+
+  if (mic) pc.addTransceiver(mic, { direction: "sendrecv" });
+  else pc.addTransceiver("audio", { direction: "recvonly" });
+  pc.addTransceiver("video", { direction: "recvonly" });
+
+  const remote = new MediaStream();
+  $("tutor-video").srcObject = remote;
+  pc.ontrack = (e) => {
+    remote.addTrack(e.track);
+    $("tutor-video").play().catch(() => { /* autoplay needs the Join click; it had one */ });
+  };
+  pc.onconnectionstatechange = () => {
+    const state = pc.connectionState;
+    const words = {
+      connecting: "Connecting...", connected: "Connected.", disconnected: "Connection interrupted...",
+      failed: "Connection failed.", closed: "Disconnected.",
+    };
+    setStatus(words[state] || state);
+    if (state === "failed") {
+      showError("The connection to the tutor failed. Check your network (UDP to the TURN server) and join again.");
+      leave(false);
+    }
+  };
+
+  setStatus("Finding a network path...");
+  await pc.setLocalDescription(await pc.createOffer());
+  await waitForIceGathering(pc);
+  const sdp = pc.localDescription.sdp;
+  if (ice.iceTransportPolicy === "relay" && !/ typ relay/.test(sdp)) {
+    throw new Error("The TURN relay server cannot be reached, so no connection is possible.");
+  }
+
+  setStatus("Connecting to the tutor...");
+  const answer = await fetch(`/v1/sessions/${encodeURIComponent(vt.sessionId)}/offer`, {
+    method: "POST",
+    headers: { ...authHeaders(), "Content-Type": "application/json" },
+    body: JSON.stringify({ sdp, type: "offer" }),
+  });
+  if (!answer.ok) throw new Error(await explain(answer));
+  const description = await answer.json();
+  vt.peerId = description.peer_id;
+  await pc.setRemoteDescription({ type: description.type, sdp: description.sdp });
+}
+
+async function leave(tellEdge = true) {
+  const pc = vt.pc;
+  vt.pc = null;
+  if (tellEdge && vt.sessionId && vt.token) {
+    // keepalive lets this finish while the page unloads.
+    fetch(`/v1/sessions/${encodeURIComponent(vt.sessionId)}/close`, {
+      method: "POST", headers: authHeaders(), keepalive: true,
+    }).catch(() => {});
+  }
+  if (pc) {
+    pc.getSenders().forEach((s) => s.track && s.track.stop());
+    pc.close();
+  }
+  setConnectedControls(false);
+  if (tellEdge) setStatus("Left the session.");
+}
+
+function sendText(event) {
+  event.preventDefault();
+  const text = $("text").value.trim();
+  if (!text || !vt.channel || vt.channel.readyState !== "open") return;
+  vt.channel.send(JSON.stringify({ type: "text", text }));
+  $("text").value = "";
+}
+
+function interrupt() {
+  if (vt.channel && vt.channel.readyState === "open") {
+    vt.channel.send(JSON.stringify({ type: "interrupt" }));
+  }
+}
+
+const initial = credentialsFromUrl();
+$("session-id").value = initial.sessionId;
+$("token").value = initial.token;
+$("join-form").addEventListener("submit", join);
+$("leave").addEventListener("click", () => leave(true));
+$("text-form").addEventListener("submit", sendText);
+$("interrupt").addEventListener("click", interrupt);
+window.addEventListener("pagehide", () => { if (vt.pc) leave(true); });

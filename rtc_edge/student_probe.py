@@ -1,0 +1,205 @@
+"""An aiortc student for the edge's tests and benchmark: relay-only through TURN, speaks, records.
+
+It plays PCM as its microphone in real time (20 ms frames, then silence), and records every
+decoded video frame (time, brightness) and audio frame (time, loudness), and every data
+channel message, so tests can check what the edge delivered and when.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Any
+
+import aiohttp
+import av
+import numpy as np
+from aiortc import (
+    MediaStreamTrack,
+    RTCConfiguration,
+    RTCIceServer,
+    RTCPeerConnection,
+    RTCSessionDescription,
+)
+from aiortc.mediastreams import MediaStreamError
+from aiortc.rtcconfiguration import RTCIceTransportPolicy
+
+from svc_core.audio import StreamResampler
+
+FRAME_SAMPLES = 960  # 20 ms at 48 kHz
+
+
+class SpeechTrack(MediaStreamTrack):
+    """A microphone that says ``pcm`` (mono s16le at ``rate``) once, then stays silent.
+
+    ``speech_end`` is the monotonic time the last sample of the speech was sent.
+    """
+
+    kind = "audio"
+
+    def __init__(self, pcm: bytes = b"", rate: int = 16000, start_delay_s: float = 0.5) -> None:
+        super().__init__()
+        self._pcm = b""
+        self._offset = 0
+        if pcm:
+            self.say(pcm, rate, start_delay_s=start_delay_s)
+        self._index = 0
+        self._start: float | None = None
+        self.speech_end: float | None = None
+
+    def say(self, pcm: bytes, rate: int = 16000, *, start_delay_s: float = 0.0) -> None:
+        """Speaks ``pcm`` (mono s16le at ``rate``) after what is already queued."""
+        resampler = StreamResampler(rate, 48000)
+        audio = resampler.process(pcm) + resampler.flush()
+        self._pcm = self._pcm[self._offset :] + bytes(2 * int(48000 * start_delay_s)) + audio
+        self._offset = 0
+        self.speech_end = None
+
+    async def recv(self) -> av.AudioFrame:
+        if self.readyState != "live":
+            raise MediaStreamError
+        now = time.monotonic()
+        if self._start is None:
+            self._start = now
+        else:
+            self._index += 1
+            wait = self._start + self._index * 0.02 - now
+            if wait > 0:
+                await asyncio.sleep(wait)
+        size = FRAME_SAMPLES * 2
+        chunk = self._pcm[self._offset : self._offset + size]
+        self._offset += len(chunk)
+        if chunk and self._offset >= len(self._pcm) and self.speech_end is None:
+            self.speech_end = time.monotonic()
+        samples = np.frombuffer(chunk.ljust(size, b"\0"), dtype="<i2").reshape(1, -1)
+        frame = av.AudioFrame.from_ndarray(samples, format="s16", layout="mono")
+        frame.sample_rate = 48000
+        frame.pts = self._index * FRAME_SAMPLES
+        frame.time_base = Fraction(1, 48000)
+        return frame
+
+
+@dataclass
+class Received:
+    """What the student got."""
+
+    video: list[tuple[float, float]] = field(default_factory=list)  # (time, mean luma)
+    audio: list[tuple[float, float]] = field(default_factory=list)  # (time, peak amplitude)
+    messages: list[dict[str, Any]] = field(default_factory=list)
+    message_times: list[float] = field(default_factory=list)
+
+    def first_video_brighter_than(self, luma: float, after: float = 0.0) -> float | None:
+        """Time of the first video frame brighter than ``luma`` after ``after``."""
+        return next((t for t, y in self.video if t >= after and y > luma), None)
+
+    def texts(self, kind: str) -> list[dict[str, Any]]:
+        """Messages of one type."""
+        return [m for m in self.messages if m.get("type") == kind]
+
+
+class StudentProbe:
+    """A relay-only aiortc peer that joins a session through the edge's HTTP API."""
+
+    def __init__(self, edge_url: str, session_id: str, token: str) -> None:
+        self.edge_url = edge_url
+        self.session_id = session_id
+        self.token = token
+        self.pc: RTCPeerConnection | None = None
+        self.channel: Any = None
+        self.microphone: SpeechTrack | None = None
+        self.received = Received()
+        self.peer_id = ""
+        self._tasks: list[asyncio.Task[None]] = []
+        self.channel_open = asyncio.Event()
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+    async def ice_servers(self, http: aiohttp.ClientSession) -> dict[str, Any]:
+        """The edge's ICE configuration."""
+        url = f"{self.edge_url}/v1/ice-servers?session_id={self.session_id}"
+        async with http.get(url, headers=self.headers) as response:
+            response.raise_for_status()
+            result: dict[str, Any] = await response.json()
+            return result
+
+    async def connect(self, speech: bytes = b"", *, speech_rate: int = 16000) -> int:
+        """Offers, and answers; returns the HTTP status of the offer (200 when connected)."""
+        async with aiohttp.ClientSession() as http:
+            ice = await self.ice_servers(http)
+            servers = [
+                RTCIceServer(urls=s["urls"], username=s["username"], credential=s["credential"])
+                for s in ice["iceServers"]
+            ]
+            self.pc = pc = RTCPeerConnection(
+                RTCConfiguration(iceServers=servers, iceTransportPolicy=RTCIceTransportPolicy.RELAY)
+            )
+            self.channel = pc.createDataChannel("chat")
+            self.channel.on("open", self.channel_open.set)
+            self.channel.on("message", self._on_message)
+            self.microphone = SpeechTrack(speech, speech_rate)
+            pc.addTrack(self.microphone)
+            pc.addTransceiver("video", direction="recvonly")
+            pc.on("track", self._on_track)
+            await pc.setLocalDescription(await pc.createOffer())
+            offer = {"sdp": pc.localDescription.sdp, "type": "offer"}
+            url = f"{self.edge_url}/v1/sessions/{self.session_id}/offer"
+            async with http.post(url, json=offer, headers=self.headers) as response:
+                if response.status != 200:
+                    return response.status
+                answer = await response.json()
+            self.peer_id = answer["peer_id"]
+            await pc.setRemoteDescription(RTCSessionDescription(answer["sdp"], answer["type"]))
+            return 200
+
+    def local_candidate_types(self) -> set[str]:
+        """Types of the candidates this peer offered (relay only, when forced)."""
+        assert self.pc is not None and self.pc.localDescription is not None
+        lines = [x for x in self.pc.localDescription.sdp.splitlines() if "a=candidate" in x]
+        return {line.split(" typ ")[1].split()[0] for line in lines}
+
+    def send(self, message: dict[str, Any]) -> None:
+        """Sends a JSON message on the data channel."""
+        self.channel.send(json.dumps(message))
+
+    async def close_via_edge(self) -> int:
+        """POSTs the close endpoint; returns its status."""
+        async with aiohttp.ClientSession() as http:
+            url = f"{self.edge_url}/v1/sessions/{self.session_id}/close"
+            async with http.post(url, headers=self.headers) as response:
+                return response.status
+
+    async def close(self) -> None:
+        """Closes the peer connection and stops recording."""
+        for task in self._tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if self.pc is not None:
+            await self.pc.close()
+
+    def _on_message(self, message: str | bytes) -> None:
+        self.received.messages.append(json.loads(message))
+        self.received.message_times.append(time.monotonic())
+
+    def _on_track(self, track: MediaStreamTrack) -> None:
+        self._tasks.append(asyncio.create_task(self._record(track)))
+
+    async def _record(self, track: MediaStreamTrack) -> None:
+        while True:
+            try:
+                frame = await track.recv()
+            except MediaStreamError:
+                return
+            now = time.monotonic()
+            if isinstance(frame, av.VideoFrame):
+                luma = frame.to_ndarray(format="yuv420p")[: frame.height]
+                self.received.video.append((now, float(luma.mean())))
+            elif isinstance(frame, av.AudioFrame):
+                peak = float(np.abs(frame.to_ndarray()).max()) if frame.samples else 0.0
+                self.received.audio.append((now, peak))
