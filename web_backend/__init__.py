@@ -1,0 +1,1 @@
+"""web_backend: tenants, tutors, avatars, students and sessions, with admin and student pages."""

@@ -1,0 +1,1 @@
+"""Alembic migrations, shipped inside the package so `python -m web_backend` can apply them."""

@@ -1,0 +1,1 @@
+"""The FastAPI application: models, schemas, crud, routes and their core services."""

@@ -1,0 +1,1 @@
+"""One module per resource; each holds thin routes over crud and the gateway client."""

@@ -1,0 +1,1 @@
+"""Settings, database, security and the gateway client the routes stand on."""

@@ -1,0 +1,1 @@
+"""The admin and student pages: plain HTML, CSS and JavaScript under static/, no build step."""
