@@ -1,0 +1,17 @@
+"""``python -m lipsync_svc``: serves vtutor.lipsync.v1.LipsyncService (port 50055, ``LIPSYNC_``)."""
+
+from __future__ import annotations
+
+from lipsync_svc.config import LipsyncSettings
+from lipsync_svc.service import LipsyncService
+from svc_core.server import run_service
+
+
+def main() -> None:
+    """Reads settings from the environment and serves until SIGTERM or Ctrl-C."""
+    settings = LipsyncSettings()
+    run_service("lipsync_svc", settings, lambda: LipsyncService.build(settings).parts())
+
+
+if __name__ == "__main__":
+    main()

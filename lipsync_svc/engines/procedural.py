@@ -1,0 +1,57 @@
+"""The embedded engine: mouth shapes from viseme hints or audio features, no model needed.
+
+On the built-in drawn avatar the mouth is drawn; on avatars made from video the mouth region
+of each idle frame is warped (see mouth_warp). In silence the idle frame is shown untouched.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from lipsync_svc.avatar import LoadedAvatar
+from lipsync_svc.engines.base import EngineCapabilities, EngineStream, FrameRequest, LipsyncEngine
+from lipsync_svc.engines.mouth_warp import mouth_geometry, warp_mouth
+from lipsync_svc.mouth import MouthDriver
+
+MOUTH_CACHE = "procedural_mouth"
+
+
+class ProceduralStream(EngineStream):
+    """One stream: a smoothed mouth shape per frame, drawn or warped onto the idle frame."""
+
+    def __init__(self, avatar: LoadedAvatar, sample_rate: int) -> None:
+        self._avatar = avatar
+        self._driver = MouthDriver(sample_rate)
+        self._geometry = (
+            None if avatar.drawn is not None else avatar.cache(MOUTH_CACHE, mouth_geometry)
+        )
+
+    def render(self, requests: Sequence[FrameRequest]) -> list[np.ndarray]:
+        frames = []
+        for request in requests:
+            shape = self._driver.next(request.audio, request.visemes)
+            idle = self._avatar.frames[request.idle_index]
+            if shape.closed:
+                frames.append(idle)
+            elif self._avatar.drawn is not None:
+                frames.append(self._avatar.drawn.render_mouth(idle, request.idle_index, shape))
+            else:
+                assert self._geometry is not None
+                frames.append(warp_mouth(idle, self._geometry[request.idle_index], shape))
+        return frames
+
+
+class ProceduralEngine(LipsyncEngine):
+    """Mouth from visemes or loudness and spectral balance; runs anywhere, downloads nothing."""
+
+    name = "procedural"
+    capabilities = EngineCapabilities(uses_visemes=True, batched=False, accelerated=False)
+
+    @classmethod
+    def build_avatar_cache(cls, avatar: LoadedAvatar) -> dict[str, np.ndarray]:
+        return {MOUTH_CACHE: mouth_geometry(avatar)}
+
+    def open_stream(self, avatar: LoadedAvatar, sample_rate: int, fps: int) -> EngineStream:
+        return ProceduralStream(avatar, sample_rate)
