@@ -1,4 +1,4 @@
-"""Gateway settings (env prefix ``GATEWAY_``): upstream addresses, credentials, limits, deadlines."""
+"""Gateway settings (prefix ``GATEWAY_``): upstream addresses, credentials, limits, deadlines."""
 
 from __future__ import annotations
 
@@ -60,6 +60,9 @@ class GatewaySettings(ServiceSettings):
     # Bounded queues between pipeline stages (messages).
     stage_queue_size: int = Field(default=64, ge=1)
     output_queue_size: int = Field(default=256, ge=1)
+    # TTS audio waiting for lip-sync or the client (chunks of 20-40 ms): room for a whole
+    # answer, so TTS is read as it speaks and its word timings arrive before playback.
+    speech_queue_size: int = Field(default=3000, ge=1)
 
     # Reconnect backoff of upstream channels: short, so a restarted upstream is used again
     # within about a second.

@@ -4,23 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import AsyncIterator, Callable, Sequence
+from typing import Any, Generic, TypeVar
 
 import grpc
 
 from gateway.config import GatewaySettings
-from svc_core.errors import DeadlineExceeded, ServiceError, Unavailable, status_for
+from svc_core.errors import ServiceError, status_for
 
 
-class UpstreamError(Exception):
-    """An upstream call failed; carries the stage and the status the client should see."""
+class UpstreamError(ServiceError):
+    """An upstream call failed: the stage, and the status code the client should see."""
 
-    def __init__(self, stage: str, code: grpc.StatusCode, message: str) -> None:
-        super().__init__(f"{stage}: {code.name} {message}")
+    def __init__(self, stage: str, code: grpc.StatusCode, detail: str) -> None:
+        super().__init__(f"{stage}: {detail}", code=code)
         self.stage = stage
-        self.code = code
-        self.message = message
+        self.detail = detail
 
     @classmethod
     def wrap(cls, stage: str, exc: BaseException) -> UpstreamError:
@@ -31,10 +30,6 @@ class UpstreamError(Exception):
             return cls(stage, exc.code(), exc.details() or exc.code().name)
         code, message = status_for(exc)
         return cls(stage, code, message)
-
-    def as_service_error(self) -> ServiceError:
-        """The same failure as a ServiceError, for unary pass-through RPCs."""
-        return ServiceError(f"{self.stage}: {self.message}", code=self.code)
 
 
 def channel_options(settings: GatewaySettings) -> list[tuple[str, Any]]:
@@ -99,21 +94,88 @@ class Upstream:
                 continue
             state = self.channel.get_state(try_to_connect=True)
 
-    async def first(self, awaitable: Any, what: str) -> Any:
-        """Awaits the first response of a stream within the first-response deadline."""
+    async def unary(self, rpc: Any, request: Any, *, timeout_s: float | None = None) -> Any:
+        """Calls a unary RPC of this upstream with the admin deadline.
+
+        Raises:
+            UpstreamError: The upstream is unreachable or answered with an error status.
+        """
+        await self.ensure_ready()
         try:
-            return await asyncio.wait_for(awaitable, self.settings.first_response_timeout_s)
+            return await rpc(request, timeout=timeout_s or self.settings.admin_timeout_s)
+        except grpc.aio.AioRpcError as exc:
+            raise UpstreamError.wrap(self.stage, exc) from exc
+
+
+T = TypeVar("T")
+
+
+class ResponseStream(Generic[T]):
+    """The responses of one upstream streaming call, converted to plain values.
+
+    Iterate it once. Errors come out as UpstreamError naming the stage. Leaving the iteration
+    early (a barge-in cancels the task reading it) cancels the gRPC call, which reaches the
+    upstream as a cancellation (RST_STREAM) so it stops working on the turn. ``outcome`` says
+    how the call ended: "open", "completed", "failed" or "cancelled".
+    """
+
+    def __init__(
+        self,
+        stage: str,
+        call: Any,
+        convert: Callable[[Any], T | None],
+        *,
+        first_timeout_s: float | None = None,
+        what: str = "response",
+    ) -> None:
+        self.stage = stage
+        self.call = call
+        self.outcome = "open"
+        self._convert = convert
+        self._first_timeout_s = first_timeout_s
+        self._what = what
+
+    def __aiter__(self) -> AsyncIterator[T]:
+        return self._iterate()
+
+    async def _next(self, responses: AsyncIterator[Any], first: bool) -> Any:
+        if not first or self._first_timeout_s is None:
+            return await anext(responses)
+        try:
+            return await asyncio.wait_for(anext(responses), self._first_timeout_s)
         except TimeoutError:
             raise UpstreamError(
                 self.stage,
                 grpc.StatusCode.DEADLINE_EXCEEDED,
-                f"no {what} within {self.settings.first_response_timeout_s:g} s",
+                f"no {self._what} within {self._first_timeout_s:g} s",
             ) from None
 
+    async def _iterate(self) -> AsyncIterator[T]:
+        responses = aiter(self.call)
+        first = True
+        try:
+            while True:
+                try:
+                    message = await self._next(responses, first)
+                except StopAsyncIteration:
+                    self.outcome = "completed"
+                    return
+                first = False
+                value = self._convert(message)
+                if value is not None:
+                    yield value
+        except (asyncio.CancelledError, GeneratorExit):
+            raise
+        except Exception as exc:
+            self.outcome = "failed"
+            raise UpstreamError.wrap(self.stage, exc) from exc
+        finally:
+            if self.outcome == "open":
+                self.call.cancel()
+                self.outcome = "cancelled"
 
-def unavailable(stage: str, address: str) -> Unavailable:
-    """The error for an upstream that is not configured or reachable."""
-    return Unavailable(f"{stage} service at {address} is unreachable")
-
-
-__all__ = ["DeadlineExceeded", "Upstream", "UpstreamError", "channel_options", "open_channel"]
+    def cancel(self) -> None:
+        """Cancels the call (no effect once it has ended)."""
+        if self.outcome == "open":
+            self.call.cancel()
+            self.outcome = "cancelled"

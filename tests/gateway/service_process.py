@@ -1,0 +1,129 @@
+"""Inference services as real child processes on loopback, for the gateway's tests.
+
+Each ``ServiceProcess`` runs ``python -m <package>`` on a port picked here (a service started
+with port 0 cannot tell us its port), waits for health SERVING, and can be killed and started
+again on the same port (the "upstream dies mid-turn" tests).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+# package -> env prefix
+SERVICES = {
+    "asr_svc": "ASR_",
+    "llm_svc": "LLM_",
+    "tts_svc": "TTS_",
+    "lipsync_svc": "LIPSYNC_",
+    "gateway": "GATEWAY_",
+}
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def is_built(package: str) -> bool:
+    """Whether the package exists in this tree with an entry point."""
+    return (REPO_ROOT / package / "__main__.py").exists()
+
+
+class ServiceProcess:
+    """One inference service as a child process.
+
+    Args:
+        package: ``asr_svc``, ``llm_svc``, ``tts_svc``, ``lipsync_svc`` or ``gateway``.
+        env: Extra environment (settings of the service).
+    """
+
+    def __init__(self, package: str, env: dict[str, str] | None = None) -> None:
+        self.package = package
+        self.prefix = SERVICES[package]
+        self.port = free_port()
+        self.data_dir = tempfile.mkdtemp(prefix=f"gw-{package}-")
+        self.extra_env = env or {}
+        self.process: subprocess.Popen[bytes] | None = None
+        self.log_path = Path(self.data_dir) / "service.log"
+
+    @property
+    def address(self) -> str:
+        """host:port of the service."""
+        return f"127.0.0.1:{self.port}"
+
+    def start(self, timeout_s: float = 90.0) -> None:
+        """Starts the process and waits until its health says SERVING.
+
+        Raises:
+            RuntimeError: It exited or did not become healthy in time (its log is included).
+        """
+        env = {
+            **os.environ,
+            f"{self.prefix}HOST": "127.0.0.1",
+            f"{self.prefix}PORT": str(self.port),
+            f"{self.prefix}DATA_DIR": self.data_dir,
+            f"{self.prefix}GRACE_PERIOD_S": "0",
+            **self.extra_env,
+        }
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", self.package], cwd=REPO_ROOT, env=env, stdout=log, stderr=log
+        )
+        log.close()
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"{self.package} exited at start:\n{self.log_tail()}")
+            if self.serving():
+                return
+            time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"{self.package} did not become healthy:\n{self.log_tail()}")
+
+    def serving(self) -> bool:
+        """Whether health reports SERVING right now."""
+        with grpc.insecure_channel(self.address) as channel:
+            try:
+                reply = health_pb2_grpc.HealthStub(channel).Check(
+                    health_pb2.HealthCheckRequest(service=""), timeout=1.0
+                )
+            except grpc.RpcError:
+                return False
+        return reply.status == health_pb2.HealthCheckResponse.SERVING
+
+    def kill(self) -> None:
+        """Kills the process at once (SIGKILL), as a crash would."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait(10)
+
+    def stop(self) -> None:
+        """Stops the process gracefully (SIGTERM), killing it if it lingers."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(10)
+        except subprocess.TimeoutExpired:
+            self.kill()
+
+    def log_tail(self, chars: int = 3000) -> str:
+        """The end of the service's log."""
+        with contextlib.suppress(OSError):
+            return self.log_path.read_text(errors="replace")[-chars:]
+        return ""

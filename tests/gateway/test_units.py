@@ -1,0 +1,152 @@
+"""Pure logic of the gateway: heard text, playback accounting, tokens, credentials, settings."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from gateway.auth import ServiceCredential, bearer_token
+from gateway.config import GatewaySettings
+from gateway.heard_text import heard_text
+from gateway.playback import PlaybackTracker
+from gateway.sessions import SessionRegistry, TutorProfile
+from gateway.upstream.tts_client import SpokenSegment, SpokenWord
+from svc_core.errors import FailedPrecondition, ResourceExhausted, Unauthenticated
+
+pytestmark = pytest.mark.unit
+
+SEGMENTS = [
+    SpokenSegment(
+        0,
+        "Plants make food.",
+        0,
+        1200,
+        (SpokenWord("Plants", 0, 400), SpokenWord("make", 400, 800), SpokenWord("food", 800, 1200)),
+    ),
+    SpokenSegment(
+        1,
+        "They use sunlight, water and air.",
+        1200,
+        3000,
+        (
+            SpokenWord("They", 1200, 1500),
+            SpokenWord("use", 1500, 1800),
+            SpokenWord("sunlight", 1800, 2400),
+            SpokenWord("water", 2400, 2700),
+        ),
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("heard_ms", "expected"),
+    [
+        (0, ""),
+        (399, ""),
+        (400, "Plants"),
+        (1250, "Plants make food."),
+        (2000, "Plants make food. They use"),
+        (5000, "Plants make food. They use sunlight, water and air."),
+    ],
+)
+def test_heard_text_keeps_whole_segments_and_finished_words(heard_ms, expected):
+    assert heard_text(SEGMENTS, heard_ms) == expected
+
+
+def test_heard_text_ignores_speech_without_a_mark():
+    # Only the first segment's mark arrived; later audio cannot be credited.
+    assert heard_text(SEGMENTS[:1], 5000) == "Plants make food."
+
+
+class _Metadata:
+    def __init__(self, *pairs: tuple[str, str]) -> None:
+        self.pairs = pairs
+
+    def invocation_metadata(self) -> tuple[tuple[str, str], ...]:
+        return self.pairs
+
+
+def test_bearer_credentials():
+    assert bearer_token(_Metadata(("authorization", "Bearer abc"))) == "abc"
+    assert bearer_token(_Metadata(("Authorization", "bearer  abc "))) == "abc"
+    for bad in [
+        _Metadata(),
+        _Metadata(("authorization", "Basic abc")),
+        _Metadata(("authorization", "Bearer ")),
+    ]:
+        with pytest.raises(Unauthenticated):
+            bearer_token(bad)
+    credential = ServiceCredential("key")
+    credential.require(_Metadata(("authorization", "Bearer key")))
+    with pytest.raises(Unauthenticated):
+        credential.require(_Metadata(("authorization", "Bearer kez")))
+    with pytest.raises(ValueError):
+        ServiceCredential("")
+
+
+async def test_playback_tracker_counts_what_was_played():
+    tracker = PlaybackTracker(16000, lead_ms=0)
+    assert tracker.heard_ms() == 0
+    tracker.queued()
+    tracker.queued()
+    tracker.sent(16000)  # one second handed over
+    drained = asyncio.create_task(tracker.wait_drained())
+    await asyncio.sleep(0)
+    assert not drained.done()
+    tracker.dropped()
+    await asyncio.wait_for(drained, 1)
+    start = tracker.first_sent
+    assert start is not None
+    # Playback cannot run ahead of the clock, nor past what was sent.
+    assert tracker.heard_ms(start + 0.25) == 250
+    assert tracker.heard_ms(start + 5) == 1000
+
+
+async def test_pacing_holds_media_to_the_lead():
+    tracker = PlaybackTracker(16000, lead_ms=100)
+    begun = time.monotonic()
+    await tracker.pace(0)
+    await tracker.pace(150_000)  # 150 ms of media with a 100 ms lead: wait ~50 ms
+    assert time.monotonic() - begun >= 0.04
+
+
+def test_registry_tokens_are_bound_to_their_session_and_limits_hold():
+    registry = SessionRegistry(
+        max_sessions=2, idle_timeout_s=60, default_ttl_s=60, ended_retention_s=60
+    )
+    first, token = registry.create(
+        tenant_id="t", student_id="s", tutor=TutorProfile(), engine_url="x"
+    )
+    second, other = registry.create(
+        tenant_id="t", student_id="s", tutor=TutorProfile(), engine_url="x"
+    )
+    assert token != other and len(token) >= 43
+    assert token not in repr(first)  # only a digest is kept
+    with pytest.raises(ResourceExhausted):
+        registry.create(tenant_id="t", student_id="s", tutor=TutorProfile(), engine_url="x")
+    assert registry.authorize_converse(first.session_id, token) is first
+    with pytest.raises(Unauthenticated):
+        registry.authorize_converse(first.session_id, other)
+    with pytest.raises(Unauthenticated):
+        registry.authorize_converse("unknown", token)
+    registry.connect(first)
+    with pytest.raises(FailedPrecondition):
+        registry.authorize_converse(first.session_id, token)
+    registry.end(second.session_id)
+    with pytest.raises(Unauthenticated):
+        registry.authorize_converse(second.session_id, other)
+    assert second.closed.is_set()
+
+
+def test_settings_defaults_and_prefix(monkeypatch):
+    monkeypatch.setenv("GATEWAY_LLM_ADDRESS", "llm:1")
+    monkeypatch.setenv("GATEWAY_PUBLIC_ADDRESS", "gw.example:443")
+    settings = GatewaySettings()
+    assert settings.port == 50051
+    assert settings.asr_address == "127.0.0.1:50052"
+    assert settings.tts_address == "127.0.0.1:50054"
+    assert settings.lipsync_address == "127.0.0.1:50055"
+    assert settings.llm_address == "llm:1"
+    assert settings.engine_url(50051) == "gw.example:443"
