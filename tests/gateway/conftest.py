@@ -11,8 +11,8 @@ from gateway.app import build_gateway
 from gateway.config import GatewaySettings
 from gateway.server import GatewayServicer
 from svc_core.settings import ServiceSettings
-from tests.gateway.service_process import ServiceProcess, is_built
 from tests.support.grpc_servers import running_server
+from tests.support.service_process import ServiceProcess, is_built
 
 API_KEY = "test-service-key"
 

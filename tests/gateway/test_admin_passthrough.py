@@ -12,7 +12,7 @@ from vtutor.lipsync.v1 import lipsync_pb2
 
 from tests.gateway.conftest import RunningGateway, gateway_settings, start_gateway
 from tests.gateway.gateway_client import SERVICE_AUTH
-from tests.gateway.service_process import ServiceProcess
+from tests.support.service_process import ServiceProcess
 
 pytestmark = pytest.mark.integration
 

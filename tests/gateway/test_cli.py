@@ -11,7 +11,7 @@ import av
 import pytest
 
 from tests.gateway.conftest import API_KEY
-from tests.gateway.service_process import REPO_ROOT, ServiceProcess
+from tests.support.service_process import REPO_ROOT, ServiceProcess
 from tests.support.speech import espeak_pcm, write_wav
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]

@@ -23,7 +23,7 @@ from tests.gateway.gateway_client import (
     kinds,
     turn_event,
 )
-from tests.gateway.service_process import ServiceProcess
+from tests.support.service_process import ServiceProcess
 from tests.support.speech import chunks, espeak_pcm, silence_pcm
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

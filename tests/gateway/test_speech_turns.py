@@ -21,7 +21,7 @@ from tests.gateway.gateway_client import (
     turn_event,
     tutor,
 )
-from tests.gateway.service_process import ServiceProcess, is_built
+from tests.support.service_process import ServiceProcess, is_built
 
 pytestmark = pytest.mark.integration
 

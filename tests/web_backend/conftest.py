@@ -15,8 +15,8 @@ from fastapi import FastAPI
 from pwdlib import PasswordHash
 from pwdlib.hashers.argon2 import Argon2Hasher
 
-from tests.gateway.service_process import ServiceProcess, is_built
 from tests.support.grpc_servers import running_server
+from tests.support.service_process import ServiceProcess, is_built
 from tests.web_backend.fake_gateway import API_KEY, FakeGateway, fake_binding
 from tests.web_backend.postgres import create_database, find_binaries, running_postgres
 from web_backend.app import crud

@@ -1,4 +1,4 @@
-"""Inference services as real child processes on loopback, for the gateway's tests.
+"""Services as real child processes on loopback, for tests that need the real stack.
 
 Each ``ServiceProcess`` runs ``python -m <package>`` on a port picked here (a service started
 with port 0 cannot tell us its port), waits for health SERVING, and can be killed and started
