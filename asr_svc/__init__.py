@@ -1,0 +1,1 @@
+"""asr_svc: streaming speech recognition with neural voice-activity endpointing."""

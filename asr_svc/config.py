@@ -1,0 +1,82 @@
+"""asr_svc settings, read from ``ASR_*`` environment variables."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from asr_svc.endpointing import EndpointingOptions
+from svc_core.settings import ServiceSettings
+
+EngineName = Literal["pocketsphinx", "faster_whisper"]
+
+
+class AsrSettings(ServiceSettings):
+    """Settings of the speech recognition service.
+
+    ``ASR_ENGINE`` picks the engine; ``ASR_MODEL``, ``ASR_DEVICE``, ``ASR_COMPUTE_TYPE`` and
+    the other ``whisper``-related fields apply to faster-whisper only.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="ASR_", extra="ignore")
+
+    port: int = Field(default=50052, ge=0, le=65535)
+    engine: EngineName = "pocketsphinx"
+    # faster-whisper: a directory holding a converted model (model.bin, config.json,
+    # tokenizer.json), or the name of one already in the local Hugging Face cache. Nothing is
+    # downloaded at run time.
+    model: str = ""
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    # "auto": int8 on CPU, float16 on CUDA.
+    compute_type: str = "auto"
+    cpu_threads: int = Field(default=0, ge=0, description="0: CTranslate2's default")
+    beam_size: int = Field(default=5, ge=1, le=10)
+    max_new_tokens: int = Field(default=128, ge=8, le=440)
+    # Whisper drops a decode as "no speech" when it is this sure of it (and the text is
+    # improbable): a guard against hallucinated text on noise the VAD let through. 1 disables.
+    no_speech_threshold: float = Field(default=0.6, ge=0, le=1)
+
+    # Threads for each stream's audio processing (resampling, VAD, pocketsphinx's
+    # incremental decoding); worker_threads (ASR_WORKER_THREADS) bounds whole-utterance
+    # decodes (faster-whisper) and decoder builds.
+    stream_threads: int = Field(default=2, ge=1, le=64)
+
+    # Limits.
+    max_streams: int = Field(default=64, ge=1)
+    max_chunk_bytes: int = Field(default=64 * 1024, ge=320)
+    max_phrase_hints: int = Field(default=1000, ge=0)
+    max_phrase_chars: int = Field(default=200, ge=1)
+    # The most a client may ask for as max_utterance_ms; bounds each stream's memory.
+    max_utterance_limit_ms: int = Field(default=120_000, ge=1_000)
+    # Audio chunks read ahead of recognition per stream; beyond it the client is slowed.
+    input_queue_chunks: int = Field(default=64, ge=1)
+
+    # Endpointing defaults (a client's config overrides each one it sets).
+    min_silence_ms: int = Field(default=500, ge=0)
+    min_speech_ms: int = Field(default=150, ge=0)
+    vad_threshold: float = Field(default=0.5, gt=0, lt=1)
+    max_utterance_ms: int = Field(default=30_000, ge=1_000)
+    speech_pad_ms: int = Field(default=200, ge=0)
+
+    # Interim results: incremental engines (pocketsphinx) at most every interim_interval_ms
+    # of audio; re-decoding engines (faster-whisper) every redecode_interval_ms, one at a time
+    # per stream, and only while a worker is free.
+    interim_interval_ms: int = Field(default=200, ge=0)
+    redecode_interval_ms: int = Field(default=1000, ge=100)
+
+    # pocketsphinx: decoders kept for reuse after their streams end (a general-model decoder
+    # takes ~0.5 s and ~90 MB to build).
+    idle_decoders: int = Field(default=4, ge=0)
+
+    @property
+    def endpointing(self) -> EndpointingOptions:
+        """The endpointing defaults as options."""
+        return EndpointingOptions(
+            min_silence_ms=self.min_silence_ms,
+            min_speech_ms=self.min_speech_ms,
+            vad_threshold=self.vad_threshold,
+            max_utterance_ms=min(self.max_utterance_ms, self.max_utterance_limit_ms),
+            speech_pad_ms=self.speech_pad_ms,
+        )

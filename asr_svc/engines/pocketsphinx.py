@@ -1,0 +1,263 @@
+"""PocketSphinx: the embedded default engine (its English model ships in the wheel).
+
+Decodes incrementally (``process_raw`` as audio arrives), so interim results cost nothing and
+the final result is ready as soon as the utterance ends. Phrase hints build a domain language
+model per hint set; without hints the general English model is used.
+
+Decoders are not thread-safe and are costly to build (a general-model decoder takes ~0.5 s and
+~90 MB), so each stream owns one and returns it to a small idle pool when it ends, keyed by
+its language model. Cepstral mean normalization adapts to the channel as a decoder hears
+speech; new decoders start from the most recent estimate instead of the model's default.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import threading
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from asr_svc.config import AsrSettings
+from asr_svc.engines.base import (
+    SAMPLE_RATE,
+    AsrEngine,
+    EngineCapabilities,
+    EngineStream,
+    RecognizedWord,
+    StreamSpec,
+    Transcript,
+    supported,
+)
+from asr_svc.engines.domain_lm import DomainModel, base_word, build_domain_model, read_dictionary
+from svc_core.errors import InvalidArgument
+from svc_core.server import StartupError
+
+logger = logging.getLogger(__name__)
+
+_GENERAL = "general"  # pool key of decoders with the general language model
+_FRAME_MS = 10  # seg() reports times in 10 ms frames
+_CMN_SMOOTHING = 0.3  # weight of the latest utterance in the channel's cepstral mean
+
+
+class PocketsphinxEngine(AsrEngine):
+    """Speech recognition with PocketSphinx 5 and its bundled US English model."""
+
+    name = "pocketsphinx"
+
+    def __init__(self, settings: AsrSettings) -> None:
+        self._settings = settings
+        self._idle: OrderedDict[str, list[Any]] = OrderedDict()
+        self._idle_count = 0
+        self._lock = threading.Lock()
+        self._cmn: str | None = None
+        self._dictionary: dict[str, list[str]] = {}
+        self._model_dir: Path | None = None
+        self._decoder_class: Any = None
+
+    @property
+    def capabilities(self) -> EngineCapabilities:
+        return EngineCapabilities(incremental=True, word_timings=True, languages=("en",))
+
+    def load(self) -> None:
+        if self._decoder_class is not None:
+            return
+        try:
+            import pocketsphinx
+        except ImportError as exc:
+            raise StartupError(
+                "ASR_ENGINE=pocketsphinx needs the pocketsphinx package: install the asr extra "
+                "(pip install 'virtual-tutor[asr]')"
+            ) from exc
+        model_dir = Path(pocketsphinx.get_model_path()) / "en-us"
+        dictionary = model_dir / "cmudict-en-us.dict"
+        if not (model_dir / "en-us").is_dir() or not dictionary.is_file():
+            raise StartupError(
+                f"pocketsphinx's English model is missing under {model_dir}: reinstall "
+                "pocketsphinx>=5 (the wheel carries it)"
+            )
+        self._decoder_class = pocketsphinx.Decoder
+        self._model_dir = model_dir
+        self._dictionary = read_dictionary(dictionary)
+        # Build one general decoder now: it proves the model loads, and the first stream
+        # without hints need not wait for it.
+        self._release(_GENERAL, self._new_decoder(None))
+        logger.info("pocketsphinx ready (%d dictionary words)", len(self._dictionary))
+
+    def open_stream(self, spec: StreamSpec) -> EngineStream:
+        if not supported(spec.language, self.capabilities.languages):
+            raise InvalidArgument(
+                f"language {spec.language!r} is not supported by the pocketsphinx engine "
+                "(English only)"
+            )
+        domain = (
+            build_domain_model(spec.phrase_hints, self._dictionary) if spec.phrase_hints else None
+        )
+        if domain is not None and domain.unknown_words:
+            logger.debug("%d hint words have no pronunciation", len(domain.unknown_words))
+        key = domain.key if domain is not None else _GENERAL
+        decoder = self._take(key) or self._new_decoder(domain)
+        return PocketsphinxStream(self, key, decoder, cold=self.channel_estimate is None)
+
+    def close(self) -> None:
+        with self._lock:
+            self._idle.clear()
+            self._idle_count = 0
+
+    def _new_decoder(self, domain: DomainModel | None) -> Any:
+        options: dict[str, Any] = {
+            "samprate": SAMPLE_RATE,
+            "loglevel": "FATAL",
+            # Digital silence (a muted microphone) has no spectrum at all, which throws off
+            # the features; a fixed-seed dither keeps results repeatable.
+            "dither": True,
+            "seed": 1,
+        }
+        with tempfile.TemporaryDirectory(prefix="asr-lm-") as folder:
+            if domain is not None:
+                lm_path, dict_path = domain.write(Path(folder))
+                options.update(lm=str(lm_path), dict=str(dict_path))
+            # The decoder reads its files while it is built; the folder may go afterwards.
+            decoder = self._decoder_class(**options)
+        cmn = self.channel_estimate
+        if cmn is not None:
+            decoder.set_cmn(cmn)
+        return decoder
+
+    @property
+    def channel_estimate(self) -> str | None:
+        """The cepstral mean new decoders start from; None until a decoder has heard speech."""
+        with self._lock:
+            return self._cmn
+
+    def reset_adaptation(self, cmn: str | None = None) -> None:
+        """Forgets what decoders learnt of the channel: drops idle decoders, sets the estimate.
+
+        Args:
+            cmn: The cepstral mean to start from, as ``Decoder.get_cmn()`` gives it; None for
+                the model's default.
+        """
+        with self._lock:
+            self._idle.clear()
+            self._idle_count = 0
+            self._cmn = cmn
+
+    def _remember_cmn(self, cmn: str) -> None:
+        # A moving average over utterances: one odd utterance (or voice) should not swing
+        # the starting point of every decoder built after it.
+        try:
+            new = [float(value) for value in cmn.split(",")]
+        except ValueError:
+            return
+        with self._lock:
+            old = [float(value) for value in self._cmn.split(",")] if self._cmn else new
+            if len(old) != len(new):
+                old = new
+            mean = [o + _CMN_SMOOTHING * (n - o) for o, n in zip(old, new, strict=True)]
+            self._cmn = ",".join(f"{value:.4f}" for value in mean)
+
+    def _take(self, key: str) -> Any | None:
+        with self._lock:
+            decoders = self._idle.get(key)
+            if not decoders:
+                return None
+            decoder = decoders.pop()
+            self._idle_count -= 1
+            if not decoders:
+                del self._idle[key]
+            return decoder
+
+    def _release(self, key: str, decoder: Any) -> None:
+        with self._lock:
+            if self._settings.idle_decoders <= 0:
+                return
+            self._idle.setdefault(key, []).append(decoder)
+            self._idle.move_to_end(key)
+            self._idle_count += 1
+            while self._idle_count > self._settings.idle_decoders:
+                # Drop the least recently used hint set's decoders first.
+                oldest = next(iter(self._idle))
+                self._idle[oldest].pop(0)
+                self._idle_count -= 1
+                if not self._idle[oldest]:
+                    del self._idle[oldest]
+
+
+class PocketsphinxStream(EngineStream):
+    """One stream's decoder; utterances are decoded as their audio arrives."""
+
+    def __init__(self, engine: PocketsphinxEngine, key: str, decoder: Any, *, cold: bool) -> None:
+        self._engine = engine
+        self._key = key
+        self._decoder = decoder
+        self._in_utterance = False
+        # Until some decoder has heard speech, the cepstral mean is the model's default, which
+        # is far off for many channels: the first utterance is decoded twice, the second time
+        # with the mean the first pass estimated. Only then is its audio kept.
+        self._cold = cold
+        self._audio: list[bytes] = []
+
+    def start_utterance(self) -> None:
+        self._decoder.start_utt()
+        self._in_utterance = True
+        self._audio = []
+
+    def accept(self, samples: np.ndarray) -> None:
+        data = samples.astype("<i2", copy=False).tobytes()
+        if self._cold:
+            self._audio.append(data)
+        self._decoder.process_raw(data, False, False)
+
+    def interim(self) -> str:
+        hypothesis = self._decoder.hyp()
+        return _clean_text(hypothesis.hypstr) if hypothesis is not None else ""
+
+    def finish(self, keep_samples: int) -> Transcript:
+        # Audio after keep_samples is trailing silence: decoding it costs little and changes
+        # nothing, so it stays (the decoder cannot take audio back anyway).
+        self._decoder.end_utt()
+        self._in_utterance = False
+        if self._cold and self._audio:
+            self._cold = False
+            self._decoder.start_utt()
+            self._decoder.process_raw(b"".join(self._audio), False, False)
+            self._decoder.end_utt()
+            self._audio = []
+        hypothesis = self._decoder.hyp()
+        self._engine._remember_cmn(self._decoder.get_cmn())
+        words = tuple(
+            RecognizedWord(
+                word=base_word(segment.word),
+                start_ms=segment.start_frame * _FRAME_MS,
+                end_ms=(segment.end_frame + 1) * _FRAME_MS,
+                confidence=_clamp(segment.prob),
+            )
+            for segment in self._decoder.seg()
+            if _is_word(segment.word)
+        )
+        text = _clean_text(hypothesis.hypstr) if hypothesis is not None else ""
+        confidence = sum(w.confidence for w in words) / len(words) if words else 0.0
+        return Transcript(text=text, confidence=round(confidence, 4), words=words)
+
+    def close(self) -> None:
+        if self._in_utterance:
+            # Cancelled mid-utterance: close the utterance so the decoder can be reused.
+            self._decoder.end_utt()
+            self._in_utterance = False
+        self._engine._release(self._key, self._decoder)
+
+
+def _is_word(token: str) -> bool:
+    # <s>, </s>, <sil> and fillers such as [NOISE] or ++BREATH++ are not words.
+    return bool(token) and token[0] not in "<[+"
+
+
+def _clean_text(text: str) -> str:
+    return " ".join(base_word(word) for word in text.split() if _is_word(word))
+
+
+def _clamp(value: float) -> float:
+    return round(min(max(float(value), 0.0), 1.0), 4)

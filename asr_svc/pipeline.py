@@ -1,0 +1,351 @@
+"""One stream's recognition pipeline: resample, VAD, endpointing, engine; events out.
+
+Everything here is synchronous and runs on the worker pool, one call at a time per stream
+(a lock makes sure of it, since a cancelled call may still be finishing on its thread when the
+next one, or ``close``, arrives). Offsets are counted in 16 kHz samples of the stream's audio
+and reported in ms from the stream's first sample.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+
+from asr_svc.endpointing import Endpointer, EndpointingOptions, SpeechOffset, SpeechOnset
+from asr_svc.engines.base import SAMPLE_RATE, EngineStream, Transcript
+from asr_svc.events import (
+    RecognitionEvent,
+    RecognitionResult,
+    SpeechEvent,
+    SpeechEventKind,
+    WordTiming,
+)
+from asr_svc.vad import WINDOW_SAMPLES, SileroVadStream
+from svc_core.audio import StreamResampler
+
+
+def samples_to_ms(samples: int) -> int:
+    """16 kHz samples -> whole ms."""
+    return samples * 1000 // SAMPLE_RATE
+
+
+@dataclass
+class _Utterance:
+    index: int
+    onset: int  # first sample of speech
+    audio_start: int  # first sample given to the engine (onset minus padding)
+    accepted: int = 0  # samples given to the engine
+    interim_at: int = 0  # stream position of the last interim result
+    interim_text: str = ""
+
+
+@dataclass(frozen=True)
+class InterimRequest:
+    """An interim re-decode the caller should run (engines that are not incremental)."""
+
+    utterance_index: int
+
+
+class RecognitionPipeline:
+    """Turns one stream's audio into speech events and results.
+
+    Args:
+        engine_stream: The engine's recognizer for this stream.
+        vad: Silero detector with this stream's state.
+        endpointing: When utterances begin and end.
+        input_rate: Sample rate of the audio the client sends.
+        interim_results: Whether to produce interim results.
+        interim_interval_ms: At most one interim result per this much audio.
+        incremental: The engine decodes as audio arrives, so interim results are computed
+            inline; otherwise ``interim_request`` says when the caller should re-decode.
+    """
+
+    def __init__(
+        self,
+        engine_stream: EngineStream,
+        vad: SileroVadStream,
+        endpointing: EndpointingOptions,
+        *,
+        input_rate: int,
+        interim_results: bool,
+        interim_interval_ms: int,
+        incremental: bool,
+    ) -> None:
+        self._engine = engine_stream
+        self._vad = vad
+        self._endpointer = Endpointer(endpointing, SAMPLE_RATE)
+        self._pad = endpointing.speech_pad_ms * SAMPLE_RATE // 1000
+        self._resampler = StreamResampler(input_rate, SAMPLE_RATE)
+        self._interim_results = interim_results
+        self._interim_interval = interim_interval_ms * SAMPLE_RATE // 1000
+        self._incremental = incremental
+        self._lock = threading.Lock()
+        self._pending = np.zeros(0, dtype=np.int16)
+        self._position = 0  # samples seen by the VAD
+        # Recent windows, for the audio before a confirmed onset (padding + min speech).
+        history_samples = self._pad + (endpointing.min_speech_ms * SAMPLE_RATE // 1000)
+        self._history: deque[tuple[int, np.ndarray]] = deque(
+            maxlen=history_samples // WINDOW_SAMPLES + 2
+        )
+        self._last_audio_end = 0  # end of the audio the previous utterance used
+        self._utterance: _Utterance | None = None
+        self._next_index = 0
+        self._closed = False
+        # An utterance that has ended but whose final result is still to be decoded.
+        self._ending: tuple[_Utterance, int, int] | None = None
+        self._defer_finals = False
+        self._flushed = False  # the resampler's tail has been taken (the client half-closed)
+
+    @property
+    def position_ms(self) -> int:
+        """How much of the stream's audio has been through the VAD, in ms."""
+        return samples_to_ms(self._position)
+
+    @property
+    def final_due(self) -> bool:
+        """An utterance has ended (SPEECH_ENDED went out) and ``finalize`` must decode it."""
+        return self._ending is not None
+
+    def feed(self, pcm: bytes) -> list[RecognitionEvent]:
+        """Processes client audio (s16le at the input rate); returns what it produced.
+
+        When an utterance ends, processing stops right after its SPEECH_ENDED, so that event
+        goes out before the (possibly slow) final decode: call ``finalize``, then ``feed(b"")``
+        to go on with the audio that followed.
+        """
+        with self._lock:
+            self._check_open()
+            events: list[RecognitionEvent] = []
+            self._defer_finals = True
+            try:
+                self._process(self._resampler.process(pcm) if pcm else b"", events)
+            finally:
+                self._defer_finals = False
+            if self._incremental and self._ending is None:
+                self._inline_interim(events)
+            return events
+
+    def finalize(self) -> list[RecognitionEvent]:
+        """Decodes the utterance that ended in the last ``feed``; returns its final result."""
+        with self._lock:
+            self._check_open()
+            return self._finalize_now() if self._ending is not None else []
+
+    def finish(self) -> list[RecognitionEvent]:
+        """The client half-closed: flushes the audio and ends an utterance in progress.
+
+        Like ``feed``, it stops after a SPEECH_ENDED: while ``final_due``, call ``finalize``
+        and then ``finish`` again, until it returns with nothing due.
+        """
+        with self._lock:
+            self._check_open()
+            events: list[RecognitionEvent] = []
+            if self._ending is not None:
+                return events
+            self._defer_finals = True
+            try:
+                flushed = b"" if self._flushed else self._resampler.flush()
+                self._flushed = True
+                self._process(flushed, events)
+            finally:
+                self._defer_finals = False
+            if self._ending is not None:
+                return events
+            if self._utterance is not None and len(self._pending):
+                # The last partial window is too short for the VAD, but it is speech audio.
+                self._accept(self._pending)
+            self._position += len(self._pending)
+            self._pending = np.zeros(0, dtype=np.int16)
+            offset = self._endpointer.flush(self._position)
+            if offset is not None:
+                self._end_utterance(offset, events)
+            return events
+
+    def interim_request(self) -> InterimRequest | None:
+        """For engines that are not incremental: an interim re-decode that is due, if any."""
+        with self._lock:
+            utterance = self._utterance
+            if (
+                self._closed
+                or self._incremental
+                or not self._interim_results
+                or utterance is None
+                or self._position - utterance.interim_at < self._interim_interval
+            ):
+                return None
+            utterance.interim_at = self._position
+            return InterimRequest(utterance.index)
+
+    def run_interim(self, request: InterimRequest) -> RecognitionResult | None:
+        """Re-decodes the utterance so far (blocking, without holding up ``feed``).
+
+        Returns:
+            The interim result, or None when the utterance has ended meanwhile or the text
+            is empty or unchanged.
+        """
+        text = self._engine.interim()
+        with self._lock:
+            utterance = self._utterance
+            if self._closed or utterance is None or utterance.index != request.utterance_index:
+                return None
+            return self._interim_result(utterance, text)
+
+    def close(self) -> None:
+        """Releases the engine stream (waits for a call still running on another thread)."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            self._utterance = None
+            self._engine.close()
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise RuntimeError("the recognition pipeline is closed")
+
+    def _finalize_now(self) -> list[RecognitionEvent]:
+        assert self._ending is not None
+        utterance, end_sample, keep = self._ending
+        self._ending = None
+        return [self._final_result(utterance, end_sample, self._engine.finish(keep))]
+
+    def _process(self, samples: bytes, events: list[RecognitionEvent]) -> None:
+        new = np.frombuffer(samples, dtype="<i2")
+        pending = np.concatenate([self._pending, new]) if len(self._pending) else new
+        whole = len(pending) // WINDOW_SAMPLES * WINDOW_SAMPLES
+        start = 0
+        while start < whole:
+            if self._ending is not None:
+                if self._defer_finals:
+                    break  # the caller finalizes, then feeds the rest
+                events.extend(self._finalize_now())
+            self._window(pending[start : start + WINDOW_SAMPLES], events)
+            start += WINDOW_SAMPLES
+        if self._ending is not None and not self._defer_finals:
+            events.extend(self._finalize_now())
+        self._pending = pending[start:].copy()
+
+    def _window(self, window: np.ndarray, events: list[RecognitionEvent]) -> None:
+        start = self._position
+        self._position += WINDOW_SAMPLES
+        probability = self._vad.probability(window.astype(np.float32) / 32768.0)
+        self._history.append((start, window))
+        if self._utterance is not None:
+            self._accept(window)
+        decision = self._endpointer.step(probability, start, self._position)
+        if isinstance(decision, SpeechOnset):
+            self._start_utterance(decision, events)
+        elif isinstance(decision, SpeechOffset):
+            self._end_utterance(decision, events)
+
+    def _accept(self, samples: np.ndarray) -> None:
+        assert self._utterance is not None
+        self._engine.accept(samples)
+        self._utterance.accepted += len(samples)
+
+    def _start_utterance(self, onset: SpeechOnset, events: list[RecognitionEvent]) -> None:
+        # Give the engine the padding before the onset too (word beginnings the VAD missed),
+        # but never audio the previous utterance already used.
+        earliest = onset.start_sample - self._pad
+        preroll = [
+            (s, w)
+            for s, w in self._history
+            if s + WINDOW_SAMPLES > earliest and s >= self._last_audio_end
+        ]
+        audio_start = preroll[0][0] if preroll else onset.start_sample
+        utterance = _Utterance(
+            index=self._next_index,
+            onset=onset.start_sample,
+            audio_start=audio_start,
+            interim_at=self._position,
+        )
+        self._next_index += 1
+        self._engine.start_utterance()
+        self._utterance = utterance
+        if preroll:
+            self._accept(np.concatenate([w for _, w in preroll]))
+        events.append(
+            SpeechEvent(SpeechEventKind.STARTED, samples_to_ms(onset.start_sample), utterance.index)
+        )
+
+    def _end_utterance(self, offset: SpeechOffset, events: list[RecognitionEvent]) -> None:
+        utterance = self._utterance
+        assert utterance is not None
+        self._utterance = None
+        keep = min(
+            utterance.accepted, max(0, offset.end_sample + self._pad - utterance.audio_start)
+        )
+        self._last_audio_end = utterance.audio_start + keep
+        end_sample = max(offset.end_sample, utterance.onset)
+        events.append(
+            SpeechEvent(SpeechEventKind.ENDED, samples_to_ms(end_sample), utterance.index)
+        )
+        self._ending = (utterance, end_sample, keep)
+
+    def _final_result(
+        self, utterance: _Utterance, end_sample: int, transcript: Transcript
+    ) -> RecognitionResult:
+        base_ms = samples_to_ms(utterance.audio_start)
+        limit_ms = samples_to_ms(utterance.audio_start + utterance.accepted)
+        words = tuple(
+            WordTiming(
+                word=w.word,
+                start_ms=min(base_ms + w.start_ms, limit_ms),
+                end_ms=min(base_ms + max(w.end_ms, w.start_ms), limit_ms),
+                confidence=w.confidence,
+            )
+            for w in transcript.words
+        )
+        return RecognitionResult(
+            transcript=transcript.text,
+            is_final=True,
+            utterance_index=utterance.index,
+            utterance_start_ms=samples_to_ms(utterance.onset),
+            utterance_end_ms=samples_to_ms(end_sample),
+            confidence=transcript.confidence,
+            words=words,
+        )
+
+    def _inline_interim(self, events: list[RecognitionEvent]) -> None:
+        utterance = self._utterance
+        if (
+            not self._interim_results
+            or utterance is None
+            or self._position - utterance.interim_at < self._interim_interval
+        ):
+            return
+        utterance.interim_at = self._position
+        result = self._interim_result(utterance, self._engine.interim())
+        if result is not None:
+            events.append(result)
+
+    def _interim_result(self, utterance: _Utterance, text: str) -> RecognitionResult | None:
+        text = " ".join(text.split())
+        if not text or text == utterance.interim_text:
+            return None
+        stability = _stability(utterance.interim_text, text)
+        utterance.interim_text = text
+        return RecognitionResult(
+            transcript=text,
+            is_final=False,
+            utterance_index=utterance.index,
+            utterance_start_ms=samples_to_ms(utterance.onset),
+            stability=stability,
+        )
+
+
+def _stability(previous: str, current: str) -> float:
+    """Share of the current words that the previous interim result already had, in order.
+
+    Words that survived one more re-decode are likely to stay; a rough, cheap estimate.
+    """
+    before, now = previous.split(), current.split()
+    same = 0
+    for old, new in zip(before, now, strict=False):
+        if old != new:
+            break
+        same += 1
+    return round(same / len(now), 3) if now else 0.0

@@ -1,0 +1,177 @@
+"""Drives one stream's pipeline from the event loop: audio in, events out, work on the pool.
+
+Audio is read ahead into a bounded queue (so a client that sends faster than recognition runs
+is slowed by gRPC flow control instead of growing memory) and handed to the pipeline on the
+worker pool, one call at a time. A response consumer that stops reading stalls only its own
+stream. Interim re-decodes of engines that are not incremental run beside the stream's
+audio processing, at most one per stream and only while the shared interim slots allow, so
+they never delay endpointing or a final result.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import Executor
+from typing import Any, TypeVar
+
+from asr_svc.events import RecognitionEvent, RecognitionResult
+from asr_svc.pipeline import RecognitionPipeline
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+_END = object()
+# When recognition falls behind, up to this much queued audio goes to the pool in one call.
+_MAX_BATCH_BYTES = 16 * 1024
+
+
+class StreamRunner:
+    """Runs a ``RecognitionPipeline`` for one client stream.
+
+    Args:
+        pipeline: The stream's pipeline; the runner closes it.
+        executor: Bounded pool for the stream's audio processing (resampling, VAD,
+            incremental decoding): short calls.
+        decode_executor: Bounded pool for whole-utterance decodes (final results, interim
+            re-decodes), which can take long.
+        check_chunk: Validates each audio chunk; raises a ServiceError for bad input.
+        queue_chunks: Audio chunks read ahead at most.
+        interim_slots: Shared limit on concurrent interim re-decodes across streams.
+    """
+
+    def __init__(
+        self,
+        pipeline: RecognitionPipeline,
+        *,
+        executor: Executor,
+        decode_executor: Executor,
+        check_chunk: Callable[[bytes], None],
+        queue_chunks: int,
+        interim_slots: asyncio.Semaphore,
+    ) -> None:
+        self._pipeline = pipeline
+        self._executor = executor
+        self._decode_executor = decode_executor
+        self._check_chunk = check_chunk
+        self._queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=queue_chunks)
+        self._interim_slots = interim_slots
+        self._held: Any = None  # an item taken out of the queue while batching, to handle next
+
+    async def run(self, audio: AsyncIterator[bytes]) -> AsyncIterator[RecognitionEvent]:
+        """Recognizes ``audio``; yields events until the audio ends and all is flushed.
+
+        Raises:
+            ServiceError: Bad audio (after the events of the audio before it).
+        """
+        reader = asyncio.create_task(self._read(audio), name="asr-audio-reader")
+        next_item: asyncio.Task[Any] | None = None
+        interim: asyncio.Task[RecognitionResult | None] | None = None
+        finalized = -1  # index of the last utterance whose final result went out
+        try:
+            while True:
+                if next_item is None:
+                    next_item = asyncio.create_task(self._next())
+                waiting: set[asyncio.Future[Any]] = {next_item}
+                if interim is not None:
+                    waiting.add(interim)
+                done, _ = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+                if interim is not None and interim in done:
+                    result, interim = interim.result(), None
+                    if result is not None and result.utterance_index > finalized:
+                        yield result
+                if next_item not in done:
+                    continue
+                item, next_item = next_item.result(), None
+                if isinstance(item, BaseException):
+                    raise item
+                ending = item is _END
+                events = await self._step(ending, item)
+                while True:
+                    for event in events:
+                        if isinstance(event, RecognitionResult) and event.is_final:
+                            finalized = event.utterance_index
+                        yield event
+                    if not self._pipeline.final_due:
+                        break
+                    # SPEECH_ENDED is out; now the final decode (on the decode pool, so other
+                    # streams' voice activity never waits behind it), then the audio after it.
+                    for event in await self._decode(self._pipeline.finalize):
+                        if isinstance(event, RecognitionResult) and event.is_final:
+                            finalized = event.utterance_index
+                        yield event
+                    events = await self._step(ending, b"")
+                if ending:
+                    return
+                if interim is None:
+                    interim = self._start_interim()
+        finally:
+            reader.cancel()
+            for task in (next_item, interim):
+                if task is not None:
+                    task.cancel()
+            # Not awaited: the stream may be ending by cancellation. The pipeline's lock makes
+            # close wait for a call still running on the pool.
+            self._executor.submit(self._close)
+
+    async def _read(self, audio: AsyncIterator[bytes]) -> None:
+        try:
+            async for chunk in audio:
+                self._check_chunk(chunk)
+                if chunk:
+                    await self._queue.put(chunk)
+            await self._queue.put(_END)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            # Handed to the consumer, which raises it after the audio queued before it.
+            await self._queue.put(exc)
+
+    async def _next(self) -> Any:
+        if self._held is not None:
+            item, self._held = self._held, None
+            return item
+        return await self._queue.get()
+
+    def _batch(self, first: bytes) -> bytes:
+        parts, size = [first], len(first)
+        while size < _MAX_BATCH_BYTES and not self._queue.empty():
+            item = self._queue.get_nowait()
+            if not isinstance(item, bytes):
+                self._held = item
+                break
+            parts.append(item)
+            size += len(item)
+        return b"".join(parts) if len(parts) > 1 else first
+
+    def _start_interim(self) -> asyncio.Task[RecognitionResult | None] | None:
+        request = self._pipeline.interim_request()
+        if request is None or self._interim_slots.locked():
+            # Busy: skip this interim result rather than queue work that would be stale.
+            return None
+
+        async def redecode() -> RecognitionResult | None:
+            async with self._interim_slots:
+                return await self._decode(self._pipeline.run_interim, request)
+
+        return asyncio.create_task(redecode(), name="asr-interim")
+
+    async def _step(self, ending: bool, item: Any) -> list[RecognitionEvent]:
+        if ending:
+            return await self._call(self._pipeline.finish)
+        return await self._call(self._pipeline.feed, self._batch(item) if item else b"")
+
+    async def _call(self, function: Callable[..., T], *args: Any) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, function, *args)
+
+    async def _decode(self, function: Callable[..., T], *args: Any) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._decode_executor, function, *args)
+
+    def _close(self) -> None:
+        try:
+            self._pipeline.close()
+        except Exception:
+            logger.exception("closing a recognition stream failed")
