@@ -8,11 +8,12 @@ faster attack than release, so the mouth opens with the syllable and closes a li
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+
+from svc_core.visemes import Viseme
 
 # Loudness that starts opening the mouth, and loudness that opens it fully (dBFS).
 QUIET_DB = -50.0
@@ -41,26 +42,6 @@ class MouthShape:
 
 
 CLOSED = MouthShape()
-
-
-class Viseme(enum.Enum):
-    """Mouth shapes of the 15-viseme set (vtutor.common.v1.Viseme without the prefix)."""
-
-    SIL = "SIL"
-    PP = "PP"
-    FF = "FF"
-    TH = "TH"
-    DD = "DD"
-    KK = "KK"
-    CH = "CH"
-    SS = "SS"
-    NN = "NN"
-    RR = "RR"
-    AA = "AA"
-    E = "E"
-    IH = "IH"
-    OH = "OH"
-    OU = "OU"
 
 
 VISEME_SHAPES: dict[Viseme, MouthShape] = {

@@ -8,13 +8,13 @@ synthesis pipeline moves them onto the stream's output timeline.
 
 from __future__ import annotations
 
-import enum
 from abc import ABC, abstractmethod
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar, Self
 
 from svc_core.errors import NotFound
+from svc_core.visemes import Viseme
 
 if TYPE_CHECKING:
     from tts_svc.config import TtsSettings
@@ -22,26 +22,6 @@ if TYPE_CHECKING:
 # Speaking rates a config may ask for, relative to the voice's normal rate (see tts.proto).
 MIN_SPEAKING_RATE = 0.5
 MAX_SPEAKING_RATE = 2.0
-
-
-class Viseme(enum.Enum):
-    """Mouth shapes of the 15-viseme set (vtutor.common.v1.Viseme without the prefix)."""
-
-    SIL = "SIL"
-    PP = "PP"
-    FF = "FF"
-    TH = "TH"
-    DD = "DD"
-    KK = "KK"
-    CH = "CH"
-    SS = "SS"
-    NN = "NN"
-    RR = "RR"
-    AA = "AA"
-    E = "E"
-    IH = "IH"
-    OH = "OH"
-    OU = "OU"
 
 
 @dataclass(frozen=True)
