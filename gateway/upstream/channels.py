@@ -47,6 +47,9 @@ def channel_options(settings: GatewaySettings) -> list[tuple[str, Any]]:
         ("grpc.min_reconnect_backoff_ms", settings.reconnect_backoff_min_ms),
         ("grpc.max_reconnect_backoff_ms", settings.reconnect_backoff_max_ms),
         ("grpc.enable_retries", 0),
+        # With a dns:/// target naming a headless service (deploy/k8s), spread streams over
+        # every replica the name resolves to; with one address this changes nothing.
+        ("grpc.lb_policy_name", "round_robin"),
     ]
 
 
