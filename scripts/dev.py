@@ -156,7 +156,9 @@ def main() -> int:
                 "Ctrl-C stops everything.\n",
                 flush=True,
             )
-        while not stop.is_set():
+        parent = os.getppid()
+        # Stop with whoever started us (make, a terminal): orphaned services would hold ports.
+        while not stop.is_set() and os.getppid() == parent:
             for service in running:
                 if service.process and service.process.poll() is not None:
                     print(
