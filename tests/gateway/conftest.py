@@ -1,8 +1,8 @@
-"""Fixtures: the inference services as child processes, and an in-process gateway on top."""
+"""Fixtures: in-process gateways over the shared inference services (tests/conftest.py)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import pytest
@@ -12,44 +12,10 @@ from gateway.config import GatewaySettings
 from gateway.server import GatewayServicer
 from svc_core.settings import ServiceSettings
 from tests.support.grpc_servers import running_server
-from tests.support.service_process import ServiceProcess, is_built
+from tests.support.real_stack import API_KEY
+from tests.support.service_process import ServiceProcess
 
-API_KEY = "test-service-key"
-
-
-def _service(package: str, env: dict[str, str] | None = None) -> Iterator[ServiceProcess]:
-    if not is_built(package):
-        pytest.skip(f"{package} is not built in this tree yet")
-    service = ServiceProcess(package, env)
-    service.start()
-    try:
-        yield service
-    finally:
-        service.stop()
-
-
-@pytest.fixture(scope="session")
-def asr_service() -> Iterator[ServiceProcess]:
-    """asr_svc (pocketsphinx) as a child process, shared by the session's tests."""
-    yield from _service("asr_svc")
-
-
-@pytest.fixture(scope="session")
-def llm_service() -> Iterator[ServiceProcess]:
-    """llm_svc (retrieval over the demo knowledge base) as a child process."""
-    yield from _service("llm_svc")
-
-
-@pytest.fixture(scope="session")
-def tts_service() -> Iterator[ServiceProcess]:
-    """tts_svc (espeak) as a child process."""
-    yield from _service("tts_svc")
-
-
-@pytest.fixture(scope="session")
-def lipsync_service() -> Iterator[ServiceProcess]:
-    """lipsync_svc (procedural, drawn default avatar) as a child process."""
-    yield from _service("lipsync_svc")
+__all__ = ["API_KEY"]
 
 
 @dataclass

@@ -21,7 +21,7 @@ from tests.gateway.gateway_client import (
     turn_event,
     tutor,
 )
-from tests.support.service_process import ServiceProcess, is_built
+from tests.support.service_process import ServiceProcess
 
 pytestmark = pytest.mark.integration
 
@@ -32,8 +32,6 @@ QUESTION = "What is photosynthesis?"
 @pytest.fixture
 def slow_llm_service() -> Iterator[ServiceProcess]:
     """An llm_svc of its own that streams at a model's pace (30 ms per word piece)."""
-    if not is_built("llm_svc"):
-        pytest.skip("llm_svc is not built in this tree yet")
     service = ServiceProcess("llm_svc", {"LLM_RETRIEVAL_TOKEN_DELAY_MS": "30"})
     service.start()
     try:

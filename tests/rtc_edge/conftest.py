@@ -1,4 +1,5 @@
-"""Fixtures: coturn on free ports, a scripted gateway, and an in-process edge in front of it."""
+"""Fixtures: coturn on free ports, sessions on the shared real gateway stack (tests/conftest.py),
+and an in-process edge in front of that gateway."""
 
 from __future__ import annotations
 
@@ -8,18 +9,26 @@ from dataclasses import dataclass
 
 import pytest
 from aiohttp import web
-from vtutor.gateway.v1 import gateway_pb2, gateway_pb2_grpc
+from vtutor.gateway.v1 import gateway_pb2
 
 from rtc_edge.app import STATE, EdgeState, build_app
 from rtc_edge.config import EdgeSettings
 from rtc_edge.turn_server import CoturnServer
-from svc_core.server import ServiceBinding
-from tests.rtc_edge.scripted_gateway import ScriptedGateway, ScriptedSession
-from tests.support.grpc_servers import running_server
+from tests.support.real_stack import API_KEY, SERVICE_AUTH, RealStack
 
-SESSION_ID = "s-1"
-TOKEN = "good-token"
-API_KEY = "scripted-api-key"
+# What the student asks in these tests, and what the demo knowledge base answers.
+QUESTION = "what is two plus two"
+ANSWER = "Two plus two is four"  # within a passage of about 40 words
+LONG_QUESTION = "what are the planets"  # answered with another such passage
+
+TUTOR = gateway_pb2.TutorProfile(
+    tutor_id="edge-tutor",
+    display_name="Ada",
+    system_prompt="You are a friendly maths and science tutor.",
+    language_code="en-US",
+    video_enabled=True,
+    phrase_hints=[QUESTION, LONG_QUESTION, "what is photosynthesis"],
+)
 
 
 @pytest.fixture(scope="session")
@@ -34,20 +43,34 @@ def coturn() -> Iterator[CoturnServer]:
 
 
 @dataclass
-class RunningGatewayDouble:
-    """The scripted gateway's servicer and address."""
+class LiveSession:
+    """A session the real gateway granted: its id and engine token."""
 
-    servicer: ScriptedGateway
-    address: str
+    session_id: str
+    token: str
+
+
+async def create_live_session(stack: RealStack, student: str = "student-1") -> LiveSession:
+    """Creates a session with the video tutor on the real gateway (as the backend would)."""
+    async with stack.stub() as stub:
+        response = await stub.CreateSession(
+            gateway_pb2.CreateSessionRequest(
+                tenant_id="edge-tests", student_id=student, tutor=TUTOR
+            ),
+            metadata=SERVICE_AUTH,
+        )
+    return LiveSession(response.session.session_id, response.engine_token)
 
 
 @pytest.fixture
-async def scripted_gateway() -> AsyncIterator[RunningGatewayDouble]:
-    """A ScriptedGateway knowing session SESSION_ID with token TOKEN."""
-    servicer = ScriptedGateway({SESSION_ID: ScriptedSession(token=TOKEN)}, api_key=API_KEY)
-    binding = ServiceBinding.of(servicer, gateway_pb2_grpc, gateway_pb2)
-    async with running_server([binding]) as server:
-        yield RunningGatewayDouble(servicer, server.address)
+async def live_session(real_stack: RealStack) -> LiveSession:
+    """A fresh session on the shared gateway."""
+    return await create_live_session(real_stack)
+
+
+async def session_state(stack: RealStack, session: LiveSession) -> int:
+    """The gateway's state of the session (READY, CONNECTED while a Converse stream is open)."""
+    return int((await stack.get_session(session.session_id)).state)
 
 
 @dataclass
@@ -86,7 +109,7 @@ def edge_settings(
         "turn_urls": [coturn.url] if coturn else [],
         "relay_only": True,
         "host_candidate_ip": "127.0.0.1",
-        "gateway_ready_timeout_s": 5.0,
+        "gateway_ready_timeout_s": 10.0,
         "connect_timeout_s": 20.0,
     }
     values.update(overrides)
@@ -94,29 +117,13 @@ def edge_settings(
 
 
 @pytest.fixture
-async def edge(
-    scripted_gateway: RunningGatewayDouble, coturn: CoturnServer
-) -> AsyncIterator[RunningEdge]:
-    """An edge in front of the scripted gateway, relaying through coturn."""
-    async with start_edge(edge_settings(scripted_gateway.address, coturn)) as running:
+async def edge(real_stack: RealStack, coturn: CoturnServer) -> AsyncIterator[RunningEdge]:
+    """An edge in front of the shared real gateway, relaying through coturn."""
+    async with start_edge(edge_settings(real_stack.address, coturn)) as running:
         yield running
 
 
-# The gateway's fixtures (its services as child processes, an in-process gateway), reused.
-from tests.gateway.conftest import (  # noqa: E402
-    asr_service,
-    bare_gateway,
-    full_gateway,
-    lipsync_service,
-    llm_service,
-    tts_service,
-)
+# In-process gateways over the shared services, for tests that look inside the gateway.
+from tests.gateway.conftest import bare_gateway  # noqa: E402
 
-__all__ = [
-    "asr_service",
-    "bare_gateway",
-    "full_gateway",
-    "lipsync_service",
-    "llm_service",
-    "tts_service",
-]
+__all__ = ["bare_gateway"]

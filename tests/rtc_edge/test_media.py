@@ -1,4 +1,6 @@
-"""An aiortc student relayed through a real coturn: speech in; video, audio, captions out."""
+"""An aiortc student relayed through a real coturn, in front of the real gateway stack: speech
+in; the real answer's video, audio and captions out, between idle frames; interrupt, text,
+leaving, reconnecting and the peer limit."""
 
 from __future__ import annotations
 
@@ -6,23 +8,29 @@ import asyncio
 from collections.abc import AsyncIterator, Callable
 
 import pytest
+from vtutor.gateway.v1 import gateway_pb2
 
 from rtc_edge.student_probe import StudentProbe
 from rtc_edge.turn_server import CoturnServer
 from tests.rtc_edge.conftest import (
-    SESSION_ID,
-    TOKEN,
+    ANSWER,
+    LONG_QUESTION,
+    QUESTION,
+    LiveSession,
     RunningEdge,
-    RunningGatewayDouble,
+    create_live_session,
     edge_settings,
+    session_state,
     start_edge,
 )
-from tests.rtc_edge.scripted_gateway import ANSWER, QUESTION, ScriptedSession
+from tests.support.real_stack import SERVICE_AUTH, RealStack
 from tests.support.speech import espeak_pcm, silence_pcm
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-BRIGHT = 150  # turn frames have luma 200, idle ones 30-39 (VP8 keeps them well apart)
+READY = gateway_pb2.SESSION_STATE_READY
+CONNECTED = gateway_pb2.SESSION_STATE_CONNECTED
+LOUD = 1000  # peak of s16 audio: the tutor's speech, never the idle loop's silence
 
 
 async def eventually(check: Callable[[], bool], timeout_s: float = 20.0) -> None:
@@ -33,134 +41,171 @@ async def eventually(check: Callable[[], bool], timeout_s: float = 20.0) -> None
         await asyncio.sleep(0.05)
 
 
+async def eventually_state(stack: RealStack, session: LiveSession, state: int) -> None:
+    """Waits until the gateway reports ``state`` for the session."""
+    for _ in range(200):
+        if await session_state(stack, session) == state:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"session never reached state {state}")
+
+
+def turn_events(student: StudentProbe, event: str) -> list[dict[str, object]]:
+    return [m for m in student.received.texts("turn") if m.get("event") == event]
+
+
+def captions(student: StudentProbe) -> str:
+    """The tutor's captions so far."""
+    return "".join(str(m["delta"]) for m in student.received.texts("assistant_text"))
+
+
 @pytest.fixture
-async def student(edge: RunningEdge) -> AsyncIterator[StudentProbe]:
-    client = StudentProbe(edge.url, SESSION_ID, TOKEN)
+async def student(edge: RunningEdge, live_session: LiveSession) -> AsyncIterator[StudentProbe]:
+    client = StudentProbe(edge.url, live_session.session_id, live_session.token)
     yield client
     await client.close()
 
 
 async def test_spoken_question_gets_video_audio_and_captions_through_turn(
-    edge: RunningEdge, scripted_gateway: RunningGatewayDouble, student: StudentProbe
+    edge: RunningEdge, student: StudentProbe
 ) -> None:
-    speech = espeak_pcm("what is two plus two") + silence_pcm(1500)
+    speech = espeak_pcm(QUESTION) + silence_pcm(1500)
     assert await student.connect(speech) == 200
     assert student.local_candidate_types() == {"relay"}  # forced through coturn
+    (peer,) = edge.state.peers
 
     received = student.received
-    await eventually(lambda: any(m.get("event") == "completed" for m in received.texts("turn")))
-    await eventually(lambda: any(y > BRIGHT for _, y in received.video[-5:]) is False)
+    await eventually(lambda: bool(turn_events(student, "completed")), timeout_s=90)
+    await eventually(lambda: any(m.get("state") == "listening" for m in received.texts("playback")))
+    playback = [
+        (t, m["state"])
+        for t, m in zip(received.message_times, received.messages, strict=True)
+        if m.get("type") == "playback"
+    ]
+    assert [state for _, state in playback][:2] == ["speaking", "listening"]
+    speaking, listening = playback[0][0], playback[1][0]
+    # Idle frames keep coming after the answer.
+    await eventually(lambda: sum(t > listening for t, _ in received.video) >= 10)
+    assert not received.texts("error"), received.texts("error")
 
-    session = scripted_gateway.servicer.sessions[SESSION_ID]
-    assert session.input_rate == 16000
-    # The question arrived as 16 kHz mono: about as many bytes as the speech itself.
-    assert session.audio_bytes >= len(espeak_pcm("what is two plus two")) * 0.8
-
+    # The real ASR heard the question; the real LLM's answer came as captions.
     finals = [m for m in received.texts("transcript") if m["final"]]
     assert finals and finals[0]["text"] == QUESTION
-    caption = "".join(m["delta"] for m in received.texts("assistant_text"))
-    assert caption.strip() == ANSWER
-    assert [m["state"] for m in received.texts("playback")][:2] == ["speaking", "listening"]
+    assert ANSWER in captions(student)
 
-    # Idle loop before the answer, the answer's frames, then idle again.
-    lumas = [y for _, y in received.video]
-    first_bright = next(i for i, y in enumerate(lumas) if y > BRIGHT)
-    assert first_bright > 0 and lumas[0] < 60
-    bright = [y for y in lumas if y > BRIGHT]
-    assert len(bright) >= 35  # 50 frames sent; the first few can be lost to keyframe waits
-    assert lumas[-1] < 60
+    # Idle loop before the answer, the answer's lip-synced frames, then idle again.
+    before = [t for t, _ in received.video if t < speaking]
+    during = [t for t, _ in received.video if speaking <= t <= listening]
+    after = [t for t, _ in received.video if t > listening]
+    assert len(before) >= 10 and len(during) >= 25 and len(after) >= 10
+    assert peer.playout.stats.video_frames_played >= 25  # the answer's frames, played
+    assert peer.playout.stats.idle_frames_played >= 20  # before and after it
 
-    # The answer's audio (a loud tone) arrived while its frames showed.
-    loud = [t for t, peak in received.audio if peak > 3000]
-    bright_times = [t for t, y in received.video if y > BRIGHT]
-    assert len(loud) >= 60  # ~100 x 20 ms sent
-    assert abs(loud[0] - bright_times[0]) < 0.5
+    # The answer's audio (real TTS speech) arrived while its frames showed; silence around it.
+    loud = [t for t, peak in received.audio if peak > LOUD]
+    assert len(loud) >= 25  # at least half a second of 20 ms frames
+    assert speaking - 0.5 <= loud[0] and loud[-1] <= listening + 0.5
+    assert not [t for t, peak in received.audio if peak > LOUD and t < speaking - 0.5]
 
 
 async def test_interrupt_drops_queued_media_at_once(
-    edge: RunningEdge, scripted_gateway: RunningGatewayDouble, student: StudentProbe
+    edge: RunningEdge, student: StudentProbe
 ) -> None:
-    scripted_gateway.servicer.turn_frames = 250  # a 10 s answer
     assert await student.connect() == 200
     await asyncio.wait_for(student.channel_open.wait(), 20)
-    student.send({"type": "text", "text": "tell me a long story"})
-    received = student.received
-    await eventually(lambda: sum(y > BRIGHT for _, y in received.video) >= 10)
+    student.send({"type": "text", "text": LONG_QUESTION})  # a spoken answer of ~15 s
+    (peer,) = edge.state.peers
+    stats = peer.playout.stats
+    await eventually(lambda: stats.video_frames_played >= 10, timeout_s=60)
 
     student.send({"type": "interrupt"})
-    await eventually(lambda: any(m.get("event") == "interrupted" for m in received.texts("turn")))
-    (peer,) = edge.state.peers
-    assert peer.playout.stats.dropped_on_interrupt > 0
+    await eventually(lambda: bool(turn_events(student, "interrupted")))
+    assert stats.dropped_on_interrupt > 0
     assert peer.playout.queued_video == 0
-    await eventually(lambda: len(received.video) > 0 and received.video[-1][1] < 60)
-    # The idle loop came back long before the 10 s answer would have ended.
-    bright = sum(y > BRIGHT for _, y in received.video)
-    assert bright < 150
-    assert scripted_gateway.servicer.sessions[SESSION_ID].interrupts == 1
+    # The idle loop plays again, and no more of the answer does.
+    played, idle = stats.video_frames_played, stats.idle_frames_played
+    await eventually(lambda: stats.idle_frames_played >= idle + 25)
+    assert stats.video_frames_played <= played + 2  # at most what was being handed over
+    assert not turn_events(student, "completed")
 
 
 async def test_typed_text_reaches_the_gateway(
-    edge: RunningEdge, scripted_gateway: RunningGatewayDouble, student: StudentProbe
+    edge: RunningEdge, real_stack: RealStack, live_session: LiveSession, student: StudentProbe
 ) -> None:
     assert await student.connect() == 200
     await asyncio.wait_for(student.channel_open.wait(), 20)
-    student.send({"type": "text", "text": "what is a prime number"})
-    session = scripted_gateway.servicer.sessions[SESSION_ID]
-    await eventually(lambda: session.texts == ["what is a prime number"])
-    received = student.received
-    await eventually(lambda: any(m.get("event") == "completed" for m in received.texts("turn")))
+    student.send({"type": "text", "text": QUESTION})
+    await eventually(lambda: ANSWER in captions(student), timeout_s=60)
+    student.send({"type": "interrupt"})  # no need to hear all of it
+    # The gateway recorded the turn with the typed text.
+    async with real_stack.stub() as stub:
+        call = stub.WatchSessionTurns(
+            gateway_pb2.WatchSessionTurnsRequest(session_id=live_session.session_id),
+            metadata=SERVICE_AUTH,
+        )
+        first = await asyncio.wait_for(call.read(), 10)
+        call.cancel()
+    assert first.turn.user_text == QUESTION
 
 
 @pytest.mark.parametrize("how", ["close endpoint", "peer connection closed"])
 async def test_a_leaving_peer_frees_its_resources(
-    edge: RunningEdge, scripted_gateway: RunningGatewayDouble, student: StudentProbe, how: str
+    edge: RunningEdge,
+    real_stack: RealStack,
+    live_session: LiveSession,
+    student: StudentProbe,
+    how: str,
 ) -> None:
     assert await student.connect() == 200
     await asyncio.wait_for(student.channel_open.wait(), 20)
-    session = scripted_gateway.servicer.sessions[SESSION_ID]
-    assert session.live and len(edge.state.peers) == 1
+    assert await session_state(real_stack, live_session) == CONNECTED
+    assert len(edge.state.peers) == 1
     (peer,) = edge.state.peers
     if how == "close endpoint":
         assert await student.close_via_edge() == 200
     else:
         await student.close()  # no goodbye to the edge: DTLS/SCTP close is all it sees
     # Well inside aiortc's ~30 s consent timeout.
-    await eventually(lambda: len(edge.state.peers) == 0 and not session.live, timeout_s=10)
+    await eventually(lambda: len(edge.state.peers) == 0, timeout_s=10)
+    await eventually_state(real_stack, live_session, READY)  # its Converse stream closed
     assert peer.closed and peer.pc.connectionState == "closed"
     assert peer.video_track.readyState == "ended" and peer.audio_track.readyState == "ended"
-    assert session.streams_closed == 1
 
 
 async def test_same_student_reconnecting_replaces_the_old_peer(
-    edge: RunningEdge, scripted_gateway: RunningGatewayDouble, student: StudentProbe
+    edge: RunningEdge, real_stack: RealStack, live_session: LiveSession, student: StudentProbe
 ) -> None:
     assert await student.connect() == 200
     (first,) = edge.state.peers
-    again = StudentProbe(edge.url, SESSION_ID, TOKEN)
+    again = StudentProbe(edge.url, live_session.session_id, live_session.token)
     try:
+        # The gateway takes one Converse stream per session: the old one was closed first.
         assert await again.connect() == 200
         (second,) = edge.state.peers
         assert second is not first and first.closed
-        assert scripted_gateway.servicer.sessions[SESSION_ID].streams_opened == 2
+        assert await session_state(real_stack, live_session) == CONNECTED
+        await asyncio.wait_for(again.channel_open.wait(), 20)
+        again.send({"type": "text", "text": QUESTION})
+        await eventually(lambda: ANSWER in captions(again), timeout_s=60)
     finally:
         await again.close()
 
 
 async def test_max_peers_refuses_more(
-    scripted_gateway: RunningGatewayDouble, coturn: CoturnServer
+    real_stack: RealStack, live_session: LiveSession, coturn: CoturnServer
 ) -> None:
-    scripted_gateway.servicer.sessions["s-2"] = ScriptedSession(token="other-token")
-    settings = edge_settings(scripted_gateway.address, coturn, max_peers=1)
+    other = await create_live_session(real_stack, student="student-2")
+    settings = edge_settings(real_stack.address, coturn, max_peers=1)
     async with start_edge(settings) as running:
-        first = StudentProbe(running.url, SESSION_ID, TOKEN)
-        second = StudentProbe(running.url, "s-2", "other-token")
+        first = StudentProbe(running.url, live_session.session_id, live_session.token)
+        second = StudentProbe(running.url, other.session_id, other.token)
         try:
             assert await first.connect() == 200
             assert await second.connect() == 503
-            assert not scripted_gateway.servicer.sessions["s-2"].live
+            assert await session_state(real_stack, other) == READY  # never connected
             assert await first.close_via_edge() == 200
             await eventually(lambda: len(running.state.peers) == 0, timeout_s=10)
-            third = StudentProbe(running.url, "s-2", "other-token")
+            third = StudentProbe(running.url, other.session_id, other.token)
             assert await third.connect() == 200
             await third.close()
         finally:

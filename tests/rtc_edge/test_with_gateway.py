@@ -1,7 +1,7 @@
-"""The edge in front of the real gateway: token checks, and (e2e) a spoken turn end to end.
+"""The edge in front of an in-process real gateway (tests/gateway's fixtures), where the tests
+look inside it: wrong, expired and ended tokens, and the conversation freed on leaving.
 
-The gateway runs in-process (tests/gateway's fixtures); for the e2e test the inference
-services run as child processes. Tests skip while a service is not built in this tree.
+The spoken turn end to end, through the shared real stack, is in test_media.py.
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ from tests.gateway.conftest import API_KEY, RunningGateway
 from tests.gateway.gateway_client import SERVICE_AUTH, create_session
 from tests.rtc_edge.conftest import RunningEdge, edge_settings, start_edge
 from tests.rtc_edge.test_media import eventually
-from tests.support.speech import espeak_pcm, silence_pcm
 
 FAKE_OFFER = {"type": "offer", "sdp": "v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\n"}
 
@@ -92,51 +91,5 @@ async def test_real_gateway_accepts_a_good_token_and_frees_the_session(
             ),
             timeout_s=10,
         )
-    finally:
-        await student.close()
-
-
-@pytest.fixture
-async def full_stack_edge(
-    full_gateway: RunningGateway, coturn: CoturnServer
-) -> AsyncIterator[tuple[RunningEdge, RunningGateway]]:
-    settings = edge_settings(full_gateway.address, coturn, gateway_api_key=API_KEY)
-    async with start_edge(settings) as running:
-        yield running, full_gateway
-
-
-@pytest.mark.e2e
-@pytest.mark.slow
-async def test_spoken_question_answered_with_video_through_turn(
-    full_stack_edge: tuple[RunningEdge, RunningGateway],
-) -> None:
-    edge, gateway = full_stack_edge
-    async with grpc.aio.insecure_channel(gateway.address) as channel:
-        created = await create_session(gateway_pb2_grpc.GatewayServiceStub(channel), video=True)
-    student = StudentProbe(edge.url, created.session.session_id, created.engine_token)
-    try:
-        speech = espeak_pcm("what is photosynthesis") + silence_pcm(2000)
-        assert await student.connect(speech) == 200
-        assert student.local_candidate_types() == {"relay"}
-        received = student.received
-        await eventually(
-            lambda: any(m.get("event") in ("completed", "failed") for m in received.texts("turn")),
-            timeout_s=90,
-        )
-        assert not received.texts("error"), received.texts("error")
-        finals = [m for m in received.texts("transcript") if m["final"]]
-        assert finals and "photosynthesis" in finals[0]["text"]
-        assert "".join(m["delta"] for m in received.texts("assistant_text")).strip()
-        speaking = [
-            t
-            for t, m in zip(received.message_times, received.messages, strict=True)
-            if m.get("type") == "playback" and m["state"] == "speaking"
-        ]
-        assert speaking, received.messages
-        # The answer's speech arrived as audio, and video frames kept coming while it played.
-        loud = [t for t, peak in received.audio if peak > 1000 and t >= speaking[0] - 0.5]
-        assert len(loud) >= 25
-        frames_during = [t for t, _ in received.video if t >= speaking[0]]
-        assert len(frames_during) >= 25
     finally:
         await student.close()

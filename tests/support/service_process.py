@@ -1,8 +1,9 @@
 """Services as real child processes on loopback, for tests that need the real stack.
 
-Each ``ServiceProcess`` runs ``python -m <package>`` on a port picked here (a service started
-with port 0 cannot tell us its port), waits for health SERVING, and can be killed and started
-again on the same port (the "upstream dies mid-turn" tests).
+Each ``ServiceProcess`` runs ``python -m <package>`` (or a given script) on a port picked here
+(a service started with port 0 cannot tell us its port), waits for health SERVING, and can be
+killed and started again on the same port (the "upstream dies mid-turn" tests). Its output goes
+to a log file the tests can read.
 """
 
 from __future__ import annotations
@@ -39,22 +40,28 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def is_built(package: str) -> bool:
-    """Whether the package exists in this tree with an entry point."""
-    return (REPO_ROOT / package / "__main__.py").exists()
-
-
 class ServiceProcess:
     """One inference service as a child process.
 
     Args:
-        package: ``asr_svc``, ``llm_svc``, ``tts_svc``, ``lipsync_svc`` or ``gateway``.
+        package: ``asr_svc``, ``llm_svc``, ``tts_svc``, ``lipsync_svc`` or ``gateway`` (or any
+            name, with ``prefix`` and ``argv``).
         env: Extra environment (settings of the service).
+        prefix: Its settings' environment prefix (default: the package's own).
+        argv: Arguments after the interpreter (default: ``-m <package>``).
     """
 
-    def __init__(self, package: str, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        package: str,
+        env: dict[str, str] | None = None,
+        *,
+        prefix: str | None = None,
+        argv: list[str] | None = None,
+    ) -> None:
         self.package = package
-        self.prefix = SERVICES[package]
+        self.prefix = prefix if prefix is not None else SERVICES[package]
+        self.argv = argv or ["-m", package]
         self.port = free_port()
         self.data_dir = tempfile.mkdtemp(prefix=f"gw-{package}-")
         self.extra_env = env or {}
@@ -72,8 +79,16 @@ class ServiceProcess:
         Raises:
             RuntimeError: It exited or did not become healthy in time (its log is included).
         """
+        self.spawn()
+        self.wait_serving(timeout_s)
+
+    def spawn(self) -> None:
+        """Starts the process without waiting (start several, then ``wait_serving`` each)."""
+        # Settings of the service come from here alone, never from the caller's environment.
+        inherited = {k: v for k, v in os.environ.items() if not k.startswith(self.prefix)}
         env = {
-            **os.environ,
+            **inherited,
+            "PYTHONPATH": str(REPO_ROOT),
             f"{self.prefix}HOST": "127.0.0.1",
             f"{self.prefix}PORT": str(self.port),
             f"{self.prefix}DATA_DIR": self.data_dir,
@@ -82,9 +97,17 @@ class ServiceProcess:
         }
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", self.package], cwd=REPO_ROOT, env=env, stdout=log, stderr=log
+            [sys.executable, *self.argv], cwd=REPO_ROOT, env=env, stdout=log, stderr=log
         )
         log.close()
+
+    def wait_serving(self, timeout_s: float = 90.0) -> None:
+        """Waits until a spawned process's health says SERVING.
+
+        Raises:
+            RuntimeError: It exited or did not become healthy in time (its log is included).
+        """
+        assert self.process is not None, "spawn() first"
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -112,18 +135,28 @@ class ServiceProcess:
             self.process.send_signal(signal.SIGKILL)
             self.process.wait(10)
 
-    def stop(self) -> None:
-        """Stops the process gracefully (SIGTERM), killing it if it lingers."""
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(10)
-        except subprocess.TimeoutExpired:
-            self.kill()
+    def stop(self, timeout_s: float = 10.0) -> int | None:
+        """Stops the process gracefully (SIGTERM), killing it if it lingers.
+
+        Returns:
+            Its exit status (negative: killed by that signal), None if it never ran.
+        """
+        if self.process is None:
+            return None
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout_s)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        return self.process.returncode
+
+    def log_text(self) -> str:
+        """Everything the service has logged so far."""
+        with contextlib.suppress(OSError):
+            return self.log_path.read_text(errors="replace")
+        return ""
 
     def log_tail(self, chars: int = 3000) -> str:
         """The end of the service's log."""
-        with contextlib.suppress(OSError):
-            return self.log_path.read_text(errors="replace")[-chars:]
-        return ""
+        return self.log_text()[-chars:]

@@ -1,10 +1,12 @@
-"""Fixtures: the backend on SQLite and on a real PostgreSQL, in front of a FakeGateway."""
+"""Fixtures: the backend on SQLite and on a real PostgreSQL, in front of the real gateway stack
+(tests/conftest.py's ``real_stack``: every service its own process, embedded engines)."""
 
 from __future__ import annotations
 
 import shutil
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,25 +17,21 @@ from fastapi import FastAPI
 from pwdlib import PasswordHash
 from pwdlib.hashers.argon2 import Argon2Hasher
 
-from tests.support.grpc_servers import running_server
-from tests.support.service_process import ServiceProcess, is_built
-from tests.web_backend.fake_gateway import API_KEY, FakeGateway, fake_binding
-from tests.web_backend.postgres import create_database, find_binaries, running_postgres
+from tests.support.real_stack import API_KEY, RealStack
+from tests.web_backend.postgres import create_database, running_postgres
 from web_backend.app import crud
 from web_backend.app.core import security
 from web_backend.app.core.config import Settings
 from web_backend.app.core.db import make_engine, make_session_factory, upgrade_database
+from web_backend.app.core.gateway import GatewayClient
 from web_backend.app.main import create_app
 
 PASSWORD = "correct horse battery"
-STACK = ("asr_svc", "llm_svc", "tts_svc", "lipsync_svc", "gateway")
 
 
 @pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str]:
     """The admin URL of a PostgreSQL server started for this test run."""
-    if find_binaries() is None:
-        pytest.skip("PostgreSQL binaries (initdb, postgres) are not installed")
     with running_postgres() as url:
         yield url
 
@@ -77,14 +75,6 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return create_database(admin_url, f"t_{uuid.uuid4().hex[:12]}", template=template)
 
 
-@pytest.fixture
-async def fake_gateway() -> AsyncIterator[tuple[FakeGateway, str]]:
-    """A FakeGateway on a loopback port, and its address."""
-    fake = FakeGateway()
-    async with running_server([fake_binding(fake)]) as server:
-        yield fake, server.address
-
-
 @dataclass
 class Backend:
     """A running backend and ways to reach into it."""
@@ -92,11 +82,17 @@ class Backend:
     app: FastAPI
     client: httpx.AsyncClient
     settings: Settings
-    fake: FakeGateway
+    stack: RealStack
 
     def db(self) -> Any:
         """A database session of the backend's own database."""
         return self.app.state.ctx.sessions()
+
+    @property
+    def gateway(self) -> GatewayClient:
+        """The backend's own gateway client (tests read the gateway's state through it)."""
+        client: GatewayClient = self.app.state.ctx.gateway
+        return client
 
 
 def make_settings(
@@ -119,21 +115,27 @@ def settings_overrides() -> dict[str, Any]:
     return {}
 
 
-@pytest.fixture
-async def backend(
-    tmp_path: Path,
-    database_url: str,
-    fake_gateway: tuple[FakeGateway, str],
-    settings_overrides: dict[str, Any],
-) -> AsyncIterator[Backend]:
-    """The backend app with its lifespan running, and an HTTP client for it."""
-    fake, address = fake_gateway
-    settings = make_settings(tmp_path, database_url, address, **settings_overrides)
+@asynccontextmanager
+async def running_backend(settings: Settings, stack: RealStack) -> AsyncIterator[Backend]:
+    """A backend app with its lifespan running, and an HTTP client for it."""
     app = create_app(settings)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://backend") as client:
-            yield Backend(app, client, settings, fake)
+            yield Backend(app, client, settings, stack)
+
+
+@pytest.fixture
+async def backend(
+    tmp_path: Path,
+    database_url: str,
+    real_stack: RealStack,
+    settings_overrides: dict[str, Any],
+) -> AsyncIterator[Backend]:
+    """The backend in front of the shared real gateway."""
+    settings = make_settings(tmp_path, database_url, real_stack.address, **settings_overrides)
+    async with running_backend(settings, real_stack) as running:
+        yield running
 
 
 @dataclass
@@ -178,33 +180,3 @@ async def tenants(backend: Backend) -> tuple[Tenant, Tenant]:
 def sessions_of(url: str) -> Any:
     """A session factory on a database (for checks outside the app)."""
     return make_session_factory(make_engine(url))
-
-
-@pytest.fixture(scope="session")
-def gateway_stack() -> Iterator[str]:
-    """The four services and the gateway as child processes; yields the gateway's address."""
-    missing = [p for p in STACK if not is_built(p)]
-    if missing:
-        pytest.skip(f"not built yet: {', '.join(missing)}")
-    services = {p: ServiceProcess(p) for p in STACK[:-1]}
-    started: list[ServiceProcess] = []
-    try:
-        for service in services.values():
-            service.start()
-            started.append(service)
-        gateway = ServiceProcess(
-            "gateway",
-            {
-                "GATEWAY_API_KEY": API_KEY,
-                "GATEWAY_ASR_ADDRESS": services["asr_svc"].address,
-                "GATEWAY_LLM_ADDRESS": services["llm_svc"].address,
-                "GATEWAY_TTS_ADDRESS": services["tts_svc"].address,
-                "GATEWAY_LIPSYNC_ADDRESS": services["lipsync_svc"].address,
-            },
-        )
-        gateway.start()
-        started.append(gateway)
-        yield gateway.address
-    finally:
-        for service in reversed(started):
-            service.stop()

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import uvicorn
 
+from tests.support.real_stack import RealStack
 from tests.web_backend.conftest import PASSWORD, make_settings
 from tests.web_backend.media import face_video
 from web_backend.app import crud
@@ -46,15 +47,14 @@ def database_url(tmp_path: Path, migrated_sqlite: Path) -> str:
     return f"sqlite:///{path}"
 
 
-@pytest.mark.skipif(not CHROMIUM.exists(), reason="Chromium is not installed at /usr/bin/chromium")
 async def test_admin_creates_tutor_with_avatar(
-    tmp_path: Path, database_url: str, gateway_stack: str
+    tmp_path: Path, database_url: str, real_stack: RealStack
 ) -> None:
     from playwright.async_api import async_playwright
 
     video = tmp_path / "face.mp4"
     video.write_bytes(face_video(seconds=1.0))
-    app = create_app(make_settings(tmp_path, database_url, gateway_stack))
+    app = create_app(make_settings(tmp_path, database_url, real_stack.address))
     port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")

@@ -1,4 +1,6 @@
-"""create-with-avatar: progress, success, rollback on any failure, upload limits and bad files."""
+"""create-with-avatar against the real gateway and lip-sync service: progress, success, rollback
+on any failure (a real video without a face, a database failure, the gateway down), upload
+limits and bad files."""
 
 from __future__ import annotations
 
@@ -7,10 +9,11 @@ from typing import Any
 
 import pytest
 
-from tests.web_backend.conftest import Backend, Tenant
-from tests.web_backend.fake_gateway import NO_FACE_MARKER
-from tests.web_backend.media import mp4_video, wav_audio
+from tests.support.real_stack import closed_address
+from tests.web_backend.conftest import Backend, Tenant, make_tenant, running_backend
+from tests.web_backend.media import face_video, mp4_video, wav_audio
 from web_backend.app import crud, models
+from web_backend.app.core.gateway import GatewayError
 
 pytestmark = pytest.mark.integration
 
@@ -23,7 +26,7 @@ def settings_overrides() -> dict[str, Any]:
 
 async def wait_for_job(backend: Backend, headers: dict[str, str], job_id: str) -> dict[str, Any]:
     """Polls a job like the admin page does, until it finishes; returns its last state."""
-    for _ in range(400):
+    for _ in range(2400):
         job = (await backend.client.get(f"/api/avatar-jobs/{job_id}", headers=headers)).json()
         if job["state"] in ("succeeded", "failed"):
             return job
@@ -35,13 +38,34 @@ def form(**fields: str) -> dict[str, str]:
     return {"name": "Ada", "description": "maths", "system_prompt": "Be kind.", **fields}
 
 
+async def avatar_exists(backend: Backend, avatar_key: str) -> bool:
+    """Whether the lip-sync service (through the gateway) has an avatar by this key."""
+    try:
+        await backend.gateway.get_avatar(avatar_key)
+    except GatewayError as error:
+        assert error.http_status == 404, error
+        return False
+    return True
+
+
+async def gateway_avatar_keys(backend: Backend) -> set[str]:
+    """Every avatar the real lip-sync service holds (ListAvatars through the gateway)."""
+    from vtutor.gateway.v1 import admin_pb2
+
+    from tests.support.real_stack import SERVICE_AUTH
+
+    async with backend.stack.stub() as stub:
+        response = await stub.ListAvatars(admin_pb2.ListAvatarsRequest(), metadata=SERVICE_AUTH)
+    return {avatar.avatar_id for avatar in response.avatars}
+
+
 async def test_creates_tutor_with_avatar(backend: Backend, tenants: tuple[Tenant, Tenant]) -> None:
     alpha, _ = tenants
     response = await backend.client.post(
         "/api/tutors/create-with-avatar",
         data=form(avatar_name="Ada's Face", voice="en-us"),
         files={
-            "avatar_video": ("ada.mp4", mp4_video(), "video/mp4"),
+            "avatar_video": ("ada.mp4", face_video(), "video/mp4"),
             "voice_sample": ("ada.wav", wav_audio(), "audio/wav"),
         },
         headers=alpha.admin_headers,
@@ -56,8 +80,9 @@ async def test_creates_tutor_with_avatar(backend: Backend, tenants: tuple[Tenant
     assert tutor["name"] == "Ada" and tutor["voice"] == "en-us"
     assert tutor["avatar"]["id"] == job["avatar_id"]
     key = tutor["avatar"]["avatar_key"]
-    assert key.startswith("ada-s-face-") and key in backend.fake.avatars
-    assert tutor["avatar"]["engine"] == "procedural" and tutor["avatar"]["width"] == 256
+    assert key.startswith("ada-s-face-") and await avatar_exists(backend, key)
+    assert tutor["avatar"]["engine"] == (await backend.gateway.get_avatar(key)).engine
+    assert tutor["avatar"]["width"] > 0 and tutor["avatar"]["height"] > 0
     preview = await backend.client.get(
         f"/api/avatars/{job['avatar_id']}/preview", headers=alpha.student_headers
     )
@@ -73,7 +98,7 @@ async def test_creates_tutor_with_avatar(backend: Backend, tenants: tuple[Tenant
     deleted = await backend.client.delete(
         f"/api/avatars/{job['avatar_id']}", headers=alpha.admin_headers
     )
-    assert deleted.status_code == 204 and key in backend.fake.deleted_avatars
+    assert deleted.status_code == 204 and not await avatar_exists(backend, key)
     tutor = (
         await backend.client.get(f"/api/tutors/{job['tutor_id']}", headers=alpha.admin_headers)
     ).json()
@@ -87,12 +112,12 @@ async def test_progress_is_visible_while_running(
     response = await backend.client.post(
         "/api/tutors/create-with-avatar",
         data=form(),
-        files={"avatar_video": ("a.mp4", mp4_video(), "video/mp4")},
+        files={"avatar_video": ("a.mp4", face_video(), "video/mp4")},
         headers=alpha.admin_headers,
     )
     seen: set[str] = set()
     job_id = response.json()["id"]
-    for _ in range(400):
+    for _ in range(6000):
         job = (
             await backend.client.get(f"/api/avatar-jobs/{job_id}", headers=alpha.admin_headers)
         ).json()
@@ -100,16 +125,17 @@ async def test_progress_is_visible_while_running(
         if job["state"] in ("succeeded", "failed"):
             break
         await asyncio.sleep(0.01)
-    assert job["state"] == "succeeded"
-    # The fake pauses after "decoding": a poller sees at least that stage on the way.
-    assert "decoding" in seen
+    assert job["state"] == "succeeded", job
+    # The lip-sync service reports its stages as it goes: a poller sees one on the way.
+    assert seen - {job["stage"]}, seen
 
 
 async def test_no_face_leaves_nothing_behind(
     backend: Backend, tenants: tuple[Tenant, Tenant]
 ) -> None:
     alpha, _ = tenants
-    video = mp4_video() + NO_FACE_MARKER
+    before = await gateway_avatar_keys(backend)
+    video = mp4_video()  # a real H.264 video of a grey wall
     response = await backend.client.post(
         "/api/tutors/create-with-avatar",
         data=form(),
@@ -124,7 +150,7 @@ async def test_no_face_leaves_nothing_behind(
     assert job["tutor_id"] is None
     assert (await backend.client.get("/api/tutors", headers=alpha.admin_headers)).json() == []
     assert (await backend.client.get("/api/avatars", headers=alpha.admin_headers)).json() == []
-    assert backend.fake.avatars == {}
+    assert await gateway_avatar_keys(backend) == before
     assert list((backend.settings.data_dir / "uploads").iterdir()) == []
     assert not (backend.settings.data_dir / "voices").exists() or not list(
         (backend.settings.data_dir / "voices").iterdir()
@@ -142,35 +168,44 @@ async def test_database_failure_deletes_the_new_avatar(
         raise RuntimeError("database went away")
 
     monkeypatch.setattr(crud, "create_tutor", failing_create)
+    created: list[str] = []
+    real_create_avatar = backend.gateway.create_avatar
+
+    def watching_create_avatar(spec: Any, video: Any) -> Any:
+        created.append(spec.avatar_key)  # the key the backend chose; the call itself is real
+        return real_create_avatar(spec, video)
+
+    monkeypatch.setattr(backend.gateway, "create_avatar", watching_create_avatar)
     response = await backend.client.post(
         "/api/tutors/create-with-avatar",
         data=form(),
-        files={"avatar_video": ("a.mp4", mp4_video(), "video/mp4")},
+        files={"avatar_video": ("a.mp4", face_video(), "video/mp4")},
         headers=alpha.admin_headers,
     )
     job = await wait_for_job(backend, alpha.admin_headers, response.json()["id"])
     assert job["state"] == "failed"
-    assert backend.fake.avatars == {} and len(backend.fake.deleted_avatars) == 1
+    # The lip-sync service made the avatar, and the backend deleted it again.
+    assert len(created) == 1 and not await avatar_exists(backend, created[0])
     with backend.db() as db:
         assert db.query(models.Tutor).count() == 0
         assert db.query(models.Avatar).count() == 0
 
 
-async def test_gateway_down_fails_the_job(backend: Backend, tenants: tuple[Tenant, Tenant]) -> None:
-    alpha, _ = tenants
-    import grpc
-
-    backend.fake.fail_next["CreateAvatar"] = grpc.StatusCode.UNAVAILABLE
-    response = await backend.client.post(
-        "/api/tutors/create-with-avatar",
-        data=form(),
-        files={"avatar_video": ("a.mp4", mp4_video(), "video/mp4")},
-        headers=alpha.admin_headers,
-    )
-    job = await wait_for_job(backend, alpha.admin_headers, response.json()["id"])
-    # The detail depends on how far the upload got when the call failed.
-    assert job["state"] == "failed" and job["error"]
-    assert (await backend.client.get("/api/tutors", headers=alpha.admin_headers)).json() == []
+async def test_gateway_down_fails_the_job(backend: Backend) -> None:
+    """The same database, served by a backend whose gateway address has nothing behind it."""
+    settings = backend.settings.model_copy(update={"gateway_address": closed_address()})
+    async with running_backend(settings, backend.stack) as down:
+        alpha = await make_tenant(down, "down")
+        response = await down.client.post(
+            "/api/tutors/create-with-avatar",
+            data=form(),
+            files={"avatar_video": ("a.mp4", face_video(), "video/mp4")},
+            headers=alpha.admin_headers,
+        )
+        job = await wait_for_job(down, alpha.admin_headers, response.json()["id"])
+        assert job["state"] == "failed" and job["error"], job
+        assert (await down.client.get("/api/tutors", headers=alpha.admin_headers)).json() == []
+        assert list((settings.data_dir / "uploads").iterdir()) == []
 
 
 @pytest.mark.parametrize(

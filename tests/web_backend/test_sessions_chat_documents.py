@@ -1,16 +1,23 @@
-"""Live sessions (turns persisted as they complete), text chat (JSON and SSE), knowledge docs."""
+"""Live sessions (turns persisted as they complete), text chat (JSON and SSE), knowledge docs,
+all through the real gateway stack; a gateway that is down or full is a real one too."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
-import grpc
 import pytest
+from vtutor.gateway.v1 import gateway_pb2
 
-from tests.web_backend.conftest import Backend, Tenant
+from tests.gateway.conftest import gateway_settings, start_gateway
+from tests.support.real_stack import closed_address
+from tests.web_backend.conftest import Backend, Tenant, running_backend
+from tests.web_backend.engine import engine_stream
 from tests.web_backend.media import text_pdf
+from web_backend.app.core.gateway import GatewayError
 
 pytestmark = pytest.mark.integration
 
@@ -36,10 +43,28 @@ async def make_tutor(backend: Backend, tenant: Tenant) -> dict[str, Any]:
     return response.json()
 
 
+@asynccontextmanager
+async def backend_at(backend: Backend, address: str) -> AsyncIterator[Backend]:
+    """A second backend on the same database and secrets whose gateway is at ``address``."""
+    settings = backend.settings.model_copy(update={"gateway_address": address})
+    async with running_backend(settings, backend.stack) as other:
+        yield other
+
+
+async def ask(backend: Backend, tenant: Tenant, tutor: dict[str, Any], text: str) -> str:
+    """The real tutor's JSON chat answer to ``text``."""
+    response = await backend.client.post(
+        f"/api/tutors/{tutor['id']}/chat", json={"text": text}, headers=tenant.student_headers
+    )
+    assert response.status_code == 200, response.text
+    answer: str = response.json()["turn"]["assistant_text"]
+    return answer
+
+
 async def wait_for_turns(
     backend: Backend, headers: dict[str, str], session_id: str, count: int
 ) -> dict[str, Any]:
-    for _ in range(200):
+    for _ in range(1000):
         detail = (await backend.client.get(f"/api/sessions/{session_id}", headers=headers)).json()
         if len(detail["turns"]) >= count:
             return detail
@@ -58,16 +83,20 @@ async def test_live_session_start_turns_and_end(
     assert started.status_code == 201, started.text
     body = started.json()
     gateway_id = body["gateway_session_id"]
-    fake_session = backend.fake.sessions[gateway_id]
-    assert fake_session.request.tutor.system_prompt == "Teach."
-    assert fake_session.request.tutor.knowledge_base_id == tutor["knowledge_base_id"]
-    assert fake_session.request.student_id == alpha.student_id
-    assert fake_session.request.tenant_id == alpha.id
-    assert body["engine_token"] == fake_session.token
+    # The gateway holds the session the backend asked for.
+    held = await backend.stack.get_session(gateway_id)
+    assert held.tutor.system_prompt == "Teach."
+    # No document yet, so no knowledge base to name (the LLM's fallback answers).
+    assert held.tutor.knowledge_base_id == ""
+    assert held.tutor.tutor_id == tutor["id"]
+    assert held.student_id == alpha.student_id
+    assert held.tenant_id == alpha.id
+    assert held.state == gateway_pb2.SESSION_STATE_READY
+    assert body["engine_url"] == held.engine_url
     assert body["edge_url"] == "https://edge.example.test"
     assert body["signaling_url"] == f"https://edge.example.test/v1/sessions/{gateway_id}/offer"
     assert body["student_page_url"].startswith("https://edge.example.test/#session_id=")
-    assert fake_session.token in body["student_page_url"].split("#", 1)[1]
+    assert body["engine_token"] in body["student_page_url"].split("#", 1)[1]
     ice = body["ice"]
     assert ice["iceTransportPolicy"] == "relay"
     turn = ice["iceServers"][1]
@@ -75,22 +104,28 @@ async def test_live_session_start_turns_and_end(
     assert turn["username"].endswith(f":{alpha.student_id}") and turn["credential"]
 
     session_id = body["session"]["id"]
-    await backend.fake.add_turn(gateway_id, "what is two plus two", "Four.")
-    await backend.fake.add_turn(gateway_id, "and three plus three", "Six.")
-    detail = await wait_for_turns(backend, alpha.admin_headers, session_id, 2)
+    # The engine token works: two typed turns over Converse, as the edge would send them.
+    async with engine_stream(body) as engine:
+        first = await engine.ask("what is two plus two")
+        second = await engine.ask("what is the water cycle")
+        answers = [engine.answer(first.turn_id), engine.answer(second.turn_id)]
+        detail = await wait_for_turns(backend, alpha.admin_headers, session_id, 2)
     assert [t["user_text"] for t in detail["turns"]] == [
         "what is two plus two",
-        "and three plus three",
+        "what is the water cycle",
     ]
-    first = detail["turns"][0]
-    assert first["assistant_text"] == "Four."
-    assert first["latency_ms"]["first_token"] == 100.0
-    assert first["latency_ms"]["speech_end_to_first_frame"] == 500.0
+    assert [t["assistant_text"] for t in detail["turns"]] == answers
+    assert all(answers)
+    assert [t["turn_index"] for t in detail["turns"]] == [0, 1]
+    first_turn = detail["turns"][0]
+    assert first_turn["latency_ms"]["first_token"] >= 0
+    assert first_turn["latency_ms"]["total"] >= first_turn["latency_ms"]["first_token"]
 
     ended = await backend.client.post(
         f"/api/sessions/{session_id}/end", headers=alpha.student_headers
     )
-    assert ended.json()["state"] == "ended" and fake_session.ended
+    assert ended.json()["state"] == "ended"
+    assert (await backend.stack.get_session(gateway_id)).state == gateway_pb2.SESSION_STATE_ENDED
     again = await backend.client.post(
         f"/api/sessions/{session_id}/end", headers=alpha.student_headers
     )
@@ -110,32 +145,43 @@ async def test_turn_watch_resumes_after_restart(
             f"/api/tutors/{tutor['id']}/sessions", headers=alpha.student_headers
         )
     ).json()
-    gateway_id, session_id = body["gateway_session_id"], body["session"]["id"]
-    await backend.fake.add_turn(gateway_id, "one", "1")
-    await wait_for_turns(backend, alpha.admin_headers, session_id, 1)
-    recorder = backend.app.state.ctx.turn_recorder
-    await recorder.stop()  # as if the backend died
-    await backend.fake.add_turn(gateway_id, "two", "2")
-    assert recorder.resume_all() == 1
-    detail = await wait_for_turns(backend, alpha.admin_headers, session_id, 2)
+    session_id = body["session"]["id"]
+    async with engine_stream(body) as engine:
+        await engine.ask("what is two plus two")
+        await wait_for_turns(backend, alpha.admin_headers, session_id, 1)
+        recorder = backend.app.state.ctx.turn_recorder
+        await recorder.stop()  # as if the backend died
+        await engine.ask("what is photosynthesis")
+        assert recorder.resume_all() == 1
+        detail = await wait_for_turns(backend, alpha.admin_headers, session_id, 2)
     assert [t["turn_index"] for t in detail["turns"]] == [0, 1]
+    assert [t["user_text"] for t in detail["turns"]] == [
+        "what is two plus two",
+        "what is photosynthesis",
+    ]
 
 
-async def test_gateway_errors_map_to_http(backend: Backend, tenants: tuple[Tenant, Tenant]) -> None:
+async def test_gateway_down_or_full_maps_to_http(
+    backend: Backend, tenants: tuple[Tenant, Tenant]
+) -> None:
     alpha, _ = tenants
     tutor = await make_tutor(backend, alpha)
     path = f"/api/tutors/{tutor['id']}/sessions"
-    for code, status in [
-        (grpc.StatusCode.RESOURCE_EXHAUSTED, 429),
-        (grpc.StatusCode.UNAVAILABLE, 503),
-        (grpc.StatusCode.INVALID_ARGUMENT, 422),
-        (grpc.StatusCode.NOT_FOUND, 404),
-    ]:
-        backend.fake.fail_next["CreateSession"] = code
-        response = await backend.client.post(path, headers=alpha.student_headers)
-        assert response.status_code == status, code
-        assert response.json()["gateway_status"] == code.name
-    assert (await backend.client.get("/api/sessions", headers=alpha.admin_headers)).json() == []
+    # Nothing listens at the gateway's address: UNAVAILABLE, 503.
+    async with backend_at(backend, closed_address()) as down:
+        response = await down.client.post(path, headers=alpha.student_headers)
+        assert response.status_code == 503, response.text
+        assert response.json()["gateway_status"] == "UNAVAILABLE"
+    # A real gateway holding as many sessions as it may: RESOURCE_EXHAUSTED, 429.
+    settings = gateway_settings(max_sessions=1, llm_address=backend.stack.llm.address)
+    async for full_gateway in start_gateway(settings):
+        async with backend_at(backend, full_gateway.address) as full:
+            assert (await full.client.post(path, headers=alpha.student_headers)).status_code == 201
+            response = await full.client.post(path, headers=alpha.student_headers)
+            assert response.status_code == 429, response.text
+            assert response.json()["gateway_status"] == "RESOURCE_EXHAUSTED"
+    listed = (await backend.client.get("/api/sessions", headers=alpha.admin_headers)).json()
+    assert len(listed) == 1  # only the session the gateway granted
 
 
 async def test_wrong_gateway_key_is_a_bad_gateway(
@@ -150,36 +196,60 @@ async def test_wrong_gateway_key_is_a_bad_gateway(
 async def test_catalog(backend: Backend, tenants: tuple[Tenant, Tenant]) -> None:
     alpha, _ = tenants
     catalog = (await backend.client.get("/api/catalog", headers=alpha.admin_headers)).json()
-    assert catalog["default_voice"] == "en-us" and catalog["models"][0]["name"] == "retrieval"
+    voices = [v["name"] for v in catalog["voices"]]
+    assert catalog["default_voice"] in voices and "en-us" in voices
+    assert catalog["models"][0]["name"] == "retrieval"
+    assert catalog["default_model"] == "retrieval"
 
 
 async def test_chat_saves_turns_with_history(
-    backend: Backend, tenants: tuple[Tenant, Tenant]
+    backend: Backend, tenants: tuple[Tenant, Tenant], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     alpha, _ = tenants
     tutor = await make_tutor(backend, alpha)
+    indexed = await backend.client.post(
+        f"/api/tutors/{tutor['id']}/documents",
+        files=[("files", ("cells.txt", b"A cell is the smallest unit of life.", "text/plain"))],
+        headers=alpha.admin_headers,
+    )
+    assert indexed.status_code == 201, indexed.text
+    # What the backend sends to the gateway (the call itself goes through unchanged).
+    sent: list[dict[str, Any]] = []
+    real_chat = backend.gateway.chat
+
+    def recording_chat(**kwargs: Any) -> Any:
+        sent.append(kwargs)
+        return real_chat(**kwargs)
+
+    monkeypatch.setattr(backend.gateway, "chat", recording_chat)
     path = f"/api/tutors/{tutor['id']}/chat"
     first = await backend.client.post(
         path, json={"text": "What is a cell?"}, headers=alpha.student_headers
     )
     assert first.status_code == 200, first.text
     session_id = first.json()["session_id"]
-    assert first.json()["turn"]["assistant_text"].startswith("You asked: What is a cell?")
+    # The real retrieval LLM answered from the tutor's own document.
+    assert first.json()["turn"]["assistant_text"] == "A cell is the smallest unit of life."
     second = await backend.client.post(
         path,
         json={"text": "And a tissue?", "session_id": session_id},
         headers=alpha.student_headers,
     )
+    assert second.status_code == 200, second.text
     assert second.json()["turn"]["turn_index"] == 1
-    history = backend.fake.chat_requests[-1].history
-    assert history[0].content == "What is a cell?"
-    assert len(history) == 2
-    assert backend.fake.chat_requests[-1].tutor.system_prompt == "Teach."
+    history = sent[-1]["history"]
+    assert list(history) == [
+        ("user", "What is a cell?"),
+        ("assistant", "A cell is the smallest unit of life."),
+    ]
+    assert sent[-1]["tutor"].system_prompt == "Teach."
+    assert sent[-1]["tutor"].knowledge_base_id == tutor["knowledge_base_id"]
     detail = (
         await backend.client.get(f"/api/sessions/{session_id}", headers=alpha.admin_headers)
     ).json()
     assert detail["kind"] == "chat" and [t["turn_index"] for t in detail["turns"]] == [0, 1]
-    assert detail["turns"][0]["latency_ms"] == {"first_token": 2.0}
+    assert detail["turns"][0]["latency_ms"]["first_token"] >= 0
+    assert "speech_end_to_first_frame" not in detail["turns"][0]["latency_ms"]
     too_long = await backend.client.post(
         path, json={"text": "x" * 4001}, headers=alpha.student_headers
     )
@@ -214,12 +284,12 @@ async def test_chat_stream_sends_deltas_then_the_turn(
     ).json()
     assert detail["turns"][0]["assistant_text"] == text
 
-    backend.fake.fail_next["Chat"] = grpc.StatusCode.UNAVAILABLE
-    failed = await backend.client.post(
-        f"/api/tutors/{tutor['id']}/chat/stream",
-        json={"text": "again"},
-        headers=alpha.student_headers,
-    )
+    async with backend_at(backend, closed_address()) as down:
+        failed = await down.client.post(
+            f"/api/tutors/{tutor['id']}/chat/stream",
+            json={"text": "again"},
+            headers=alpha.student_headers,
+        )
     assert "event: error" in failed.text and '"status": 503' in failed.text
 
 
@@ -244,15 +314,21 @@ async def test_documents_upload_list_delete(
     )
     assert uploaded.status_code == 201, uploaded.text
     assert uploaded.json()["document_count"] == 3
-    assert sorted(backend.fake.knowledge[kb].values())[0] == "# Tissues\nGroups of cells."
-    assert "Photosynthesis makes sugar" in " ".join(backend.fake.knowledge[kb].values())
+    # Each document's text reached the real knowledge base: the tutor answers from it.
+    assert "Cells are the units of life." in await ask(backend, alpha, tutor, "units of life")
+    assert "Groups of cells." in await ask(backend, alpha, tutor, "what are tissues")
+    leaf = await ask(backend, alpha, tutor, "what makes sugar in leaves")
+    assert "Photosynthesis makes sugar in leaves." in leaf  # the PDF's text layer
     docs = (await backend.client.get(path, headers=alpha.admin_headers)).json()
     assert [d["content_type"] for d in docs] == ["text/plain", "text/markdown", "application/pdf"]
     assert {d["title"] for d in docs} == {"cells", "notes", "leaf"}
     deleted = await backend.client.delete(f"{path}/{docs[0]['id']}", headers=alpha.admin_headers)
     assert deleted.status_code == 204
-    assert set(backend.fake.knowledge[kb]) == {docs[1]["id"], docs[2]["id"]}
     assert len((await backend.client.get(path, headers=alpha.admin_headers)).json()) == 2
+    # The knowledge base now holds the other two alone.
+    assert "units of life" not in await ask(backend, alpha, tutor, "units of life")
+    assert "Groups of cells." in await ask(backend, alpha, tutor, "what are tissues")
+    await backend.gateway.delete_knowledge_base(kb)  # exists, with what was left
 
 
 @pytest.mark.parametrize(
@@ -277,7 +353,10 @@ async def test_bad_documents_index_nothing(
         headers=alpha.admin_headers,
     )
     assert response.status_code == status, response.text
-    assert backend.fake.knowledge == {}
+    # Nothing was indexed: the gateway has no knowledge base for this tutor.
+    with pytest.raises(GatewayError) as missing:
+        await backend.gateway.delete_knowledge_base(tutor["knowledge_base_id"])
+    assert missing.value.http_status == 404
     assert (
         await backend.client.get(
             f"/api/tutors/{tutor['id']}/documents", headers=alpha.admin_headers
@@ -290,12 +369,12 @@ async def test_indexing_failure_records_nothing(
 ) -> None:
     alpha, _ = tenants
     tutor = await make_tutor(backend, alpha)
-    backend.fake.fail_next["IndexDocuments"] = grpc.StatusCode.UNAVAILABLE
-    response = await backend.client.post(
-        f"/api/tutors/{tutor['id']}/documents",
-        files=[("files", ("ok.txt", b"fine", "text/plain"))],
-        headers=alpha.admin_headers,
-    )
+    async with backend_at(backend, closed_address()) as down:
+        response = await down.client.post(
+            f"/api/tutors/{tutor['id']}/documents",
+            files=[("files", ("ok.txt", b"fine", "text/plain"))],
+            headers=alpha.admin_headers,
+        )
     assert response.status_code == 503
     assert (
         await backend.client.get(

@@ -139,3 +139,27 @@ def test_cli_creates_tenant_and_admin(
         assert admin.hashed_password.startswith("$argon2")
         assert db.scalars(select(models.Tenant)).one().name == "Springfield"
     engine.dispose()
+
+
+@pytest.mark.parametrize(
+    ("code", "status"),
+    [
+        ("RESOURCE_EXHAUSTED", 429),
+        ("UNAVAILABLE", 503),
+        ("INVALID_ARGUMENT", 422),
+        ("NOT_FOUND", 404),
+        ("UNAUTHENTICATED", 502),
+        ("DATA_LOSS", 502),
+    ],
+)
+def test_gateway_status_codes_map_to_http(code: str, status: int) -> None:
+    """Codes the real stack cannot be made to answer on demand (the others are end to end)."""
+    import grpc
+
+    from web_backend.app.core.gateway import GatewayError
+
+    error = grpc.aio.AioRpcError(
+        getattr(grpc.StatusCode, code), grpc.aio.Metadata(), grpc.aio.Metadata(), "detail"
+    )
+    mapped = GatewayError.from_rpc_error(error)
+    assert (mapped.code, mapped.http_status, mapped.message) == (code, status, "detail")

@@ -275,6 +275,12 @@ def new_document_id() -> str:
     return models.new_id()
 
 
+def has_documents(*, db: Session, tutor_id: str) -> bool:
+    """Whether the tutor has any indexed document (then its knowledge base exists)."""
+    query = select(models.KnowledgeDocument.id).where(models.KnowledgeDocument.tutor_id == tutor_id)
+    return db.execute(query.limit(1)).first() is not None
+
+
 def list_documents(*, db: Session, tutor_id: str) -> Sequence[models.KnowledgeDocument]:
     """A tutor's documents, oldest first."""
     query = select(models.KnowledgeDocument).where(models.KnowledgeDocument.tutor_id == tutor_id)

@@ -74,7 +74,7 @@ async def _answer(
     finished: TurnResult | None = None
     async for event in gateway.chat(
         tenant_id=session.tenant_id,
-        tutor=tutor_profile(tutor),
+        tutor=tutor_profile(db, tutor),
         history=_history(db, session.id),
         text=text,
     ):

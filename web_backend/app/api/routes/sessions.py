@@ -26,8 +26,14 @@ logger = logging.getLogger(__name__)
 router = APIRouter(tags=["sessions"])
 
 
-def tutor_profile(tutor: models.Tutor) -> TutorProfile:
-    """The gateway's view of a tutor."""
+def tutor_profile(db: SessionDep, tutor: models.Tutor) -> TutorProfile:
+    """The gateway's view of a tutor.
+
+    The knowledge base exists in the gateway only once a document was indexed into it; until
+    then no base is named (the LLM service's fallback answers), since naming one that does not
+    exist fails every turn with NOT_FOUND.
+    """
+    has_knowledge = crud.has_documents(db=db, tutor_id=tutor.id)
     return TutorProfile(
         tutor_id=tutor.id,
         display_name=tutor.name,
@@ -36,7 +42,7 @@ def tutor_profile(tutor: models.Tutor) -> TutorProfile:
         voice=tutor.voice,
         avatar_key=tutor.avatar.avatar_key if tutor.avatar is not None else "",
         language_code=tutor.language_code,
-        knowledge_base_id=tutor.knowledge_base_id,
+        knowledge_base_id=tutor.knowledge_base_id if has_knowledge else "",
         video_enabled=tutor.video_enabled,
     )
 
@@ -58,7 +64,7 @@ async def start_live_session(
     grant = await gateway.create_session(
         tenant_id=student.tenant_id,
         student_id=student.id,
-        tutor=tutor_profile(tutor),
+        tutor=tutor_profile(db, tutor),
         ttl_seconds=settings.session_ttl_s,
     )
     session = crud.create_session(
