@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable, Sequence
 
 from vtutor.gateway.v1 import gateway_pb2, gateway_pb2_grpc
 
+from gateway import metrics
 from gateway.config import GatewaySettings
 from gateway.server import GatewayServicer
 from gateway.sessions import SessionRegistry
@@ -36,6 +37,8 @@ def build_gateway(
         default_ttl_s=settings.token_ttl_s,
         ended_retention_s=settings.ended_retention_s,
     )
+    metrics.watch_sessions(registry)
+    # With tracing on, upstream calls carry the trace context (each turn's stages join it).
     interceptors = telemetry.client_interceptors() if telemetry else []
     clients = UpstreamClients.open(settings, interceptors)
     servicer = GatewayServicer(

@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 
 import grpc
 
+from gateway import metrics
 from gateway.config import GatewaySettings
 from gateway.events import (
     AssistantTextOut,
@@ -26,6 +27,7 @@ from gateway.events import (
 )
 from gateway.sessions import Session, SessionRegistry, SessionState
 from gateway.stream_clock import StreamClock
+from gateway.tracing import ConversationTracing
 from gateway.turn_pipeline import MediaTimeline, SpeechPlan, TurnPipeline, TurnPlan
 from gateway.turn_records import TurnOutcome, TurnTimings
 from gateway.upstream.asr_client import RecognitionSettings, RecognizedText, SpeechActivity
@@ -120,6 +122,7 @@ class Conversation:
         self.session = session
         self.options = options
         self.clock = StreamClock()
+        self.tracing = ConversationTracing(self.clock, session.session_id)
         self._clients = clients
         self._registry = registry
         self._settings = settings
@@ -167,6 +170,7 @@ class Conversation:
                     event.tracker.sent(len(event.data) // 2)
                 elif isinstance(event, FrameOut):
                     event.tracker.sent(len(event.frame.audio) // 2)
+                    metrics.record_frame()
             if self._failure is not None:
                 raise self._failure
         finally:
@@ -260,7 +264,8 @@ class Conversation:
                 yield chunk
 
         try:
-            stream = await self._clients.asr.recognize(settings, audio())
+            with self.tracing.asr_stream():  # it joins the next spoken turn's trace
+                stream = await self._clients.asr.recognize(settings, audio())
             async for event in stream:
                 self._asr_outage_reported = False
                 if isinstance(event, SpeechActivity):
@@ -353,6 +358,9 @@ class Conversation:
                 emit=self._emit,
                 media=self._media,
                 output_sample_rate_hz=self.options.output_sample_rate_hz,
+                trace=self.tracing.start_turn(
+                    turn_id, spoken=transcript is not None, start_us=end_of_speech_us or now
+                ),
             )
             await self._emit(TurnEventOut(turn_id, "started", replace(timings)))
             task = asyncio.create_task(self._run_turn(pipeline))
@@ -433,6 +441,8 @@ class Conversation:
     # Output ----------------------------------------------------------------------------------
 
     async def _emit(self, event: ConverseEvent) -> None:
+        if isinstance(event, ErrorOut):
+            metrics.record_error(event.stage, event.code)
         await self._out.put(event)
 
     def _is_dead(self, event: ConverseEvent) -> bool:
@@ -474,4 +484,5 @@ class Conversation:
             # The client went away mid-turn: keep what it heard.
             record = running.pipeline.finish(TurnOutcome.INTERRUPTED)
             await self._registry.add_turn(self.session, record)
+        self.tracing.close()
         self._registry.disconnect(self.session)

@@ -153,7 +153,7 @@ class SessionRegistry:
         if not 0 <= ttl_s <= MAX_TTL_S:
             raise InvalidArgument(f"ttl_seconds must be 0-{MAX_TTL_S}, got {ttl_s}")
         self.sweep()
-        live = sum(1 for s in self._sessions.values() if s.live)
+        live = self.live_count
         if live >= self.max_sessions:
             raise ResourceExhausted(f"this gateway already holds {live} sessions (the maximum)")
         # 256 bits from the OS CSPRNG, URL-safe so it travels in metadata unchanged.
@@ -172,6 +172,11 @@ class SessionRegistry:
         self._sessions[session.session_id] = session
         logger.info("session %s created for tenant %s", session.session_id, tenant_id)
         return session, token
+
+    @property
+    def live_count(self) -> int:
+        """Sessions created and not yet ended or expired."""
+        return sum(1 for s in self._sessions.values() if s.live)
 
     def get(self, session_id: str) -> Session:
         """The session with this id (ended ones too, for a while).

@@ -16,12 +16,16 @@ from datetime import UTC, datetime
 from typing import Any
 
 import grpc
+from opentelemetry import trace
+from opentelemetry.trace import Link
 
+from gateway import metrics
 from gateway.config import GatewaySettings
 from gateway.events import AssistantTextOut, AudioOut, ConverseEvent, FrameOut
 from gateway.heard_text import heard_text
 from gateway.playback import PlaybackTracker
 from gateway.stream_clock import StreamClock
+from gateway.tracing import TurnTrace
 from gateway.turn_records import TurnOutcome, TurnRecord, TurnTimings
 from gateway.upstream.channels import ResponseStream, UpstreamError
 from gateway.upstream.clients import UpstreamClients
@@ -82,6 +86,8 @@ class TurnPipeline:
         emit: Sends an event towards the client (may wait: the output queue is bounded).
         media: The stream's output media clock.
         output_sample_rate_hz: Rate of the audio sent to the client.
+        trace: The turn's spans; without it the turn starts its own trace, linked to the
+            current span (the Chat call).
     """
 
     def __init__(
@@ -95,9 +101,16 @@ class TurnPipeline:
         emit: Emit,
         media: MediaTimeline,
         output_sample_rate_hz: int,
+        trace: TurnTrace | None = None,
     ) -> None:
         self.plan = plan
         self.timings = timings
+        if trace is None:
+            caller = _current_span_links()
+            trace = TurnTrace.start(plan.turn_id, clock, links=caller)
+        self.trace = trace
+        self.trace.record_asr_final(timings)
+        self._failure = ""
         self.start_time = datetime.now(UTC)
         self.tracker = PlaybackTracker(output_sample_rate_hz, settings.media_lead_ms)
         self.streams: dict[str, ResponseStream[Any]] = {}
@@ -139,7 +152,9 @@ class TurnPipeline:
                             self._speaker_stage(speech.voice.sample_rate_hz, speech_audio)
                         )
         except BaseExceptionGroup as group:
-            raise _first_error(group) from None
+            error = _first_error(group)
+            self._failure = str(error)
+            raise error from None
         await self.tracker.wait_drained()
 
     def finish(self, outcome: TurnOutcome, *, heard_at: float | None = None) -> TurnRecord:
@@ -161,6 +176,8 @@ class TurnPipeline:
         if self._media_base_us is not None:
             self._media.next_free_us = self._media_base_us + played_us
         generation = self._state.generation
+        self.trace.end(outcome, self.timings, error=self._failure)
+        metrics.record_turn(outcome, self.timings)
         return TurnRecord(
             turn_id=self.plan.turn_id,
             turn_index=0,
@@ -175,6 +192,10 @@ class TurnPipeline:
         )
 
     async def _llm_stage(self, to_tts: asyncio.Queue[str | None] | None) -> None:
+        with self.trace.stage("llm"):
+            await self._llm(to_tts)
+
+    async def _llm(self, to_tts: asyncio.Queue[str | None] | None) -> None:
         stream = await self._clients.llm.generate(self.plan.generation)
         self.streams["llm"] = stream
         async for item in stream:
@@ -197,6 +218,15 @@ class TurnPipeline:
         text: asyncio.Queue[str | None],
         audio_out: asyncio.Queue[bytes | None],
     ) -> None:
+        with self.trace.stage("tts"):
+            await self._tts(voice, text, audio_out)
+
+    async def _tts(
+        self,
+        voice: VoiceSettings,
+        text: asyncio.Queue[str | None],
+        audio_out: asyncio.Queue[bytes | None],
+    ) -> None:
         # Read TTS as fast as it speaks (into a queue that holds a whole answer): each
         # segment's mark comes after its audio, and barge-in needs the marks of what is playing.
         stream = await self._clients.tts.synthesize(voice, _drain(text))
@@ -211,6 +241,10 @@ class TurnPipeline:
 
     async def _speaker_stage(self, sample_rate_hz: int, audio: asyncio.Queue[bytes | None]) -> None:
         """Audio-only output: TTS audio to the client, paced."""
+        with self.trace.stage("speaker"):
+            await self._speaker(sample_rate_hz, audio)
+
+    async def _speaker(self, sample_rate_hz: int, audio: asyncio.Queue[bytes | None]) -> None:
         samples = 0
         while (data := await audio.get()) is not None:
             # Our own sample count is the turn's timeline, the one TTS marks are on.
@@ -227,6 +261,10 @@ class TurnPipeline:
     async def _lipsync_stage(
         self, video: AnimationSettings, audio: asyncio.Queue[bytes | None]
     ) -> None:
+        with self.trace.stage("lipsync"):
+            await self._lipsync(video, audio)
+
+    async def _lipsync(self, video: AnimationSettings, audio: asyncio.Queue[bytes | None]) -> None:
         stream = await self._clients.lipsync.animate(video, _drain(audio))
         self.streams["lipsync"] = stream
         async for frame in stream:
@@ -241,6 +279,11 @@ class TurnPipeline:
         if self._media_base_us is None:
             self._media_base_us = self._media.begin(self._clock.now_us())
         return self._media_base_us + local_us
+
+
+def _current_span_links() -> list[Link]:
+    caller = trace.get_current_span().get_span_context()
+    return [Link(caller, {"vtutor.link": "caller"})] if caller.is_valid else []
 
 
 async def _drain(queue: asyncio.Queue[str | None] | asyncio.Queue[bytes | None]) -> AsyncIterator:  # type: ignore[type-arg]

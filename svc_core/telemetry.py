@@ -8,8 +8,11 @@ metadata); with ``none`` nothing is instrumented and tracing costs nothing.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+from collections.abc import Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,10 +31,47 @@ from opentelemetry.sdk.trace.export import (
     SimpleSpanProcessor,
     SpanExporter,
 )
+from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
 
 logger = logging.getLogger(__name__)
 
 EXPORTERS = ("none", "console", "otlp")
+
+# (trace id, span id) the next span started in this context gets; see planned_span_ids.
+_PLANNED_IDS: ContextVar[tuple[int, int] | None] = ContextVar("vtutor_planned_ids", default=None)
+_current: Telemetry | None = None
+
+
+class PlannedIdGenerator(RandomIdGenerator):
+    """Random ids, except for a span started inside ``planned_span_ids``.
+
+    A long-lived upstream call can only join a trace that exists when the call starts. The
+    gateway opens its ASR stream before the turn it will serve exists, so it reserves the ids
+    of that turn's span, makes the call as the reserved span's child, and later starts the turn
+    span with exactly those ids: the turn's trace then holds the ASR spans too.
+    """
+
+    def generate_trace_id(self) -> int:
+        planned = _PLANNED_IDS.get()
+        return planned[0] if planned else super().generate_trace_id()
+
+    def generate_span_id(self) -> int:
+        planned = _PLANNED_IDS.get()
+        return planned[1] if planned else super().generate_span_id()
+
+
+@contextlib.contextmanager
+def planned_span_ids(trace_id: int, span_id: int) -> Iterator[None]:
+    """A root span started inside this block gets ``trace_id`` and ``span_id``.
+
+    Start exactly one span inside it (child spans take their trace id from the parent and
+    would reuse the span id).
+    """
+    token = _PLANNED_IDS.set((trace_id, span_id))
+    try:
+        yield
+    finally:
+        _PLANNED_IDS.reset(token)
 
 
 @dataclass
@@ -107,7 +147,7 @@ def setup_telemetry(service_name: str, *, span_exporter: SpanExporter | None = N
 
     traces = _exporter_name("OTEL_TRACES_EXPORTER")
     if span_exporter is not None or traces != "none":
-        provider = TracerProvider(resource=resource)
+        provider = TracerProvider(resource=resource, id_generator=PlannedIdGenerator())
         if span_exporter is not None:
             provider.add_span_processor(SimpleSpanProcessor(span_exporter))
         else:
@@ -123,4 +163,11 @@ def setup_telemetry(service_name: str, *, span_exporter: SpanExporter | None = N
         metrics.set_meter_provider(meter_provider)
         result.meter_provider = meter_provider
     logger.debug("telemetry for %s: traces=%s metrics=%s", name, traces, metric_exporter)
+    global _current
+    _current = result
     return result
+
+
+def current_telemetry() -> Telemetry | None:
+    """What the last ``setup_telemetry`` call in this process installed (None before any)."""
+    return _current

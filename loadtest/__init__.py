@@ -1,0 +1,1 @@
+"""Load-test harness: simulated students talking to the tutor over gRPC or WebRTC."""

@@ -1,0 +1,177 @@
+"""``python -m loadtest``: the command line, a run, the report files, and the exit status.
+
+Exit status: 0 when the run met the SLO (or none was given), 1 when it missed a threshold,
+2 when it could not run (bad arguments, the stack did not start, the gateway was unreachable).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from loadtest.config import LoadTestConfig
+from loadtest.plot import write_png
+from loadtest.report import build_report, summary_table
+from loadtest.runner import run_load
+from loadtest.slo import Slo
+from loadtest.stack import LocalStack
+from loadtest.utterances import load_utterances
+from svc_core.healthcheck import is_serving
+
+EXIT_OK, EXIT_SLO_MISSED, EXIT_CANNOT_RUN = 0, 1, 2
+
+
+def parser() -> argparse.ArgumentParser:
+    """The command line."""
+    p = argparse.ArgumentParser(prog="python -m loadtest", description=__doc__)
+    target = p.add_mutually_exclusive_group(required=True)
+    target.add_argument("--gateway", metavar="HOST:PORT", help="a running gateway")
+    target.add_argument(
+        "--spawn-stack",
+        action="store_true",
+        help="start the services, gateway (and coturn and edge for webrtc) as child processes",
+    )
+    p.add_argument("--edge", metavar="URL", help="a running rtc_edge (webrtc mode, --gateway)")
+    p.add_argument(
+        "--api-key",
+        default=os.environ.get("GATEWAY_API_KEY", ""),
+        help="the gateway's service credential (default: $GATEWAY_API_KEY)",
+    )
+    p.add_argument("--mode", choices=["grpc", "webrtc"], default="grpc")
+    p.add_argument("--students", type=int, default=4)
+    p.add_argument("--ramp-up", type=float, default=2.0, help="seconds to start every student")
+    p.add_argument("--duration", type=float, default=30.0, help="seconds questions may start")
+    p.add_argument("--think-time", type=float, default=2.0, help="seconds between questions")
+    p.add_argument(
+        "--barge-in-every",
+        type=int,
+        default=0,
+        metavar="N",
+        help="interrupt every Nth answer with the next question (0: never)",
+    )
+    p.add_argument("--barge-in-after", type=float, default=1.0, help="seconds into the answer")
+    p.add_argument("--turn-timeout", type=float, default=45.0)
+    p.add_argument("--max-turns", type=int, default=0, help="questions per student (0: no cap)")
+    p.add_argument("--no-video", action="store_true", help="audio answers only (gRPC)")
+    p.add_argument(
+        "--video-size", type=int, default=128, help="frame width and height (0: avatar's)"
+    )
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument(
+        "--utterance",
+        type=Path,
+        action="append",
+        default=[],
+        help="a WAV file (or a folder of them) to speak; default: espeak-ng questions",
+    )
+    p.add_argument("--slo", type=Path, help="YAML/JSON thresholds; missing them exits 1")
+    p.add_argument("--out", type=Path, default=Path("bench-results/loadtest"), help="folder")
+    p.add_argument("--name", default="loadtest", help="report file names: NAME.json, NAME.png")
+    p.add_argument("--progress-interval", type=float, default=2.0)
+    return p
+
+
+def config_from(args: argparse.Namespace) -> LoadTestConfig:
+    """The run's settings from the command line.
+
+    Raises:
+        ValueError: They are out of range.
+    """
+    return LoadTestConfig(
+        mode=args.mode,
+        students=args.students,
+        ramp_up_s=args.ramp_up,
+        duration_s=args.duration,
+        think_time_s=args.think_time,
+        barge_in_every=args.barge_in_every,
+        barge_in_after_s=args.barge_in_after,
+        turn_timeout_s=args.turn_timeout,
+        max_turns_per_student=args.max_turns,
+        video=not args.no_video,
+        video_size=args.video_size,
+        seed=args.seed,
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    """Runs the load test the arguments describe; returns the exit status."""
+    try:
+        config = config_from(args)
+        slo = Slo.load(args.slo) if args.slo else None
+        utterances = load_utterances(args.utterance)
+    except (ValueError, OSError, RuntimeError) as exc:
+        print(f"loadtest: {exc}", file=sys.stderr)
+        return EXIT_CANNOT_RUN
+    if not args.api_key:
+        if not args.spawn_stack:
+            print("loadtest: give --api-key or set GATEWAY_API_KEY", file=sys.stderr)
+            return EXIT_CANNOT_RUN
+        args.api_key = "loadtest-api-key"  # the spawned gateway's own
+    stack: LocalStack | None = None
+    gateway, edge = args.gateway, args.edge or ""
+    if args.spawn_stack:
+        stack = LocalStack(args.api_key, webrtc=config.mode == "webrtc")
+        print(f"starting the stack (logs in {stack.workdir})", file=sys.stderr)
+        try:
+            stack.start()
+        except RuntimeError as exc:
+            print(f"loadtest: the stack did not start: {exc}", file=sys.stderr)
+            return EXIT_CANNOT_RUN
+        gateway, edge = stack.gateway_address, stack.edge_url
+    try:
+        if not is_serving(gateway, timeout_s=5):
+            print(f"loadtest: no serving gateway at {gateway}", file=sys.stderr)
+            return EXIT_CANNOT_RUN
+        if config.mode == "webrtc" and not edge:
+            print("loadtest: webrtc mode needs --edge URL (or --spawn-stack)", file=sys.stderr)
+            return EXIT_CANNOT_RUN
+        recorder = asyncio.run(
+            run_load(
+                config,
+                utterances,
+                gateway_address=gateway,
+                api_key=args.api_key,
+                edge_url=edge,
+                progress_interval_s=args.progress_interval,
+            )
+        )
+    finally:
+        if stack is not None:
+            stack.stop()
+    target = {"gateway": gateway, "edge": edge, "spawned": str(bool(stack))}
+    report = build_report(config, recorder, target=target)
+    status = EXIT_OK
+    if slo is not None:
+        misses = slo.check(report)
+        report["slo"] = {"file": str(args.slo), "passed": not misses, "misses": misses}
+        status = EXIT_SLO_MISSED if misses else EXIT_OK
+    paths = write_outputs(report, recorder, args.out, args.name)
+    print(summary_table(report))
+    if "slo" in report:
+        verdict = "met" if report["slo"]["passed"] else "MISSED"
+        print(f"SLO {args.slo}: {verdict}")
+        for miss in report["slo"]["misses"]:
+            print(f"  {miss}")
+    print("wrote " + ", ".join(str(p) for p in paths))
+    return status
+
+
+def write_outputs(report: dict[str, Any], recorder: Any, folder: Path, name: str) -> list[Path]:
+    """Writes NAME.json and NAME.png into ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    json_path = folder / f"{name}.json"
+    json_path.write_text(json.dumps(report, indent=2))
+    png_path = write_png(report, recorder, folder / f"{name}.png")
+    return [json_path, png_path]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; returns the exit status."""
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    return run(parser().parse_args(argv))

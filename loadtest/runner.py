@@ -1,0 +1,102 @@
+"""Runs a load test: students started over the ramp-up, progress while they talk, the samples."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import sys
+import time
+
+import grpc
+from vtutor.gateway.v1 import gateway_pb2_grpc
+
+from loadtest.config import LoadTestConfig
+from loadtest.recorder import Recorder
+from loadtest.student import RunContext, Student
+from loadtest.utterances import Utterance
+
+logger = logging.getLogger(__name__)
+# After the deadline, turns in flight get this long on top of the turn timeout.
+DRAIN_GRACE_S = 30.0
+
+
+async def run_load(
+    config: LoadTestConfig,
+    utterances: list[Utterance],
+    *,
+    gateway_address: str,
+    api_key: str,
+    edge_url: str = "",
+    progress_interval_s: float = 2.0,
+) -> Recorder:
+    """Runs ``config.students`` students against a gateway (and edge, for WebRTC).
+
+    Returns:
+        What was measured.
+    """
+    recorder = Recorder()
+    channel = grpc.aio.insecure_channel(
+        gateway_address,
+        options=[
+            ("grpc.max_receive_message_length", 64 * 1024 * 1024),
+            # One HTTP/2 connection per student would be closer to real browsers, but every
+            # student shares this process anyway; streams on one channel are independent.
+            ("grpc.use_local_subchannel_pool", 1),
+        ],
+    )
+    context = RunContext(
+        config=config,
+        utterances=utterances,
+        recorder=recorder,
+        gateway=gateway_pb2_grpc.GatewayServiceStub(channel),
+        api_key=api_key,
+        deadline=recorder.origin + config.duration_s,
+        edge_url=edge_url,
+    )
+    students = [_student(config, index, context) for index in range(config.students)]
+
+    async def start(index: int, student: Student) -> None:
+        await asyncio.sleep(config.ramp_up_s * index / config.students)
+        await student.run()
+
+    async def report_progress() -> None:
+        while True:
+            await asyncio.sleep(progress_interval_s)
+            recorder.print_progress(config.students)
+
+    reporter = asyncio.create_task(report_progress())
+    limit = config.duration_s + config.turn_timeout_s + DRAIN_GRACE_S
+    try:
+        tasks = [asyncio.create_task(start(i, s)) for i, s in enumerate(students)]
+        done, pending = await asyncio.wait(tasks, timeout=limit)
+        for task in pending:  # bounded in time, whatever the stack does
+            task.cancel()
+            recorder.error("CLIENT_TIMEOUT")
+        for task in [*done, *pending]:
+            with contextlib.suppress(asyncio.CancelledError):
+                exc = task.exception() if task.done() and not task.cancelled() else None
+                if exc is not None:
+                    logger.error("a student failed", exc_info=exc)
+                    recorder.error("CLIENT_ERROR")
+        if pending:
+            await asyncio.wait(pending, timeout=10)
+    finally:
+        reporter.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await reporter
+        recorder.print_progress(config.students)
+        print(file=sys.stderr)
+        await channel.close(None)
+    recorder.finished = time.monotonic()
+    return recorder
+
+
+def _student(config: LoadTestConfig, index: int, context: RunContext) -> Student:
+    if config.mode == "webrtc":
+        from loadtest.webrtc_student import WebRtcStudent  # aiortc only when asked for
+
+        return WebRtcStudent(index, context)
+    from loadtest.grpc_student import GrpcStudent
+
+    return GrpcStudent(index, context)
