@@ -42,6 +42,8 @@ fi
 
 if [ ! -d node_modules/@bufbuild/buf ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   log "installing npm tooling"
-  npm ci --no-audit --no-fund --loglevel=error
+  # `npm install` follows the lock file; `npm ci` would refuse it, because the lock can only
+  # list the optional per-platform buf binaries this registry mirror carries.
+  npm install --no-audit --no-fund --loglevel=error
 fi
 log "ready"
