@@ -16,15 +16,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import os
-import socket
 import subprocess
-import sys
-import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import grpc
@@ -36,63 +31,15 @@ from gateway.app import build_gateway
 from gateway.auth import bearer_metadata
 from gateway.config import GatewaySettings
 from gateway.server import GatewayServicer
+from loadtest.stack import LocalStack
 from svc_core.audio import float_to_pcm16, pcm16_to_float, resample
 from svc_core.server import GrpcServer
 from svc_core.settings import ServiceSettings
 
 API_KEY = "bench-key"
-UPSTREAMS = {"asr": "asr_svc", "llm": "llm_svc", "tts": "tts_svc", "lipsync": "lipsync_svc"}
 QUESTIONS = ["what is photosynthesis", "what is the water cycle", "how do plants make their food"]
 TEXT_QUESTIONS = ["What is photosynthesis?", "What is the water cycle?", "What is two plus two?"]
 FRAME_SIZE = 128
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@contextlib.contextmanager
-def upstream_processes() -> Iterator[dict[str, str]]:
-    """The four services as child processes; yields their addresses by stage."""
-    from grpc_health.v1 import health_pb2, health_pb2_grpc
-
-    processes: list[subprocess.Popen[bytes]] = []
-    addresses: dict[str, str] = {}
-    try:
-        for stage, package in UPSTREAMS.items():
-            port = _free_port()
-            prefix = package.removesuffix("_svc").upper() + "_"
-            env = {
-                **os.environ,
-                f"{prefix}PORT": str(port),
-                f"{prefix}DATA_DIR": tempfile.mkdtemp(prefix=f"bench-{package}-"),
-                f"{prefix}LOG_LEVEL": "WARNING",
-            }
-            processes.append(subprocess.Popen([sys.executable, "-m", package], env=env))
-            addresses[stage] = f"127.0.0.1:{port}"
-        deadline = time.monotonic() + 90
-        for stage, address in addresses.items():
-            with grpc.insecure_channel(address) as channel:
-                stub = health_pb2_grpc.HealthStub(channel)
-                while True:
-                    try:
-                        reply = stub.Check(health_pb2.HealthCheckRequest(), timeout=1)
-                        if reply.status == health_pb2.HealthCheckResponse.SERVING:
-                            break
-                    except grpc.RpcError:
-                        pass
-                    if time.monotonic() > deadline:
-                        raise RuntimeError(f"{stage} service did not start")
-                    time.sleep(0.2)
-        yield addresses
-    finally:
-        for process in processes:
-            process.terminate()
-        for process in processes:
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                process.wait(10)
 
 
 def spoken_question(text: str) -> bytes:
@@ -340,8 +287,12 @@ def main(argv: list[str] | None = None) -> None:
         }
         report = asyncio.run(run(args, addresses))
     else:
-        with upstream_processes() as addresses:
-            report = asyncio.run(run(args, addresses))
+        stack = LocalStack(API_KEY, start_gateway=False)  # the four services only
+        stack.start(timeout_s=90)
+        try:
+            report = asyncio.run(run(args, stack.addresses))
+        finally:
+            stack.stop()
     report["quick"] = args.quick
     report["total_seconds"] = round(time.monotonic() - started, 1)
     report["cpu_count"] = os.cpu_count()

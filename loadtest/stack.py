@@ -84,6 +84,9 @@ class LocalStack:
         gateway_env: Extra gateway settings (``GATEWAY_*``).
         log_level: Log level of every service.
         env: Extra environment of every child (``OTEL_*`` settings, for example).
+        start_gateway: False: start only the four services (see ``addresses``), for a gateway
+            in the caller's process.
+        gateway_address: Use this running gateway; start neither the services nor a gateway.
     """
 
     def __init__(
@@ -94,17 +97,23 @@ class LocalStack:
         gateway_env: dict[str, str] | None = None,
         log_level: str = "WARNING",
         env: dict[str, str] | None = None,
+        start_gateway: bool = True,
+        gateway_address: str | None = None,
     ) -> None:
+        if webrtc and not (start_gateway or gateway_address):
+            raise ValueError("the rtc_edge needs a gateway")
         self.api_key = api_key
         self.env = env or {}
         self.webrtc = webrtc
         self.gateway_env = gateway_env or {}
         self.log_level = log_level
+        self.start_gateway = start_gateway
         self.workdir = Path(tempfile.mkdtemp(prefix="loadtest-stack-"))
         self.children: list[ChildProcess] = []
         self.coturn: CoturnServer | None = None
         self.addresses: dict[str, str] = {}
-        self.gateway_address = ""
+        self.gateway_address = gateway_address or ""
+        self.edge: ChildProcess | None = None
         self.edge_url = ""
 
     def start(self, timeout_s: float = 120.0) -> None:
@@ -116,6 +125,12 @@ class LocalStack:
             raise
 
     def _start(self, timeout_s: float) -> None:
+        if not self.gateway_address:
+            self._start_services(timeout_s)
+        if self.webrtc:
+            self._start_edge(timeout_s)
+
+    def _start_services(self, timeout_s: float) -> None:
         upstreams: list[tuple[ChildProcess, str]] = []
         for stage, package in UPSTREAMS.items():
             prefix = package.removesuffix("_svc").upper() + "_"
@@ -132,6 +147,8 @@ class LocalStack:
             upstreams.append((child, self.addresses[stage]))
         for child, address in upstreams:  # started together, waited for in turn
             child.wait_until(lambda a=address: is_serving(a, timeout_s=1), timeout_s)  # type: ignore[misc]
+        if not self.start_gateway:
+            return
         port = free_port()
         env = {
             "GATEWAY_HOST": "127.0.0.1",
@@ -147,8 +164,6 @@ class LocalStack:
         self.children.append(gateway)
         self.gateway_address = f"127.0.0.1:{port}"
         gateway.wait_until(lambda: is_serving(self.gateway_address, timeout_s=1), timeout_s)
-        if self.webrtc:
-            self._start_edge(timeout_s)
 
     def _start_edge(self, timeout_s: float) -> None:
         self.coturn = CoturnServer()
@@ -165,7 +180,7 @@ class LocalStack:
             "RTC_LOG_LEVEL": self.log_level,
             "RTC_DATA_DIR": str(self.workdir / "rtc_edge"),
         }
-        edge = ChildProcess("rtc_edge", {**self.env, **env}, self.workdir)
+        self.edge = edge = ChildProcess("rtc_edge", {**self.env, **env}, self.workdir)
         self.children.append(edge)
         self.edge_url = f"http://127.0.0.1:{port}"
         edge.wait_until(lambda: _http_ok(f"{self.edge_url}/health"), timeout_s)

@@ -19,9 +19,7 @@ import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -29,14 +27,12 @@ import grpc
 import numpy as np
 from vtutor.gateway.v1 import gateway_pb2, gateway_pb2_grpc
 
+from loadtest.stack import ChildProcess, LocalStack
 from rtc_edge.student_probe import StudentProbe
-from rtc_edge.turn_server import CoturnServer, free_port
 from svc_core.audio import float_to_pcm16, pcm16_to_float, resample
-from svc_core.healthcheck import is_serving
 
 ROOT = Path(__file__).resolve().parent.parent
 QUESTION = "what is photosynthesis"
-UPSTREAMS = {"asr_svc": "ASR_", "llm_svc": "LLM_", "tts_svc": "TTS_", "lipsync_svc": "LIPSYNC_"}
 
 
 def espeak(text: str) -> bytes:
@@ -49,117 +45,14 @@ def espeak(text: str) -> bytes:
     return float_to_pcm16(resample(samples, rate, 16000))
 
 
-class Child:
-    """A child process with its log in a temporary directory."""
-
-    def __init__(self, name: str, command: list[str], env: dict[str, str], workdir: Path) -> None:
-        self.name = name
-        self.log = workdir / f"{name}.log"
-        with self.log.open("wb") as log:
-            self.process = subprocess.Popen(
-                command, cwd=ROOT, env={**os.environ, **env}, stdout=log, stderr=log
-            )
-
-    def wait_until(self, ready: Any, timeout_s: float = 120.0) -> None:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"{self.name} exited:\n{self.log.read_text()[-2000:]}")
-            if ready():
-                return
-            time.sleep(0.2)
-        raise RuntimeError(f"{self.name} did not become ready:\n{self.log.read_text()[-2000:]}")
-
-    def cpu_seconds(self) -> float:
-        """User + system CPU time of the process so far (Linux /proc)."""
-        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
+def _cpu_seconds(child: ChildProcess) -> float:
+    """User + system CPU time of the process so far (Linux /proc)."""
+    fields = Path(f"/proc/{child.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def _http_ok(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=1) as response:
-            return bool(response.status == 200)
-    except OSError:
-        return False
-
-
-class Stack:
-    """The services, gateway, coturn and edge as child processes."""
-
-    def __init__(self, gateway: str | None, api_key: str) -> None:
-        self.workdir = Path(tempfile.mkdtemp(prefix="rtc-bench-"))
-        self.children: list[Child] = []
-        self.gateway = gateway
-        self.api_key = api_key
-        self.turn = CoturnServer()
-        self.edge: Child | None = None
-        self.edge_url = ""
-
-    def start(self) -> None:
-        py = sys.executable
-        if self.gateway is None:
-            addresses = {}
-            for package, prefix in UPSTREAMS.items():
-                port = free_port()
-                env = {
-                    f"{prefix}HOST": "127.0.0.1",
-                    f"{prefix}PORT": str(port),
-                    f"{prefix}DATA_DIR": str(self.workdir / package),
-                }
-                self.children.append(Child(package, [py, "-m", package], env, self.workdir))
-                addresses[package] = f"127.0.0.1:{port}"
-            for child in self.children:
-                address = addresses[child.name]
-                child.wait_until(lambda a=address: is_serving(a, timeout_s=1))
-            port = free_port()
-            env = {
-                "GATEWAY_HOST": "127.0.0.1",
-                "GATEWAY_PORT": str(port),
-                "GATEWAY_API_KEY": self.api_key,
-                "GATEWAY_DATA_DIR": str(self.workdir / "gateway"),
-                **{
-                    f"GATEWAY_{p.removesuffix('_svc').upper()}_ADDRESS": a
-                    for p, a in addresses.items()
-                },
-            }
-            gateway = Child("gateway", [py, "-m", "gateway"], env, self.workdir)
-            self.children.append(gateway)
-            self.gateway = f"127.0.0.1:{port}"
-            gateway.wait_until(lambda: is_serving(str(self.gateway), timeout_s=1))
-        self.turn.start()
-        port = free_port()
-        env = {
-            "RTC_HOST": "127.0.0.1",
-            "RTC_PORT": str(port),
-            "RTC_GATEWAY_ADDRESS": str(self.gateway),
-            "RTC_GATEWAY_API_KEY": self.api_key,
-            "RTC_TURN_SECRET": self.turn.secret,
-            "RTC_TURN_URLS": self.turn.url,
-            "RTC_HOST_CANDIDATE_IP": "127.0.0.1",
-            "RTC_LOG_LEVEL": "WARNING",
-        }
-        self.edge = Child("rtc_edge", [py, "-m", "rtc_edge"], env, self.workdir)
-        self.children.append(self.edge)
-        self.edge_url = f"http://127.0.0.1:{port}"
-        self.edge.wait_until(lambda: _http_ok(f"{self.edge_url}/health"))
-
-    def stop(self) -> None:
-        for child in reversed(self.children):
-            child.stop()
-        self.turn.stop()
-
-
-async def _create_session(stack: Stack, student: str) -> gateway_pb2.CreateSessionResponse:
-    async with grpc.aio.insecure_channel(str(stack.gateway)) as channel:
+async def _create_session(stack: LocalStack, student: str) -> gateway_pb2.CreateSessionResponse:
+    async with grpc.aio.insecure_channel(stack.gateway_address) as channel:
         stub = gateway_pb2_grpc.GatewayServiceStub(channel)
         tutor = gateway_pb2.TutorProfile(
             tutor_id="bench",
@@ -175,7 +68,7 @@ async def _create_session(stack: Stack, student: str) -> gateway_pb2.CreateSessi
         )
 
 
-async def _one_turn(stack: Stack, index: int, speech: bytes) -> dict[str, float]:
+async def _one_turn(stack: LocalStack, index: int, speech: bytes) -> dict[str, float]:
     session = await _create_session(stack, f"student-{index}")
     probe = StudentProbe(stack.edge_url, session.session.session_id, session.engine_token)
     try:
@@ -209,11 +102,11 @@ async def _one_turn(stack: Stack, index: int, speech: bytes) -> dict[str, float]
         await probe.close()
 
 
-async def _cpu_per_peer(stack: Stack, peers: int, window_s: float) -> dict[str, float]:
+async def _cpu_per_peer(stack: LocalStack, peers: int, window_s: float) -> dict[str, float]:
     assert stack.edge is not None
-    before = stack.edge.cpu_seconds()
+    before = _cpu_seconds(stack.edge)
     await asyncio.sleep(window_s)
-    baseline = (stack.edge.cpu_seconds() - before) / window_s
+    baseline = (_cpu_seconds(stack.edge) - before) / window_s
     probes = []
     try:
         for index in range(peers):
@@ -224,9 +117,9 @@ async def _cpu_per_peer(stack: Stack, peers: int, window_s: float) -> dict[str, 
             await asyncio.wait_for(probe.channel_open.wait(), 30)
             probes.append(probe)
         await asyncio.sleep(2)  # encoders warm up
-        before = stack.edge.cpu_seconds()
+        before = _cpu_seconds(stack.edge)
         await asyncio.sleep(window_s)
-        loaded = (stack.edge.cpu_seconds() - before) / window_s
+        loaded = (_cpu_seconds(stack.edge) - before) / window_s
         frames = [len(p.received.video) for p in probes]
     finally:
         for probe in probes:
@@ -241,7 +134,7 @@ async def _cpu_per_peer(stack: Stack, peers: int, window_s: float) -> dict[str, 
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
-    stack = Stack(args.gateway, args.api_key)
+    stack = LocalStack(args.api_key, webrtc=True, gateway_address=args.gateway)
     stack.start()
     try:
         speech = espeak(QUESTION)  # the probe sends silence after it, as a quiet microphone
