@@ -36,7 +36,10 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.CompletedP
     result = subprocess.run(
         [
             sys.executable, "-m", "loadtest", "--spawn-stack",
-            "--students", "2", "--ramp-up", "1", "--duration", "4", "--think-time", "1",
+            # Two questions per student, whatever the machine's speed: --max-turns bounds the
+            # run by count; the duration only caps it.
+            "--students", "2", "--ramp-up", "1", "--duration", "60", "--max-turns", "2",
+            "--think-time", "1",
             # Each student's first answer is interrupted by its second question.
             "--barge-in-every", "1", "--barge-in-after", "0.8",
             "--video-size", "64",
