@@ -1,7 +1,8 @@
-"""`make bench`: runs each service's benchmark (quick mode), then prints one summary table.
+"""`make bench`: runs each benchmark (quick mode), then prints one summary table.
 
-Each benchmark is `python -m <package>.bench --quick` and writes bench-results/<package>.json;
-this script collects their numbers into bench-results/summary.json.
+Each benchmark is `python -m <package>.bench --quick` and writes bench-results/<package>.json
+(the last, loadtest, is a short load test of the whole stack). This script prints their
+headline numbers and collects everything into bench-results/summary.json.
 """
 
 from __future__ import annotations
@@ -18,21 +19,90 @@ RESULTS = ROOT / "bench-results"
 BENCHES = ["asr_svc", "llm_svc", "tts_svc", "lipsync_svc", "gateway", "rtc_edge", "loadtest"]
 
 
-def _numbers(value: Any, prefix: str = "") -> dict[str, float]:
-    """Flattens the numeric leaves of a benchmark's JSON into dotted names."""
-    if isinstance(value, bool):
-        return {}
-    if isinstance(value, int | float):
-        return {prefix: float(value)}
-    out: dict[str, float] = {}
-    if isinstance(value, dict):
-        for key, item in value.items():
-            out.update(_numbers(item, f"{prefix}.{key}" if prefix else str(key)))
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            label = item.get("name") if isinstance(item, dict) and "name" in item else index
-            out.update(_numbers(item, f"{prefix}[{label}]"))
-    return out
+# The numbers worth a glance, by where each benchmark's JSON keeps them: a dotted path where
+# `key[NAME]` picks the list item whose "name" is NAME. Every number stays in summary.json.
+HEADLINES: list[tuple[str, str, str]] = [
+    ("asr_svc", "pocketsphinx real-time factor", "engines[pocketsphinx].rtf"),
+    (
+        "asr_svc",
+        "end of speech -> final p50, 1 stream (ms)",
+        "engines[pocketsphinx].streams_1.end_of_speech_to_final_ms.p50",
+    ),
+    (
+        "asr_svc",
+        "end of speech -> final p95, 8 streams (ms)",
+        "engines[pocketsphinx].streams_8.end_of_speech_to_final_ms.p95",
+    ),
+    (
+        "asr_svc",
+        "onset -> SPEECH_STARTED p50, 1 stream (ms)",
+        "engines[pocketsphinx].streams_1.onset_to_speech_started_ms.p50",
+    ),
+    (
+        "llm_svc",
+        "added time to first token p50, 1 stream (ms)",
+        "overhead[overhead-1].ttft_ms_p50_added",
+    ),
+    (
+        "llm_svc",
+        "added time to first token p95, 16 streams (ms)",
+        "overhead[overhead-16].ttft_ms_p95_added",
+    ),
+    (
+        "tts_svc",
+        "first clause -> first audio p50, 1 stream (ms)",
+        "levels[1_streams].first_clause_p50_ms",
+    ),
+    (
+        "tts_svc",
+        "first clause -> first audio p95, 16 streams (ms)",
+        "levels[16_streams].first_clause_p95_ms",
+    ),
+    ("tts_svc", "real-time factor per stream", "levels[1_streams].rtf_per_stream"),
+    ("lipsync_svc", "procedural frames/s, 256 px", "engine_fps[procedural-drawn-256px].fps"),
+    ("lipsync_svc", "procedural frames/s, 512 px", "engine_fps[procedural-drawn-512px].fps"),
+    ("lipsync_svc", "wav2lip frames/s, 256 px", "engine_fps[wav2lip-drawn-256px].fps"),
+    (
+        "lipsync_svc",
+        "procedural 25 fps streams sustained, 256 px",
+        "concurrency[procedural-drawn-256px].sustained_streams",
+    ),
+    ("gateway", "end of speech -> first audio p50 (ms)", "spoken.eos_to_first_audio_ms.p50"),
+    ("gateway", "end of speech -> first frame p95 (ms)", "spoken.eos_to_first_frame_ms.p95"),
+    ("gateway", "interrupt -> interrupted event p50 (ms)", "spoken.interrupt_to_event_ms.p50"),
+    (
+        "gateway",
+        "overhead per turn p95, 32 sessions (ms)",
+        "overhead_by_sessions.32.gateway_overhead_ms.p95",
+    ),
+    (
+        "rtc_edge",
+        "end of speech -> first frame via TURN p50 (ms)",
+        "end_of_speech_to_first_frame_ms.p50",
+    ),
+    ("rtc_edge", "edge cores per connected peer", "cpu.cores_per_peer"),
+    ("loadtest", "end of speech -> first frame p50 (ms)", "latency_ms.eos_to_first_frame.p50"),
+    ("loadtest", "end of speech -> first frame p95 (ms)", "latency_ms.eos_to_first_frame.p95"),
+    ("loadtest", "barge-in stop p50 (ms)", "latency_ms.barge_in_stop.p50"),
+    ("loadtest", "error rate", "error_rate"),
+]
+
+
+def _lookup(results: Any, path: str) -> float | None:
+    """The number at ``path`` in a benchmark's results, or None where it is missing."""
+    value = results
+    for part in path.split("."):
+        key, _, name = part.partition("[")
+        if not isinstance(value, dict) or key not in value:
+            return None
+        value = value[key]
+        if name:
+            wanted = name.rstrip("]")
+            items = [i for i in value if isinstance(i, dict) and i.get("name") == wanted]
+            if not items:
+                return None
+            value = items[0]
+    return float(value) if isinstance(value, int | float) else None
 
 
 def main() -> int:
@@ -55,11 +125,19 @@ def main() -> int:
             "seconds": round(elapsed, 1),
             "results": json.loads(result_file.read_text()),
         }
-    (RESULTS / "summary.json").write_text(json.dumps(summary, indent=2))
+    headlines = []
     print("\n== summary ==")
-    for package, entry in summary.items():
-        for name, number in _numbers(entry.get("results", {})).items():
-            print(f"{package:<12} {name:<60} {number:>12.3f}")
+    for package, label, path in HEADLINES:
+        results = summary.get(package, {}).get("results")
+        if results is None:
+            continue
+        number = _lookup(results, path)
+        headlines.append({"benchmark": package, "measure": label, "value": number})
+        shown = "missing" if number is None else f"{number:,.3f}"
+        print(f"{package:<12} {label:<52} {shown:>12}")
+    (RESULTS / "summary.json").write_text(
+        json.dumps({"headlines": headlines, "benchmarks": summary}, indent=2)
+    )
     print(f"\nwritten: {RESULTS / 'summary.json'}")
     if failed:
         print(f"failed: {', '.join(failed)}", file=sys.stderr)
