@@ -152,6 +152,16 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
                 del self.conversations[session.session_id]
             logger.info("session %s disconnected", session.session_id)
 
+    async def CheckEngineToken(
+        self, request: gateway_pb2.CheckEngineTokenRequest, context: Any
+    ) -> gateway_pb2.CheckEngineTokenResponse:
+        # The same checks as Converse's, without opening a stream; an unknown session is
+        # NOT_FOUND here (the contract), after the credential's form has been checked.
+        token = bearer_token(context)
+        self.registry.get(request.session_id)
+        session = self.registry.check_token(request.session_id, token)
+        return gateway_pb2.CheckEngineTokenResponse(expire_time=timestamp(session.expire_time))
+
     async def Chat(
         self, request: gateway_pb2.ChatRequest, context: Any
     ) -> AsyncIterator[gateway_pb2.ChatResponse]:

@@ -224,12 +224,11 @@ class SessionRegistry:
             self._close(session, SessionState.ENDED)
         return session
 
-    def authorize_converse(self, session_id: str, token: str) -> Session:
-        """The session a Converse stream may open with ``token``.
+    def check_token(self, session_id: str, token: str) -> Session:
+        """The live session ``token`` is the engine token of (Converse and CheckEngineToken).
 
         Raises:
             Unauthenticated: Unknown session, wrong token, or a session that ended or expired.
-            FailedPrecondition: The session already has a Converse stream.
         """
         self._expire_if_due(session_id)
         session = self._sessions.get(session_id)
@@ -242,6 +241,16 @@ class SessionRegistry:
             raise Unauthenticated("the session has expired")
         if session.state is SessionState.ENDED:
             raise Unauthenticated("the session has ended")
+        return session
+
+    def authorize_converse(self, session_id: str, token: str) -> Session:
+        """The session a Converse stream may open with ``token``.
+
+        Raises:
+            Unauthenticated: Unknown session, wrong token, or a session that ended or expired.
+            FailedPrecondition: The session already has a Converse stream.
+        """
+        session = self.check_token(session_id, token)
         if session.state is SessionState.CONNECTED:
             raise FailedPrecondition("the session already has a Converse stream")
         return session

@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import math
 import secrets
+import time
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +15,12 @@ import grpc
 from aiohttp import web
 
 from rtc_edge.config import DEV_TURN_SECRET, EdgeSettings
-from rtc_edge.gateway_link import ConverseLink, GatewayRefused, StreamOptions
+from rtc_edge.gateway_link import (
+    ConverseLink,
+    GatewayRefused,
+    StreamOptions,
+    check_engine_token,
+)
 from rtc_edge.host_candidates import use_host_candidate_ip
 from rtc_edge.idle_loop import IdleLoopCache
 from rtc_edge.peer_session import PeerSession
@@ -85,21 +92,43 @@ async def health(request: web.Request) -> web.Response:
     )
 
 
+def _refused(refused: GatewayRefused) -> web.Response:
+    """The answer to a caller whose token the gateway refused (or that it could not check)."""
+    if refused.http_status == 401:
+        return _unauthorized("the session token is not valid (wrong, expired or ended)")
+    return _json_error(refused.http_status, refused.message)
+
+
 async def ice_servers(request: web.Request) -> web.Response:
     """GET /v1/ice-servers?session_id=...: TURN servers with short-lived REST credentials.
 
-    A bearer token is required so casual callers get nothing; it is checked against the
-    gateway only at the offer (the gateway has no cheaper check that leaves Converse free).
+    The bearer token is checked with the gateway (CheckEngineToken) first, so only a student
+    holding a valid engine token gets a relay; the credentials expire no later than the token.
     The TURN user is derived from the session id, so coturn's logs can be matched to sessions
     without carrying the id itself.
     """
     state = request.app[STATE]
-    if _bearer(request) is None:
+    assert state.channel is not None
+    token = _bearer(request)
+    if token is None:
         return _unauthorized("send the session's engine token as 'Authorization: Bearer ...'")
     session_id = request.query.get("session_id", "")
-    user = hashlib.sha256(session_id.encode()).hexdigest()[:16] if session_id else "student"
+    if not session_id:
+        return _json_error(400, "session_id is required")
+    try:
+        token_expiry = await check_engine_token(
+            state.channel, session_id, token, state.settings.gateway_ready_timeout_s
+        )
+    except GatewayRefused as refused:
+        logger.info("ICE servers for session %s refused: %s", session_id, refused.http_status)
+        return _refused(refused)
+    now = time.time()
+    ttl_s = min(state.settings.turn_ttl_s, math.floor(token_expiry - now))
+    if ttl_s < 1:
+        return _refused(GatewayRefused(401, "the session token has expired"))
+    user = hashlib.sha256(session_id.encode()).hexdigest()[:16]
     credential = make_turn_credential(
-        state.settings.turn_secret.get_secret_value(), user=user, ttl_s=state.settings.turn_ttl_s
+        state.settings.turn_secret.get_secret_value(), user=user, ttl_s=ttl_s, now=now
     )
     config = ice_configuration(
         state.settings.turn_urls, credential, relay_only=state.settings.relay_only
@@ -154,9 +183,7 @@ async def _connect(
         ready = await link.open(settings.gateway_ready_timeout_s)
     except GatewayRefused as refused:
         logger.info("offer for session %s refused: %s", session_id, refused.http_status)
-        if refused.http_status == 401:
-            return _unauthorized("the session token is not valid (wrong, expired or ended)")
-        return _json_error(refused.http_status, refused.message)
+        return _refused(refused)
     peer = PeerSession(
         peer_id=secrets.token_hex(8),
         link=link,

@@ -26,7 +26,7 @@ _EOF: object = grpc.aio.EOF  # type: ignore[attr-defined]
 # first, rather than growing without bound.
 OUTBOX_SIZE = 100
 
-# The gateway's refusals, as the HTTP status the edge answers the offer with.
+# The gateway's refusals, as the HTTP status the edge answers the offer (or ICE servers) with.
 _HTTP_STATUS = {
     grpc.StatusCode.UNAUTHENTICATED: 401,
     grpc.StatusCode.NOT_FOUND: 401,  # an unknown session looks like a bad token to the caller
@@ -51,6 +51,42 @@ class GatewayRefused(Exception):
         super().__init__(message)
         self.http_status = http_status
         self.message = message
+
+
+def refusal(error: grpc.aio.AioRpcError) -> GatewayRefused:
+    """What the edge tells the caller about a failed gateway call (offer and ICE servers)."""
+    status = _HTTP_STATUS.get(error.code(), 502)
+    if status >= 500:
+        # The details name internal addresses: log them, tell the student less.
+        logger.warning("gateway unavailable: %s %s", error.code().name, error.details())
+        return GatewayRefused(status, "the tutor service is unavailable")
+    return GatewayRefused(status, error.details() or error.code().name)
+
+
+async def check_engine_token(
+    channel: grpc.aio.Channel, session_id: str, token: str, timeout_s: float
+) -> float:
+    """Asks the gateway whether ``token`` is the session's engine token (CheckEngineToken).
+
+    Returns:
+        When the token expires, in unix seconds.
+
+    Raises:
+        GatewayRefused: The token is bad or expired, the session is unknown or ended, or the
+            gateway cannot be reached in time.
+    """
+    stub = gateway_pb2_grpc.GatewayServiceStub(channel)
+    metadata = (("authorization", f"Bearer {token}"),)
+    try:
+        response = await stub.CheckEngineToken(
+            gateway_pb2.CheckEngineTokenRequest(session_id=session_id),
+            metadata=metadata,
+            timeout=timeout_s,
+        )
+    except grpc.aio.AioRpcError as error:
+        raise refusal(error) from error
+    expiry = response.expire_time
+    return expiry.seconds + expiry.nanos / 1e9
 
 
 @dataclass(frozen=True)
@@ -121,12 +157,7 @@ class ConverseLink:
             first = await asyncio.wait_for(self._call.read(), timeout_s)
         except grpc.aio.AioRpcError as error:
             await self.close()
-            status = _HTTP_STATUS.get(error.code(), 502)
-            if status >= 500:
-                # The details name internal addresses: log them, tell the student less.
-                logger.warning("gateway unavailable: %s %s", error.code().name, error.details())
-                raise GatewayRefused(status, "the tutor service is unavailable") from error
-            raise GatewayRefused(status, error.details() or error.code().name) from error
+            raise refusal(error) from error
         except TimeoutError as error:
             await self.close()
             raise GatewayRefused(504, "the gateway did not answer in time") from error

@@ -134,9 +134,15 @@ def test_registry_tokens_are_bound_to_their_session_and_limits_hold():
     registry.connect(first)
     with pytest.raises(FailedPrecondition):
         registry.authorize_converse(first.session_id, token)
+    # The token itself stays valid while its stream is open (CheckEngineToken).
+    assert registry.check_token(first.session_id, token) is first
+    with pytest.raises(Unauthenticated):
+        registry.check_token(first.session_id, other)
     registry.end(second.session_id)
     with pytest.raises(Unauthenticated):
         registry.authorize_converse(second.session_id, other)
+    with pytest.raises(Unauthenticated):
+        registry.check_token(second.session_id, other)
     assert second.closed.is_set()
 
 

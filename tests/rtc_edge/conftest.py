@@ -50,12 +50,14 @@ class LiveSession:
     token: str
 
 
-async def create_live_session(stack: RealStack, student: str = "student-1") -> LiveSession:
+async def create_live_session(
+    stack: RealStack, student: str = "student-1", ttl_seconds: int = 0
+) -> LiveSession:
     """Creates a session with the video tutor on the real gateway (as the backend would)."""
     async with stack.stub() as stub:
         response = await stub.CreateSession(
             gateway_pb2.CreateSessionRequest(
-                tenant_id="edge-tests", student_id=student, tutor=TUTOR
+                tenant_id="edge-tests", student_id=student, tutor=TUTOR, ttl_seconds=ttl_seconds
             ),
             metadata=SERVICE_AUTH,
         )

@@ -1,5 +1,5 @@
-"""Signaling over HTTP in front of the real gateway: health, page, ICE servers, offer auth (401
-before media), malformed offers, and a gateway that is down."""
+"""Signaling over HTTP in front of the real gateway: health, page, ICE servers (token checked
+with the gateway), offer auth (401 before media), malformed offers, and a gateway that is down."""
 
 from __future__ import annotations
 
@@ -8,16 +8,18 @@ import pytest
 from vtutor.gateway.v1 import gateway_pb2
 
 from rtc_edge.student_probe import StudentProbe
+from rtc_edge.turn_credentials import turn_password
 from rtc_edge.turn_server import CoturnServer
 from tests.rtc_edge.conftest import (
     LiveSession,
     RunningEdge,
+    create_live_session,
     edge_settings,
     session_state,
     start_edge,
 )
 from tests.rtc_edge.test_media import eventually_state
-from tests.support.real_stack import RealStack, closed_address
+from tests.support.real_stack import SERVICE_AUTH, RealStack, closed_address
 
 pytestmark = pytest.mark.integration
 
@@ -43,22 +45,77 @@ async def test_health_and_page(edge: RunningEdge) -> None:
             assert "RTCPeerConnection" in await response.text()
 
 
+async def _ice_servers(edge_url: str, session_id: str, token: str) -> aiohttp.ClientResponse:
+    """GET /v1/ice-servers (the body is read, so the response can be inspected after)."""
+    async with aiohttp.ClientSession() as http:
+        url = f"{edge_url}/v1/ice-servers?session_id={session_id}"
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        async with http.get(url, headers=headers) as response:
+            await response.read()
+            return response
+
+
 async def test_ice_servers_need_a_token_and_carry_turn_credentials(
     edge: RunningEdge, coturn: CoturnServer, live_session: LiveSession
 ) -> None:
     async with aiohttp.ClientSession() as http:
         async with http.get(f"{edge.url}/v1/ice-servers") as response:
             assert response.status == 401
-        headers = {"Authorization": f"Bearer {live_session.token}"}
-        url = f"{edge.url}/v1/ice-servers?session_id={live_session.session_id}"
-        async with http.get(url, headers=headers) as response:
-            assert response.status == 200
-            config = await response.json()
+    response = await _ice_servers(edge.url, live_session.session_id, live_session.token)
+    assert response.status == 200
+    assert response.headers["Cache-Control"] == "no-store"
+    config = await response.json()
     assert config["iceTransportPolicy"] == "relay"
     (server,) = config["iceServers"]
     assert server["urls"] == [coturn.url]
     expiry, _, user = server["username"].partition(":")
     assert int(expiry) > 0 and user and live_session.session_id not in user
+    assert server["credential"] == turn_password(coturn.secret, server["username"])
+
+
+async def test_ice_credentials_expire_no_later_than_the_token(
+    edge: RunningEdge, real_stack: RealStack
+) -> None:
+    # The token lives 120 s, far less than the edge's TURN TTL (3600 s by default).
+    assert edge.state.settings.turn_ttl_s > 120
+    session = await create_live_session(real_stack, "short-token", ttl_seconds=120)
+    token_expiry = (await real_stack.get_session(session.session_id)).expire_time.seconds
+    response = await _ice_servers(edge.url, session.session_id, session.token)
+    assert response.status == 200
+    config = await response.json()
+    (server,) = config["iceServers"]
+    expiry = int(server["username"].partition(":")[0])
+    assert expiry == config["expiresAt"]
+    assert expiry <= token_expiry
+
+
+@pytest.mark.parametrize("token", ["wrong-token", "other-session"])
+async def test_ice_servers_refuse_a_bad_token_with_no_credentials(
+    edge: RunningEdge, real_stack: RealStack, live_session: LiveSession, token: str
+) -> None:
+    if token == "other-session":
+        token = (await create_live_session(real_stack, "someone-else")).token
+    response = await _ice_servers(edge.url, live_session.session_id, token)
+    assert response.status == 401
+    assert response.headers["WWW-Authenticate"] == "Bearer"
+    body = await response.json()
+    assert set(body) == {"error"} and "not valid" in body["error"]
+    unknown = await _ice_servers(edge.url, "no-such-session", live_session.token)
+    assert unknown.status == 401
+    assert "iceServers" not in await unknown.json()
+
+
+async def test_ice_servers_refuse_an_ended_session(
+    edge: RunningEdge, real_stack: RealStack, live_session: LiveSession
+) -> None:
+    async with real_stack.stub() as stub:
+        await stub.EndSession(
+            gateway_pb2.EndSessionRequest(session_id=live_session.session_id),
+            metadata=SERVICE_AUTH,
+        )
+    response = await _ice_servers(edge.url, live_session.session_id, live_session.token)
+    assert response.status == 401
+    assert "iceServers" not in await response.json()
 
 
 @pytest.mark.parametrize("token", ["wrong-token", ""])
@@ -120,3 +177,7 @@ async def test_gateway_down_is_502(coturn: CoturnServer, live_session: LiveSessi
             url = f"{running.url}/v1/sessions/{live_session.session_id}/offer"
             async with http.post(url, json=FAKE_OFFER, headers=headers) as response:
                 assert response.status in (502, 504)
+        # No credentials when the token cannot be checked.
+        ice = await _ice_servers(running.url, live_session.session_id, live_session.token)
+        assert ice.status in (502, 504)
+        assert "iceServers" not in await ice.json()

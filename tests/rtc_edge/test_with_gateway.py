@@ -1,5 +1,6 @@
 """The edge in front of an in-process real gateway (tests/gateway's fixtures), where the tests
-look inside it: wrong, expired and ended tokens, and the conversation freed on leaving.
+look inside it: wrong, expired and ended tokens (offer and ICE servers), and the conversation
+freed on leaving.
 
 The spoken turn end to end, through the shared real stack, is in test_media.py.
 """
@@ -49,24 +50,39 @@ async def _offer_status(edge: RunningEdge, session_id: str, token: str) -> int:
             return response.status
 
 
+async def _ice_status(edge: RunningEdge, session_id: str, token: str) -> int:
+    """The status of GET /v1/ice-servers; a refusal must carry no credentials."""
+    async with aiohttp.ClientSession() as http:
+        url = f"{edge.url}/v1/ice-servers?session_id={session_id}"
+        headers = {"Authorization": f"Bearer {token}"}
+        async with http.get(url, headers=headers) as response:
+            if response.status != 200:
+                assert "iceServers" not in await response.json()
+            return response.status
+
+
 @pytest.mark.integration
 async def test_real_gateway_tokens_wrong_expired_ended_are_401(
     edge_on_bare_gateway: RunningEdge, gateway_stub: gateway_pb2_grpc.GatewayServiceStub
 ) -> None:
     edge = edge_on_bare_gateway
     live = await create_session(gateway_stub)
-    assert await _offer_status(edge, live.session.session_id, "not-the-token") == 401
-    assert await _offer_status(edge, "no-such-session", live.engine_token) == 401
+    assert await _ice_status(edge, live.session.session_id, live.engine_token) == 200
+    for status in (_offer_status, _ice_status):
+        assert await status(edge, live.session.session_id, "not-the-token") == 401
+        assert await status(edge, "no-such-session", live.engine_token) == 401
 
     short = await create_session(gateway_stub, student="student-2", ttl_seconds=1)
     await asyncio.sleep(1.5)
     assert await _offer_status(edge, short.session.session_id, short.engine_token) == 401
+    assert await _ice_status(edge, short.session.session_id, short.engine_token) == 401
 
     ended = await create_session(gateway_stub, student="student-3")
     await gateway_stub.EndSession(
         gateway_pb2.EndSessionRequest(session_id=ended.session.session_id), metadata=SERVICE_AUTH
     )
     assert await _offer_status(edge, ended.session.session_id, ended.engine_token) == 401
+    assert await _ice_status(edge, ended.session.session_id, ended.engine_token) == 401
     assert len(edge.state.peers) == 0
 
 

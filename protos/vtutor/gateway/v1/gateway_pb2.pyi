@@ -219,6 +219,18 @@ class TurnTimings(_message.Message):
     last_token_us: int
     def __init__(self, end_of_speech_us: _Optional[int] = ..., final_transcript_us: _Optional[int] = ..., first_token_us: _Optional[int] = ..., first_audio_us: _Optional[int] = ..., first_frame_us: _Optional[int] = ..., last_frame_us: _Optional[int] = ..., end_us: _Optional[int] = ..., last_token_us: _Optional[int] = ...) -> None: ...
 
+class CheckEngineTokenRequest(_message.Message):
+    __slots__ = ("session_id",)
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    session_id: str
+    def __init__(self, session_id: _Optional[str] = ...) -> None: ...
+
+class CheckEngineTokenResponse(_message.Message):
+    __slots__ = ("expire_time",)
+    EXPIRE_TIME_FIELD_NUMBER: _ClassVar[int]
+    expire_time: _timestamp_pb2.Timestamp
+    def __init__(self, expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
 class ConverseRequest(_message.Message):
     __slots__ = ("config", "audio", "text", "interrupt")
     CONFIG_FIELD_NUMBER: _ClassVar[int]

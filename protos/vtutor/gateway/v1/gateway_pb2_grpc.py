@@ -71,6 +71,11 @@ class GatewayServiceStub:
                 request_serializer=vtutor_dot_gateway_dot_v1_dot_gateway__pb2.ConverseRequest.SerializeToString,
                 response_deserializer=vtutor_dot_gateway_dot_v1_dot_gateway__pb2.ConverseResponse.FromString,
                 _registered_method=True)
+        self.CheckEngineToken = channel.unary_unary(
+                '/vtutor.gateway.v1.GatewayService/CheckEngineToken',
+                request_serializer=vtutor_dot_gateway_dot_v1_dot_gateway__pb2.CheckEngineTokenRequest.SerializeToString,
+                response_deserializer=vtutor_dot_gateway_dot_v1_dot_gateway__pb2.CheckEngineTokenResponse.FromString,
+                _registered_method=True)
         self.Chat = channel.unary_stream(
                 '/vtutor.gateway.v1.GatewayService/Chat',
                 request_serializer=vtutor_dot_gateway_dot_v1_dot_gateway__pb2.ChatRequest.SerializeToString,
@@ -179,6 +184,16 @@ class GatewayServiceServicer:
         audio, text or interrupt; anything else is INVALID_ARGUMENT. One Converse stream at a time
         per session (a second is FAILED_PRECONDITION). The response stream ends after the client
         half-closes and the turn in progress has finished.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CheckEngineToken(self, request, context):
+        """Checks that the engine token in metadata (`authorization: Bearer <engine_token>`, as for
+        Converse) is valid for the session, without opening a stream (the edge calls it before
+        handing out TURN credentials). UNAUTHENTICATED for a missing, wrong or expired token or an
+        ended session; NOT_FOUND for an unknown session.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -293,6 +308,11 @@ def add_GatewayServiceServicer_to_server(servicer, server):
                     servicer.Converse,
                     request_deserializer=vtutor_dot_gateway_dot_v1_dot_gateway__pb2.ConverseRequest.FromString,
                     response_serializer=vtutor_dot_gateway_dot_v1_dot_gateway__pb2.ConverseResponse.SerializeToString,
+            ),
+            'CheckEngineToken': grpc.unary_unary_rpc_method_handler(
+                    servicer.CheckEngineToken,
+                    request_deserializer=vtutor_dot_gateway_dot_v1_dot_gateway__pb2.CheckEngineTokenRequest.FromString,
+                    response_serializer=vtutor_dot_gateway_dot_v1_dot_gateway__pb2.CheckEngineTokenResponse.SerializeToString,
             ),
             'Chat': grpc.unary_stream_rpc_method_handler(
                     servicer.Chat,
@@ -518,6 +538,33 @@ class GatewayService:
             '/vtutor.gateway.v1.GatewayService/Converse',
             vtutor_dot_gateway_dot_v1_dot_gateway__pb2.ConverseRequest.SerializeToString,
             vtutor_dot_gateway_dot_v1_dot_gateway__pb2.ConverseResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CheckEngineToken(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vtutor.gateway.v1.GatewayService/CheckEngineToken',
+            vtutor_dot_gateway_dot_v1_dot_gateway__pb2.CheckEngineTokenRequest.SerializeToString,
+            vtutor_dot_gateway_dot_v1_dot_gateway__pb2.CheckEngineTokenResponse.FromString,
             options,
             channel_credentials,
             insecure,
