@@ -11,11 +11,11 @@ from gateway.config import GatewaySettings
 from gateway.events import AssistantTextOut, ConverseEvent, ErrorOut, TurnEventOut
 from gateway.sessions import Session, SessionRegistry, TutorProfile
 from gateway.stream_clock import StreamClock
-from gateway.turn_pipeline import MediaTimeline, TurnPipeline, TurnPlan
+from gateway.turn_pipeline import MediaTimeline, TurnPipeline, TurnPlan, tutor_generation
 from gateway.turn_records import TurnOutcome, TurnTimings
 from gateway.upstream.channels import UpstreamError
 from gateway.upstream.clients import UpstreamClients
-from gateway.upstream.llm_client import ChatMessage, GenerationRequest
+from gateway.upstream.llm_client import ChatMessage
 from svc_core.errors import InvalidArgument
 
 MAX_TEXT_CHARS = 4000
@@ -41,11 +41,6 @@ async def chat_turn(
     text = text.strip()
     if not 1 <= len(text) <= MAX_TEXT_CHARS:
         raise InvalidArgument(f"text must be 1-{MAX_TEXT_CHARS} characters")
-    messages: list[ChatMessage] = []
-    if tutor.system_prompt:
-        messages.append(ChatMessage("system", tutor.system_prompt))
-    messages.extend(history)
-    messages.append(ChatMessage("user", text))
     clock = StreamClock()
     out: asyncio.Queue[ConverseEvent | None] = asyncio.Queue(settings.output_queue_size)
     turn_id = uuid.uuid4().hex
@@ -53,11 +48,7 @@ async def chat_turn(
         TurnPlan(
             turn_id=turn_id,
             user_text=text,
-            generation=GenerationRequest(
-                messages=tuple(messages),
-                model=tutor.llm_model,
-                knowledge_base_id=tutor.knowledge_base_id,
-            ),
+            generation=tutor_generation(tutor, history, text),
         ),
         clients=clients,
         settings=settings,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -24,13 +24,19 @@ from gateway.config import GatewaySettings
 from gateway.events import AssistantTextOut, AudioOut, ConverseEvent, FrameOut
 from gateway.heard_text import heard_text
 from gateway.playback import PlaybackTracker
+from gateway.sessions import TutorProfile
 from gateway.stream_clock import StreamClock
 from gateway.tracing import TurnTrace
 from gateway.turn_records import TurnOutcome, TurnRecord, TurnTimings
 from gateway.upstream.channels import ResponseStream, UpstreamError
 from gateway.upstream.clients import UpstreamClients
 from gateway.upstream.lipsync_client import AnimationSettings
-from gateway.upstream.llm_client import GenerationRequest, GenerationResult, TokenText
+from gateway.upstream.llm_client import (
+    ChatMessage,
+    GenerationRequest,
+    GenerationResult,
+    TokenText,
+)
 from gateway.upstream.tts_client import SpeechAudio, SpokenSegment, VoiceSettings
 
 logger = logging.getLogger(__name__)
@@ -54,6 +60,18 @@ class TurnPlan:
     user_text: str
     generation: GenerationRequest
     speech: SpeechPlan | None = None  # None: text only
+
+
+def tutor_generation(
+    tutor: TutorProfile, history: Sequence[ChatMessage], text: str
+) -> GenerationRequest:
+    """What to ask the LLM for a student's ``text``: the tutor's prompt, the history, the text."""
+    system = [ChatMessage("system", tutor.system_prompt)] if tutor.system_prompt else []
+    return GenerationRequest(
+        messages=(*system, *history, ChatMessage("user", text)),
+        model=tutor.llm_model,
+        knowledge_base_id=tutor.knowledge_base_id,
+    )
 
 
 @dataclass

@@ -15,12 +15,18 @@ from gateway.events import ErrorOut, TranscriptOut, TurnEventOut
 from gateway.sessions import Session, SessionRegistry
 from gateway.stream_clock import StreamClock
 from gateway.tracing import ConversationTracing
-from gateway.turn_pipeline import Emit, MediaTimeline, SpeechPlan, TurnPipeline, TurnPlan
+from gateway.turn_pipeline import (
+    Emit,
+    MediaTimeline,
+    SpeechPlan,
+    TurnPipeline,
+    TurnPlan,
+    tutor_generation,
+)
 from gateway.turn_records import TurnOutcome, TurnTimings
 from gateway.upstream.channels import UpstreamError
 from gateway.upstream.clients import UpstreamClients
 from gateway.upstream.lipsync_client import AnimationSettings
-from gateway.upstream.llm_client import ChatMessage, GenerationRequest
 from gateway.upstream.tts_client import VoiceSettings
 
 logger = logging.getLogger(__name__)
@@ -156,11 +162,6 @@ class TurnRunner:
 
     def _plan(self, turn_id: str, text: str) -> TurnPlan:
         tutor = self._session.tutor
-        messages: list[ChatMessage] = []
-        if tutor.system_prompt:
-            messages.append(ChatMessage("system", tutor.system_prompt))
-        messages.extend(self._session.history(self._settings.max_history_turns))
-        messages.append(ChatMessage("user", text))
         speech = None
         if self._options.send_audio or self._options.send_video:
             rate = self._options.output_sample_rate_hz
@@ -180,10 +181,8 @@ class TurnRunner:
         return TurnPlan(
             turn_id=turn_id,
             user_text=text,
-            generation=GenerationRequest(
-                messages=tuple(messages),
-                model=tutor.llm_model,
-                knowledge_base_id=tutor.knowledge_base_id,
+            generation=tutor_generation(
+                tutor, self._session.history(self._settings.max_history_turns), text
             ),
             speech=speech,
         )
