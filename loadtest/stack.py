@@ -15,7 +15,7 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
-from rtc_edge.turn_server import CoturnServer, free_port
+from loadtest.turn_server import CoturnServer, free_port
 from svc_core.healthcheck import is_serving
 
 ROOT = Path(__file__).resolve().parent.parent

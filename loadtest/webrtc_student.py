@@ -1,6 +1,6 @@
 """A student over WebRTC: an aiortc peer relayed through coturn to the rtc_edge.
 
-It reuses ``rtc_edge.student_probe``: its microphone track speaks in real time and it records
+It reuses ``loadtest.student_probe``: its microphone track speaks in real time and it records
 the time of every decoded video and audio frame and data channel message. The data channel
 carries no gateway timings, so every stage here is timed at the client:
 
@@ -25,7 +25,7 @@ import grpc
 from loadtest.samples import TurnSample
 from loadtest.student import POLL_S, RunContext, Student, StudentFailed, until
 from loadtest.utterances import SAMPLE_RATE
-from rtc_edge.student_probe import StudentProbe
+from loadtest.student_probe import StudentProbe
 
 LOUD_PEAK = 1000.0  # of 32767: decoded Opus silence stays far below, speech far above
 _ENDED = {"completed", "interrupted", "failed"}

@@ -1,6 +1,6 @@
 """`make bench`: runs each benchmark (quick mode), then prints one summary table.
 
-Each benchmark is `python -m <package>.bench --quick` and writes bench-results/<package>.json
+Each benchmark is `python -m benchmarks.<name> --quick` and writes bench-results/<name>.json
 (the last, loadtest, is a short load test of the whole stack). This script prints their
 headline numbers and collects everything into bench-results/summary.json.
 """
@@ -110,11 +110,11 @@ def main() -> int:
     summary: dict[str, Any] = {}
     failed = []
     for package in BENCHES:
-        if not (ROOT / package / "bench.py").exists():
+        if not (ROOT / "benchmarks" / f"{package}.py").exists():
             continue
         print(f"== {package} ==", flush=True)
         started = time.monotonic()
-        code = subprocess.call([sys.executable, "-m", f"{package}.bench", "--quick"], cwd=ROOT)
+        code = subprocess.call([sys.executable, "-m", f"benchmarks.{package}", "--quick"], cwd=ROOT)
         elapsed = time.monotonic() - started
         result_file = RESULTS / f"{package}.json"
         if code != 0 or not result_file.exists():

@@ -55,7 +55,7 @@ def random_whisper_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny random-weight Whisper model directory, built offline for the session."""
     pytest.importorskip("transformers")
     pytest.importorskip("ctranslate2")
-    from asr_svc.random_whisper import build_random_whisper
+    from tests.support.random_whisper import build_random_whisper
 
     return build_random_whisper(tmp_path_factory.mktemp("random-whisper"))
 

@@ -13,7 +13,7 @@ from vtutor.llm.v1 import llm_pb2, llm_pb2_grpc
 
 from llm_svc.config import LlmSettings
 from llm_svc.server import build_service
-from llm_svc.testing.fake_ollama import FakeOllamaServer
+from tests.support.fake_ollama import FakeOllamaServer
 from tests.support.grpc_servers import running_server
 
 

@@ -1,4 +1,4 @@
-"""`python -m llm_svc.bench` runs end to end (tiny settings) and writes its report."""
+"""`python -m benchmarks.llm_svc` runs end to end (tiny settings) and writes its report."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ def test_bench_measures_both_paths_and_writes_json(tmp_path):
     output = tmp_path / "llm_svc.json"
     env = {k: v for k, v in os.environ.items() if not k.startswith("LLM_")}
     subprocess.run(
-        [sys.executable, "-m", "llm_svc.bench", "--tokens", "20", "--rounds", "1",
+        [sys.executable, "-m", "benchmarks.llm_svc", "--tokens", "20", "--rounds", "1",
          "--streams", "1,3", "--output", str(output)],
         cwd=ROOT, env={**env, "PYTHONPATH": str(ROOT)}, check=True, timeout=120,
         capture_output=True,

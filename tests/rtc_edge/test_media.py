@@ -10,8 +10,8 @@ from collections.abc import AsyncIterator, Callable
 import pytest
 from vtutor.gateway.v1 import gateway_pb2
 
-from rtc_edge.student_probe import StudentProbe
-from rtc_edge.turn_server import CoturnServer
+from loadtest.student_probe import StudentProbe
+from loadtest.turn_server import CoturnServer
 from tests.rtc_edge.conftest import (
     ANSWER,
     LONG_QUESTION,

@@ -7,9 +7,9 @@ import aiohttp
 import pytest
 from vtutor.gateway.v1 import gateway_pb2
 
-from rtc_edge.student_probe import StudentProbe
+from loadtest.student_probe import StudentProbe
 from rtc_edge.turn_credentials import turn_password
-from rtc_edge.turn_server import CoturnServer
+from loadtest.turn_server import CoturnServer
 from tests.rtc_edge.conftest import (
     LiveSession,
     RunningEdge,

@@ -15,8 +15,8 @@ import grpc
 import pytest
 from vtutor.gateway.v1 import gateway_pb2, gateway_pb2_grpc
 
-from rtc_edge.student_probe import StudentProbe
-from rtc_edge.turn_server import CoturnServer
+from loadtest.student_probe import StudentProbe
+from loadtest.turn_server import CoturnServer
 from tests.gateway.conftest import API_KEY, RunningGateway
 from tests.gateway.gateway_client import SERVICE_AUTH, create_session
 from tests.rtc_edge.conftest import RunningEdge, edge_settings, start_edge

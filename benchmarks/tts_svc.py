@@ -1,4 +1,4 @@
-"""Benchmark of tts_svc: ``python -m tts_svc.bench [--quick] [--streams 1,16]``.
+"""Benchmark of tts_svc: ``python -m benchmarks.tts_svc [--quick] [--streams 1,16]``.
 
 Starts ``python -m tts_svc`` as its own process and measures, at each concurrency:
 

@@ -1,4 +1,4 @@
-"""``python -m asr_svc.bench``: real-time factor and latencies of the ASR service per engine.
+"""``python -m benchmarks.asr_svc``: real-time factor and latencies of the ASR service per engine.
 
 For each engine it starts the service in-process on a free port and, over gRPC:
 - real-time factor: one stream of espeak-ng speech sent as fast as the service takes it;
@@ -203,7 +203,7 @@ def _whisper_model(args: argparse.Namespace, scratch: Path) -> tuple[str, str] |
     if os.environ.get("ASR_MODEL"):
         return os.environ["ASR_MODEL"], f"faster_whisper ({Path(os.environ['ASR_MODEL']).name})"
     try:
-        from asr_svc.random_whisper import build_random_whisper
+        from tests.support.random_whisper import build_random_whisper
 
         return str(build_random_whisper(scratch / "random-whisper")), "faster_whisper (random tiny)"
     except ImportError as exc:

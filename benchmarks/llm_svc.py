@@ -1,7 +1,7 @@
-"""``python -m llm_svc.bench``: the service's own overhead on top of Ollama.
+"""``python -m benchmarks.llm_svc``: the service's own overhead on top of Ollama.
 
 Time to first token and tokens per second, for 1 and 16 concurrent streams, measured two ways
-against the same fake Ollama server (``llm_svc.testing.fake_ollama``, a test double run as
+against the same fake Ollama server (``tests.support.fake_ollama``, a test double run as
 its own process): directly with the ``ollama`` client, and through ``python -m llm_svc``
 (Ollama engine, also its own process) with a gRPC client. The difference is what the service
 adds. With no token delay (the default) the fake streams as fast as it can, so the tokens per
@@ -241,7 +241,7 @@ def main(argv: list[str] | None = None) -> int:
     env = {k: v for k, v in os.environ.items() if not k.startswith("LLM_")}
     env["PYTHONPATH"] = os.pathsep.join([str(Path.cwd()), env.get("PYTHONPATH", "")])
     fake_command = [
-        sys.executable, "-m", "llm_svc.testing.fake_ollama", "--model", MODEL,
+        sys.executable, "-m", "tests.support.fake_ollama", "--model", MODEL,
         "--tokens", str(tokens), "--token-delay-ms", str(args.token_delay_ms),
         "--first-token-delay-ms", str(args.first_token_delay_ms),
     ]  # fmt: skip

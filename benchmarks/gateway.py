@@ -1,4 +1,4 @@
-"""``python -m gateway.bench``: turn latency and the gateway's own overhead, on embedded engines.
+"""``python -m benchmarks.gateway``: turn latency and the gateway's own overhead, on embedded engines.
 
 Starts asr_svc, llm_svc, tts_svc and lipsync_svc as child processes (or uses running ones with
 ``--use-running``, at the GATEWAY_*_ADDRESS settings) and a gateway in this process, then:
@@ -266,7 +266,7 @@ def print_table(report: dict[str, object]) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point."""
-    parser = argparse.ArgumentParser(prog="python -m gateway.bench", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.gateway", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="fewer turns (about 30 s)")
     parser.add_argument(
         "--use-running", action="store_true", help="use services at GATEWAY_*_ADDRESS"

@@ -1,4 +1,4 @@
-"""``python -m rtc_edge.bench [--quick]``: end of speech -> first video frame through the edge
+"""``python -m benchmarks.rtc_edge [--quick]``: end of speech -> first video frame through the edge
 and TURN, and CPU per connected peer. Writes bench-results/rtc_edge.json.
 
 By default it starts the whole stack as child processes on free loopback ports (the four
@@ -28,7 +28,7 @@ import numpy as np
 from vtutor.gateway.v1 import gateway_pb2, gateway_pb2_grpc
 
 from loadtest.stack import ChildProcess, LocalStack
-from rtc_edge.student_probe import StudentProbe
+from loadtest.student_probe import StudentProbe
 from svc_core.audio import float_to_pcm16, pcm16_to_float, resample
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -1,7 +1,7 @@
 """FakeOllamaServer: a TEST DOUBLE of Ollama's HTTP API. The service never imports it.
 
-It lives in the package (not under tests/) so ``python -m llm_svc.bench`` can measure the
-service against it from an installed package; only the tests and the bench use it.
+Only the tests and the benchmark (``python -m benchmarks.llm_svc``, run from the repository
+root) use it.
 
 It is a real HTTP/1.1 server on a loopback port, written on asyncio streams so the tests see
 exactly what happens on the wire: ``/api/chat`` streams NDJSON chunks (chunked transfer
@@ -10,7 +10,7 @@ unknown model is a 404 with Ollama's error body. It records the chat requests it
 notices a client that disconnects in the middle of a reply (``disconnected``), which is how
 the tests prove that cancelling a gRPC call closes the HTTP stream.
 
-Run it alone with ``python -m llm_svc.testing.fake_ollama --port 11434``.
+Run it alone with ``python -m tests.support.fake_ollama --port 11434``.
 """
 
 from __future__ import annotations

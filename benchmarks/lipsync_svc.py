@@ -1,4 +1,4 @@
-"""``python -m lipsync_svc.bench``: frames per second per engine, and 25 fps streams sustained.
+"""``python -m benchmarks.lipsync_svc``: frames per second per engine, and 25 fps streams sustained.
 
 Two measurements:
 

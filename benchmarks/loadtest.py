@@ -1,4 +1,4 @@
-"""``python -m loadtest.bench [--quick]``: a short load test on a spawned stack, for ``make bench``.
+"""``python -m benchmarks.loadtest [--quick]``: a short load test on a spawned stack, for ``make bench``.
 
 Runs ``python -m loadtest --spawn-stack`` (gRPC, video, one barge-in per student) and writes
 the compact numbers to bench-results/loadtest.json (the full report, per-turn samples and the
@@ -43,7 +43,7 @@ def summary(report: dict[str, Any]) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the load test's exit status."""
-    parser = argparse.ArgumentParser(prog="python -m loadtest.bench", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.loadtest", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="2 students for 15 s (else 4, 30 s)")
     args = parser.parse_args(argv)
     students, duration = ("2", "15") if args.quick else ("4", "30")
