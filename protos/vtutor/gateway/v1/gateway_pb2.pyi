@@ -282,7 +282,7 @@ class Interrupt(_message.Message):
     def __init__(self) -> None: ...
 
 class ConverseResponse(_message.Message):
-    __slots__ = ("ready", "speech_event", "transcript", "assistant_text", "audio", "media_frame", "turn_event", "error")
+    __slots__ = ("ready", "speech_event", "transcript", "assistant_text", "audio", "media_frame", "turn_event", "error", "turn_id")
     READY_FIELD_NUMBER: _ClassVar[int]
     SPEECH_EVENT_FIELD_NUMBER: _ClassVar[int]
     TRANSCRIPT_FIELD_NUMBER: _ClassVar[int]
@@ -291,6 +291,7 @@ class ConverseResponse(_message.Message):
     MEDIA_FRAME_FIELD_NUMBER: _ClassVar[int]
     TURN_EVENT_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
+    TURN_ID_FIELD_NUMBER: _ClassVar[int]
     ready: SessionReady
     speech_event: _asr_pb2.SpeechEvent
     transcript: Transcript
@@ -299,7 +300,8 @@ class ConverseResponse(_message.Message):
     media_frame: _media_pb2.MediaFrame
     turn_event: TurnEvent
     error: ErrorEvent
-    def __init__(self, ready: _Optional[_Union[SessionReady, _Mapping]] = ..., speech_event: _Optional[_Union[_asr_pb2.SpeechEvent, _Mapping]] = ..., transcript: _Optional[_Union[Transcript, _Mapping]] = ..., assistant_text: _Optional[_Union[AssistantText, _Mapping]] = ..., audio: _Optional[_Union[_media_pb2.AudioChunk, _Mapping]] = ..., media_frame: _Optional[_Union[_media_pb2.MediaFrame, _Mapping]] = ..., turn_event: _Optional[_Union[TurnEvent, _Mapping]] = ..., error: _Optional[_Union[ErrorEvent, _Mapping]] = ...) -> None: ...
+    turn_id: str
+    def __init__(self, ready: _Optional[_Union[SessionReady, _Mapping]] = ..., speech_event: _Optional[_Union[_asr_pb2.SpeechEvent, _Mapping]] = ..., transcript: _Optional[_Union[Transcript, _Mapping]] = ..., assistant_text: _Optional[_Union[AssistantText, _Mapping]] = ..., audio: _Optional[_Union[_media_pb2.AudioChunk, _Mapping]] = ..., media_frame: _Optional[_Union[_media_pb2.MediaFrame, _Mapping]] = ..., turn_event: _Optional[_Union[TurnEvent, _Mapping]] = ..., error: _Optional[_Union[ErrorEvent, _Mapping]] = ..., turn_id: _Optional[str] = ...) -> None: ...
 
 class SessionReady(_message.Message):
     __slots__ = ("session", "output_sample_rate_hz", "video")
