@@ -24,49 +24,49 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17vtutor/llm/v1/llm.proto\x12\rvtutor.llm.v1\"=\n\x07Message\x12!\n\x04role\x18\x01 \x01(\x0e\x32\x13.vtutor.llm.v1.Role\x12\x0f\n\x07\x63ontent\x18\x02 \x01(\t\"\xad\x01\n\x11GenerationOptions\x12\x18\n\x0btemperature\x18\x01 \x01(\x02H\x00\x88\x01\x01\x12\x17\n\nmax_tokens\x18\x02 \x01(\x05H\x01\x88\x01\x01\x12\x0c\n\x04stop\x18\x03 \x03(\t\x12\x11\n\x04seed\x18\x04 \x01(\x03H\x02\x88\x01\x01\x12\x12\n\x05top_p\x18\x05 \x01(\x02H\x03\x88\x01\x01\x42\x0e\n\x0c_temperatureB\r\n\x0b_max_tokensB\x07\n\x05_seedB\x08\n\x06_top_p\"\x98\x01\n\x0fGenerateRequest\x12\r\n\x05model\x18\x01 \x01(\t\x12(\n\x08messages\x18\x02 \x03(\x0b\x32\x16.vtutor.llm.v1.Message\x12\x31\n\x07options\x18\x03 \x01(\x0b\x32 .vtutor.llm.v1.GenerationOptions\x12\x19\n\x11knowledge_base_id\x18\x04 \x01(\t\"y\n\x10GenerateResponse\x12*\n\x05\x64\x65lta\x18\x01 \x01(\x0b\x32\x19.vtutor.llm.v1.TokenDeltaH\x00\x12-\n\x04\x64one\x18\x02 \x01(\x0b\x32\x1d.vtutor.llm.v1.GenerationDoneH\x00\x42\n\n\x08response\"\x1a\n\nTokenDelta\x12\x0c\n\x04text\x18\x01 \x01(\t\"k\n\x05Usage\x12\x15\n\rprompt_tokens\x18\x01 \x01(\x05\x12\x19\n\x11\x63ompletion_tokens\x18\x02 \x01(\x05\x12\x1e\n\x16time_to_first_token_ms\x18\x03 \x01(\x03\x12\x10\n\x08total_ms\x18\x04 \x01(\x03\"b\n\x08\x43itation\x12\x13\n\x0b\x64ocument_id\x18\x01 \x01(\t\x12\r\n\x05title\x18\x02 \x01(\t\x12\x15\n\rpassage_index\x18\x03 \x01(\x05\x12\x0c\n\x04text\x18\x04 \x01(\t\x12\r\n\x05score\x18\x05 \x01(\x02\"\xa4\x01\n\x0eGenerationDone\x12\x32\n\rfinish_reason\x18\x01 \x01(\x0e\x32\x1b.vtutor.llm.v1.FinishReason\x12#\n\x05usage\x18\x02 \x01(\x0b\x32\x14.vtutor.llm.v1.Usage\x12*\n\tcitations\x18\x03 \x03(\x0b\x32\x17.vtutor.llm.v1.Citation\x12\r\n\x05model\x18\x04 \x01(\t\"\x13\n\x11ListModelsRequest\"Q\n\x05Model\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x12\n\nsize_bytes\x18\x02 \x01(\x03\x12\x0e\n\x06\x66\x61mily\x18\x03 \x01(\t\x12\x16\n\x0eparameter_size\x18\x04 \x01(\t\"Q\n\x12ListModelsResponse\x12$\n\x06models\x18\x01 \x03(\x0b\x32\x14.vtutor.llm.v1.Model\x12\x15\n\rdefault_model\x18\x02 \x01(\t\"3\n\x08\x44ocument\x12\n\n\x02id\x18\x01 \x01(\t\x12\r\n\x05title\x18\x02 \x01(\t\x12\x0c\n\x04text\x18\x03 \x01(\t\"^\n\x15IndexDocumentsRequest\x12\x19\n\x11knowledge_base_id\x18\x01 \x01(\t\x12*\n\tdocuments\x18\x02 \x03(\x0b\x32\x17.vtutor.llm.v1.Document\"G\n\x16IndexDocumentsResponse\x12\x16\n\x0e\x64ocument_count\x18\x01 \x01(\x05\x12\x15\n\rpassage_count\x18\x02 \x01(\x05\"7\n\x1a\x44\x65leteKnowledgeBaseRequest\x12\x19\n\x11knowledge_base_id\x18\x01 \x01(\t\"8\n\x1b\x44\x65leteKnowledgeBaseResponse\x12\x19\n\x11\x64\x65leted_documents\x18\x01 \x01(\x05*P\n\x04Role\x12\x14\n\x10ROLE_UNSPECIFIED\x10\x00\x12\x0f\n\x0bROLE_SYSTEM\x10\x01\x12\r\n\tROLE_USER\x10\x02\x12\x12\n\x0eROLE_ASSISTANT\x10\x03*~\n\x0c\x46inishReason\x12\x1d\n\x19\x46INISH_REASON_UNSPECIFIED\x10\x00\x12\x16\n\x12\x46INISH_REASON_STOP\x10\x01\x12\x18\n\x14\x46INISH_REASON_LENGTH\x10\x02\x12\x1d\n\x19\x46INISH_REASON_NO_MATERIAL\x10\x03\x32\xfb\x02\n\nLlmService\x12M\n\x08Generate\x12\x1e.vtutor.llm.v1.GenerateRequest\x1a\x1f.vtutor.llm.v1.GenerateResponse0\x01\x12Q\n\nListModels\x12 .vtutor.llm.v1.ListModelsRequest\x1a!.vtutor.llm.v1.ListModelsResponse\x12]\n\x0eIndexDocuments\x12$.vtutor.llm.v1.IndexDocumentsRequest\x1a%.vtutor.llm.v1.IndexDocumentsResponse\x12l\n\x13\x44\x65leteKnowledgeBase\x12).vtutor.llm.v1.DeleteKnowledgeBaseRequest\x1a*.vtutor.llm.v1.DeleteKnowledgeBaseResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17vtutor/llm/v1/llm.proto\x12\rvtutor.llm.v1\"=\n\x07Message\x12!\n\x04role\x18\x01 \x01(\x0e\x32\x13.vtutor.llm.v1.Role\x12\x0f\n\x07\x63ontent\x18\x02 \x01(\t\"\xad\x01\n\x11GenerationOptions\x12\x18\n\x0btemperature\x18\x01 \x01(\x02H\x00\x88\x01\x01\x12\x17\n\nmax_tokens\x18\x02 \x01(\x05H\x01\x88\x01\x01\x12\x0c\n\x04stop\x18\x03 \x03(\t\x12\x11\n\x04seed\x18\x04 \x01(\x03H\x02\x88\x01\x01\x12\x12\n\x05top_p\x18\x05 \x01(\x02H\x03\x88\x01\x01\x42\x0e\n\x0c_temperatureB\r\n\x0b_max_tokensB\x07\n\x05_seedB\x08\n\x06_top_p\"\xcc\x01\n\x0fGenerateRequest\x12\r\n\x05model\x18\x01 \x01(\t\x12(\n\x08messages\x18\x02 \x03(\x0b\x32\x16.vtutor.llm.v1.Message\x12\x31\n\x07options\x18\x03 \x01(\x0b\x32 .vtutor.llm.v1.GenerationOptions\x12\x19\n\x11knowledge_base_id\x18\x04 \x01(\t\x12\x1d\n\x10input_confidence\x18\x05 \x01(\x02H\x00\x88\x01\x01\x42\x13\n\x11_input_confidence\"y\n\x10GenerateResponse\x12*\n\x05\x64\x65lta\x18\x01 \x01(\x0b\x32\x19.vtutor.llm.v1.TokenDeltaH\x00\x12-\n\x04\x64one\x18\x02 \x01(\x0b\x32\x1d.vtutor.llm.v1.GenerationDoneH\x00\x42\n\n\x08response\"\x1a\n\nTokenDelta\x12\x0c\n\x04text\x18\x01 \x01(\t\"k\n\x05Usage\x12\x15\n\rprompt_tokens\x18\x01 \x01(\x05\x12\x19\n\x11\x63ompletion_tokens\x18\x02 \x01(\x05\x12\x1e\n\x16time_to_first_token_ms\x18\x03 \x01(\x03\x12\x10\n\x08total_ms\x18\x04 \x01(\x03\"b\n\x08\x43itation\x12\x13\n\x0b\x64ocument_id\x18\x01 \x01(\t\x12\r\n\x05title\x18\x02 \x01(\t\x12\x15\n\rpassage_index\x18\x03 \x01(\x05\x12\x0c\n\x04text\x18\x04 \x01(\t\x12\r\n\x05score\x18\x05 \x01(\x02\"\xa4\x01\n\x0eGenerationDone\x12\x32\n\rfinish_reason\x18\x01 \x01(\x0e\x32\x1b.vtutor.llm.v1.FinishReason\x12#\n\x05usage\x18\x02 \x01(\x0b\x32\x14.vtutor.llm.v1.Usage\x12*\n\tcitations\x18\x03 \x03(\x0b\x32\x17.vtutor.llm.v1.Citation\x12\r\n\x05model\x18\x04 \x01(\t\"\x13\n\x11ListModelsRequest\"Q\n\x05Model\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x12\n\nsize_bytes\x18\x02 \x01(\x03\x12\x0e\n\x06\x66\x61mily\x18\x03 \x01(\t\x12\x16\n\x0eparameter_size\x18\x04 \x01(\t\"Q\n\x12ListModelsResponse\x12$\n\x06models\x18\x01 \x03(\x0b\x32\x14.vtutor.llm.v1.Model\x12\x15\n\rdefault_model\x18\x02 \x01(\t\"3\n\x08\x44ocument\x12\n\n\x02id\x18\x01 \x01(\t\x12\r\n\x05title\x18\x02 \x01(\t\x12\x0c\n\x04text\x18\x03 \x01(\t\"^\n\x15IndexDocumentsRequest\x12\x19\n\x11knowledge_base_id\x18\x01 \x01(\t\x12*\n\tdocuments\x18\x02 \x03(\x0b\x32\x17.vtutor.llm.v1.Document\"G\n\x16IndexDocumentsResponse\x12\x16\n\x0e\x64ocument_count\x18\x01 \x01(\x05\x12\x15\n\rpassage_count\x18\x02 \x01(\x05\"7\n\x1a\x44\x65leteKnowledgeBaseRequest\x12\x19\n\x11knowledge_base_id\x18\x01 \x01(\t\"8\n\x1b\x44\x65leteKnowledgeBaseResponse\x12\x19\n\x11\x64\x65leted_documents\x18\x01 \x01(\x05*P\n\x04Role\x12\x14\n\x10ROLE_UNSPECIFIED\x10\x00\x12\x0f\n\x0bROLE_SYSTEM\x10\x01\x12\r\n\tROLE_USER\x10\x02\x12\x12\n\x0eROLE_ASSISTANT\x10\x03*~\n\x0c\x46inishReason\x12\x1d\n\x19\x46INISH_REASON_UNSPECIFIED\x10\x00\x12\x16\n\x12\x46INISH_REASON_STOP\x10\x01\x12\x18\n\x14\x46INISH_REASON_LENGTH\x10\x02\x12\x1d\n\x19\x46INISH_REASON_NO_MATERIAL\x10\x03\x32\xfb\x02\n\nLlmService\x12M\n\x08Generate\x12\x1e.vtutor.llm.v1.GenerateRequest\x1a\x1f.vtutor.llm.v1.GenerateResponse0\x01\x12Q\n\nListModels\x12 .vtutor.llm.v1.ListModelsRequest\x1a!.vtutor.llm.v1.ListModelsResponse\x12]\n\x0eIndexDocuments\x12$.vtutor.llm.v1.IndexDocumentsRequest\x1a%.vtutor.llm.v1.IndexDocumentsResponse\x12l\n\x13\x44\x65leteKnowledgeBase\x12).vtutor.llm.v1.DeleteKnowledgeBaseRequest\x1a*.vtutor.llm.v1.DeleteKnowledgeBaseResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'vtutor.llm.v1.llm_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_ROLE']._serialized_start=1487
-  _globals['_ROLE']._serialized_end=1567
-  _globals['_FINISHREASON']._serialized_start=1569
-  _globals['_FINISHREASON']._serialized_end=1695
+  _globals['_ROLE']._serialized_start=1539
+  _globals['_ROLE']._serialized_end=1619
+  _globals['_FINISHREASON']._serialized_start=1621
+  _globals['_FINISHREASON']._serialized_end=1747
   _globals['_MESSAGE']._serialized_start=42
   _globals['_MESSAGE']._serialized_end=103
   _globals['_GENERATIONOPTIONS']._serialized_start=106
   _globals['_GENERATIONOPTIONS']._serialized_end=279
   _globals['_GENERATEREQUEST']._serialized_start=282
-  _globals['_GENERATEREQUEST']._serialized_end=434
-  _globals['_GENERATERESPONSE']._serialized_start=436
-  _globals['_GENERATERESPONSE']._serialized_end=557
-  _globals['_TOKENDELTA']._serialized_start=559
-  _globals['_TOKENDELTA']._serialized_end=585
-  _globals['_USAGE']._serialized_start=587
-  _globals['_USAGE']._serialized_end=694
-  _globals['_CITATION']._serialized_start=696
-  _globals['_CITATION']._serialized_end=794
-  _globals['_GENERATIONDONE']._serialized_start=797
-  _globals['_GENERATIONDONE']._serialized_end=961
-  _globals['_LISTMODELSREQUEST']._serialized_start=963
-  _globals['_LISTMODELSREQUEST']._serialized_end=982
-  _globals['_MODEL']._serialized_start=984
-  _globals['_MODEL']._serialized_end=1065
-  _globals['_LISTMODELSRESPONSE']._serialized_start=1067
-  _globals['_LISTMODELSRESPONSE']._serialized_end=1148
-  _globals['_DOCUMENT']._serialized_start=1150
-  _globals['_DOCUMENT']._serialized_end=1201
-  _globals['_INDEXDOCUMENTSREQUEST']._serialized_start=1203
-  _globals['_INDEXDOCUMENTSREQUEST']._serialized_end=1297
-  _globals['_INDEXDOCUMENTSRESPONSE']._serialized_start=1299
-  _globals['_INDEXDOCUMENTSRESPONSE']._serialized_end=1370
-  _globals['_DELETEKNOWLEDGEBASEREQUEST']._serialized_start=1372
-  _globals['_DELETEKNOWLEDGEBASEREQUEST']._serialized_end=1427
-  _globals['_DELETEKNOWLEDGEBASERESPONSE']._serialized_start=1429
-  _globals['_DELETEKNOWLEDGEBASERESPONSE']._serialized_end=1485
-  _globals['_LLMSERVICE']._serialized_start=1698
-  _globals['_LLMSERVICE']._serialized_end=2077
+  _globals['_GENERATEREQUEST']._serialized_end=486
+  _globals['_GENERATERESPONSE']._serialized_start=488
+  _globals['_GENERATERESPONSE']._serialized_end=609
+  _globals['_TOKENDELTA']._serialized_start=611
+  _globals['_TOKENDELTA']._serialized_end=637
+  _globals['_USAGE']._serialized_start=639
+  _globals['_USAGE']._serialized_end=746
+  _globals['_CITATION']._serialized_start=748
+  _globals['_CITATION']._serialized_end=846
+  _globals['_GENERATIONDONE']._serialized_start=849
+  _globals['_GENERATIONDONE']._serialized_end=1013
+  _globals['_LISTMODELSREQUEST']._serialized_start=1015
+  _globals['_LISTMODELSREQUEST']._serialized_end=1034
+  _globals['_MODEL']._serialized_start=1036
+  _globals['_MODEL']._serialized_end=1117
+  _globals['_LISTMODELSRESPONSE']._serialized_start=1119
+  _globals['_LISTMODELSRESPONSE']._serialized_end=1200
+  _globals['_DOCUMENT']._serialized_start=1202
+  _globals['_DOCUMENT']._serialized_end=1253
+  _globals['_INDEXDOCUMENTSREQUEST']._serialized_start=1255
+  _globals['_INDEXDOCUMENTSREQUEST']._serialized_end=1349
+  _globals['_INDEXDOCUMENTSRESPONSE']._serialized_start=1351
+  _globals['_INDEXDOCUMENTSRESPONSE']._serialized_end=1422
+  _globals['_DELETEKNOWLEDGEBASEREQUEST']._serialized_start=1424
+  _globals['_DELETEKNOWLEDGEBASEREQUEST']._serialized_end=1479
+  _globals['_DELETEKNOWLEDGEBASERESPONSE']._serialized_start=1481
+  _globals['_DELETEKNOWLEDGEBASERESPONSE']._serialized_end=1537
+  _globals['_LLMSERVICE']._serialized_start=1750
+  _globals['_LLMSERVICE']._serialized_end=2129
 # @@protoc_insertion_point(module_scope)
