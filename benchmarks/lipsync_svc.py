@@ -39,7 +39,8 @@ from lipsync_svc.avatar_builder import prepare_avatar
 from lipsync_svc.avatar_store import AvatarStore
 from lipsync_svc.config import LipsyncSettings
 from lipsync_svc.drawn_face import DrawnFace
-from lipsync_svc.engines.base import FrameRequest, LipsyncEngine, create_engine, engine_class
+from lipsync_svc.engines import create_engine, engine_class
+from lipsync_svc.engines.base import FrameRequest, LipsyncEngine
 from lipsync_svc.frames import FrameEncoder, PixelFormat
 from lipsync_svc.mouth import MouthShape
 
@@ -238,7 +239,7 @@ async def concurrent_streams(env: dict[str, str], seconds: float, limit: int) ->
 def _random_checkpoint(work: Path) -> Path:
     import torch
 
-    from lipsync_svc.engines.wav2lip_model import Wav2Lip
+    from lipsync_svc.wav2lip_model import Wav2Lip
 
     path = work / "wav2lip-random.pth"
     torch.save(Wav2Lip().state_dict(), path)
@@ -302,7 +303,7 @@ def main(argv: list[str] | None = None) -> int:
                 **{k.removeprefix("LIPSYNC_").lower(): v for k, v in env.items()}
             )
             engine = create_engine(settings)
-            engine.load()
+            asyncio.run(engine.start())
             if engine_name == "wav2lip":
                 result["wav2lip_device"] = getattr(engine, "device", "")
                 result["wav2lip_autocast"] = str(getattr(engine, "autocast_dtype", None))
@@ -328,7 +329,7 @@ def main(argv: list[str] | None = None) -> int:
                     }
                     print(json.dumps(entry), flush=True)
                     result["engine_fps"].append(entry)
-            engine.close()
+            asyncio.run(engine.close())
             if args.no_streams:
                 continue
             for size in sizes:

@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator
 from lipsync_svc.avatar import AvatarInfo, AvatarSpec
 from lipsync_svc.avatar_builder import BuildProgress, Stage, prepare_avatar
 from lipsync_svc.avatar_store import AvatarStore, Draft
-from lipsync_svc.engines.base import engine_class
+from lipsync_svc.engines import engine_class
 from svc_core.errors import InvalidArgument, ResourceExhausted
 
 logger = logging.getLogger(__name__)

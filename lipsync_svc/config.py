@@ -10,13 +10,8 @@ from pydantic_settings import SettingsConfigDict
 
 from svc_core.settings import ServiceSettings
 
+# The names of lipsync_svc.engines.ENGINES.
 EngineName = Literal["procedural", "wav2lip"]
-
-# Engines by name, as "module:Class", imported only when chosen (torch only for wav2lip).
-ENGINES: dict[str, str] = {
-    "procedural": "lipsync_svc.engines.procedural:ProceduralEngine",
-    "wav2lip": "lipsync_svc.engines.wav2lip:Wav2LipEngine",
-}
 
 
 class LipsyncSettings(ServiceSettings):

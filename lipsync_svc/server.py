@@ -17,7 +17,8 @@ from lipsync_svc.avatar import AvatarInfo, AvatarOptions, AvatarSpec
 from lipsync_svc.avatar_builder import BuildProgress
 from lipsync_svc.avatar_creation import AvatarCreator
 from lipsync_svc.avatar_store import AvatarStore
-from lipsync_svc.config import ENGINES, LipsyncSettings
+from lipsync_svc.config import LipsyncSettings
+from lipsync_svc.engines import ENGINES, create_engine
 from lipsync_svc.engines.base import LipsyncEngine
 from lipsync_svc.frames import (
     MAX_OUTPUT_SIDE,
@@ -29,6 +30,7 @@ from lipsync_svc.frames import (
 from lipsync_svc.mouth import Viseme, VisemeSpan
 from svc_core.audio import check_sample_rate
 from svc_core.errors import InvalidArgument, ResourceExhausted, Unavailable
+from svc_core.server import ServiceBinding, ServiceParts
 from svc_core.streams import split_config
 
 logger = logging.getLogger(__name__)
@@ -163,7 +165,11 @@ def _media_frame(
 
 
 class LipsyncServicer(lipsync_pb2_grpc.LipsyncServiceServicer):
-    """vtutor.lipsync.v1.LipsyncService over an engine, an avatar store and a creator."""
+    """vtutor.lipsync.v1.LipsyncService over an engine, an avatar store and a creator.
+
+    Health stays NOT_SERVING and calls are UNAVAILABLE until ``start()`` has opened the store and
+    loaded the engine.
+    """
 
     def __init__(
         self,
@@ -172,12 +178,48 @@ class LipsyncServicer(lipsync_pb2_grpc.LipsyncServiceServicer):
         store: AvatarStore,
         creator: AvatarCreator,
     ) -> None:
-        self._settings = settings
-        self._engine = engine
-        self._store = store
-        self._creator = creator
+        self.settings = settings
+        self.engine = engine
+        self.store = store
+        self.creator = creator
         self._streams = 0
         self.ready = asyncio.Event()
+
+    @classmethod
+    def from_settings(cls, settings: LipsyncSettings) -> LipsyncServicer:
+        """The servicer and its parts, constructed; nothing is loaded until ``start()``.
+
+        Raises:
+            StartupError: Unknown engine, or its packages are missing.
+        """
+        engine = create_engine(settings)
+        store = AvatarStore(
+            settings.avatars_dir,
+            engine_name=settings.engine,
+            idle_fps=settings.idle_fps,
+            default_size=settings.default_avatar_size,
+            cache_size=settings.avatar_cache_size,
+        )
+        creator = AvatarCreator(store, max_video_bytes=settings.max_video_bytes)
+        return cls(settings, engine, store, creator)
+
+    @property
+    def binding(self) -> ServiceBinding:
+        """This servicer, ready to host."""
+        return ServiceBinding.of(self, lipsync_pb2_grpc, lipsync_pb2)
+
+    async def start(self) -> None:
+        """Opens the avatar store (off the event loop) and starts the engine."""
+        await asyncio.to_thread(self.store.open)
+        await self.engine.start()
+        self.ready.set()
+        logger.info("engine %s ready; avatars in %s", self.engine.name, self.store.root)
+
+    async def stop(self) -> None:
+        """Waits for clean-ups of cancelled creations, then closes the engine."""
+        self.ready.clear()
+        await self.creator.wait_idle()
+        await self.engine.close()
 
     def _check_ready(self) -> None:
         if not self.ready.is_set():
@@ -205,28 +247,28 @@ class LipsyncServicer(lipsync_pb2_grpc.LipsyncServiceServicer):
                 f"fps {fps} does not divide the sample rate {rate}: each frame must cover a "
                 "whole number of samples"
             )
-        if self._streams >= self._settings.max_streams:
+        if self._streams >= self.settings.max_streams:
             raise ResourceExhausted(
                 f"{self._streams} animation streams are running, the limit of this instance"
             )
         self._streams += 1
         try:
-            avatar = await asyncio.to_thread(self._store.load, config.avatar_id)
+            avatar = await asyncio.to_thread(self.store.load, config.avatar_id)
             encoder = _encoder(
                 avatar.info,
                 config.pixel_format,
                 config.width,
                 config.height,
-                self._settings.jpeg_quality,
+                self.settings.jpeg_quality,
             )
-            stream = await asyncio.to_thread(self._engine.open_stream, avatar, rate, fps)
+            stream = await asyncio.to_thread(self.engine.open_stream, avatar, rate, fps)
             animation = Animation(
                 stream,
                 avatar,
                 sample_rate=rate,
                 fps=fps,
                 encoder=encoder,
-                batch_size=self._settings.batch_size,
+                batch_size=self.settings.batch_size,
             )
             async for frame in animation.run(_audio_inputs(rest)):
                 yield _media_frame(frame, encoder, rate)
@@ -240,13 +282,13 @@ class LipsyncServicer(lipsync_pb2_grpc.LipsyncServiceServicer):
     ) -> AsyncIterator[lipsync_pb2.CreateAvatarResponse]:
         self._check_ready()
         message, rest = await split_config(request_iterator, oneof="request", config_field="spec")
-        spec = _spec(message, self._settings.engine)
+        spec = _spec(message, self.settings.engine)
 
         async def chunks() -> AsyncIterator[bytes]:
             async for request in rest:
                 yield request.video_chunk
 
-        async for event in self._creator.create(spec, chunks()):
+        async for event in self.creator.create(spec, chunks()):
             if isinstance(event, BuildProgress):
                 yield lipsync_pb2.CreateAvatarResponse(progress=_progress_proto(event))
             else:
@@ -256,21 +298,21 @@ class LipsyncServicer(lipsync_pb2_grpc.LipsyncServiceServicer):
         self, request: lipsync_pb2.GetAvatarRequest, context: grpc.aio.ServicerContext
     ) -> lipsync_pb2.GetAvatarResponse:
         self._check_ready()
-        info = await asyncio.to_thread(self._store.get, request.avatar_id)
+        info = await asyncio.to_thread(self.store.get, request.avatar_id)
         return lipsync_pb2.GetAvatarResponse(avatar=avatar_proto(info))
 
     async def ListAvatars(
         self, request: lipsync_pb2.ListAvatarsRequest, context: grpc.aio.ServicerContext
     ) -> lipsync_pb2.ListAvatarsResponse:
         self._check_ready()
-        infos = await asyncio.to_thread(self._store.list)
+        infos = await asyncio.to_thread(self.store.list)
         return lipsync_pb2.ListAvatarsResponse(avatars=[avatar_proto(i) for i in infos])
 
     async def DeleteAvatar(
         self, request: lipsync_pb2.DeleteAvatarRequest, context: grpc.aio.ServicerContext
     ) -> lipsync_pb2.DeleteAvatarResponse:
         self._check_ready()
-        await asyncio.to_thread(self._store.delete, request.avatar_id)
+        await asyncio.to_thread(self.store.delete, request.avatar_id)
         logger.info("avatar %s deleted", request.avatar_id)
         return lipsync_pb2.DeleteAvatarResponse()
 
@@ -278,7 +320,7 @@ class LipsyncServicer(lipsync_pb2_grpc.LipsyncServiceServicer):
         self, request: lipsync_pb2.GetAvatarPreviewRequest, context: grpc.aio.ServicerContext
     ) -> lipsync_pb2.GetAvatarPreviewResponse:
         self._check_ready()
-        image, width, height = await asyncio.to_thread(self._store.preview, request.avatar_id)
+        image, width, height = await asyncio.to_thread(self.store.preview, request.avatar_id)
         return lipsync_pb2.GetAvatarPreviewResponse(
             image=image, mime_type="image/jpeg", width=width, height=height
         )
@@ -289,14 +331,14 @@ class LipsyncServicer(lipsync_pb2_grpc.LipsyncServiceServicer):
         self._check_ready()
         if request.max_frames < 0:
             raise InvalidArgument("max_frames must not be negative")
-        avatar = await asyncio.to_thread(self._store.load, request.avatar_id)
+        avatar = await asyncio.to_thread(self.store.load, request.avatar_id)
         fps = _fps(request.fps, avatar.info.idle_fps)
         encoder = _encoder(
             avatar.info,
             request.pixel_format,
             request.width,
             request.height,
-            self._settings.jpeg_quality,
+            self.settings.jpeg_quality,
         )
         loop = asyncio.get_running_loop()
         start = loop.time()
@@ -311,3 +353,9 @@ class LipsyncServicer(lipsync_pb2_grpc.LipsyncServiceServicer):
             yield lipsync_pb2.StreamIdleFramesResponse(
                 frame=_video_frame(image, encoder, pts_us), frame_index=index
             )
+
+
+def build_service(settings: LipsyncSettings) -> ServiceParts:
+    """The bindings, startup and shutdown that ``run_service`` needs."""
+    servicer = LipsyncServicer.from_settings(settings)
+    return [servicer.binding], servicer.start, servicer.stop

@@ -9,7 +9,6 @@ audio history) in the ``EngineStream`` they open for each call.
 
 from __future__ import annotations
 
-import importlib
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -18,7 +17,7 @@ from typing import ClassVar
 import numpy as np
 
 from lipsync_svc.avatar import LoadedAvatar
-from lipsync_svc.config import ENGINES, LipsyncSettings
+from lipsync_svc.config import LipsyncSettings
 from lipsync_svc.mouth import Viseme
 
 
@@ -72,11 +71,20 @@ class LipsyncEngine(ABC):
     def __init__(self, settings: LipsyncSettings) -> None:
         self.settings = settings
 
-    def load(self) -> None:  # noqa: B027 - engines without models need no loading
-        """Loads models (blocking). Raises StartupError with what to install or configure."""
+    @classmethod
+    def from_settings(cls, settings: LipsyncSettings) -> LipsyncEngine:
+        """The engine configured from the service's settings (nothing loaded yet)."""
+        return cls(settings)
 
-    def close(self) -> None:  # noqa: B027
-        """Releases what load() took."""
+    async def start(self) -> None:  # noqa: B027 - engines without models need no loading
+        """Loads models (blocking work off the event loop).
+
+        Raises:
+            StartupError: What to install or configure.
+        """
+
+    async def close(self) -> None:  # noqa: B027
+        """Releases what ``start()`` took."""
 
     @classmethod
     def build_avatar_cache(cls, avatar: LoadedAvatar) -> dict[str, np.ndarray]:
@@ -91,15 +99,3 @@ class LipsyncEngine(ABC):
     @abstractmethod
     def open_stream(self, avatar: LoadedAvatar, sample_rate: int, fps: int) -> EngineStream:
         """A stream animating ``avatar`` to audio at ``sample_rate``, at ``fps`` frames/s."""
-
-
-def engine_class(name: str) -> type[LipsyncEngine]:
-    """The engine class registered under ``name`` (imports its module)."""
-    module_name, _, class_name = ENGINES[name].partition(":")
-    cls: type[LipsyncEngine] = getattr(importlib.import_module(module_name), class_name)
-    return cls
-
-
-def create_engine(settings: LipsyncSettings) -> LipsyncEngine:
-    """The engine the settings choose, constructed but not yet loaded."""
-    return engine_class(settings.engine)(settings)

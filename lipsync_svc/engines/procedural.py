@@ -12,8 +12,8 @@ import numpy as np
 
 from lipsync_svc.avatar import LoadedAvatar
 from lipsync_svc.engines.base import EngineCapabilities, EngineStream, FrameRequest, LipsyncEngine
-from lipsync_svc.engines.mouth_warp import mouth_geometry, warp_mouth
 from lipsync_svc.mouth import MouthDriver
+from lipsync_svc.mouth_warp import mouth_geometry, warp_mouth
 
 MOUTH_CACHE = "procedural_mouth"
 

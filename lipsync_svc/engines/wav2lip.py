@@ -1,6 +1,6 @@
 """The wav2lip engine: the Wav2Lip network in torch, batched across streams, pasted back softly.
 
-torch is imported in ``load()`` only, so the service (and avatar preparation for this engine)
+torch is imported in ``start()`` only, so the service (and avatar preparation for this engine)
 runs without it until this engine is chosen. Per frame: the stream's audio is resampled to
 16 kHz and its mel window taken (wav2lip_mel); the idle frame's face crop (cached per avatar,
 96x96) is fed with its lower half masked plus itself as the reference; the 96x96 output is
@@ -11,6 +11,7 @@ of up to ``LIPSYNC_BATCH_SIZE``.
 
 from __future__ import annotations
 
+import asyncio
 import concurrent.futures
 import functools
 import logging
@@ -28,8 +29,8 @@ import soxr
 from lipsync_svc.avatar import LoadedAvatar
 from lipsync_svc.config import LipsyncSettings
 from lipsync_svc.engines.base import EngineCapabilities, EngineStream, FrameRequest, LipsyncEngine
-from lipsync_svc.engines.wav2lip_mel import SAMPLE_RATE, MelStream
 from lipsync_svc.frames import FaceBox
+from lipsync_svc.wav2lip_mel import SAMPLE_RATE, MelStream
 from svc_core.server import StartupError
 
 logger = logging.getLogger(__name__)
@@ -242,7 +243,10 @@ class Wav2LipEngine(LipsyncEngine):
         rects, faces = face_crops(avatar)
         return {CROPS_CACHE: rects, FACES_CACHE: faces}
 
-    def load(self) -> None:
+    async def start(self) -> None:
+        await asyncio.to_thread(self._load)
+
+    def _load(self) -> None:
         try:
             import torch
         except ImportError:
@@ -250,7 +254,7 @@ class Wav2LipEngine(LipsyncEngine):
                 "the wav2lip engine needs torch: pip install torch==2.13.0, then "
                 "pip install -e '.[lipsync-wav2lip]' (or set LIPSYNC_ENGINE=procedural)"
             ) from None
-        from lipsync_svc.engines.wav2lip_model import Wav2Lip, clean_state_dict
+        from lipsync_svc.wav2lip_model import Wav2Lip, clean_state_dict
 
         path = self.settings.wav2lip_checkpoint
         if path is None:
@@ -308,15 +312,15 @@ class Wav2LipEngine(LipsyncEngine):
 
     @property
     def runner(self) -> BatchRunner:
-        """The shared batch runner (after load)."""
+        """The shared batch runner (after start)."""
         if self._runner is None:
             raise RuntimeError("the wav2lip engine is not loaded")
         return self._runner
 
-    def close(self) -> None:
+    async def close(self) -> None:
         if self._runner is not None:
-            self._runner.close()
-            self._runner = None
+            runner, self._runner = self._runner, None
+            await asyncio.to_thread(runner.close)
 
     def open_stream(self, avatar: LoadedAvatar, sample_rate: int, fps: int) -> EngineStream:
         return Wav2LipStream(self.runner, avatar, sample_rate)

@@ -16,7 +16,7 @@ from vtutor.lipsync.v1 import lipsync_pb2, lipsync_pb2_grpc
 from lipsync_svc.config import LipsyncSettings
 from lipsync_svc.drawn_face import DrawnFace
 from lipsync_svc.mouth import MouthShape
-from lipsync_svc.service import LipsyncService
+from lipsync_svc.server import LipsyncServicer
 from tests.support.grpc_servers import running_server
 
 CODECS = {"mp4": "libx264", "webm": "libvpx", "mov": "mpeg4"}
@@ -149,9 +149,9 @@ def settings(tmp_path: Path) -> LipsyncSettings:
 
 
 @pytest.fixture
-async def service(settings: LipsyncSettings) -> AsyncIterator[LipsyncService]:
+async def service(settings: LipsyncSettings) -> AsyncIterator[LipsyncServicer]:
     """A started service (store open, engine loaded)."""
-    svc = LipsyncService.build(settings)
+    svc = LipsyncServicer.from_settings(settings)
     await svc.start()
     try:
         yield svc
@@ -160,7 +160,7 @@ async def service(settings: LipsyncSettings) -> AsyncIterator[LipsyncService]:
 
 
 @pytest.fixture
-async def stub(service: LipsyncService) -> AsyncIterator[lipsync_pb2_grpc.LipsyncServiceStub]:
+async def stub(service: LipsyncServicer) -> AsyncIterator[lipsync_pb2_grpc.LipsyncServiceStub]:
     """A client of the service, served on a free loopback port."""
     async with running_server([service.binding], service.settings) as server:
         async with grpc.aio.insecure_channel(server.address) as channel:
@@ -172,7 +172,7 @@ def wav2lip_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A random-weight Wav2Lip checkpoint in the original trainer's layout (``state_dict`` with
     DataParallel's ``module.`` prefixes). Skips the test where torch is not installed."""
     torch = pytest.importorskip("torch")
-    from lipsync_svc.engines.wav2lip_model import Wav2Lip
+    from lipsync_svc.wav2lip_model import Wav2Lip
 
     torch.manual_seed(0)
     state = {f"module.{key}": value for key, value in Wav2Lip().state_dict().items()}

@@ -11,7 +11,7 @@ import pytest
 from vtutor.common.v1 import media_pb2, speech_pb2
 from vtutor.lipsync.v1 import lipsync_pb2, lipsync_pb2_grpc
 
-from lipsync_svc.service import LipsyncService
+from lipsync_svc.server import LipsyncServicer
 from tests.lipsync_svc.conftest import animate, animate_requests, rgb_frames, speech_like
 
 pytestmark = pytest.mark.integration
@@ -249,7 +249,7 @@ async def test_bad_input_gets_a_clear_status_and_other_streams_go_on(
 
 
 async def test_the_stream_limit_answers_resource_exhausted(
-    service: LipsyncService, stub: lipsync_pb2_grpc.LipsyncServiceStub
+    service: LipsyncServicer, stub: lipsync_pb2_grpc.LipsyncServiceStub
 ) -> None:
     service.settings.max_streams = 1
     hold = asyncio.Event()

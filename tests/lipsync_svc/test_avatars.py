@@ -12,7 +12,7 @@ from vtutor.common.v1 import media_pb2
 from vtutor.lipsync.v1 import lipsync_pb2, lipsync_pb2_grpc
 
 from lipsync_svc.config import LipsyncSettings
-from lipsync_svc.service import LipsyncService
+from lipsync_svc.server import LipsyncServicer
 from tests.lipsync_svc.conftest import (
     animate,
     animate_requests,
@@ -28,7 +28,7 @@ pytestmark = pytest.mark.integration
 STAGE = lipsync_pb2.AvatarStage
 
 
-async def _wait_clean(service: LipsyncService, settings: LipsyncSettings) -> None:
+async def _wait_clean(service: LipsyncServicer, settings: LipsyncSettings) -> None:
     await service.creator.wait_idle()
     assert avatar_files(settings) == []
 
@@ -187,7 +187,7 @@ async def test_idle_frames_are_paced_in_real_time(
     ids=["no-face", "not-a-video", "an-image", "empty", "too-large"],
 )
 async def test_a_failed_creation_says_why_and_leaves_nothing_behind(
-    service: LipsyncService,
+    service: LipsyncServicer,
     stub: lipsync_pb2_grpc.LipsyncServiceStub,
     settings: LipsyncSettings,
     video: bytes,
@@ -277,7 +277,7 @@ async def test_an_existing_id_is_already_exists(
 @pytest.mark.parametrize("when", ["receiving", "building"])
 async def test_a_cancelled_creation_leaves_nothing_behind(
     when: str,
-    service: LipsyncService,
+    service: LipsyncServicer,
     stub: lipsync_pb2_grpc.LipsyncServiceStub,
     settings: LipsyncSettings,
 ) -> None:

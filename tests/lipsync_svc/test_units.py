@@ -10,12 +10,6 @@ import pytest
 
 from lipsync_svc.animation import VisemeTimeline
 from lipsync_svc.drawn_face import DrawnFace
-from lipsync_svc.engines.wav2lip_mel import (
-    SILENCE,
-    MelStream,
-    mel_basis,
-    melspectrogram,
-)
 from lipsync_svc.face_detection import HaarFaceDetector, smooth_boxes
 from lipsync_svc.frames import FaceBox, FrameEncoder, PixelFormat, output_size, resize_cover
 from lipsync_svc.idle_loop import apply_plan, loop_plan
@@ -26,6 +20,12 @@ from lipsync_svc.mouth import (
     VisemeSpan,
     shape_from_audio,
     shape_from_visemes,
+)
+from lipsync_svc.wav2lip_mel import (
+    SILENCE,
+    MelStream,
+    mel_basis,
+    melspectrogram,
 )
 
 pytestmark = pytest.mark.unit

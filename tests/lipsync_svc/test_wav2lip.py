@@ -3,6 +3,7 @@ and paste-back. Skipped where torch is not installed."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections.abc import Iterator
@@ -24,9 +25,9 @@ from lipsync_svc.engines.wav2lip import (  # noqa: E402
     model_inputs,
     paste_back,
 )
-from lipsync_svc.engines.wav2lip_model import Wav2Lip  # noqa: E402
 from lipsync_svc.frames import FaceBox  # noqa: E402
-from lipsync_svc.service import LipsyncService  # noqa: E402
+from lipsync_svc.server import LipsyncServicer  # noqa: E402
+from lipsync_svc.wav2lip_model import Wav2Lip  # noqa: E402
 from svc_core.server import StartupError  # noqa: E402
 
 
@@ -37,9 +38,9 @@ def engine(wav2lip_checkpoint: Path) -> Iterator[Wav2LipEngine]:
             engine="wav2lip", wav2lip_checkpoint=wav2lip_checkpoint, device="cpu", batch_size=4
         )
     )
-    engine.load()
+    asyncio.run(engine.start())
     yield engine
-    engine.close()
+    asyncio.run(engine.close())
 
 
 def test_the_network_maps_mel_windows_and_faces_to_faces() -> None:
@@ -72,22 +73,26 @@ def test_checkpoints_load_in_either_layout(tmp_path: Path, layout: str) -> None:
     engine = Wav2LipEngine(
         LipsyncSettings(engine="wav2lip", wav2lip_checkpoint=tmp_path / "w.pth", device="cpu")
     )
-    engine.load()
-    engine.close()
+    asyncio.run(engine.start())
+    asyncio.run(engine.close())
 
 
 def test_a_missing_or_wrong_checkpoint_stops_the_start(tmp_path: Path) -> None:
     with pytest.raises(StartupError, match="LIPSYNC_WAV2LIP_CHECKPOINT"):
-        Wav2LipEngine(LipsyncSettings(engine="wav2lip")).load()
+        asyncio.run(Wav2LipEngine(LipsyncSettings(engine="wav2lip")).start())
     with pytest.raises(StartupError, match="does not exist"):
-        Wav2LipEngine(
-            LipsyncSettings(engine="wav2lip", wav2lip_checkpoint=tmp_path / "none.pth")
-        ).load()
+        asyncio.run(
+            Wav2LipEngine(
+                LipsyncSettings(engine="wav2lip", wav2lip_checkpoint=tmp_path / "none.pth")
+            ).start()
+        )
     torch.save({"state_dict": {"conv.weight": torch.zeros(3)}}, tmp_path / "other.pth")
     with pytest.raises(StartupError, match="cannot load"):
-        Wav2LipEngine(
-            LipsyncSettings(engine="wav2lip", wav2lip_checkpoint=tmp_path / "other.pth")
-        ).load()
+        asyncio.run(
+            Wav2LipEngine(
+                LipsyncSettings(engine="wav2lip", wav2lip_checkpoint=tmp_path / "other.pth")
+            ).start()
+        )
 
 
 def test_the_runner_merges_waiting_streams_into_batches() -> None:
@@ -144,7 +149,7 @@ def test_paste_back_blends_only_the_lower_face_with_soft_edges() -> None:
 def test_engine_streams_render_batches_of_full_frames(
     engine: Wav2LipEngine, tmp_path: Path
 ) -> None:
-    service = LipsyncService.build(
+    service = LipsyncServicer.from_settings(
         LipsyncSettings(engine="wav2lip", data_dir=tmp_path, default_avatar_size=256)
     )
     service.store.open()

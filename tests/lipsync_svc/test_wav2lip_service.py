@@ -11,7 +11,7 @@ import pytest
 from vtutor.lipsync.v1 import lipsync_pb2_grpc
 
 from lipsync_svc.config import LipsyncSettings
-from lipsync_svc.service import LipsyncService
+from lipsync_svc.server import LipsyncServicer
 from tests.lipsync_svc.conftest import animate, animate_requests, speech_like
 from tests.support.grpc_servers import running_server
 
@@ -28,7 +28,7 @@ async def test_the_service_animates_with_wav2lip(wav2lip_checkpoint: Path, tmp_p
         default_avatar_size=256,
         grace_period_s=0,
     )
-    service = LipsyncService.build(settings)
+    service = LipsyncServicer.from_settings(settings)
     await service.start()
     pcm = speech_like(1.0)
     try:
