@@ -3,7 +3,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 BUF    := node_modules/.bin/buf
 # Hand-written Python packages (generated *_pb2* files under protos/ are excluded).
-PACKAGES := $(wildcard svc_core asr_svc llm_svc tts_svc lipsync_svc gateway rtc_edge web_backend loadtest benchmarks)
+PACKAGES := $(wildcard svc_core asr_svc llm_svc tts_svc lipsync_svc gateway rtc_edge web_backend loadtest benchmarks model_fetch)
 
 .PHONY: install dev test check lint protos bench clean
 

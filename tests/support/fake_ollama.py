@@ -95,6 +95,8 @@ class FakeOllamaServer:
         port: int = 0,
     ) -> None:
         self.models = [m if isinstance(m, FakeModel) else FakeModel(m) for m in models]
+        #: Names that /api/pull can fetch (then listed among the models); others fail.
+        self.pullable: list[str] = []
         self.reply = reply
         self.first_token_delay_s = first_token_delay_s
         self.token_delay_s = token_delay_s
@@ -187,6 +189,8 @@ class FakeOllamaServer:
         if path == "/api/tags" and method == "GET":
             await _send_json(writer, 200, {"models": [m.tag() for m in self.models]})
             return True
+        if path == "/api/pull" and method == "POST":
+            return await self._pull(json.loads(body or b"{}"), writer)
         if path != "/api/chat":
             await _send(writer, 404, b"404 page not found", "text/plain")
             return True
@@ -275,6 +279,29 @@ class FakeOllamaServer:
             # Wait for the cancelled read to let go of the reader before the next request.
             await asyncio.wait({gone})
         self.streams_completed += 1
+        return True
+
+    async def _pull(self, request: dict[str, Any], writer: asyncio.StreamWriter) -> bool:
+        """``/api/pull``: streams Ollama's progress lines; models in ``pullable`` succeed."""
+        name = _full_name(str(request.get("model", "")))
+        writer.write(
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/x-ndjson\r\n"
+            b"Transfer-Encoding: chunked\r\n\r\n"
+        )
+        await _write_chunk(writer, {"status": "pulling manifest"})
+        if name not in {_full_name(m) for m in self.pullable}:
+            await _write_chunk(writer, {"error": "pull model manifest: file does not exist"})
+        else:
+            total = 3 * 1024 * 1024
+            for completed in (0, total // 2, total):
+                digest = "sha256:" + "ab" * 32
+                line = {"status": "pulling", "digest": digest, "total": total}
+                await _write_chunk(writer, {**line, "completed": completed})
+            await _write_chunk(writer, {"status": "verifying sha256 digest"})
+            await _write_chunk(writer, {"status": "success"})
+            self.models.append(FakeModel(name))
+        writer.write(b"0\r\n\r\n")
+        await writer.drain()
         return True
 
     def _note_disconnect(self) -> None:
