@@ -24,6 +24,7 @@ from rtc_edge.gateway_link import (
 from rtc_edge.host_candidates import use_host_candidate_ip
 from rtc_edge.idle_loop import IdleLoopCache
 from rtc_edge.peer_session import PeerSession
+from rtc_edge.metrics import metrics_response
 from rtc_edge.peers import EdgeFull, PeerRegistry
 from rtc_edge.turn_credentials import ice_configuration, make_turn_credential
 
@@ -90,6 +91,12 @@ async def health(request: web.Request) -> web.Response:
     return web.json_response(
         {"status": "ok", "peers": len(state.peers), "max_peers": state.settings.max_peers}
     )
+
+
+async def metrics(request: web.Request) -> web.Response:
+    """GET /metrics: connected peers for Prometheus (the edge's autoscaling metric)."""
+    state = request.app[STATE]
+    return metrics_response(connected_peers=len(state.peers), max_peers=state.settings.max_peers)
 
 
 def _refused(refused: GatewayRefused) -> web.Response:
@@ -247,6 +254,7 @@ def build_app(settings: EdgeSettings) -> web.Application:
     app.on_shutdown.append(on_shutdown)
     app.router.add_get("/", index)
     app.router.add_get("/health", health)
+    app.router.add_get("/metrics", metrics)
     app.router.add_get("/v1/ice-servers", ice_servers)
     app.router.add_post("/v1/sessions/{session_id}/offer", offer)
     app.router.add_post("/v1/sessions/{session_id}/close", close)

@@ -1,9 +1,10 @@
 """OpenTelemetry setup: traces and metrics, exporter chosen by the standard OTEL_* variables.
 
 ``OTEL_TRACES_EXPORTER`` / ``OTEL_METRICS_EXPORTER``: ``none`` (default), ``console`` or
-``otlp`` (then ``OTEL_EXPORTER_OTLP_ENDPOINT`` says where). With an exporter set, gRPC servers
-and clients are instrumented so a turn's trace crosses every hop (context travels in gRPC
-metadata); with ``none`` nothing is instrumented and tracing costs nothing.
+``otlp`` (then ``OTEL_EXPORTER_OTLP_ENDPOINT`` says where); metrics also ``prometheus`` (a
+/metrics endpoint to scrape). With an exporter set, gRPC servers and clients are instrumented
+so a turn's trace crosses every hop (context travels in gRPC metadata); with ``none`` nothing
+is instrumented and tracing costs nothing.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
 logger = logging.getLogger(__name__)
 
 EXPORTERS = ("none", "console", "otlp")
+METRIC_EXPORTERS = (*EXPORTERS, "prometheus")
 
 # (trace id, span id) the next span started in this context gets; see planned_span_ids.
 _PLANNED_IDS: ContextVar[tuple[int, int] | None] = ContextVar("vtutor_planned_ids", default=None)
@@ -110,10 +112,10 @@ class Telemetry:
             self.meter_provider.shutdown()
 
 
-def _exporter_name(variable: str) -> str:
+def _exporter_name(variable: str, allowed: tuple[str, ...] = EXPORTERS) -> str:
     name = os.environ.get(variable, "none").strip().lower() or "none"
-    if name not in EXPORTERS:
-        raise ValueError(f"{variable}={name!r}: use one of {', '.join(EXPORTERS)}")
+    if name not in allowed:
+        raise ValueError(f"{variable}={name!r}: use one of {', '.join(allowed)}")
     return name
 
 
@@ -128,9 +130,28 @@ def _span_exporter(name: str) -> SpanExporter:
 def _metric_reader(name: str) -> MetricReader:
     if name == "console":
         return PeriodicExportingMetricReader(ConsoleMetricExporter())
+    if name == "prometheus":
+        return _prometheus_reader()
     from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
 
     return PeriodicExportingMetricReader(OTLPMetricExporter())
+
+
+def _prometheus_reader() -> MetricReader:
+    """Serves /metrics for Prometheus to scrape, on the exporter's standard variables.
+
+    ``OTEL_EXPORTER_PROMETHEUS_HOST`` (default localhost; 0.0.0.0 in a container) and
+    ``OTEL_EXPORTER_PROMETHEUS_PORT`` (default 9464). Metric names become Prometheus names:
+    ``vtutor.gateway.active_sessions`` is scraped as ``vtutor_gateway_active_sessions``.
+    """
+    from opentelemetry.exporter.prometheus import PrometheusMetricReader
+    from prometheus_client import start_http_server
+
+    host = os.environ.get("OTEL_EXPORTER_PROMETHEUS_HOST", "localhost")
+    port = int(os.environ.get("OTEL_EXPORTER_PROMETHEUS_PORT", "9464"))
+    start_http_server(port=port, addr=host)
+    logger.info("Prometheus metrics on http://%s:%d/metrics", host, port)
+    return PrometheusMetricReader()
 
 
 def setup_telemetry(service_name: str, *, span_exporter: SpanExporter | None = None) -> Telemetry:
@@ -155,7 +176,7 @@ def setup_telemetry(service_name: str, *, span_exporter: SpanExporter | None = N
         trace.set_tracer_provider(provider)
         result.tracer_provider = provider
 
-    metric_exporter = _exporter_name("OTEL_METRICS_EXPORTER")
+    metric_exporter = _exporter_name("OTEL_METRICS_EXPORTER", METRIC_EXPORTERS)
     if metric_exporter != "none":
         meter_provider = MeterProvider(
             resource=resource, metric_readers=[_metric_reader(metric_exporter)]

@@ -43,6 +43,11 @@ async def test_health_and_page(edge: RunningEdge) -> None:
         async with http.get(f"{edge.url}/static/app.js") as response:
             assert response.status == 200
             assert "RTCPeerConnection" in await response.text()
+        async with http.get(f"{edge.url}/metrics") as response:
+            assert response.status == 200
+            text = await response.text()
+            assert "vtutor_rtc_edge_connected_peers 0\n" in text
+            assert f"vtutor_rtc_edge_max_peers {edge.state.settings.max_peers}\n" in text
 
 
 async def _ice_servers(edge_url: str, session_id: str, token: str) -> aiohttp.ClientResponse:
