@@ -1,4 +1,4 @@
-"""``python -m benchmarks.gateway``: turn latency and the gateway's own overhead, on embedded engines.
+"""``python -m benchmarks.gateway``: turn latency and the gateway's own overhead (embedded engines).
 
 Starts asr_svc, llm_svc, tts_svc and lipsync_svc as child processes (or uses running ones with
 ``--use-running``, at the GATEWAY_*_ADDRESS settings) and a gateway in this process, then:

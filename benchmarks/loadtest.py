@@ -1,4 +1,4 @@
-"""``python -m benchmarks.loadtest [--quick]``: a short load test on a spawned stack, for ``make bench``.
+"""``python -m benchmarks.loadtest [--quick]``: a short load test on a spawned stack (make bench).
 
 Runs ``python -m loadtest --spawn-stack`` (gRPC, video, one barge-in per student) and writes
 the compact numbers to bench-results/loadtest.json (the full report, per-turn samples and the

@@ -24,8 +24,8 @@ import grpc
 
 from loadtest.samples import TurnSample
 from loadtest.student import POLL_S, RunContext, Student, StudentFailed, until
-from loadtest.utterances import SAMPLE_RATE
 from loadtest.student_probe import StudentProbe
+from loadtest.utterances import SAMPLE_RATE
 
 LOUD_PEAK = 1000.0  # of 32767: decoded Opus silence stays far below, speech far above
 _ENDED = {"completed", "interrupted", "failed"}

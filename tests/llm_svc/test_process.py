@@ -83,6 +83,7 @@ def test_the_service_never_imports_its_test_doubles():
     code = (
         "import sys, llm_svc.__main__, llm_svc.server, llm_svc.engines.ollama, "
         "llm_svc.engines.retrieval, llm_svc.knowledge.store\n"
-        "assert not any(m.startswith(('tests', 'benchmarks', 'loadtest')) for m in sys.modules), sorted(sys.modules)"
+        "tooling = ('tests', 'benchmarks', 'loadtest')\n"
+        "assert not any(m.startswith(tooling) for m in sys.modules), sorted(sys.modules)"
     )
     subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, check=True)

@@ -11,9 +11,9 @@ import pytest
 from aiohttp import web
 from vtutor.gateway.v1 import gateway_pb2
 
+from loadtest.turn_server import CoturnServer
 from rtc_edge.app import STATE, EdgeState, build_app
 from rtc_edge.config import EdgeSettings
-from loadtest.turn_server import CoturnServer
 from tests.support.real_stack import API_KEY, SERVICE_AUTH, RealStack
 
 # What the student asks in these tests, and what the demo knowledge base answers.

@@ -8,8 +8,8 @@ import pytest
 from vtutor.gateway.v1 import gateway_pb2
 
 from loadtest.student_probe import StudentProbe
-from rtc_edge.turn_credentials import turn_password
 from loadtest.turn_server import CoturnServer
+from rtc_edge.turn_credentials import turn_password
 from tests.rtc_edge.conftest import (
     LiveSession,
     RunningEdge,
