@@ -22,6 +22,8 @@ SECRETS = {
     "TURN_SECRET": "t",
     "POSTGRES_PASSWORD": "p",
     "TURN_EXTERNAL_IP": "203.0.113.10",
+    "PUBLIC_HOST": "tutor.example.org",
+    "EDGE_HOST": "edge.tutor.example.org",
 }
 INFERENCE = ("asr", "llm", "tts", "lipsync")
 K8S_VERSION = "1.33.0"
@@ -85,6 +87,48 @@ def test_compose_wires_health_gpus_engines_and_relay_ports() -> None:
     assert relay, "the TURN relay range must be mapped explicitly"
     for name in ("postgres", "ollama"):
         assert "healthcheck" in services[name]
+
+
+def test_compose_serves_https_through_caddy_and_pins_every_image() -> None:
+    services = _resolved_compose()["services"]
+    caddy = services["caddy"]
+    assert {str(p["published"]) for p in caddy["ports"]} >= {"80", "443"}
+    caddyfile = (ROOT / "deploy" / "caddy" / "Caddyfile").read_text()
+    assert "reverse_proxy web:8000" in caddyfile and "reverse_proxy rtc_edge:8080" in caddyfile
+    # Only Caddy faces browsers over HTTP: the web pages and signaling publish no port.
+    assert "ports" not in services["web"] and "ports" not in services["rtc_edge"]
+    assert services["web"]["environment"]["WEB_RTC_EDGE_URL"] == "https://edge.tutor.example.org"
+    for name, service in services.items():
+        image = service["image"]
+        tag = image.rsplit(":", 1)[1] if ":" in image.rsplit("/", 1)[-1] else ""
+        assert tag and tag != "latest", f"{name}: image {image!r} is not pinned"
+    assert services["gateway"]["image"] == "vtutor/gateway:0.2.0"
+
+
+def test_compose_wires_the_edge_host_candidate_that_coturn_may_relay_to() -> None:
+    services = _resolved_compose()["services"]
+    edge = services["rtc_edge"]
+    address = edge["networks"]["vtutor"]["ipv4_address"]
+    assert edge["environment"]["RTC_HOST_CANDIDATE_IP"] == address
+    assert address != "127.0.0.1"
+    coturn_args = services["coturn"]["command"]
+    assert f"--allowed-peer-ip={address}" in coturn_args
+    assert any(arg.startswith("--denied-peer-ip=172.16.0.0") for arg in coturn_args)
+
+
+def test_compose_shares_sessions_through_redis() -> None:
+    services = _resolved_compose()["services"]
+    gateway = services["gateway"]
+    assert gateway["environment"]["GATEWAY_SESSION_STORE"].startswith("redis://redis:")
+    assert gateway["depends_on"]["redis"]["condition"] == "service_healthy"
+    assert "healthcheck" in services["redis"]
+
+
+def test_env_example_names_every_required_setting() -> None:
+    example = (ROOT / ".env.example").read_text()
+    names = {line.split("=")[0] for line in example.splitlines() if "=" in line}
+    assert set(SECRETS) <= names
+    assert ".env" in (ROOT / ".gitignore").read_text().split()
 
 
 def _manifests() -> list[tuple[str, dict]]:
