@@ -133,7 +133,7 @@ def test_env_example_names_every_required_setting() -> None:
 
 def _manifests() -> list[tuple[str, dict]]:
     docs = []
-    for path in sorted(K8S.glob("*.yaml")):
+    for path in sorted([*K8S.glob("*.yaml"), *K8S.glob("cluster/*.yaml")]):
         if path.name == "kustomization.yaml":
             continue
         docs += [(path.name, doc) for doc in yaml.safe_load_all(path.read_text()) if doc]
@@ -144,10 +144,122 @@ def test_every_manifest_validates_against_the_kubernetes_schema() -> None:
     docs = _manifests()
     assert len(docs) > 10
     for name, doc in docs:
+        if doc["apiVersion"].startswith(CUSTOM_API_GROUPS):
+            continue  # custom resources: test_custom_resources_have_the_fields_their_crds_need
         try:
             kubernetes_validate.validate(doc, K8S_VERSION, strict=True)
         except kubernetes_validate.ValidationError as exc:
             pytest.fail(f"{name} {doc['kind']}/{doc['metadata']['name']}: {exc.message}")
+
+
+# cert-manager's ClusterIssuer is not in the Kubernetes schemas; checked against the fields
+# its CRD (cert-manager.io/v1) requires for an ACME HTTP-01 issuer.
+CUSTOM_API_GROUPS = ("cert-manager.io/",)
+CLUSTER_ISSUER_SCHEMA = {
+    "type": "object",
+    "required": ["apiVersion", "kind", "metadata", "spec"],
+    "properties": {
+        "apiVersion": {"const": "cert-manager.io/v1"},
+        "kind": {"const": "ClusterIssuer"},
+        "metadata": {"type": "object", "required": ["name"], "not": {"required": ["namespace"]}},
+        "spec": {
+            "type": "object",
+            "required": ["acme"],
+            "additionalProperties": False,
+            "properties": {
+                "acme": {
+                    "type": "object",
+                    "required": ["server", "privateKeySecretRef", "solvers"],
+                    "properties": {
+                        "server": {"type": "string", "pattern": "^https://"},
+                        "email": {"type": "string"},
+                        "privateKeySecretRef": {"type": "object", "required": ["name"]},
+                        "solvers": {"type": "array", "minItems": 1},
+                    },
+                }
+            },
+        },
+    },
+}
+
+
+def test_custom_resources_have_the_fields_their_crds_need() -> None:
+    import jsonschema
+
+    custom = [(n, d) for n, d in _manifests() if d["apiVersion"].startswith(CUSTOM_API_GROUPS)]
+    assert [d["kind"] for _, d in custom] == ["ClusterIssuer"]
+    for _, doc in custom:
+        jsonschema.validate(doc, CLUSTER_ISSUER_SCHEMA)
+    ingress = _by_name()[("Ingress", "vtutor")]
+    assert ingress["metadata"]["annotations"]["cert-manager.io/cluster-issuer"] == "letsencrypt"
+    tls_hosts = {h for tls in ingress["spec"]["tls"] for h in tls["hosts"]}
+    assert tls_hosts == {rule["host"] for rule in ingress["spec"]["rules"]}
+
+
+def _by_name() -> dict[tuple[str, str], dict]:
+    return {(d["kind"], d["metadata"]["name"]): d for _, d in _manifests()}
+
+
+def _pod_spec(deployment: dict) -> dict:
+    return deployment["spec"]["template"]["spec"]
+
+
+def test_autoscalers_scale_on_metrics_that_are_served_and_scraped() -> None:
+    by_name = _by_name()
+    adapter_rules = by_name[("ConfigMap", "metrics-adapter-config")]["data"]["config.yaml"]
+    scrape = by_name[("ConfigMap", "prometheus-config")]["data"]["prometheus.yml"]
+    assert "__meta_kubernetes_pod_annotation_prometheus_io_scrape" in scrape
+    for hpa_name, deployment_name, metric in (
+        ("gateway", "gateway", "vtutor_gateway_active_sessions"),
+        ("rtc-edge", "rtc-edge", "vtutor_rtc_edge_connected_peers"),
+    ):
+        hpa = by_name[("HorizontalPodAutoscaler", hpa_name)]
+        names = [m["pods"]["metric"]["name"] for m in hpa["spec"]["metrics"] if m["type"] == "Pods"]
+        assert names == [metric]
+        assert metric in adapter_rules
+        template = by_name[("Deployment", deployment_name)]["spec"]["template"]
+        annotations = template["metadata"]["annotations"]
+        assert annotations["prometheus.io/scrape"] == "true"
+        ports = {p["containerPort"] for p in template["spec"]["containers"][0]["ports"]}
+        assert int(annotations["prometheus.io/port"]) in ports
+    gateway_env = {
+        e["name"]: e.get("value")
+        for e in _pod_spec(by_name[("Deployment", "gateway")])["containers"][0]["env"]
+    }
+    assert gateway_env["OTEL_METRICS_EXPORTER"] == "prometheus"
+    assert (
+        gateway_env["OTEL_EXPORTER_PROMETHEUS_PORT"]
+        == by_name[("Deployment", "gateway")]["spec"]["template"]["metadata"]["annotations"][
+            "prometheus.io/port"
+        ]
+    )
+    assert ("APIService", "v1beta1.custom.metrics.k8s.io") in by_name
+
+
+def test_every_replicated_service_has_a_disruption_budget_and_pinned_images() -> None:
+    by_name = _by_name()
+    budgets = [d for (kind, _), d in by_name.items() if kind == "PodDisruptionBudget"]
+    covered = {b["spec"]["selector"]["matchLabels"]["app.kubernetes.io/name"] for b in budgets}
+    for (kind, name), doc in by_name.items():
+        if kind == "Deployment" and doc["spec"].get("replicas", 1) > 1:
+            assert doc["spec"]["selector"]["matchLabels"]["app.kubernetes.io/name"] in covered, name
+        if kind in ("Deployment", "DaemonSet"):
+            for container in _pod_spec(doc)["containers"]:
+                image = container["image"]
+                tag = image.rsplit(":", 1)[1] if ":" in image.rsplit("/", 1)[-1] else ""
+                assert tag and tag != "latest", f"{name}: image {image!r} is not pinned"
+
+
+def test_the_edge_offers_its_pod_address_and_sessions_live_in_redis() -> None:
+    by_name = _by_name()
+    edge_env = {
+        e["name"]: e for e in _pod_spec(by_name[("Deployment", "rtc-edge")])["containers"][0]["env"]
+    }
+    field = edge_env["RTC_HOST_CANDIDATE_IP"]["valueFrom"]["fieldRef"]["fieldPath"]
+    assert field == "status.podIP"
+    config = by_name[("ConfigMap", "vtutor-config")]["data"]
+    assert config["GATEWAY_SESSION_STORE"].startswith("redis://redis.vtutor.svc")
+    assert ("Service", "redis") in by_name
 
 
 def test_kustomization_lists_every_manifest() -> None:
