@@ -1,24 +1,36 @@
-"""Chat: a text-only turn for the backend, with a session's history and knowledge base or none."""
+"""Chat: a text-only turn for the backend, with a session's history and knowledge base or none.
+
+It runs through the same TurnHandle as a spoken turn, with a client sender of its own.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import uuid
 from collections.abc import AsyncIterator, Sequence
 
+from gateway.client_sender import ClientSender
 from gateway.config import GatewaySettings
-from gateway.events import AssistantTextOut, ConverseEvent, ErrorOut, TurnEventOut
-from gateway.sessions import Session, SessionRegistry, TutorProfile
+from gateway.conversation_context import ConversationContext, NoRecords, TurnRecords
+from gateway.converse_inputs import ConverseOptions
+from gateway.events import AssistantTextOut, ErrorOut, TurnEventKind, TurnEventOut
+from gateway.sessions import Session, TutorProfile
 from gateway.stream_clock import StreamClock
-from gateway.turn_pipeline import MediaTimeline, TurnPipeline, TurnPlan, tutor_generation
-from gateway.turn_records import TurnOutcome, TurnTimings
-from gateway.upstream.channels import UpstreamError
+from gateway.turn_handle import TurnHandle
 from gateway.upstream.clients import UpstreamClients
 from gateway.upstream.llm_client import ChatMessage
 from svc_core.errors import InvalidArgument
 
 MAX_TEXT_CHARS = 4000
+
+_TEXT_ONLY = ConverseOptions(
+    input_sample_rate_hz=16000,
+    output_sample_rate_hz=16000,
+    send_text=True,
+    send_audio=False,
+    send_video=False,
+    interim_transcripts=False,
+)
 
 
 async def chat_turn(
@@ -28,12 +40,13 @@ async def chat_turn(
     history: Sequence[ChatMessage],
     clients: UpstreamClients,
     settings: GatewaySettings,
-    registry: SessionRegistry | None = None,
+    records: TurnRecords | None = None,
     session: Session | None = None,
 ) -> AsyncIterator[AssistantTextOut | TurnEventOut | ErrorOut]:
     """Runs one text-only turn: text deltas, then a completed or failed turn event.
 
-    With a session, the turn joins its history (and its WatchSessionTurns stream).
+    With ``records`` (a session's), the turn joins its history (and its WatchSessionTurns
+    stream). A caller that goes away mid-answer leaves an interrupted turn.
 
     Raises:
         InvalidArgument: Empty or overlong text.
@@ -41,48 +54,35 @@ async def chat_turn(
     text = text.strip()
     if not 1 <= len(text) <= MAX_TEXT_CHARS:
         raise InvalidArgument(f"text must be 1-{MAX_TEXT_CHARS} characters")
-    clock = StreamClock()
-    out: asyncio.Queue[ConverseEvent | None] = asyncio.Queue(settings.output_queue_size)
-    turn_id = uuid.uuid4().hex
-    pipeline = TurnPipeline(
-        TurnPlan(
-            turn_id=turn_id,
-            user_text=text,
-            generation=tutor_generation(tutor, history, text),
-        ),
+    sender = ClientSender(lead_ms=0, capacity=settings.output_queue_size)
+    context = ConversationContext(
+        tutor=tutor,
+        history=lambda: history,
+        options=_TEXT_ONLY,
         clients=clients,
         settings=settings,
-        clock=clock,
-        timings=TurnTimings(final_transcript_us=1),
-        emit=out.put,
-        media=MediaTimeline(),
-        output_sample_rate_hz=16000,
+        clock=StreamClock(),
+        tracing=None,
+        records=records or NoRecords(),
+        sender=sender,
+        session=session,
     )
+    turn = TurnHandle.plan(context, text, spoken=False)
+    await turn.start()
 
-    async def run() -> None:
-        error = None
-        try:
-            await pipeline.run()
-            outcome = TurnOutcome.COMPLETED
-        except UpstreamError as exc:
-            outcome = TurnOutcome.FAILED
-            error = ErrorOut(int(exc.code.value[0]), exc.detail, exc.stage, turn_id)
-        record = pipeline.finish(outcome)
-        if registry is not None and session is not None:
-            await registry.add_turn(session, record)
-        if error is not None:
-            await out.put(error)
-        kind = "completed" if outcome is TurnOutcome.COMPLETED else "failed"
-        await out.put(TurnEventOut(turn_id, kind, record.timings, record))
-        await out.put(None)
+    async def end_after_turn() -> None:
+        await turn.wait()
+        sender.end()
 
-    task = asyncio.create_task(run())
+    ender = asyncio.create_task(end_after_turn())
     try:
-        while (event := await out.get()) is not None:
+        async for event in sender.events():
+            if isinstance(event, TurnEventOut) and event.kind is TurnEventKind.STARTED:
+                continue  # Chat's contract: deltas, then the finished turn
             if isinstance(event, AssistantTextOut | TurnEventOut | ErrorOut):
                 yield event
-        await task
     finally:
-        task.cancel()
+        await turn.interrupt("the caller went away")
+        ender.cancel()
         with contextlib.suppress(asyncio.CancelledError):
-            await task
+            await ender

@@ -45,6 +45,12 @@ class GatewaySettings(ServiceSettings):
     # a new turn only with at least this many words (shorter ones are backchannel).
     false_start_min_words: int = Field(default=2, ge=1)
 
+    # Speculative answers: when the interim transcript has not changed for this long, the
+    # answer to it is prepared (hidden) before the final transcript; 0 turns speculation off.
+    speculation_stable_ms: int = Field(default=250, ge=0)
+    # Interim transcripts shorter than this many words are not answered speculatively.
+    speculation_min_words: int = Field(default=2, ge=1)
+
     # Media is sent at most this far ahead of real-time playback, so the client's buffer stays
     # small (barge-in silences it quickly) and upstream work stops when a turn is cut short.
     # 0 sends as fast as upstreams produce.

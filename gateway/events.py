@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass
 
-from gateway.playback import PlaybackTracker
-from gateway.turn_records import TurnRecord, TurnTimings
+from gateway.turn_records import TurnOutcome, TurnRecord, TurnTimings
 from gateway.upstream.asr_client import SpeechActivity
 from gateway.upstream.lipsync_client import AnimatedFrame
 
@@ -45,7 +45,11 @@ class AudioOut:
     data: bytes
     pts_us: int
     sample_rate_hz: int
-    tracker: PlaybackTracker
+
+    @property
+    def samples(self) -> int:
+        """Audio samples this message carries."""
+        return len(self.data) // 2
 
 
 @dataclass(frozen=True)
@@ -55,15 +59,33 @@ class FrameOut:
     turn_id: str
     frame: AnimatedFrame
     pts_us: int
-    tracker: PlaybackTracker
+
+    @property
+    def samples(self) -> int:
+        """Audio samples this frame carries."""
+        return len(self.frame.audio) // 2
+
+
+class TurnEventKind(enum.Enum):
+    """What happened to a turn: it started, or it ended with one of the outcomes."""
+
+    STARTED = "started"
+    INTERRUPTED = "interrupted"
+    COMPLETED = "completed"
+    FAILED = "failed"
+
+    @classmethod
+    def ended(cls, outcome: TurnOutcome) -> TurnEventKind:
+        """The event that reports a turn ending with ``outcome``."""
+        return cls(outcome.value)
 
 
 @dataclass(frozen=True)
 class TurnEventOut:
-    """A turn started, was interrupted, completed or failed."""
+    """A turn started, or ended (then ``record`` is the finished turn)."""
 
     turn_id: str
-    kind: str  # "started", "interrupted", "completed" or "failed"
+    kind: TurnEventKind
     timings: TurnTimings
     record: TurnRecord | None = None
 
@@ -77,6 +99,8 @@ class ErrorOut:
     stage: str
     turn_id: str = ""
 
+
+MediaOut = AudioOut | FrameOut
 
 ConverseEvent = (
     SessionOpened

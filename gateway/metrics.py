@@ -6,6 +6,8 @@ Instrument names (Prometheus replaces dots with underscores, so the active-sessi
 - ``vtutor.gateway.stage.duration`` (histogram, ms, attribute ``stage``: asr_final, llm, tts,
   lipsync, response; see ``gateway.tracing.stage_latencies_ms``)
 - ``vtutor.gateway.turns`` (counter, attribute ``outcome``)
+- ``vtutor.gateway.speculations`` (counter, attribute ``result``: committed or discarded;
+  answers prepared from an interim transcript before the final one)
 - ``vtutor.gateway.errors`` (counter, attributes ``stage`` and ``code``, a gRPC status name)
 - ``vtutor.gateway.media.frames`` (counter of video frames sent to clients)
 - ``vtutor.gateway.media.frame_rate`` (gauge, frames per second sent over the last 5 s)
@@ -39,6 +41,10 @@ _stage_duration = METER.create_histogram(
     description="Time spent in each stage of a turn (response: end of speech -> first frame)",
 )
 _turns = METER.create_counter("vtutor.gateway.turns", description="Finished turns by outcome")
+_speculations = METER.create_counter(
+    "vtutor.gateway.speculations",
+    description="Answers prepared before the final transcript, by result (committed, discarded)",
+)
 _errors = METER.create_counter(
     "vtutor.gateway.errors", description="Errors reported to clients, by stage and status"
 )
@@ -78,6 +84,8 @@ class _FrameRate:
 
 
 _frame_rate = _FrameRate(FRAME_RATE_WINDOW_S)
+# Speculations in this process by result (the benchmark reads them without an exporter).
+SPECULATIONS: dict[str, int] = {"committed": 0, "discarded": 0}
 
 
 def _observe_sessions(options: CallbackOptions) -> Iterable[Observation]:
@@ -114,6 +122,13 @@ def record_turn(outcome: TurnOutcome, timings: TurnTimings) -> None:
         return
     for stage, ms in stage_latencies_ms(timings).items():
         _stage_duration.record(ms, {"stage": stage})
+
+
+def record_speculation(*, committed: bool) -> None:
+    """Records a speculative answer that became the turn, or was dropped."""
+    result = "committed" if committed else "discarded"
+    _speculations.add(1, {"result": result})
+    SPECULATIONS[result] += 1
 
 
 def record_error(stage: str, code: int) -> None:

@@ -1,82 +1,53 @@
-"""Where a client's playback of a turn's speech stands: pacing what is sent, and what was heard."""
+"""Where a client's playback of one turn's speech stands: when to send media, what was heard.
+
+This is the state of the paced sender (gateway.client_sender), kept per turn on the turn's
+output channel; nothing else writes it.
+"""
 
 from __future__ import annotations
 
-import asyncio
-import time
 
-
-class PlaybackTracker:
-    """Follows one turn's speech from the pipeline to the client.
+class Playback:
+    """Follows what of one turn's speech has been handed to the client.
 
     The client plays media in real time from when it receives the first piece. Sending at most
-    ``lead_ms`` ahead of that playback keeps the client's queue short, so barge-in silences it
+    ``lead_s`` ahead of that playback keeps the client's queue short, so barge-in silences it
     quickly and upstream work on speech nobody will hear stops with the turn. What the student
     has heard at an instant is the smaller of the audio sent and the time since the first
     piece was sent.
 
     Args:
         sample_rate_hz: Rate of the turn's output audio.
-        lead_ms: How far ahead of playback to send; 0 sends as fast as media comes.
     """
 
-    def __init__(self, sample_rate_hz: int, lead_ms: int) -> None:
+    def __init__(self, sample_rate_hz: int) -> None:
         self.sample_rate_hz = sample_rate_hz
-        self.lead_s = lead_ms / 1000
         self.sent_samples = 0
         self.first_sent: float | None = None
         self.last_sent: float | None = None
-        self._pace_start: float | None = None
-        self._pending = 0
-        self._drained = asyncio.Event()
-        self._drained.set()
+        self._first_pts_us = 0
 
-    async def pace(self, local_pts_us: int) -> None:
-        """Waits until media at ``local_pts_us`` (turn timeline) is within the lead of playback."""
-        now = time.monotonic()
-        if self._pace_start is None:
-            self._pace_start = now
-        if self.lead_s <= 0:
-            return
-        due = self._pace_start + local_pts_us / 1e6 - self.lead_s
-        if due > now:
-            await asyncio.sleep(due - now)
+    def due_at(self, pts_us: int, lead_s: float) -> float | None:
+        """When (``time.monotonic()``) media at ``pts_us`` may be sent; None means now."""
+        if self.first_sent is None or lead_s <= 0:
+            return None
+        return self.first_sent + (pts_us - self._first_pts_us) / 1e6 - lead_s
 
-    def queued(self) -> None:
-        """A piece of media was put on the way to the client."""
-        self._pending += 1
-        self._drained.clear()
-
-    def sent(self, samples: int) -> None:
-        """A piece of media carrying ``samples`` of audio was handed to the client."""
-        now = time.monotonic()
+    def sent(self, pts_us: int, samples: int, now: float) -> None:
+        """A piece of media at ``pts_us`` carrying ``samples`` of audio went to the client."""
         if self.first_sent is None:
             self.first_sent = now
+            self._first_pts_us = pts_us
         self.last_sent = now
         self.sent_samples += samples
-        self._settle()
-
-    def dropped(self) -> None:
-        """A queued piece was dropped (its turn was interrupted)."""
-        self._settle()
-
-    async def wait_drained(self) -> None:
-        """Returns once every queued piece has been sent or dropped."""
-        await self._drained.wait()
 
     @property
     def sent_ms(self) -> int:
         """Audio handed to the client so far, in ms."""
         return self.sent_samples * 1000 // self.sample_rate_hz
 
-    def heard_ms(self, at: float | None = None) -> int:
+    def heard_ms(self, at: float) -> int:
         """How much of the turn's speech the client has played by ``at`` (time.monotonic())."""
         if self.first_sent is None:
             return 0
-        at = time.monotonic() if at is None else at
-        return min(self.sent_ms, int((at - self.first_sent) * 1000))
-
-    def _settle(self) -> None:
-        self._pending = max(self._pending - 1, 0)
-        if self._pending == 0:
-            self._drained.set()
+        return max(0, min(self.sent_ms, int((at - self.first_sent) * 1000)))

@@ -19,6 +19,7 @@ from gateway.events import (
     FrameOut,
     SessionOpened,
     TranscriptOut,
+    TurnEventKind,
     TurnEventOut,
 )
 from gateway.sessions import Session, SessionState, TutorProfile
@@ -35,10 +36,15 @@ _STATES = {
     SessionState.EXPIRED: gateway_pb2.SESSION_STATE_EXPIRED,
 }
 _TURN_EVENTS = {
-    "started": gateway_pb2.TURN_EVENT_TYPE_STARTED,
-    "interrupted": gateway_pb2.TURN_EVENT_TYPE_INTERRUPTED,
-    "completed": gateway_pb2.TURN_EVENT_TYPE_COMPLETED,
-    "failed": gateway_pb2.TURN_EVENT_TYPE_FAILED,
+    TurnEventKind.STARTED: gateway_pb2.TURN_EVENT_TYPE_STARTED,
+    TurnEventKind.INTERRUPTED: gateway_pb2.TURN_EVENT_TYPE_INTERRUPTED,
+    TurnEventKind.COMPLETED: gateway_pb2.TURN_EVENT_TYPE_COMPLETED,
+    TurnEventKind.FAILED: gateway_pb2.TURN_EVENT_TYPE_FAILED,
+}
+_OUTCOMES = {
+    TurnOutcome.COMPLETED: gateway_pb2.TURN_OUTCOME_COMPLETED,
+    TurnOutcome.INTERRUPTED: gateway_pb2.TURN_OUTCOME_INTERRUPTED,
+    TurnOutcome.FAILED: gateway_pb2.TURN_OUTCOME_FAILED,
 }
 _PIXEL_FORMATS = (
     media_pb2.PIXEL_FORMAT_I420,
@@ -109,6 +115,7 @@ def timings_to_proto(timings: TurnTimings) -> gateway_pb2.TurnTimings:
 
 def record_to_proto(record: TurnRecord) -> gateway_pb2.TurnRecord:
     """The protobuf form of a TurnRecord."""
+    failure = record.failure
     return gateway_pb2.TurnRecord(
         turn_id=record.turn_id,
         turn_index=record.turn_index,
@@ -118,6 +125,11 @@ def record_to_proto(record: TurnRecord) -> gateway_pb2.TurnRecord:
         timings=timings_to_proto(record.timings),
         citations=[citation_to_proto(c) for c in record.citations],
         start_time=timestamp(record.start_time),
+        outcome=_OUTCOMES[record.outcome],
+        failure_code=failure.code if failure else 0,
+        failure_message=failure.message if failure else "",
+        failure_stage=failure.stage if failure else "",
+        speculative=record.speculative,
     )
 
 
@@ -237,7 +249,8 @@ def converse_response(
         return gateway_pb2.ConverseResponse(
             audio=media_pb2.AudioChunk(
                 data=event.data, pts_us=event.pts_us, sample_rate_hz=event.sample_rate_hz
-            )
+            ),
+            turn_id=event.turn_id,
         )
     if isinstance(event, FrameOut):
         frame = event.frame
@@ -253,7 +266,8 @@ def converse_response(
                 audio=media_pb2.AudioChunk(
                     data=frame.audio, pts_us=event.pts_us, sample_rate_hz=frame.sample_rate_hz
                 ),
-            )
+            ),
+            turn_id=event.turn_id,
         )
     if isinstance(event, TurnEventOut):
         return gateway_pb2.ConverseResponse(turn_event=turn_event_to_proto(event))

@@ -14,6 +14,7 @@ from gateway.auth import ServiceCredential, bearer_token
 from gateway.chat import chat_turn
 from gateway.config import GatewaySettings
 from gateway.conversation import ClientInput, Conversation
+from gateway.conversation_context import SessionTurns
 from gateway.events import AssistantTextOut, ErrorOut
 from gateway.proto_mapping import (
     client_input,
@@ -176,7 +177,7 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
                 history=session.history(self.settings.max_history_turns),
                 clients=self.clients,
                 settings=self.settings,
-                registry=self.registry,
+                records=SessionTurns(self.registry, session),
                 session=session,
             )
         else:

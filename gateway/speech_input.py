@@ -1,4 +1,8 @@
-"""The student's audio: the long-lived ASR stream, speech activity and barge-in detection."""
+"""The student's audio: a long-lived ASR stream whose results come out as plain speech events.
+
+It knows nothing of turns: a coordinator consumes the events it reports (gateway.speech_events)
+and decides what they mean for the tutor.
+"""
 
 from __future__ import annotations
 
@@ -7,20 +11,20 @@ import contextlib
 import logging
 import time
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
-from gateway.config import GatewaySettings
-from gateway.converse_inputs import ConverseOptions
-from gateway.events import ErrorOut, TranscriptOut
-from gateway.sessions import Session
-from gateway.stream_clock import StreamClock
-from gateway.tracing import ConversationTracing
-from gateway.turn_pipeline import Emit
-from gateway.turn_runner import TurnRunner
+from gateway.conversation_context import ConversationContext
+from gateway.speech_events import (
+    FinalText,
+    InterimText,
+    RecognitionFailed,
+    SpeechEnded,
+    SpeechEvent,
+    SpeechStarted,
+)
 from gateway.upstream.asr_client import RecognitionSettings, RecognizedText, SpeechActivity
 from gateway.upstream.channels import UpstreamError
-from gateway.upstream.clients import UpstreamClients
 from svc_core.audio import check_pcm_chunk
 
 logger = logging.getLogger(__name__)
@@ -31,6 +35,8 @@ ASR_QUEUE_CHUNKS = 500
 # After an ASR stream fails, wait this long before opening another.
 ASR_RETRY_S = 1.0
 
+OnSpeech = Callable[[SpeechEvent], Awaitable[None]]
+
 
 @dataclass
 class _AsrRun:
@@ -40,53 +46,33 @@ class _AsrRun:
 
 
 class SpeechInput:
-    """Feeds a stream's audio to ASR, starts turns from final transcripts, detects barge-in.
+    """Feeds a stream's audio to ASR and reports what it hears.
 
     Args:
-        session: The session (its tutor's language and phrase hints).
-        options: The stream's config.
-        clients: Upstream clients.
-        settings: Gateway settings.
-        clock: The stream's clock.
-        tracing: The stream's tracing (the ASR stream joins the next spoken turn's trace).
-        turns: The stream's turns, started and interrupted from here.
-        emit: Sends an event towards the client.
+        context: The conversation (its tutor's language and phrase hints, options, clock).
+        on_speech: Receives each speech event, in order.
+        interim_results: Ask ASR for interim transcripts.
     """
 
     def __init__(
-        self,
-        session: Session,
-        options: ConverseOptions,
-        *,
-        clients: UpstreamClients,
-        settings: GatewaySettings,
-        clock: StreamClock,
-        tracing: ConversationTracing,
-        turns: TurnRunner,
-        emit: Emit,
+        self, context: ConversationContext, on_speech: OnSpeech, *, interim_results: bool
     ) -> None:
-        self._session = session
-        self._options = options
-        self._clients = clients
-        self._settings = settings
-        self._clock = clock
-        self._tracing = tracing
-        self._turns = turns
-        self._emit = emit
+        self._context = context
+        self._on_speech = on_speech
+        self._interim_results = interim_results
         self._asr: _AsrRun | None = None
         self._asr_retry_at = 0.0
         self._asr_outage_reported = False
         self._received_samples = 0
         # (input audio ms at the end of a chunk, when it arrived): maps ASR offsets to stream time.
         self._arrivals: deque[tuple[float, float]] = deque(maxlen=3000)
-        self._barge_in_from_ms: float | None = None
         self._speech_ended_us = 0
         self._dropped_chunks = 0
 
     @property
-    def task(self) -> asyncio.Task[None] | None:
-        """The task running the current ASR stream, if any."""
-        return self._asr.task if self._asr is not None else None
+    def received_ms(self) -> float:
+        """Input audio received so far, in ms."""
+        return self._received_samples * 1000 / self._context.options.input_sample_rate_hz
 
     async def on_audio(self, data: bytes) -> None:
         """Takes a chunk of the student's audio, (re)opening the ASR stream when needed.
@@ -95,11 +81,9 @@ class SpeechInput:
             ServiceError: The chunk is not whole s16le samples, or is too large.
         """
         check_pcm_chunk(data)
-        rate = self._options.input_sample_rate_hz
-        start_ms = self._received_samples * 1000 / rate
+        start_ms = self.received_ms
         self._received_samples += len(data) // 2
-        end_ms = self._received_samples * 1000 / rate
-        self._arrivals.append((end_ms, time.monotonic()))
+        self._arrivals.append((self.received_ms, time.monotonic()))
         run = self._asr
         if run is None or (run.task is not None and run.task.done()):
             if time.monotonic() < self._asr_retry_at:
@@ -113,27 +97,33 @@ class SpeechInput:
                 logger.warning(
                     "ASR is not keeping up: dropped %d audio chunks", self._dropped_chunks
                 )
-        await self._check_barge_in(end_ms)
 
     async def finish(self) -> None:
-        """Ends the audio and waits for ASR to finish the utterance in progress (half-close)."""
+        """Ends the audio and waits for ASR to report the utterance in progress (half-close)."""
         if self._asr is not None:
             with contextlib.suppress(asyncio.QueueFull):
                 self._asr.queue.put_nowait(None)
             if self._asr.task is not None:
-                await self._asr.task
+                await asyncio.wait([self._asr.task])
+
+    async def close(self) -> None:
+        """Stops the ASR stream."""
+        if self._asr is not None and self._asr.task is not None:
+            self._asr.task.cancel()
+            await asyncio.wait([self._asr.task])
 
     def _start_asr(self, base_ms: float) -> _AsrRun:
         run = _AsrRun(queue=asyncio.Queue(ASR_QUEUE_CHUNKS), base_ms=base_ms)
-        run.task = asyncio.create_task(self._asr_loop(run))
+        run.task = asyncio.create_task(self._asr_loop(run), name="asr-stream")
         return run
 
     async def _asr_loop(self, run: _AsrRun) -> None:
-        tutor = self._session.tutor
+        context = self._context
+        tutor = context.tutor
         settings = RecognitionSettings(
-            sample_rate_hz=self._options.input_sample_rate_hz,
+            sample_rate_hz=context.options.input_sample_rate_hz,
             language_code=tutor.language_code,
-            interim_results=self._options.interim_transcripts,
+            interim_results=self._interim_results,
             phrase_hints=tutor.phrase_hints,
         )
 
@@ -142,66 +132,49 @@ class SpeechInput:
                 yield chunk
 
         try:
-            with self._tracing.asr_stream():  # it joins the next spoken turn's trace
-                stream = await self._clients.asr.recognize(settings, audio())
+            if context.tracing is not None:
+                with context.tracing.asr_stream():  # it joins the next spoken turn's trace
+                    stream = await context.clients.asr.recognize(settings, audio())
+            else:
+                stream = await context.clients.asr.recognize(settings, audio())
             async for event in stream:
                 self._asr_outage_reported = False
                 if isinstance(event, SpeechActivity):
-                    await self._on_speech_activity(event, run.base_ms)
+                    await self._on_activity(event, run.base_ms)
                 else:
-                    await self._on_recognized(event, run.base_ms)
+                    await self._on_text(event, run.base_ms)
         except UpstreamError as exc:
             self._asr_retry_at = time.monotonic() + ASR_RETRY_S
             logger.warning("ASR stream failed: %s", exc)
             if not self._asr_outage_reported:
                 self._asr_outage_reported = True
-                await self._emit(ErrorOut(exc.code.value[0], exc.detail, "asr"))
+                await self._on_speech(RecognitionFailed(int(exc.code.value[0]), exc.detail))
 
-    async def _on_speech_activity(self, event: SpeechActivity, base_ms: float) -> None:
+    async def _on_activity(self, event: SpeechActivity, base_ms: float) -> None:
         offset_ms = base_ms + event.offset_ms
-        await self._emit(SpeechActivity(event.started, int(offset_ms), event.utterance_index))
         if event.started:
-            if self._turns.running is not None:
-                self._barge_in_from_ms = offset_ms
-                await self._check_barge_in(self._received_samples * 1000 / self._rate)
-        else:
-            self._barge_in_from_ms = None
-            self._speech_ended_us = self._arrival_us(offset_ms)
+            await self._on_speech(SpeechStarted(offset_ms, self.received_ms, event.utterance_index))
+            return
+        self._speech_ended_us = self._arrival_us(offset_ms)
+        await self._on_speech(SpeechEnded(offset_ms, self._speech_ended_us, event.utterance_index))
 
-    async def _on_recognized(self, result: RecognizedText, base_ms: float) -> None:
+    async def _on_text(self, result: RecognizedText, base_ms: float) -> None:
         start_ms = int(base_ms + result.utterance_start_ms)
         if not result.is_final:
-            if self._options.interim_transcripts and result.text:
-                await self._emit(TranscriptOut(result.text, False, "", start_ms, 0))
+            if result.text:
+                await self._on_speech(InterimText(result.text, start_ms, result.utterance_index))
             return
-        text = result.text.strip()
         end_ms = int(base_ms + result.utterance_end_ms)
-        final = TranscriptOut(text, True, "", start_ms, end_ms)
-        words = len(text.split())
-        if not text or (
-            self._turns.running is not None and words < self._settings.false_start_min_words
-        ):
-            # Nothing said, or a short backchannel over the tutor: no new turn.
-            await self._emit(final)
-            return
         end_of_speech_us = self._speech_ended_us or self._arrival_us(end_ms)
         self._speech_ended_us = 0
-        await self._turns.start(text, end_of_speech_us=end_of_speech_us, transcript=final)
-
-    async def _check_barge_in(self, received_ms: float) -> None:
-        start = self._barge_in_from_ms
-        if start is None or self._turns.running is None:
-            return
-        if received_ms - start >= self._settings.false_start_guard_ms:
-            self._barge_in_from_ms = None
-            await self._turns.interrupt("barge-in")
+        await self._on_speech(
+            FinalText(
+                result.text.strip(), start_ms, end_ms, end_of_speech_us, result.utterance_index
+            )
+        )
 
     def _arrival_us(self, offset_ms: float) -> int:
         for end_ms, arrived in self._arrivals:
             if end_ms >= offset_ms:
-                return self._clock.us_at(arrived)
-        return self._clock.now_us()
-
-    @property
-    def _rate(self) -> int:
-        return self._options.input_sample_rate_hz
+                return self._context.clock.us_at(arrived)
+        return self._context.clock.now_us()

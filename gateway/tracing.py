@@ -151,6 +151,15 @@ class TurnTrace:
             span.set_status(StatusCode.ERROR, error or "turn failed")
         span.end()
 
+    def discard(self, reason: str) -> None:
+        """Ends the span of a speculative answer that was dropped before it was shown."""
+        if self._ended:
+            return
+        self._ended = True
+        self.span.set_attribute("vtutor.speculation", "discarded")
+        self.span.set_attribute("vtutor.discard_reason", reason)
+        self.span.end()
+
 
 def stage_latencies_ms(timings: TurnTimings) -> dict[str, float]:
     """Time spent in each stage of a turn, in ms (stages that did not happen are left out).

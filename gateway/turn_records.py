@@ -37,6 +37,15 @@ class TurnTimings:
             setattr(self, name, max(now_us, 1))
 
 
+@dataclass(frozen=True)
+class TurnFailure:
+    """Why a turn failed: the gRPC status code number, its message and the stage."""
+
+    code: int
+    message: str
+    stage: str
+
+
 @dataclass
 class TurnRecord:
     """A finished turn as kept in the session's history."""
@@ -53,6 +62,10 @@ class TurnRecord:
     llm_time_to_first_token_ms: int = 0
     # How each upstream call ended ("completed", "cancelled", "failed"), by stage.
     upstream_outcomes: dict[str, str] = field(default_factory=dict)
+    # Set for a FAILED turn.
+    failure: TurnFailure | None = None
+    # The answer was prepared before the final transcript and committed when it matched.
+    speculative: bool = False
 
     @property
     def interrupted(self) -> bool:

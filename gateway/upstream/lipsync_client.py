@@ -21,6 +21,8 @@ class AnimationSettings:
     pixel_format: int = media_pb2.PIXEL_FORMAT_I420
     width: int = 0
     height: int = 0
+    # The avatar's idle-loop frame on screen when the turn starts (the head continues from it).
+    start_idle_index: int = 0
 
 
 @dataclass(frozen=True)
@@ -79,6 +81,7 @@ class LipsyncClient(Upstream):
             pixel_format=settings.pixel_format,
             width=settings.width,
             height=settings.height,
+            start_idle_index=settings.start_idle_index,
         )
 
         async def requests() -> AsyncIterator[lipsync_pb2.StreamingAnimateRequest]:

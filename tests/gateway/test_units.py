@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 
 import pytest
@@ -10,7 +9,7 @@ import pytest
 from gateway.auth import ServiceCredential, bearer_token
 from gateway.config import GatewaySettings
 from gateway.heard_text import heard_text
-from gateway.playback import PlaybackTracker
+from gateway.playback import Playback
 from gateway.sessions import SessionRegistry, TutorProfile
 from gateway.upstream.tts_client import SpokenSegment, SpokenWord
 from svc_core.errors import FailedPrecondition, ResourceExhausted, Unauthenticated
@@ -86,30 +85,25 @@ def test_bearer_credentials():
         ServiceCredential("")
 
 
-async def test_playback_tracker_counts_what_was_played():
-    tracker = PlaybackTracker(16000, lead_ms=0)
-    assert tracker.heard_ms() == 0
-    tracker.queued()
-    tracker.queued()
-    tracker.sent(16000)  # one second handed over
-    drained = asyncio.create_task(tracker.wait_drained())
-    await asyncio.sleep(0)
-    assert not drained.done()
-    tracker.dropped()
-    await asyncio.wait_for(drained, 1)
-    start = tracker.first_sent
-    assert start is not None
+def test_playback_counts_what_was_played():
+    playback = Playback(16000)
+    assert playback.heard_ms(time.monotonic()) == 0
+    start = 100.0
+    playback.sent(pts_us=0, samples=16000, now=start)  # one second handed over
     # Playback cannot run ahead of the clock, nor past what was sent.
-    assert tracker.heard_ms(start + 0.25) == 250
-    assert tracker.heard_ms(start + 5) == 1000
+    assert playback.heard_ms(start + 0.25) == 250
+    assert playback.heard_ms(start + 5) == 1000
+    assert playback.last_sent == start
 
 
-async def test_pacing_holds_media_to_the_lead():
-    tracker = PlaybackTracker(16000, lead_ms=100)
-    begun = time.monotonic()
-    await tracker.pace(0)
-    await tracker.pace(150_000)  # 150 ms of media with a 100 ms lead: wait ~50 ms
-    assert time.monotonic() - begun >= 0.04
+def test_pacing_holds_media_to_the_lead():
+    playback = Playback(16000)
+    assert playback.due_at(0, lead_s=0.1) is None  # the first piece goes at once
+    playback.sent(pts_us=5_000_000, samples=160, now=10.0)
+    # 150 ms later on the media timeline with a 100 ms lead: due 50 ms after the first.
+    due = playback.due_at(5_150_000, lead_s=0.1)
+    assert due is not None and abs(due - 10.05) < 1e-9
+    assert playback.due_at(5_150_000, lead_s=0) is None  # no lead: as fast as it comes
 
 
 def test_registry_tokens_are_bound_to_their_session_and_limits_hold():

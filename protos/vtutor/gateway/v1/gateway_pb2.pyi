@@ -22,6 +22,13 @@ class SessionState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     SESSION_STATE_ENDED: _ClassVar[SessionState]
     SESSION_STATE_EXPIRED: _ClassVar[SessionState]
 
+class TurnOutcome(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    TURN_OUTCOME_UNSPECIFIED: _ClassVar[TurnOutcome]
+    TURN_OUTCOME_COMPLETED: _ClassVar[TurnOutcome]
+    TURN_OUTCOME_INTERRUPTED: _ClassVar[TurnOutcome]
+    TURN_OUTCOME_FAILED: _ClassVar[TurnOutcome]
+
 class Modality(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     MODALITY_UNSPECIFIED: _ClassVar[Modality]
@@ -41,6 +48,10 @@ SESSION_STATE_READY: SessionState
 SESSION_STATE_CONNECTED: SessionState
 SESSION_STATE_ENDED: SessionState
 SESSION_STATE_EXPIRED: SessionState
+TURN_OUTCOME_UNSPECIFIED: TurnOutcome
+TURN_OUTCOME_COMPLETED: TurnOutcome
+TURN_OUTCOME_INTERRUPTED: TurnOutcome
+TURN_OUTCOME_FAILED: TurnOutcome
 MODALITY_UNSPECIFIED: Modality
 MODALITY_TEXT: Modality
 MODALITY_AUDIO: Modality
@@ -180,7 +191,7 @@ class WatchSessionTurnsResponse(_message.Message):
     def __init__(self, turn: _Optional[_Union[TurnRecord, _Mapping]] = ...) -> None: ...
 
 class TurnRecord(_message.Message):
-    __slots__ = ("turn_id", "turn_index", "user_text", "assistant_text", "interrupted", "timings", "citations", "start_time")
+    __slots__ = ("turn_id", "turn_index", "user_text", "assistant_text", "interrupted", "timings", "citations", "start_time", "outcome", "failure_code", "failure_message", "failure_stage", "speculative")
     TURN_ID_FIELD_NUMBER: _ClassVar[int]
     TURN_INDEX_FIELD_NUMBER: _ClassVar[int]
     USER_TEXT_FIELD_NUMBER: _ClassVar[int]
@@ -189,6 +200,11 @@ class TurnRecord(_message.Message):
     TIMINGS_FIELD_NUMBER: _ClassVar[int]
     CITATIONS_FIELD_NUMBER: _ClassVar[int]
     START_TIME_FIELD_NUMBER: _ClassVar[int]
+    OUTCOME_FIELD_NUMBER: _ClassVar[int]
+    FAILURE_CODE_FIELD_NUMBER: _ClassVar[int]
+    FAILURE_MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    FAILURE_STAGE_FIELD_NUMBER: _ClassVar[int]
+    SPECULATIVE_FIELD_NUMBER: _ClassVar[int]
     turn_id: str
     turn_index: int
     user_text: str
@@ -197,7 +213,12 @@ class TurnRecord(_message.Message):
     timings: TurnTimings
     citations: _containers.RepeatedCompositeFieldContainer[_llm_pb2.Citation]
     start_time: _timestamp_pb2.Timestamp
-    def __init__(self, turn_id: _Optional[str] = ..., turn_index: _Optional[int] = ..., user_text: _Optional[str] = ..., assistant_text: _Optional[str] = ..., interrupted: _Optional[bool] = ..., timings: _Optional[_Union[TurnTimings, _Mapping]] = ..., citations: _Optional[_Iterable[_Union[_llm_pb2.Citation, _Mapping]]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    outcome: TurnOutcome
+    failure_code: int
+    failure_message: str
+    failure_stage: str
+    speculative: bool
+    def __init__(self, turn_id: _Optional[str] = ..., turn_index: _Optional[int] = ..., user_text: _Optional[str] = ..., assistant_text: _Optional[str] = ..., interrupted: _Optional[bool] = ..., timings: _Optional[_Union[TurnTimings, _Mapping]] = ..., citations: _Optional[_Iterable[_Union[_llm_pb2.Citation, _Mapping]]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., outcome: _Optional[_Union[TurnOutcome, str]] = ..., failure_code: _Optional[int] = ..., failure_message: _Optional[str] = ..., failure_stage: _Optional[str] = ..., speculative: _Optional[bool] = ...) -> None: ...
 
 class TurnTimings(_message.Message):
     __slots__ = ("end_of_speech_us", "final_transcript_us", "first_token_us", "first_audio_us", "first_frame_us", "last_frame_us", "end_us", "last_token_us")

@@ -1,0 +1,97 @@
+"""Speculative answers: start the answer to a stable interim transcript before the final one.
+
+When the student's interim transcript has not changed for ``speculation_stable_ms`` (usually
+the silence before the end of the utterance is declared), the answer to it is prepared hidden:
+LLM, TTS and lip-sync run, their output waits in the turn's channel, nothing reaches the client.
+When the final transcript comes and matches (normalized: case, punctuation and spacing aside),
+the prepared turn is committed and its first audio is ready at once; when it differs, or the
+student speaks again, it is discarded. At most one speculation per stream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+
+from gateway.conversation_context import ConversationContext
+from gateway.speech_events import InterimText
+from gateway.turn_handle import TurnHandle
+
+_NOT_WORD = re.compile(r"[^\w']+")
+
+
+def normalized(text: str) -> str:
+    """``text`` compared for speculation: lower case, words only, single spaces."""
+    return " ".join(_NOT_WORD.sub(" ", text.lower()).split())
+
+
+class Speculation:
+    """The stream's speculative answer, if any.
+
+    Args:
+        context: The conversation.
+    """
+
+    def __init__(self, context: ConversationContext) -> None:
+        self._context = context
+        self._text = ""
+        self._timer: asyncio.Task[None] | None = None
+        self._turn: TurnHandle | None = None
+
+    @property
+    def enabled(self) -> bool:
+        """Speculation is on (a setting)."""
+        return self._context.settings.speculation_stable_ms > 0
+
+    @property
+    def turn(self) -> TurnHandle | None:
+        """The prepared answer, if any."""
+        return self._turn
+
+    async def on_interim(self, event: InterimText) -> None:
+        """An interim transcript (while no turn plays): (re)arms the stability timer."""
+        if not self.enabled:
+            return
+        text = normalized(event.text)
+        if text == self._text:
+            return  # unchanged: the timer runs on
+        await self.cancel("interim transcript changed")
+        self._text = text
+        if len(text.split()) >= self._context.settings.speculation_min_words:
+            delay_s = self._context.settings.speculation_stable_ms / 1000
+            self._timer = asyncio.create_task(self._prepare_after(event.text, delay_s))
+
+    async def take(self, final_text: str) -> TurnHandle | None:
+        """The prepared answer if it answers ``final_text``; else None (and it is discarded)."""
+        self._stop_timer()
+        turn, self._turn = self._turn, None
+        self._text = ""
+        if turn is None:
+            return None
+        if not turn.done and normalized(final_text) == normalized(turn.text):
+            return turn
+        await turn.discard("the final transcript differs")
+        return None
+
+    async def cancel(self, reason: str) -> None:
+        """Drops the prepared answer and the timer (new speech, a typed message, the end)."""
+        self._stop_timer()
+        self._text = ""
+        turn, self._turn = self._turn, None
+        if turn is not None:
+            await turn.discard(reason)
+
+    async def _prepare_after(self, text: str, delay_s: float) -> None:
+        await asyncio.sleep(delay_s)
+        self._timer = None
+        turn = TurnHandle.plan(self._context, text, spoken=True, speculative=True)
+        self._turn = turn
+        turn.prepare()
+
+    def _stop_timer(self) -> None:
+        timer, self._timer = self._timer, None
+        if timer is not None:
+            timer.cancel()
+            with contextlib.suppress(Exception):
+                timer.add_done_callback(lambda t: t.cancelled() or t.exception())

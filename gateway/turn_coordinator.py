@@ -1,0 +1,194 @@
+"""The one place that decides what a stream's inputs mean for its turns.
+
+It consumes speech events, typed text and interrupts; it starts a turn for a final transcript
+or a typed message, and cuts the playing turn on barge-in, on an interrupt or on a new
+question. Barge-in has a guard: speech must last ``false_start_guard_ms`` past its onset (on
+the input audio timeline) before it cuts the tutor off, so a cough or an "mm" does not; a final
+transcript over a playing turn starts a new turn only with ``false_start_min_words`` words.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+import grpc
+
+from gateway.conversation_context import ConversationContext
+from gateway.events import ErrorOut, TranscriptOut
+from gateway.speculation import Speculation
+from gateway.speech_events import (
+    FinalText,
+    InterimText,
+    RecognitionFailed,
+    SpeechEnded,
+    SpeechEvent,
+    SpeechStarted,
+)
+from gateway.turn_handle import TurnHandle
+from gateway.upstream.asr_client import SpeechActivity
+
+logger = logging.getLogger(__name__)
+
+MAX_TEXT_CHARS = 4000
+_INVALID_ARGUMENT = int(grpc.StatusCode.INVALID_ARGUMENT.value[0])
+
+
+class TurnCoordinator:
+    """Owns a stream's turns: at most one plays at a time.
+
+    Args:
+        context: The conversation.
+    """
+
+    def __init__(self, context: ConversationContext) -> None:
+        self._context = context
+        self._turn: TurnHandle | None = None
+        self._lock = asyncio.Lock()
+        self._onset_ms: float | None = None
+        self._barge_in: asyncio.Task[None] | None = None
+        self._speculation = Speculation(context)
+
+    @property
+    def current_turn(self) -> TurnHandle | None:
+        """The turn playing, if any."""
+        turn = self._turn
+        return turn if turn is not None and not turn.done else None
+
+    # Inputs -----------------------------------------------------------------------------------
+
+    async def on_speech(self, event: SpeechEvent) -> None:
+        """Takes one event of the student's speech."""
+        context = self._context
+        if isinstance(event, SpeechStarted):
+            await context.emit(SpeechActivity(True, int(event.offset_ms), event.utterance_index))
+            await self._speculation.cancel("new speech")
+            await self._on_speech_started(event)
+        elif isinstance(event, SpeechEnded):
+            await context.emit(SpeechActivity(False, int(event.offset_ms), event.utterance_index))
+            await self._on_speech_ended(event)
+        elif isinstance(event, InterimText):
+            if context.options.interim_transcripts:
+                await context.emit(
+                    TranscriptOut(event.text, False, "", event.utterance_start_ms, 0)
+                )
+            if self.current_turn is None:
+                await self._speculation.on_interim(event)
+        elif isinstance(event, FinalText):
+            await self._on_final(event)
+        elif isinstance(event, RecognitionFailed):
+            await context.emit(ErrorOut(event.code, event.message, "asr"))
+
+    async def on_text(self, text: str) -> None:
+        """A typed message: a new turn (bad text is reported, the stream goes on)."""
+        text = text.strip()
+        if not text or len(text) > MAX_TEXT_CHARS:
+            message = "empty text" if not text else f"text longer than {MAX_TEXT_CHARS} characters"
+            await self._context.emit(ErrorOut(_INVALID_ARGUMENT, message, "gateway"))
+            return
+        await self._speculation.cancel("typed message")
+        await self._start(TurnHandle.plan(self._context, text, spoken=False), None)
+
+    async def on_interrupt(self, reason: str = "interrupt message") -> None:
+        """Cuts the playing turn short, if any."""
+        self._disarm_barge_in()
+        async with self._lock:
+            turn = self.current_turn
+            if turn is not None:
+                await turn.interrupt(reason)
+
+    async def wait_until_idle(self) -> None:
+        """Waits until no turn plays (however each one ends)."""
+        while (turn := self.current_turn) is not None:
+            await turn.wait()
+
+    async def close(self) -> None:
+        """Ends the stream's turns: the playing one is recorded as interrupted."""
+        self._disarm_barge_in()
+        await self._speculation.cancel("stream closed")
+        await self.on_interrupt("stream closed")
+
+    # Turns ------------------------------------------------------------------------------------
+
+    async def _on_final(self, event: FinalText) -> None:
+        context = self._context
+        final = TranscriptOut(
+            event.text, True, "", event.utterance_start_ms, event.utterance_end_ms
+        )
+        playing = self.current_turn is not None
+        words = len(event.text.split())
+        if not event.text or (playing and words < context.settings.false_start_min_words):
+            # Nothing said, or a short backchannel over the tutor: no new turn.
+            await self._speculation.cancel("no turn")
+            await context.emit(final)
+            return
+        prepared = await self._speculation.take(event.text)
+        if prepared is not None:
+            async with self._lock:
+                await self._replace_turn("new question")
+                self._turn = prepared
+                await prepared.commit(end_of_speech_us=event.end_of_speech_us, transcript=final)
+            return
+        turn = TurnHandle.plan(
+            context, event.text, spoken=True, end_of_speech_us=event.end_of_speech_us
+        )
+        await self._start(turn, final)
+
+    async def _start(self, turn: TurnHandle, transcript: TranscriptOut | None) -> None:
+        async with self._lock:
+            await self._replace_turn("new question")
+            self._turn = turn
+            await turn.start(transcript)
+
+    async def _replace_turn(self, reason: str) -> None:
+        self._disarm_barge_in()
+        playing = self.current_turn
+        if playing is not None:
+            await playing.interrupt(reason)
+
+    # Barge-in ---------------------------------------------------------------------------------
+
+    async def _on_speech_started(self, event: SpeechStarted) -> None:
+        turn = self.current_turn
+        if turn is None:
+            return
+        guard_ms = self._context.settings.false_start_guard_ms
+        remaining_ms = guard_ms - (event.received_ms - event.offset_ms)
+        if remaining_ms <= 0:
+            await self._barge_in_on(turn)
+            return
+        self._disarm_barge_in()
+        self._onset_ms = event.offset_ms
+        self._barge_in = asyncio.create_task(self._barge_in_after(turn, remaining_ms / 1000))
+
+    async def _on_speech_ended(self, event: SpeechEnded) -> None:
+        onset = self._onset_ms
+        turn = self.current_turn
+        self._disarm_barge_in()
+        if onset is None or turn is None:
+            return
+        if event.offset_ms - onset >= self._context.settings.false_start_guard_ms:
+            await self._barge_in_on(turn)
+        else:
+            logger.debug("false start of %d ms ignored", event.offset_ms - onset)
+
+    async def _barge_in_after(self, turn: TurnHandle, delay_s: float) -> None:
+        await asyncio.sleep(delay_s)
+        # From here on the interruption is not cancelled with the timer.
+        self._barge_in = None
+        self._onset_ms = None
+        await self._barge_in_on(turn)
+
+    async def _barge_in_on(self, turn: TurnHandle) -> None:
+        async with self._lock:
+            if self.current_turn is turn:
+                await turn.interrupt("barge-in")
+
+    def _disarm_barge_in(self) -> None:
+        self._onset_ms = None
+        timer, self._barge_in = self._barge_in, None
+        if timer is not None and timer is not asyncio.current_task():
+            timer.cancel()
+            with contextlib.suppress(Exception):
+                timer.add_done_callback(lambda t: t.cancelled() or t.exception())
