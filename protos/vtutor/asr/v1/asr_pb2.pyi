@@ -27,18 +27,20 @@ class StreamingRecognizeRequest(_message.Message):
     def __init__(self, config: _Optional[_Union[RecognitionConfig, _Mapping]] = ..., audio: _Optional[bytes] = ...) -> None: ...
 
 class RecognitionConfig(_message.Message):
-    __slots__ = ("audio_format", "language_code", "interim_results", "phrase_hints", "endpointing")
+    __slots__ = ("audio_format", "language_code", "interim_results", "phrase_hints", "endpointing", "knowledge_base_id")
     AUDIO_FORMAT_FIELD_NUMBER: _ClassVar[int]
     LANGUAGE_CODE_FIELD_NUMBER: _ClassVar[int]
     INTERIM_RESULTS_FIELD_NUMBER: _ClassVar[int]
     PHRASE_HINTS_FIELD_NUMBER: _ClassVar[int]
     ENDPOINTING_FIELD_NUMBER: _ClassVar[int]
+    KNOWLEDGE_BASE_ID_FIELD_NUMBER: _ClassVar[int]
     audio_format: _media_pb2.AudioFormat
     language_code: str
     interim_results: bool
     phrase_hints: _containers.RepeatedScalarFieldContainer[str]
     endpointing: EndpointingConfig
-    def __init__(self, audio_format: _Optional[_Union[_media_pb2.AudioFormat, _Mapping]] = ..., language_code: _Optional[str] = ..., interim_results: _Optional[bool] = ..., phrase_hints: _Optional[_Iterable[str]] = ..., endpointing: _Optional[_Union[EndpointingConfig, _Mapping]] = ...) -> None: ...
+    knowledge_base_id: str
+    def __init__(self, audio_format: _Optional[_Union[_media_pb2.AudioFormat, _Mapping]] = ..., language_code: _Optional[str] = ..., interim_results: _Optional[bool] = ..., phrase_hints: _Optional[_Iterable[str]] = ..., endpointing: _Optional[_Union[EndpointingConfig, _Mapping]] = ..., knowledge_base_id: _Optional[str] = ...) -> None: ...
 
 class EndpointingConfig(_message.Message):
     __slots__ = ("min_silence_ms", "min_speech_ms", "vad_threshold", "max_utterance_ms", "speech_pad_ms")

@@ -178,3 +178,21 @@ class DeleteKnowledgeBaseResponse(_message.Message):
     DELETED_DOCUMENTS_FIELD_NUMBER: _ClassVar[int]
     deleted_documents: int
     def __init__(self, deleted_documents: _Optional[int] = ...) -> None: ...
+
+class ExportKnowledgeBaseRequest(_message.Message):
+    __slots__ = ("knowledge_base_id", "known_content_hash")
+    KNOWLEDGE_BASE_ID_FIELD_NUMBER: _ClassVar[int]
+    KNOWN_CONTENT_HASH_FIELD_NUMBER: _ClassVar[int]
+    knowledge_base_id: str
+    known_content_hash: str
+    def __init__(self, knowledge_base_id: _Optional[str] = ..., known_content_hash: _Optional[str] = ...) -> None: ...
+
+class ExportKnowledgeBaseResponse(_message.Message):
+    __slots__ = ("content_hash", "unchanged", "documents")
+    CONTENT_HASH_FIELD_NUMBER: _ClassVar[int]
+    UNCHANGED_FIELD_NUMBER: _ClassVar[int]
+    DOCUMENTS_FIELD_NUMBER: _ClassVar[int]
+    content_hash: str
+    unchanged: bool
+    documents: _containers.RepeatedCompositeFieldContainer[Document]
+    def __init__(self, content_hash: _Optional[str] = ..., unchanged: _Optional[bool] = ..., documents: _Optional[_Iterable[_Union[Document, _Mapping]]] = ...) -> None: ...

@@ -55,6 +55,11 @@ class LlmServiceStub:
                 request_serializer=vtutor_dot_llm_dot_v1_dot_llm__pb2.DeleteKnowledgeBaseRequest.SerializeToString,
                 response_deserializer=vtutor_dot_llm_dot_v1_dot_llm__pb2.DeleteKnowledgeBaseResponse.FromString,
                 _registered_method=True)
+        self.ExportKnowledgeBase = channel.unary_unary(
+                '/vtutor.llm.v1.LlmService/ExportKnowledgeBase',
+                request_serializer=vtutor_dot_llm_dot_v1_dot_llm__pb2.ExportKnowledgeBaseRequest.SerializeToString,
+                response_deserializer=vtutor_dot_llm_dot_v1_dot_llm__pb2.ExportKnowledgeBaseResponse.FromString,
+                _registered_method=True)
 
 
 class LlmServiceServicer:
@@ -91,6 +96,15 @@ class LlmServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ExportKnowledgeBase(self, request, context):
+        """The documents of a knowledge base and a hash of their content, for services that tune
+        themselves to a tutor's material (asr_svc builds the tutor's language model from them).
+        Unknown ids are NOT_FOUND.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_LlmServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -113,6 +127,11 @@ def add_LlmServiceServicer_to_server(servicer, server):
                     servicer.DeleteKnowledgeBase,
                     request_deserializer=vtutor_dot_llm_dot_v1_dot_llm__pb2.DeleteKnowledgeBaseRequest.FromString,
                     response_serializer=vtutor_dot_llm_dot_v1_dot_llm__pb2.DeleteKnowledgeBaseResponse.SerializeToString,
+            ),
+            'ExportKnowledgeBase': grpc.unary_unary_rpc_method_handler(
+                    servicer.ExportKnowledgeBase,
+                    request_deserializer=vtutor_dot_llm_dot_v1_dot_llm__pb2.ExportKnowledgeBaseRequest.FromString,
+                    response_serializer=vtutor_dot_llm_dot_v1_dot_llm__pb2.ExportKnowledgeBaseResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -224,6 +243,33 @@ class LlmService:
             '/vtutor.llm.v1.LlmService/DeleteKnowledgeBase',
             vtutor_dot_llm_dot_v1_dot_llm__pb2.DeleteKnowledgeBaseRequest.SerializeToString,
             vtutor_dot_llm_dot_v1_dot_llm__pb2.DeleteKnowledgeBaseResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExportKnowledgeBase(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vtutor.llm.v1.LlmService/ExportKnowledgeBase',
+            vtutor_dot_llm_dot_v1_dot_llm__pb2.ExportKnowledgeBaseRequest.SerializeToString,
+            vtutor_dot_llm_dot_v1_dot_llm__pb2.ExportKnowledgeBaseResponse.FromString,
             options,
             channel_credentials,
             insecure,
