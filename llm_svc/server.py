@@ -21,6 +21,7 @@ from llm_svc.engines.base import (
 )
 from llm_svc.generation import TimedResult, run_generation
 from llm_svc.knowledge.documents import MAX_PASSAGE_CHARS, Document, PassageHit
+from llm_svc.knowledge.export import content_hash, sorted_documents
 from llm_svc.validation import check_documents, check_generation, check_id
 from svc_core.errors import InvalidArgument, NotFound
 from svc_core.server import ServiceBinding, StartupError
@@ -128,6 +129,20 @@ class LlmServicer(llm_pb2_grpc.LlmServiceServicer):
         deleted = await self.knowledge.delete(request.knowledge_base_id)
         logger.info("deleted knowledge base %r (%d documents)", request.knowledge_base_id, deleted)
         return llm_pb2.DeleteKnowledgeBaseResponse(deleted_documents=deleted)
+
+    async def ExportKnowledgeBase(
+        self, request: llm_pb2.ExportKnowledgeBaseRequest, context: grpc.aio.ServicerContext
+    ) -> llm_pb2.ExportKnowledgeBaseResponse:
+        check_id("knowledge_base_id", request.knowledge_base_id)
+        knowledge_base = await self.knowledge.get(request.knowledge_base_id)
+        documents = sorted_documents(knowledge_base.documents.values())
+        digest = content_hash(documents)
+        if request.known_content_hash == digest:
+            return llm_pb2.ExportKnowledgeBaseResponse(content_hash=digest, unchanged=True)
+        return llm_pb2.ExportKnowledgeBaseResponse(
+            content_hash=digest,
+            documents=[llm_pb2.Document(id=d.id, title=d.title, text=d.text) for d in documents],
+        )
 
 
 def _message(message: llm_pb2.Message, index: int) -> ChatMessage:
