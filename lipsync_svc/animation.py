@@ -37,6 +37,7 @@ class AnimatedFrame:
     """One output frame: its picture (encoded) and exactly the audio it covers."""
 
     index: int
+    idle_index: int
     pts_us: int
     image: bytes
     width: int
@@ -89,6 +90,7 @@ class Animation:
         fps: Frames per second; must divide ``sample_rate``.
         encoder: Scales and encodes each picture.
         batch_size: Most frames handed to the engine at once.
+        start_idle_index: The idle-loop frame the stream begins on (the one on screen).
     """
 
     def __init__(
@@ -100,6 +102,7 @@ class Animation:
         fps: int,
         encoder: FrameEncoder,
         batch_size: int = 8,
+        start_idle_index: int = 0,
     ) -> None:
         if sample_rate % fps:
             raise ValueError("fps must divide the sample rate")
@@ -113,6 +116,7 @@ class Animation:
         self._framer = PcmFramer(self.frame_samples)
         self._visemes = VisemeTimeline()
         self._next_index = 0
+        self._start_idle = start_idle_index % avatar.frame_count
 
     def push(self, item: AudioInput) -> list[_Pending]:
         """Takes one audio message; returns the frames it completes."""
@@ -131,7 +135,7 @@ class Animation:
         start_ms = index * 1000 / self.fps
         request = FrameRequest(
             index=index,
-            idle_index=self._avatar.idle_index(index, self.fps),
+            idle_index=self._avatar.idle_index(index, self.fps, self._start_idle),
             audio=pcm16_to_float(pcm),
             visemes=self._visemes.overlapping(start_ms, start_ms + 1000 / self.fps),
         )
@@ -143,6 +147,7 @@ class Animation:
         return [
             AnimatedFrame(
                 index=p.request.index,
+                idle_index=p.request.idle_index,
                 pts_us=p.request.index * 1_000_000 // self.fps,
                 image=self._encoder.encode(picture),
                 width=self._encoder.width,

@@ -107,13 +107,13 @@ class LoadedAvatar:
         """The face box of idle frame ``index``."""
         return FaceBox.from_array(self.boxes[index])
 
-    def idle_index(self, frame_index: int, fps: int) -> int:
+    def idle_index(self, frame_index: int, fps: int, start: int = 0) -> int:
         """The idle-loop frame shown at output frame ``frame_index`` of a stream at ``fps``.
 
         The loop advances in real time whatever the stream's frame rate, so the head moves at
-        the same speed at 15 or 30 fps.
+        the same speed at 15 or 30 fps; ``start`` is the loop frame the stream begins on.
         """
-        return (frame_index * self.info.idle_fps // fps) % self.frame_count
+        return (start + frame_index * self.info.idle_fps // fps) % self.frame_count
 
     def cache(self, name: str, build: Callable[[LoadedAvatar], np.ndarray]) -> np.ndarray:
         """An engine's per-avatar data: loaded from the avatar's files, or built once here."""

@@ -22,14 +22,12 @@ from lipsync_svc.avatar import AvatarInfo, AvatarSpec, LoadedAvatar
 from lipsync_svc.engines.base import LipsyncEngine
 from lipsync_svc.face_detection import HaarFaceDetector, smooth_boxes
 from lipsync_svc.frames import FaceBox, fit_within
-from lipsync_svc.idle_loop import apply_plan, loop_plan
+from lipsync_svc.idle_loop import LONGEST, apply_plan, loop_plan
 from lipsync_svc.video_source import check_cancelled, video_frames
 from svc_core.errors import InvalidArgument
 
 # Longest side of the grey frames the detector reads.
 DETECTION_SIDE = 360
-# Seconds of the clip that fade back into its start, so the loop joins smoothly.
-CROSSFADE_SECONDS = 0.4
 # At least this share of frames must show a face.
 MIN_FACE_SHARE = 0.25
 # Head-and-shoulders framing around the face boxes, in face widths / heights.
@@ -131,8 +129,9 @@ def prepare_avatar(
         BuildCancelled: ``cancelled`` was set.
     """
     options = spec.options
-    crossfade = round(CROSSFADE_SECONDS * idle_fps)
-    wanted = round(options.idle_loop_seconds * idle_fps) + crossfade
+    loop_length = round(options.idle_loop_seconds * idle_fps)
+    # A little more than the loop, so it can be cut where the clip comes back to itself.
+    wanted = round(LONGEST * loop_length) + 1
 
     # Pass 1: small grey frames for the detector.
     report(BuildProgress(Stage.DECODING, 5, "reading the video"))
@@ -246,7 +245,7 @@ def prepare_avatar(
 
     report(BuildProgress(Stage.BUILDING_IDLE_LOOP, 75, f"looping {count} frames"))
     check_cancelled(cancelled)
-    loop_frames, loop_boxes = apply_plan(loop_plan(count, crossfade), clip, clip_boxes)
+    loop_frames, loop_boxes = apply_plan(loop_plan(greys[:count], loop_length), clip, clip_boxes)
 
     report(BuildProgress(Stage.ENGINE_CACHE, 82, f"preparing for {engine.name}"))
     check_cancelled(cancelled)

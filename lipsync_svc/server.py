@@ -161,6 +161,7 @@ def _media_frame(
             ),
         ),
         frame_index=frame.index,
+        idle_index=frame.idle_index,
     )
 
 
@@ -242,6 +243,11 @@ class LipsyncServicer(lipsync_pb2_grpc.LipsyncServiceServicer):
             raise InvalidArgument(f"{audio_format.channels} channels: send mono audio")
         rate = check_sample_rate(audio_format.sample_rate_hz)
         fps = _fps(config.fps, DEFAULT_FPS)
+        if config.start_idle_index < 0:
+            raise InvalidArgument(
+                f"start_idle_index {config.start_idle_index} is negative: send the idle-loop "
+                "frame on screen, 0 or more"
+            )
         if rate % fps:
             raise InvalidArgument(
                 f"fps {fps} does not divide the sample rate {rate}: each frame must cover a "
@@ -269,6 +275,7 @@ class LipsyncServicer(lipsync_pb2_grpc.LipsyncServiceServicer):
                 fps=fps,
                 encoder=encoder,
                 batch_size=self.settings.batch_size,
+                start_idle_index=config.start_idle_index,
             )
             async for frame in animation.run(_audio_inputs(rest)):
                 yield _media_frame(frame, encoder, rate)

@@ -13,9 +13,12 @@ import numpy as np
 from lipsync_svc.avatar import LoadedAvatar
 from lipsync_svc.engines.base import EngineCapabilities, EngineStream, FrameRequest, LipsyncEngine
 from lipsync_svc.mouth import MouthDriver
+from lipsync_svc.mouth_locator import NoMouthFound
 from lipsync_svc.mouth_warp import mouth_geometry, warp_mouth
+from svc_core.errors import InvalidArgument
 
-MOUTH_CACHE = "procedural_mouth"
+# v2: the lips found by colour (mouth_locator); older avatars rebuild it when first loaded.
+MOUTH_CACHE = "procedural_mouth_v2"
 
 
 class ProceduralStream(EngineStream):
@@ -51,7 +54,10 @@ class ProceduralEngine(LipsyncEngine):
 
     @classmethod
     def build_avatar_cache(cls, avatar: LoadedAvatar) -> dict[str, np.ndarray]:
-        return {MOUTH_CACHE: mouth_geometry(avatar)}
+        try:
+            return {MOUTH_CACHE: mouth_geometry(avatar)}
+        except NoMouthFound as exc:
+            raise InvalidArgument(str(exc)) from exc
 
     def open_stream(self, avatar: LoadedAvatar, sample_rate: int, fps: int) -> EngineStream:
         return ProceduralStream(avatar, sample_rate)

@@ -67,8 +67,9 @@ async def test_an_avatar_is_made_from_a_video_of_a_talking_face(
     avatar = responses[-1].avatar
     assert avatar.avatar_id == "tutor-1" and avatar.display_name == "Ms Tutor"
     assert avatar.engine == "procedural" and not avatar.builtin
-    # 2 s at 25 fps; 60 frames are enough for the crossfade, so the loop is exactly that.
-    assert (avatar.idle_frame_count, avatar.idle_fps) == (50, 25)
+    # 2 s at 25 fps: cut where the clip comes back to itself (within a quarter of the length
+    # asked for) or played forwards and back.
+    assert 38 <= avatar.idle_frame_count <= 62 and avatar.idle_fps == 25
     assert avatar.width % 2 == 0 and avatar.height % 2 == 0 and avatar.width <= 256
     assert avatar.size_bytes > 0
 

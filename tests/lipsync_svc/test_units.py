@@ -12,7 +12,7 @@ from lipsync_svc.animation import VisemeTimeline
 from lipsync_svc.drawn_face import DrawnFace
 from lipsync_svc.face_detection import HaarFaceDetector, smooth_boxes
 from lipsync_svc.frames import FaceBox, FrameEncoder, PixelFormat, output_size, resize_cover
-from lipsync_svc.idle_loop import apply_plan, loop_plan
+from lipsync_svc.idle_loop import apply_plan, frame_changes, loop_plan
 from lipsync_svc.mouth import (
     MouthDriver,
     MouthShape,
@@ -184,23 +184,53 @@ def test_the_streaming_mel_equals_the_whole_signal_mel() -> None:
 # -- idle loop, faces, the drawing ----------------------------------------------------------
 
 
-def test_a_crossfaded_loop_joins_its_end_to_its_start() -> None:
-    # A clip that drifts steadily (values 0..29) cannot loop without a jump somewhere; the
-    # crossfade spreads that jump over its frames, so the join itself is no bigger a step
-    # than any other in the loop, and far smaller than cutting the clip would make it.
-    frames = (np.arange(30)[:, None, None, None] * np.ones((30, 2, 2, 3))).astype(np.uint8)
-    boxes = np.arange(30, dtype=np.float32)[:, None] * np.ones((30, 4), np.float32)
-    out, out_boxes = apply_plan(loop_plan(30, 5), frames, boxes)
-    values = out[:, 0, 0, 0].astype(float)
-    assert len(out) == 25 and values[0] == 5 and out_boxes[0, 0] == 5
-    steps = np.abs(np.diff(values))
-    join = abs(values[0] - values[-1])
-    assert join <= steps.max()
-    assert join <= 0.2 * abs(29 - 5)
+def _moving_square(positions: list[float]) -> np.ndarray:
+    """Frames of a textured background with a bright square at each x position."""
+    rng = np.random.default_rng(3)
+    background = rng.integers(40, 90, (64, 96, 3), dtype=np.uint8)
+    frames = []
+    for x in positions:
+        frame = background.copy()
+        cv2.rectangle(frame, (int(20 + x), 20), (int(40 + x), 40), (230, 230, 230), -1)
+        frames.append(cv2.GaussianBlur(frame, (0, 0), 1.0))
+    return np.stack(frames)
+
+
+def _seam_and_steps(loop: np.ndarray) -> tuple[float, float]:
+    changes = frame_changes(loop)
+    return float(changes[-1]), float(np.median(changes))
+
+
+def test_a_loop_is_cut_where_the_clip_comes_back_to_itself() -> None:
+    # A head swaying with a period of 40 frames, recorded for 70: a loop of about 40 frames
+    # exists whose end leads into its start like any two neighbouring frames.
+    clip = _moving_square([12 * np.sin(2 * np.pi * t / 40) for t in range(70)])
+    boxes = np.arange(70, dtype=np.float32)[:, None] * np.ones((70, 4), np.float32)
+    plan = loop_plan(clip, 36)
+    assert 27 <= len(plan) <= 45
+    assert plan == list(range(plan[0], plan[0] + len(plan)))  # a plain cut, played forwards
+    loop, loop_boxes = apply_plan(plan, clip, boxes)
+    seam, typical = _seam_and_steps(loop)
+    assert seam <= 1.5 * typical
+    assert np.array_equal(loop_boxes[:, 0], np.asarray(plan, np.float32))
+
+
+def test_a_drifting_clip_loops_forwards_and_back_without_blending() -> None:
+    # The head drifts one way and never comes back: any cut would jump, so the loop plays
+    # forwards then backwards; every loop frame is a clip frame as it was (no double images).
+    clip = _moving_square([0.8 * t for t in range(60)])
+    plan = loop_plan(clip, 40)
+    half = len(plan) // 2 + 1
+    assert plan == list(range(half)) + list(range(half - 2, 0, -1))
+    loop, _ = apply_plan(plan, clip, np.zeros((60, 4), np.float32))
+    seam, typical = _seam_and_steps(loop)
+    assert seam <= 1.5 * typical
+    assert all(any(np.array_equal(frame, c) for c in clip) for frame in loop)
 
 
 def test_a_short_clip_loops_forwards_and_back() -> None:
-    assert [step.first for step in loop_plan(4, 5)] == [0, 1, 2, 3, 2, 1]
+    clip = _moving_square([2.0 * t for t in range(4)])
+    assert loop_plan(clip, 50) == [0, 1, 2, 3, 2, 1]
 
 
 def test_smoothing_fills_missing_boxes_and_drops_outliers() -> None:

@@ -27,55 +27,55 @@ from vtutor.common.v1 import media_pb2 as vtutor_dot_common_dot_v1_dot_media__pb
 from vtutor.common.v1 import speech_pb2 as vtutor_dot_common_dot_v1_dot_speech__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1fvtutor/lipsync/v1/lipsync.proto\x12\x11vtutor.lipsync.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1cvtutor/common/v1/media.proto\x1a\x1dvtutor/common/v1/speech.proto\"\x94\x01\n\x17StreamingAnimateRequest\x12\x32\n\x06\x63onfig\x18\x01 \x01(\x0b\x32 .vtutor.lipsync.v1.AnimateConfigH\x00\x12\x30\n\x05\x61udio\x18\x02 \x01(\x0b\x32\x1f.vtutor.lipsync.v1.AnimateAudioH\x00\x42\x13\n\x11streaming_request\"\xb8\x01\n\rAnimateConfig\x12\x11\n\tavatar_id\x18\x01 \x01(\t\x12\x33\n\x0c\x61udio_format\x18\x02 \x01(\x0b\x32\x1d.vtutor.common.v1.AudioFormat\x12\x0b\n\x03\x66ps\x18\x03 \x01(\x05\x12\x33\n\x0cpixel_format\x18\x04 \x01(\x0e\x32\x1d.vtutor.common.v1.PixelFormat\x12\r\n\x05width\x18\x05 \x01(\x05\x12\x0e\n\x06height\x18\x06 \x01(\x05\"L\n\x0c\x41nimateAudio\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\x12.\n\x07visemes\x18\x02 \x03(\x0b\x32\x1d.vtutor.common.v1.VisemeEvent\"\\\n\x18StreamingAnimateResponse\x12+\n\x05\x66rame\x18\x01 \x01(\x0b\x32\x1c.vtutor.common.v1.MediaFrame\x12\x13\n\x0b\x66rame_index\x18\x02 \x01(\x03\"k\n\rAvatarOptions\x12\x17\n\x0f\x62lur_background\x18\x01 \x01(\x08\x12\x14\n\x0c\x66\x61\x63\x65_padding\x18\x02 \x01(\x02\x12\x10\n\x08max_size\x18\x03 \x01(\x05\x12\x19\n\x11idle_loop_seconds\x18\x04 \x01(\x02\"\x8e\x01\n\nAvatarSpec\x12\x11\n\tavatar_id\x18\x01 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x02 \x01(\t\x12\x0e\n\x06\x65ngine\x18\x03 \x01(\t\x12\x31\n\x07options\x18\x04 \x01(\x0b\x32 .vtutor.lipsync.v1.AvatarOptions\x12\x14\n\x0cvideo_format\x18\x05 \x01(\t\"f\n\x13\x43reateAvatarRequest\x12-\n\x04spec\x18\x01 \x01(\x0b\x32\x1d.vtutor.lipsync.v1.AvatarSpecH\x00\x12\x15\n\x0bvideo_chunk\x18\x02 \x01(\x0cH\x00\x42\t\n\x07request\"a\n\x0e\x41vatarProgress\x12-\n\x05stage\x18\x01 \x01(\x0e\x32\x1e.vtutor.lipsync.v1.AvatarStage\x12\x0f\n\x07percent\x18\x02 \x01(\x02\x12\x0f\n\x07message\x18\x03 \x01(\t\"\x86\x01\n\x14\x43reateAvatarResponse\x12\x35\n\x08progress\x18\x01 \x01(\x0b\x32!.vtutor.lipsync.v1.AvatarProgressH\x00\x12+\n\x06\x61vatar\x18\x02 \x01(\x0b\x32\x19.vtutor.lipsync.v1.AvatarH\x00\x42\n\n\x08response\"\xe2\x01\n\x06\x41vatar\x12\x11\n\tavatar_id\x18\x01 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x02 \x01(\t\x12\x0e\n\x06\x65ngine\x18\x03 \x01(\t\x12\r\n\x05width\x18\x04 \x01(\x05\x12\x0e\n\x06height\x18\x05 \x01(\x05\x12\x18\n\x10idle_frame_count\x18\x06 \x01(\x05\x12\x10\n\x08idle_fps\x18\x07 \x01(\x05\x12\x0f\n\x07\x62uiltin\x18\x08 \x01(\x08\x12/\n\x0b\x63reate_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\nsize_bytes\x18\n \x01(\x03\"%\n\x10GetAvatarRequest\x12\x11\n\tavatar_id\x18\x01 \x01(\t\">\n\x11GetAvatarResponse\x12)\n\x06\x61vatar\x18\x01 \x01(\x0b\x32\x19.vtutor.lipsync.v1.Avatar\"\x14\n\x12ListAvatarsRequest\"A\n\x13ListAvatarsResponse\x12*\n\x07\x61vatars\x18\x01 \x03(\x0b\x32\x19.vtutor.lipsync.v1.Avatar\"(\n\x13\x44\x65leteAvatarRequest\x12\x11\n\tavatar_id\x18\x01 \x01(\t\"\x16\n\x14\x44\x65leteAvatarResponse\",\n\x17GetAvatarPreviewRequest\x12\x11\n\tavatar_id\x18\x01 \x01(\t\"[\n\x18GetAvatarPreviewResponse\x12\r\n\x05image\x18\x01 \x01(\x0c\x12\x11\n\tmime_type\x18\x02 \x01(\t\x12\r\n\x05width\x18\x03 \x01(\x05\x12\x0e\n\x06height\x18\x04 \x01(\x05\"\xb2\x01\n\x17StreamIdleFramesRequest\x12\x11\n\tavatar_id\x18\x01 \x01(\t\x12\x0b\n\x03\x66ps\x18\x02 \x01(\x05\x12\x33\n\x0cpixel_format\x18\x03 \x01(\x0e\x32\x1d.vtutor.common.v1.PixelFormat\x12\r\n\x05width\x18\x04 \x01(\x05\x12\x0e\n\x06height\x18\x05 \x01(\x05\x12\x12\n\nmax_frames\x18\x06 \x01(\x05\x12\x0f\n\x07unpaced\x18\x07 \x01(\x08\"\\\n\x18StreamIdleFramesResponse\x12+\n\x05\x66rame\x18\x01 \x01(\x0b\x32\x1c.vtutor.common.v1.VideoFrame\x12\x13\n\x0b\x66rame_index\x18\x02 \x01(\x03*\x83\x02\n\x0b\x41vatarStage\x12\x1c\n\x18\x41VATAR_STAGE_UNSPECIFIED\x10\x00\x12\x1a\n\x16\x41VATAR_STAGE_RECEIVING\x10\x01\x12\x19\n\x15\x41VATAR_STAGE_DECODING\x10\x02\x12\x1f\n\x1b\x41VATAR_STAGE_DETECTING_FACE\x10\x03\x12!\n\x1d\x41VATAR_STAGE_PREPARING_FRAMES\x10\x04\x12#\n\x1f\x41VATAR_STAGE_BUILDING_IDLE_LOOP\x10\x05\x12\x1d\n\x19\x41VATAR_STAGE_ENGINE_CACHE\x10\x06\x12\x17\n\x13\x41VATAR_STAGE_SAVING\x10\x07\x32\xd9\x05\n\x0eLipsyncService\x12o\n\x10StreamingAnimate\x12*.vtutor.lipsync.v1.StreamingAnimateRequest\x1a+.vtutor.lipsync.v1.StreamingAnimateResponse(\x01\x30\x01\x12\x63\n\x0c\x43reateAvatar\x12&.vtutor.lipsync.v1.CreateAvatarRequest\x1a\'.vtutor.lipsync.v1.CreateAvatarResponse(\x01\x30\x01\x12V\n\tGetAvatar\x12#.vtutor.lipsync.v1.GetAvatarRequest\x1a$.vtutor.lipsync.v1.GetAvatarResponse\x12\\\n\x0bListAvatars\x12%.vtutor.lipsync.v1.ListAvatarsRequest\x1a&.vtutor.lipsync.v1.ListAvatarsResponse\x12_\n\x0c\x44\x65leteAvatar\x12&.vtutor.lipsync.v1.DeleteAvatarRequest\x1a\'.vtutor.lipsync.v1.DeleteAvatarResponse\x12k\n\x10GetAvatarPreview\x12*.vtutor.lipsync.v1.GetAvatarPreviewRequest\x1a+.vtutor.lipsync.v1.GetAvatarPreviewResponse\x12m\n\x10StreamIdleFrames\x12*.vtutor.lipsync.v1.StreamIdleFramesRequest\x1a+.vtutor.lipsync.v1.StreamIdleFramesResponse0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1fvtutor/lipsync/v1/lipsync.proto\x12\x11vtutor.lipsync.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1cvtutor/common/v1/media.proto\x1a\x1dvtutor/common/v1/speech.proto\"\x94\x01\n\x17StreamingAnimateRequest\x12\x32\n\x06\x63onfig\x18\x01 \x01(\x0b\x32 .vtutor.lipsync.v1.AnimateConfigH\x00\x12\x30\n\x05\x61udio\x18\x02 \x01(\x0b\x32\x1f.vtutor.lipsync.v1.AnimateAudioH\x00\x42\x13\n\x11streaming_request\"\xd2\x01\n\rAnimateConfig\x12\x11\n\tavatar_id\x18\x01 \x01(\t\x12\x33\n\x0c\x61udio_format\x18\x02 \x01(\x0b\x32\x1d.vtutor.common.v1.AudioFormat\x12\x0b\n\x03\x66ps\x18\x03 \x01(\x05\x12\x33\n\x0cpixel_format\x18\x04 \x01(\x0e\x32\x1d.vtutor.common.v1.PixelFormat\x12\r\n\x05width\x18\x05 \x01(\x05\x12\x0e\n\x06height\x18\x06 \x01(\x05\x12\x18\n\x10start_idle_index\x18\x07 \x01(\x05\"L\n\x0c\x41nimateAudio\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\x12.\n\x07visemes\x18\x02 \x03(\x0b\x32\x1d.vtutor.common.v1.VisemeEvent\"p\n\x18StreamingAnimateResponse\x12+\n\x05\x66rame\x18\x01 \x01(\x0b\x32\x1c.vtutor.common.v1.MediaFrame\x12\x13\n\x0b\x66rame_index\x18\x02 \x01(\x03\x12\x12\n\nidle_index\x18\x03 \x01(\x05\"k\n\rAvatarOptions\x12\x17\n\x0f\x62lur_background\x18\x01 \x01(\x08\x12\x14\n\x0c\x66\x61\x63\x65_padding\x18\x02 \x01(\x02\x12\x10\n\x08max_size\x18\x03 \x01(\x05\x12\x19\n\x11idle_loop_seconds\x18\x04 \x01(\x02\"\x8e\x01\n\nAvatarSpec\x12\x11\n\tavatar_id\x18\x01 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x02 \x01(\t\x12\x0e\n\x06\x65ngine\x18\x03 \x01(\t\x12\x31\n\x07options\x18\x04 \x01(\x0b\x32 .vtutor.lipsync.v1.AvatarOptions\x12\x14\n\x0cvideo_format\x18\x05 \x01(\t\"f\n\x13\x43reateAvatarRequest\x12-\n\x04spec\x18\x01 \x01(\x0b\x32\x1d.vtutor.lipsync.v1.AvatarSpecH\x00\x12\x15\n\x0bvideo_chunk\x18\x02 \x01(\x0cH\x00\x42\t\n\x07request\"a\n\x0e\x41vatarProgress\x12-\n\x05stage\x18\x01 \x01(\x0e\x32\x1e.vtutor.lipsync.v1.AvatarStage\x12\x0f\n\x07percent\x18\x02 \x01(\x02\x12\x0f\n\x07message\x18\x03 \x01(\t\"\x86\x01\n\x14\x43reateAvatarResponse\x12\x35\n\x08progress\x18\x01 \x01(\x0b\x32!.vtutor.lipsync.v1.AvatarProgressH\x00\x12+\n\x06\x61vatar\x18\x02 \x01(\x0b\x32\x19.vtutor.lipsync.v1.AvatarH\x00\x42\n\n\x08response\"\xe2\x01\n\x06\x41vatar\x12\x11\n\tavatar_id\x18\x01 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x02 \x01(\t\x12\x0e\n\x06\x65ngine\x18\x03 \x01(\t\x12\r\n\x05width\x18\x04 \x01(\x05\x12\x0e\n\x06height\x18\x05 \x01(\x05\x12\x18\n\x10idle_frame_count\x18\x06 \x01(\x05\x12\x10\n\x08idle_fps\x18\x07 \x01(\x05\x12\x0f\n\x07\x62uiltin\x18\x08 \x01(\x08\x12/\n\x0b\x63reate_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\nsize_bytes\x18\n \x01(\x03\"%\n\x10GetAvatarRequest\x12\x11\n\tavatar_id\x18\x01 \x01(\t\">\n\x11GetAvatarResponse\x12)\n\x06\x61vatar\x18\x01 \x01(\x0b\x32\x19.vtutor.lipsync.v1.Avatar\"\x14\n\x12ListAvatarsRequest\"A\n\x13ListAvatarsResponse\x12*\n\x07\x61vatars\x18\x01 \x03(\x0b\x32\x19.vtutor.lipsync.v1.Avatar\"(\n\x13\x44\x65leteAvatarRequest\x12\x11\n\tavatar_id\x18\x01 \x01(\t\"\x16\n\x14\x44\x65leteAvatarResponse\",\n\x17GetAvatarPreviewRequest\x12\x11\n\tavatar_id\x18\x01 \x01(\t\"[\n\x18GetAvatarPreviewResponse\x12\r\n\x05image\x18\x01 \x01(\x0c\x12\x11\n\tmime_type\x18\x02 \x01(\t\x12\r\n\x05width\x18\x03 \x01(\x05\x12\x0e\n\x06height\x18\x04 \x01(\x05\"\xb2\x01\n\x17StreamIdleFramesRequest\x12\x11\n\tavatar_id\x18\x01 \x01(\t\x12\x0b\n\x03\x66ps\x18\x02 \x01(\x05\x12\x33\n\x0cpixel_format\x18\x03 \x01(\x0e\x32\x1d.vtutor.common.v1.PixelFormat\x12\r\n\x05width\x18\x04 \x01(\x05\x12\x0e\n\x06height\x18\x05 \x01(\x05\x12\x12\n\nmax_frames\x18\x06 \x01(\x05\x12\x0f\n\x07unpaced\x18\x07 \x01(\x08\"\\\n\x18StreamIdleFramesResponse\x12+\n\x05\x66rame\x18\x01 \x01(\x0b\x32\x1c.vtutor.common.v1.VideoFrame\x12\x13\n\x0b\x66rame_index\x18\x02 \x01(\x03*\x83\x02\n\x0b\x41vatarStage\x12\x1c\n\x18\x41VATAR_STAGE_UNSPECIFIED\x10\x00\x12\x1a\n\x16\x41VATAR_STAGE_RECEIVING\x10\x01\x12\x19\n\x15\x41VATAR_STAGE_DECODING\x10\x02\x12\x1f\n\x1b\x41VATAR_STAGE_DETECTING_FACE\x10\x03\x12!\n\x1d\x41VATAR_STAGE_PREPARING_FRAMES\x10\x04\x12#\n\x1f\x41VATAR_STAGE_BUILDING_IDLE_LOOP\x10\x05\x12\x1d\n\x19\x41VATAR_STAGE_ENGINE_CACHE\x10\x06\x12\x17\n\x13\x41VATAR_STAGE_SAVING\x10\x07\x32\xd9\x05\n\x0eLipsyncService\x12o\n\x10StreamingAnimate\x12*.vtutor.lipsync.v1.StreamingAnimateRequest\x1a+.vtutor.lipsync.v1.StreamingAnimateResponse(\x01\x30\x01\x12\x63\n\x0c\x43reateAvatar\x12&.vtutor.lipsync.v1.CreateAvatarRequest\x1a\'.vtutor.lipsync.v1.CreateAvatarResponse(\x01\x30\x01\x12V\n\tGetAvatar\x12#.vtutor.lipsync.v1.GetAvatarRequest\x1a$.vtutor.lipsync.v1.GetAvatarResponse\x12\\\n\x0bListAvatars\x12%.vtutor.lipsync.v1.ListAvatarsRequest\x1a&.vtutor.lipsync.v1.ListAvatarsResponse\x12_\n\x0c\x44\x65leteAvatar\x12&.vtutor.lipsync.v1.DeleteAvatarRequest\x1a\'.vtutor.lipsync.v1.DeleteAvatarResponse\x12k\n\x10GetAvatarPreview\x12*.vtutor.lipsync.v1.GetAvatarPreviewRequest\x1a+.vtutor.lipsync.v1.GetAvatarPreviewResponse\x12m\n\x10StreamIdleFrames\x12*.vtutor.lipsync.v1.StreamIdleFramesRequest\x1a+.vtutor.lipsync.v1.StreamIdleFramesResponse0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'vtutor.lipsync.v1.lipsync_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_AVATARSTAGE']._serialized_start=2154
-  _globals['_AVATARSTAGE']._serialized_end=2413
+  _globals['_AVATARSTAGE']._serialized_start=2200
+  _globals['_AVATARSTAGE']._serialized_end=2459
   _globals['_STREAMINGANIMATEREQUEST']._serialized_start=149
   _globals['_STREAMINGANIMATEREQUEST']._serialized_end=297
   _globals['_ANIMATECONFIG']._serialized_start=300
-  _globals['_ANIMATECONFIG']._serialized_end=484
-  _globals['_ANIMATEAUDIO']._serialized_start=486
-  _globals['_ANIMATEAUDIO']._serialized_end=562
-  _globals['_STREAMINGANIMATERESPONSE']._serialized_start=564
-  _globals['_STREAMINGANIMATERESPONSE']._serialized_end=656
-  _globals['_AVATAROPTIONS']._serialized_start=658
-  _globals['_AVATAROPTIONS']._serialized_end=765
-  _globals['_AVATARSPEC']._serialized_start=768
-  _globals['_AVATARSPEC']._serialized_end=910
-  _globals['_CREATEAVATARREQUEST']._serialized_start=912
-  _globals['_CREATEAVATARREQUEST']._serialized_end=1014
-  _globals['_AVATARPROGRESS']._serialized_start=1016
-  _globals['_AVATARPROGRESS']._serialized_end=1113
-  _globals['_CREATEAVATARRESPONSE']._serialized_start=1116
-  _globals['_CREATEAVATARRESPONSE']._serialized_end=1250
-  _globals['_AVATAR']._serialized_start=1253
-  _globals['_AVATAR']._serialized_end=1479
-  _globals['_GETAVATARREQUEST']._serialized_start=1481
-  _globals['_GETAVATARREQUEST']._serialized_end=1518
-  _globals['_GETAVATARRESPONSE']._serialized_start=1520
-  _globals['_GETAVATARRESPONSE']._serialized_end=1582
-  _globals['_LISTAVATARSREQUEST']._serialized_start=1584
-  _globals['_LISTAVATARSREQUEST']._serialized_end=1604
-  _globals['_LISTAVATARSRESPONSE']._serialized_start=1606
-  _globals['_LISTAVATARSRESPONSE']._serialized_end=1671
-  _globals['_DELETEAVATARREQUEST']._serialized_start=1673
-  _globals['_DELETEAVATARREQUEST']._serialized_end=1713
-  _globals['_DELETEAVATARRESPONSE']._serialized_start=1715
-  _globals['_DELETEAVATARRESPONSE']._serialized_end=1737
-  _globals['_GETAVATARPREVIEWREQUEST']._serialized_start=1739
-  _globals['_GETAVATARPREVIEWREQUEST']._serialized_end=1783
-  _globals['_GETAVATARPREVIEWRESPONSE']._serialized_start=1785
-  _globals['_GETAVATARPREVIEWRESPONSE']._serialized_end=1876
-  _globals['_STREAMIDLEFRAMESREQUEST']._serialized_start=1879
-  _globals['_STREAMIDLEFRAMESREQUEST']._serialized_end=2057
-  _globals['_STREAMIDLEFRAMESRESPONSE']._serialized_start=2059
-  _globals['_STREAMIDLEFRAMESRESPONSE']._serialized_end=2151
-  _globals['_LIPSYNCSERVICE']._serialized_start=2416
-  _globals['_LIPSYNCSERVICE']._serialized_end=3145
+  _globals['_ANIMATECONFIG']._serialized_end=510
+  _globals['_ANIMATEAUDIO']._serialized_start=512
+  _globals['_ANIMATEAUDIO']._serialized_end=588
+  _globals['_STREAMINGANIMATERESPONSE']._serialized_start=590
+  _globals['_STREAMINGANIMATERESPONSE']._serialized_end=702
+  _globals['_AVATAROPTIONS']._serialized_start=704
+  _globals['_AVATAROPTIONS']._serialized_end=811
+  _globals['_AVATARSPEC']._serialized_start=814
+  _globals['_AVATARSPEC']._serialized_end=956
+  _globals['_CREATEAVATARREQUEST']._serialized_start=958
+  _globals['_CREATEAVATARREQUEST']._serialized_end=1060
+  _globals['_AVATARPROGRESS']._serialized_start=1062
+  _globals['_AVATARPROGRESS']._serialized_end=1159
+  _globals['_CREATEAVATARRESPONSE']._serialized_start=1162
+  _globals['_CREATEAVATARRESPONSE']._serialized_end=1296
+  _globals['_AVATAR']._serialized_start=1299
+  _globals['_AVATAR']._serialized_end=1525
+  _globals['_GETAVATARREQUEST']._serialized_start=1527
+  _globals['_GETAVATARREQUEST']._serialized_end=1564
+  _globals['_GETAVATARRESPONSE']._serialized_start=1566
+  _globals['_GETAVATARRESPONSE']._serialized_end=1628
+  _globals['_LISTAVATARSREQUEST']._serialized_start=1630
+  _globals['_LISTAVATARSREQUEST']._serialized_end=1650
+  _globals['_LISTAVATARSRESPONSE']._serialized_start=1652
+  _globals['_LISTAVATARSRESPONSE']._serialized_end=1717
+  _globals['_DELETEAVATARREQUEST']._serialized_start=1719
+  _globals['_DELETEAVATARREQUEST']._serialized_end=1759
+  _globals['_DELETEAVATARRESPONSE']._serialized_start=1761
+  _globals['_DELETEAVATARRESPONSE']._serialized_end=1783
+  _globals['_GETAVATARPREVIEWREQUEST']._serialized_start=1785
+  _globals['_GETAVATARPREVIEWREQUEST']._serialized_end=1829
+  _globals['_GETAVATARPREVIEWRESPONSE']._serialized_start=1831
+  _globals['_GETAVATARPREVIEWRESPONSE']._serialized_end=1922
+  _globals['_STREAMIDLEFRAMESREQUEST']._serialized_start=1925
+  _globals['_STREAMIDLEFRAMESREQUEST']._serialized_end=2103
+  _globals['_STREAMIDLEFRAMESRESPONSE']._serialized_start=2105
+  _globals['_STREAMIDLEFRAMESRESPONSE']._serialized_end=2197
+  _globals['_LIPSYNCSERVICE']._serialized_start=2462
+  _globals['_LIPSYNCSERVICE']._serialized_end=3191
 # @@protoc_insertion_point(module_scope)

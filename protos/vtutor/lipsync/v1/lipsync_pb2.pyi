@@ -40,20 +40,22 @@ class StreamingAnimateRequest(_message.Message):
     def __init__(self, config: _Optional[_Union[AnimateConfig, _Mapping]] = ..., audio: _Optional[_Union[AnimateAudio, _Mapping]] = ...) -> None: ...
 
 class AnimateConfig(_message.Message):
-    __slots__ = ("avatar_id", "audio_format", "fps", "pixel_format", "width", "height")
+    __slots__ = ("avatar_id", "audio_format", "fps", "pixel_format", "width", "height", "start_idle_index")
     AVATAR_ID_FIELD_NUMBER: _ClassVar[int]
     AUDIO_FORMAT_FIELD_NUMBER: _ClassVar[int]
     FPS_FIELD_NUMBER: _ClassVar[int]
     PIXEL_FORMAT_FIELD_NUMBER: _ClassVar[int]
     WIDTH_FIELD_NUMBER: _ClassVar[int]
     HEIGHT_FIELD_NUMBER: _ClassVar[int]
+    START_IDLE_INDEX_FIELD_NUMBER: _ClassVar[int]
     avatar_id: str
     audio_format: _media_pb2.AudioFormat
     fps: int
     pixel_format: _media_pb2.PixelFormat
     width: int
     height: int
-    def __init__(self, avatar_id: _Optional[str] = ..., audio_format: _Optional[_Union[_media_pb2.AudioFormat, _Mapping]] = ..., fps: _Optional[int] = ..., pixel_format: _Optional[_Union[_media_pb2.PixelFormat, str]] = ..., width: _Optional[int] = ..., height: _Optional[int] = ...) -> None: ...
+    start_idle_index: int
+    def __init__(self, avatar_id: _Optional[str] = ..., audio_format: _Optional[_Union[_media_pb2.AudioFormat, _Mapping]] = ..., fps: _Optional[int] = ..., pixel_format: _Optional[_Union[_media_pb2.PixelFormat, str]] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., start_idle_index: _Optional[int] = ...) -> None: ...
 
 class AnimateAudio(_message.Message):
     __slots__ = ("data", "visemes")
@@ -64,12 +66,14 @@ class AnimateAudio(_message.Message):
     def __init__(self, data: _Optional[bytes] = ..., visemes: _Optional[_Iterable[_Union[_speech_pb2.VisemeEvent, _Mapping]]] = ...) -> None: ...
 
 class StreamingAnimateResponse(_message.Message):
-    __slots__ = ("frame", "frame_index")
+    __slots__ = ("frame", "frame_index", "idle_index")
     FRAME_FIELD_NUMBER: _ClassVar[int]
     FRAME_INDEX_FIELD_NUMBER: _ClassVar[int]
+    IDLE_INDEX_FIELD_NUMBER: _ClassVar[int]
     frame: _media_pb2.MediaFrame
     frame_index: int
-    def __init__(self, frame: _Optional[_Union[_media_pb2.MediaFrame, _Mapping]] = ..., frame_index: _Optional[int] = ...) -> None: ...
+    idle_index: int
+    def __init__(self, frame: _Optional[_Union[_media_pb2.MediaFrame, _Mapping]] = ..., frame_index: _Optional[int] = ..., idle_index: _Optional[int] = ...) -> None: ...
 
 class AvatarOptions(_message.Message):
     __slots__ = ("blur_background", "face_padding", "max_size", "idle_loop_seconds")
