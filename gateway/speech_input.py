@@ -125,6 +125,7 @@ class SpeechInput:
             language_code=tutor.language_code,
             interim_results=self._interim_results,
             phrase_hints=tutor.phrase_hints,
+            knowledge_base_id=tutor.knowledge_base_id,
         )
 
         async def audio() -> AsyncIterator[bytes]:

@@ -19,6 +19,8 @@ class RecognitionSettings:
     language_code: str = ""
     interim_results: bool = False
     phrase_hints: tuple[str, ...] = ()
+    # The tutor's knowledge base: asr_svc tunes recognition to its documents (issue 15).
+    knowledge_base_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -92,6 +94,7 @@ class AsrClient(Upstream):
             language_code=settings.language_code,
             interim_results=settings.interim_results,
             phrase_hints=list(settings.phrase_hints),
+            knowledge_base_id=settings.knowledge_base_id,
         )
 
         async def requests() -> AsyncIterator[asr_pb2.StreamingRecognizeRequest]:
