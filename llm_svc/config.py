@@ -21,10 +21,12 @@ class LlmSettings(ServiceSettings):
     engine: EngineName = "retrieval"
 
     # --- knowledge bases (both engines) ---
-    # Knowledge base the retrieval engine answers from when a request names none. The retrieval
-    # engine has nothing else to answer from; the Ollama engine follows the contract (an empty
-    # id means no grounding). Empty: such requests get FINISH_REASON_NO_MATERIAL.
-    retrieval_fallback_knowledge_base: str = "demo"
+    # Knowledge base the retrieval engine answers from when a request names none. Empty (the
+    # default): a tutor without a knowledge base says it has no notes yet and what it could do
+    # with some (FINISH_REASON_NO_MATERIAL), never answering from another tutor's notes (issue
+    # 16). `make dev` sets "demo" so the `talk` example answers from the demo knowledge base.
+    # The Ollama engine follows the contract (an empty id means no grounding).
+    retrieval_fallback_knowledge_base: str = ""
     # A passage counts as material only when it contains at least min_coverage of the
     # question's distinct search terms (stopwords and question words left out) and its BM25
     # score reaches min_score. BM25 scores depend on the knowledge base's size (in a one-passage
@@ -36,15 +38,20 @@ class LlmSettings(ServiceSettings):
     # Built indexes kept in memory; others are rebuilt from LLM_DATA_DIR on first use.
     knowledge_cache_size: int = Field(default=32, ge=1)
 
+    # --- tutoring (both engines) ---
+    # A question whose transcript has a lower ASR confidence (GenerateRequest.input_confidence)
+    # is not answered: the tutor asks "Did you mean <closest topic>?". 0 turns this off.
+    clarify_below_confidence: float = Field(default=0.5, ge=0, le=1)
+    # Words in a spoken reply (the check question included) unless the student asks for more.
+    answer_words: int = Field(default=60, ge=20, le=400)
+
     # --- retrieval engine ---
-    # Passages an answer may read out: the best one, plus others scoring at least 80% of it.
-    retrieval_max_passages: int = Field(default=1, ge=1, le=5)
+    # Passages one answer may take sentences from (the best ones of its search).
+    retrieval_max_passages: int = Field(default=2, ge=1, le=5)
     # Pause between streamed word pieces, to pace an answer like a model would (0: none).
     retrieval_token_delay_ms: float = Field(default=0.0, ge=0, le=1000)
-    retrieval_no_material_text: str = (
-        "I don't have any material about that yet. Try asking about something else, "
-        "or ask your teacher to add it to my notes."
-    )
+    # Followed by what the tutor can help with (its documents' titles).
+    retrieval_no_material_text: str = "I don't have any material about that in my notes yet."
 
     # --- Ollama engine ---
     ollama_host: str = "http://127.0.0.1:11434"

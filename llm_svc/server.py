@@ -60,6 +60,9 @@ class LlmServicer(llm_pb2_grpc.LlmServiceServicer):
             messages=tuple(_message(m, i) for i, m in enumerate(request.messages)),
             model=request.model,
             options=_options(request.options),
+            input_confidence=(
+                request.input_confidence if request.HasField("input_confidence") else None
+            ),
         )
         check_generation(generation, request.knowledge_base_id)
         kb_id = request.knowledge_base_id or self.engine.fallback_knowledge_base

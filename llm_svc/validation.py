@@ -37,6 +37,11 @@ def check_generation(request: GenerationRequest, knowledge_base_id: str) -> None
         raise InvalidArgument(f"model name is longer than {MAX_MODEL_NAME_CHARS} characters")
     if knowledge_base_id:
         check_id("knowledge_base_id", knowledge_base_id)
+    confidence = request.input_confidence
+    if confidence is not None and not (math.isfinite(confidence) and 0 <= confidence <= 1):
+        raise InvalidArgument(
+            f"input_confidence is {confidence}; it must be in [0, 1], or unset for typed text"
+        )
     check_options(request.options)
 
 

@@ -141,6 +141,10 @@ class LocalStack:
                 f"{prefix}DATA_DIR": str(self.workdir / package),
                 f"{prefix}LOG_LEVEL": self.log_level,
             }
+            if package == "llm_svc":
+                # Simulated students ask school questions of a tutor without a knowledge base,
+                # as `make dev` does: the demo knowledge base answers them (issue 16).
+                env["LLM_RETRIEVAL_FALLBACK_KNOWLEDGE_BASE"] = "demo"
             child = ChildProcess(package, {**self.env, **env}, self.workdir)
             self.children.append(child)
             self.addresses[stage] = f"127.0.0.1:{port}"

@@ -45,7 +45,19 @@ def services(data_dir: Path, api_key: str) -> list[DevService]:
     py = sys.executable
     upstreams = [
         DevService("asr", [py, "-m", "asr_svc"], {"ASR_DATA_DIR": str(data_dir / "asr")}, 50052),
-        DevService("llm", [py, "-m", "llm_svc"], {"LLM_DATA_DIR": str(data_dir / "llm")}, 50053),
+        DevService(
+            "llm",
+            [py, "-m", "llm_svc"],
+            # Tutors without a knowledge base (and the README's `talk` example) answer from the
+            # demo knowledge base under `make dev` only; elsewhere they say they have no notes.
+            {
+                "LLM_DATA_DIR": str(data_dir / "llm"),
+                "LLM_RETRIEVAL_FALLBACK_KNOWLEDGE_BASE": os.environ.get(
+                    "LLM_RETRIEVAL_FALLBACK_KNOWLEDGE_BASE", "demo"
+                ),
+            },
+            50053,
+        ),
         DevService("tts", [py, "-m", "tts_svc"], {"TTS_DATA_DIR": str(data_dir / "tts")}, 50054),
         DevService(
             "lipsync",

@@ -13,7 +13,7 @@ from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
-from llm_svc.knowledge.documents import PassageHit
+from llm_svc.knowledge.documents import Passage, PassageHit
 
 Role = Literal["system", "user", "assistant"]
 
@@ -49,13 +49,36 @@ class SamplingOptions:
 
 
 class KnowledgeSource(Protocol):
-    """A searchable knowledge base, as engines see it."""
+    """A searchable knowledge base, as engines see it (``KnowledgeBase``); all blocking."""
 
     @property
     def id(self) -> str: ...
 
-    def search(self, question: str, *, limit: int) -> list[PassageHit]:
-        """Passages relevant enough to answer from, best first (blocking)."""
+    def search(
+        self, question: str, *, limit: int, must_cover: str | None = None
+    ) -> list[PassageHit]:
+        """Passages relevant enough to answer from, best first; ``must_cover``: text whose
+        terms they must cover (default the question)."""
+        ...
+
+    def closest(self, question: str) -> PassageHit | None:
+        """The best-scoring passage however weak the match; None if nothing matches at all."""
+        ...
+
+    def following(self, passage: Passage) -> Passage | None:
+        """The next passage of the same document; None at its end."""
+        ...
+
+    def terms(self, text: str) -> list[str]:
+        """The search terms of ``text``."""
+        ...
+
+    def weighted_coverage(self, wanted: frozenset[str], present: frozenset[str]) -> float:
+        """The IDF-weighted share of ``wanted`` terms that are ``present``."""
+        ...
+
+    def topics(self) -> list[str]:
+        """The titles of its documents."""
         ...
 
 
@@ -69,6 +92,9 @@ class GenerationRequest:
     options: SamplingOptions = field(default_factory=SamplingOptions)
     #: The knowledge base to ground the answer in, resolved by the caller; None for none.
     knowledge: KnowledgeSource | None = None
+    #: The speech recognizer's confidence in the last user message, in [0, 1]; None when it
+    #: was typed or the recognizer reports none (llm.proto, GenerateRequest.input_confidence).
+    input_confidence: float | None = None
 
     @property
     def question(self) -> str:

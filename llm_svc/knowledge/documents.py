@@ -2,8 +2,9 @@
 
 A passage is what retrieval returns and what an answer cites: a paragraph, or a window of
 whole sentences when a paragraph is long, so each one reads well on its own (the retrieval
-engine speaks it as the answer). Markdown-style heading lines (``# ...``) are not passages;
-they name the section of the passages that follow and count as search text for them.
+engine speaks sentences of it). Heading lines (``# ...``, or a short unpunctuated line that
+opens a block) are not passages; they name the section of the passages that follow and count
+as search text for them. List bullets and emphasis marks are removed (``markup``).
 """
 
 from __future__ import annotations
@@ -11,13 +12,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from llm_svc.knowledge.markup import split_block
+
 # Citations carry at most this much passage text (see llm.proto, Citation.text).
 MAX_PASSAGE_CHARS = 1000
 # Knowledge base and document ids (llm.proto): safe as file names, never a path.
 ID_PATTERN = re.compile(r"[A-Za-z0-9._-]{1,128}")
 
 _PARAGRAPH_BREAK = re.compile(r"\n\s*\n")
-_HEADING = re.compile(r"^\s{0,3}#{1,6}\s+(.*?)\s*#*\s*$")
 # A sentence ends at . ! or ? (optionally closed by a quote or bracket) before whitespace.
 _SENTENCE_END = re.compile(r"[.!?]+[\"'”’)\]]*(?=\s|$)")
 
@@ -83,23 +85,22 @@ def split_into_passages(document: Document, *, max_words: int = 80) -> list[Pass
     """
     passages: list[Passage] = []
     section = ""
-    for block in _PARAGRAPH_BREAK.split(document.text):
-        lines = [line.strip() for line in block.strip().splitlines()]
-        body: list[str] = []
-        for line in lines:
-            heading = _HEADING.match(line)
-            if heading:
-                if body:  # a heading inside a block closes the paragraph before it
-                    passages.extend(
-                        _windows(document, " ".join(body), section, len(passages), max_words)
-                    )
-                    body = []
-                section = heading.group(1)
-            elif line:
-                body.append(line)
-        if body:
-            passages.extend(_windows(document, " ".join(body), section, len(passages), max_words))
+    raw_blocks = [b for b in _PARAGRAPH_BREAK.split(document.text) if b.strip()]
+    for number, raw in enumerate(raw_blocks):
+        lines = [line.strip() for line in raw.strip().splitlines()]
+        # Headings (marked or plain) name the section; bullets and emphasis are dropped, so
+        # passages read aloud as plain sentences (llm_svc.knowledge.markup).
+        for block in split_block(lines, last_block=number == len(raw_blocks) - 1):
+            if block.heading:
+                section = block.heading
+            if block.text:
+                passages.extend(_windows(document, block.text, section, len(passages), max_words))
     return passages
+
+
+def split_sentences(text: str) -> list[str]:
+    """The sentences of ``text``: each ends at . ! or ? (closing quotes kept)."""
+    return _split_sentences(" ".join(text.split()))
 
 
 def _windows(

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import math
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
@@ -25,7 +27,9 @@ class RelevancePolicy:
 
     #: Lowest BM25 score.
     min_score: float = 0.0
-    #: Lowest fraction of the question's distinct terms the passage must contain.
+    #: Lowest share of the question's distinct terms the passage must contain, each term
+    #: weighted by its IDF (a specific term counts more than a common one; a term the knowledge
+    #: base does not know at all counts the most).
     min_coverage: float = 0.5
     #: Words per passage when splitting documents.
     passage_max_words: int = 80
@@ -54,29 +58,65 @@ class KnowledgeBase:
             for document in self.documents.values()
             for passage in split_into_passages(document, max_words=policy.passage_max_words)
         )
+        self._by_position = {(p.document_id, p.index): p for p in self.passages}
         corpus = [analyzer.terms(passage.search_text) for passage in self.passages]
         self._passage_terms = [frozenset(terms) for terms in corpus]
+        # Inverse document frequency over passages (BM25's formula), for weighing which of a
+        # question's terms a passage covers: a rare, specific term counts more than a common one.
+        frequency: Counter[str] = Counter(term for terms in self._passage_terms for term in terms)
+        count = len(self.passages)
+        self._idf = {
+            term: math.log(1 + (count - df + 0.5) / (df + 0.5)) for term, df in frequency.items()
+        }
+        # A term no passage contains weighs the most: that is what makes a question off-topic.
+        self._unknown_idf = math.log(1 + (count + 0.5) / 0.5)
         self._bm25 = bm25s.BM25()
         if self.passages:
             self._bm25.index(corpus, show_progress=False)
 
-    def search(self, question: str, *, limit: int) -> list[PassageHit]:
+    def following(self, passage: Passage) -> Passage | None:
+        """The passage after ``passage`` in its document; None at the end."""
+        return self._by_position.get((passage.document_id, passage.index + 1))
+
+    def terms(self, text: str) -> list[str]:
+        """The search terms of ``text``, as questions and passages are analyzed."""
+        return self._analyzer.terms(text)
+
+    def idf(self, term: str) -> float:
+        """How specific a search term is in this knowledge base (higher: rarer)."""
+        return self._idf.get(term, self._unknown_idf)
+
+    def weighted_coverage(self, wanted: frozenset[str], present: frozenset[str]) -> float:
+        """The IDF-weighted share of ``wanted`` terms that are ``present``, in [0, 1]."""
+        total = sum(self.idf(term) for term in wanted)
+        return sum(self.idf(term) for term in wanted & present) / total if total else 0.0
+
+    def topics(self) -> list[str]:
+        """The titles of the documents, in the order they were indexed."""
+        return [document.title for document in self.documents.values()]
+
+    def search(
+        self, question: str, *, limit: int, must_cover: str | None = None
+    ) -> list[PassageHit]:
         """The passages relevant to ``question`` under the policy, best first.
 
         Blocking (scoring is numpy work); callers on the event loop use a thread for large
         knowledge bases.
 
         Args:
-            question: What the student asked.
+            question: What the student asked (ranks the passages).
             limit: Most passages to return.
+            must_cover: Text whose terms a passage must cover under the policy; default the
+                question. A follow-up ("where does it happen?") is ranked by the topic and the
+                question together but judged on the topic alone.
 
         Returns:
             At most ``limit`` hits, each meeting the policy's score and coverage; empty when
             nothing is relevant.
         """
         terms = self._analyzer.terms(question)
-        distinct = frozenset(terms)
-        if not distinct or not self.passages or limit < 1:
+        judged = frozenset(terms if must_cover is None else self._analyzer.terms(must_cover))
+        if not terms or not judged or not self.passages or limit < 1:
             return []
         scores = np.asarray(self._bm25.get_scores(terms), dtype=np.float64)
         hits: list[PassageHit] = []
@@ -87,9 +127,22 @@ class KnowledgeBase:
             score = float(scores[position])
             if score < self.policy.min_score or score <= 0:
                 break
-            coverage = len(distinct & self._passage_terms[position]) / len(distinct)
+            coverage = self.weighted_coverage(judged, self._passage_terms[position])
             if coverage >= self.policy.min_coverage:
                 hits.append(PassageHit(self.passages[position], score, coverage))
                 if len(hits) == limit:
                     break
         return hits
+
+    def closest(self, question: str) -> PassageHit | None:
+        """The best-scoring passage for ``question`` whatever its coverage; None if none shares
+        a term with it. For asking "did you mean ...?" about a question heard badly."""
+        terms = self._analyzer.terms(question)
+        if not terms or not self.passages:
+            return None
+        scores = np.asarray(self._bm25.get_scores(terms), dtype=np.float64)
+        best = int(np.argmax(scores))
+        if scores[best] <= 0:
+            return None
+        coverage = self.weighted_coverage(frozenset(terms), self._passage_terms[best])
+        return PassageHit(self.passages[best], float(scores[best]), coverage)

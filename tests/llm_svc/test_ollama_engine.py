@@ -11,9 +11,9 @@ from vtutor.llm.v1 import llm_pb2
 
 from llm_svc.config import LlmSettings
 from llm_svc.engines.ollama import OllamaEngine
-from tests.support.fake_ollama import FakeModel, FakeOllamaServer, numbered_reply
 from svc_core.server import StartupError
 from tests.llm_svc.conftest import collect, llm_service, llm_settings, user
+from tests.support.fake_ollama import FakeModel, FakeOllamaServer, numbered_reply
 
 pytestmark = pytest.mark.integration
 

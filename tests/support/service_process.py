@@ -23,6 +23,12 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
+# Settings every test process of a package gets, before the test's own. The real-stack tests
+# ask the embedded LLM school questions without a knowledge base, as `make dev` and the `talk`
+# example do, so llm_svc answers them from its demo knowledge base (issue 16: without this
+# opt-in a tutor with no knowledge base says it has no notes yet).
+DEFAULT_ENV = {"llm_svc": {"LLM_RETRIEVAL_FALLBACK_KNOWLEDGE_BASE": "demo"}}
+
 # package -> env prefix
 SERVICES = {
     "asr_svc": "ASR_",
@@ -93,6 +99,7 @@ class ServiceProcess:
             f"{self.prefix}PORT": str(self.port),
             f"{self.prefix}DATA_DIR": self.data_dir,
             f"{self.prefix}GRACE_PERIOD_S": "0",
+            **DEFAULT_ENV.get(self.package, {}),
             **self.extra_env,
         }
         log = self.log_path.open("ab")

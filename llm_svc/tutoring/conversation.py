@@ -1,0 +1,166 @@
+"""Reading a turn from the conversation: what the student wants now, and about which topic.
+
+The service is stateless: every request carries the conversation, and the topic is re-read
+from it each time. Walking through the student's messages in order, a message that names a
+topic sets it; a follow-up ("where does it happen?"), a request ("simpler", "an example") or a
+"yes" to "Did you mean the water cycle?" keeps or confirms it. The result says what to search
+for and which words pick the sentences of the answer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from llm_svc.engines.base import ChatMessage
+from llm_svc.tutoring.intents import Intent, normalize, read_intent, topic_words
+from llm_svc.tutoring.prompts import CLARIFY_PATTERN, asks_for_check, tutor_prompt
+from llm_svc.tutoring.questions import (
+    QuestionType,
+    is_follow_up,
+    question_type,
+    strip_type_words,
+)
+
+Terms = Callable[[str], list[str]]
+
+# Intents that only open a message; with words of a topic after them, the message is a question.
+_PREFACES = (Intent.GREETING, Intent.THANKS, Intent.GOODBYE, Intent.YES, Intent.NO)
+# Intents about the topic already on the table (unless the message names another).
+_ON_TOPIC = (
+    Intent.SIMPLER,
+    Intent.NOT_UNDERSTOOD,
+    Intent.EXAMPLE,
+    Intent.MORE_DETAIL,
+    Intent.REPEAT,
+)
+
+
+@dataclass(frozen=True)
+class Topic:
+    """What the conversation is about: the question that set it, and its type."""
+
+    text: str
+    kind: QuestionType
+
+
+@dataclass(frozen=True)
+class Turn:
+    """The student's latest message, read in the light of the conversation."""
+
+    #: The tutor's instructions (its system messages, or the default prompt).
+    prompt: str
+    #: The prompt asks for a question that checks understanding after each answer.
+    check_understanding: bool
+    intent: Intent
+    #: A greeting or thanks that opened a question ("hi, what is a fraction").
+    preface: Intent | None
+    #: The topic after this message (None: none yet).
+    topic: Topic | None
+    #: Text to rank passages by; empty when nothing is to be searched.
+    query: str
+    #: Text whose terms passages must cover; None for the query itself.
+    must_cover: str | None
+    #: The student's own words that pick sentences (the question, or the topic for requests).
+    focus: str
+    kind: QuestionType
+    #: The last thing the tutor said ("" at the start).
+    last_reply: str
+    #: A topic the tutor asked about ("Did you mean X?") in its last reply, if it did.
+    offered_topic: str
+    #: Answers the tutor has given so far.
+    tutor_turns: int
+
+    @property
+    def subject(self) -> str:
+        """What the topic is, in the student's words ("what is a fraction" -> "a fraction")."""
+        if self.topic is None:
+            return ""
+        words = normalize(self.topic.text).split()
+        for lead in (("what", "is"), ("what", "are"), ("what's",), ("whats",), ("define",)):
+            if tuple(words[: len(lead)]) == lead:
+                return " ".join(words[len(lead) :])
+        return ""
+
+
+def read_turn(messages: Sequence[ChatMessage], terms: Terms) -> Turn:
+    """Reads the latest user message of ``messages`` in the light of those before it.
+
+    Args:
+        messages: The conversation, oldest first (system messages are the tutor's prompt).
+        terms: The search terms of a text (the knowledge base's analyzer).
+    """
+    prompt = tutor_prompt([m.content for m in messages if m.role == "system"])
+    topic: Topic | None = None
+    last_reply = ""
+    tutor_turns = 0
+    users = [i for i, m in enumerate(messages) if m.role == "user"]
+    latest = users[-1] if users else -1
+    for index, message in enumerate(messages):
+        if message.role == "assistant":
+            last_reply = message.content
+            tutor_turns += 1
+        elif message.role == "user" and index != latest:
+            topic = _step(message.content, topic, last_reply, terms).topic
+    text = messages[latest].content if latest >= 0 else ""
+    step = _step(text, topic, last_reply, terms)
+    offered = CLARIFY_PATTERN.search(last_reply)
+    return Turn(
+        prompt=prompt,
+        check_understanding=asks_for_check(prompt),
+        intent=step.intent,
+        preface=step.preface,
+        topic=step.topic,
+        query=step.query,
+        must_cover=step.must_cover,
+        focus=step.focus,
+        kind=step.kind,
+        last_reply=last_reply,
+        offered_topic=offered.group(1) if offered else "",
+        tutor_turns=tutor_turns,
+    )
+
+
+@dataclass(frozen=True)
+class _Step:
+    intent: Intent
+    preface: Intent | None
+    topic: Topic | None
+    query: str
+    must_cover: str | None
+    focus: str
+    kind: QuestionType
+
+
+def _step(text: str, topic: Topic | None, last_reply: str, terms: Terms) -> _Step:
+    """One user message: its intent, the topic after it, and what to search."""
+    reading = read_intent(text)
+    intent, preface = reading.intent, None
+    named = topic_words(reading.remainder)
+    offered = CLARIFY_PATTERN.search(last_reply)
+    if intent is Intent.YES and offered and not terms(named):
+        # "Did you mean the water cycle?" - "yes": the offered topic is the question.
+        confirmed = Topic(offered.group(1), QuestionType.DEFINITION)
+        return _Step(Intent.QUESTION, None, confirmed, confirmed.text, None, "", confirmed.kind)
+    if intent in _PREFACES and terms(named):
+        intent, preface = Intent.QUESTION, intent
+        text = reading.remainder
+    if intent in _ON_TOPIC:
+        if terms(named):  # "an example of a fraction": the request names a new topic
+            topic = Topic(named, topic.kind if topic else QuestionType.DEFINITION)
+        if topic is None:
+            return _Step(intent, None, None, "", None, "", QuestionType.OTHER)
+        return _Step(intent, None, topic, topic.text, None, "", topic.kind)
+    if intent is not Intent.QUESTION:
+        return _Step(intent, None, topic, "", None, "", QuestionType.OTHER)
+    own = terms(text)
+    kind = question_type(text)
+    if topic is not None and is_follow_up(text, own):
+        # "where does it happen?": ranked with the topic, judged on the topic, sentences
+        # picked by the follow-up's own words and type.
+        return _Step(intent, preface, topic, f"{topic.text} {text}", topic.text, text, kind)
+    if not own:
+        return _Step(intent, preface, topic, "", None, text, kind)
+    # "The difference between adding and subtracting" is searched as "adding subtracting".
+    query = strip_type_words(text) if kind is QuestionType.DIFFERENCE else text
+    return _Step(intent, preface, Topic(text, kind), query, None, text, kind)

@@ -1,0 +1,290 @@
+"""Choosing the sentences that answer a question, from the passages retrieval found.
+
+Retrieval finds the right passage; reading all of it out answers a different, longer question
+(issue 16). Here every sentence of the best passages is scored by the share of the question's
+own terms it holds (IDF-weighted), the topic's terms, how much it looks like the kind of answer
+wanted (a reason for "why", a number for "how many"), and its passage's rank. The best sentence
+leads; further sentences join while they add something (terms not yet covered, or the next
+sentence of the same passage) and the answer stays within its word budget. A sentence that
+opens with "This" or "It" brings the sentence before it, so it still makes sense alone.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from llm_svc.knowledge.documents import PassageHit, split_sentences
+from llm_svc.tutoring.intents import normalize
+from llm_svc.tutoring.questions import QuestionType, cue_strength
+
+_ANAPHORIC_START = re.compile(
+    r"^(?:this|that|these|those|it|its|they|their|them|he|she|his|her|such|so|then|but|also)\b",
+    re.IGNORECASE,
+)
+_EXAMPLE = re.compile(
+    r"\bfor (?:example|instance)\b|\bsuch as\b|\be\.g\.|\bimagine\b|\bif you\b|\blike a\b"
+    r"|\bsuppose\b|\bfor one\b|\bwhen you\b|\bsay you\b",
+    re.IGNORECASE,
+)
+_DIGIT = re.compile(r"\d")
+_CLAUSE_BREAK = re.compile(r"[,;:]\s")
+# Weights of the parts of a sentence's score (tuned on the dialogue suite's tuning half).
+_TOPIC_WEIGHT = 0.4
+_CUE_WEIGHT = 0.35
+_RANK_WEIGHT = 0.3
+_OPENING_BONUS = 0.15
+_EXAMPLE_WEIGHT = 1.0
+_NEXT_SENTENCE_BONUS = 0.35
+_DEFINES_BONUS = 0.5
+_REPEATED_PENALTY = 0.5
+# Passages scoring below this share of the best one are not drawn on.
+_RELATIVE_FLOOR = 0.5
+_SAME_DOCUMENT_BONUS = 0.3
+_NEXT_PASSAGE_BONUS = 0.4
+_DEFINITION_VERB = re.compile(r"\s(?:is|are|means)(?: called)?\s")
+# Search terms a defined subject has at most ("the water cycle": 2).
+_SUBJECT_TERMS = 3
+# A further sentence joins when it adds at least this much.
+_MIN_GAIN = 0.3
+# Below this many words an answer takes the next sentence of its passage for context.
+_MIN_WORDS = 18
+
+
+class Scorer(Protocol):
+    """What selection needs from a knowledge base (``KnowledgeBase`` has it)."""
+
+    def terms(self, text: str) -> list[str]: ...
+
+    def weighted_coverage(self, wanted: frozenset[str], present: frozenset[str]) -> float: ...
+
+
+@dataclass(frozen=True)
+class Sentence:
+    """A sentence of a retrieved passage."""
+
+    hit: PassageHit
+    #: Rank of its passage in the search, from 0.
+    rank: int
+    #: Position within its passage, from 0.
+    position: int
+    text: str
+    terms: frozenset[str]
+
+    @property
+    def words(self) -> int:
+        return len(self.text.split())
+
+
+@dataclass(frozen=True)
+class Selection:
+    """The sentences chosen, in speaking order, and the passages they come from."""
+
+    sentences: list[Sentence] = field(default_factory=list)
+
+    @property
+    def text(self) -> str:
+        return " ".join(s.text for s in self.sentences)
+
+    @property
+    def citations(self) -> tuple[PassageHit, ...]:
+        seen: dict[tuple[str, int], PassageHit] = {}
+        for sentence in self.sentences:
+            key = (sentence.hit.passage.document_id, sentence.hit.passage.index)
+            seen.setdefault(key, sentence.hit)
+        return tuple(seen.values())
+
+
+@dataclass(frozen=True)
+class Wanted:
+    """What the answer should be: the student's words, the topic, the kind and the length."""
+
+    #: Search terms of the student's own question (empty for "tell me more" and the like).
+    focus: frozenset[str]
+    #: Search terms of the topic the conversation is on.
+    topic: frozenset[str]
+    kind: QuestionType
+    budget_words: int
+    #: What the tutor said last, normalized (``intents.normalize``).
+    last_reply: str = ""
+    #: Say nothing of the last reply again ("tell me more", "another example").
+    avoid_said: bool = False
+    #: Say something of the last reply again only when nothing else answers.
+    penalize_said: bool = False
+    prefer_examples: bool = False
+    prefer_short: bool = False
+    #: Most passages the sentences may come from.
+    max_passages: int = 2
+    #: The question leans on what was just said ("where does it happen?").
+    follow_up: bool = False
+    #: It asks what comes next ("what happens after that?").
+    sequel: bool = False
+
+
+def sentences_of(scorer: Scorer, hits: list[PassageHit]) -> list[Sentence]:
+    """Every sentence of the hits' passages, with its search terms."""
+    return [
+        Sentence(hit, rank, position, text, frozenset(scorer.terms(text)))
+        for rank, hit in enumerate(hits)
+        for position, text in enumerate(split_sentences(hit.passage.text))
+    ]
+
+
+def select(scorer: Scorer, hits: list[PassageHit], wanted: Wanted) -> Selection:
+    """The sentences of ``hits`` that best answer what is ``wanted``, within its budget."""
+    if hits:
+        # Passages far behind the best one only lend sentences that happen to share a word.
+        floor = _RELATIVE_FLOOR * max(h.score for h in hits)
+        hits = [h for h in hits if h.score >= floor]
+    every = sentences_of(scorer, hits)
+    candidates = [s for s in every if not (wanted.avoid_said and _was_said(s, wanted))]
+    if not candidates:
+        return Selection()
+    best_score = max(h.score for h in hits) or 1.0
+    scores = {id(s): _score(scorer, s, wanted, best_score) for s in candidates}
+    if wanted.follow_up:
+        _add_continuity(scores, every, candidates, wanted)
+    best = max(candidates, key=lambda s: scores[id(s)])
+    if best.words > wanted.budget_words:
+        return Selection([_trimmed(best, wanted.budget_words)])
+    chosen = [best]
+    while True:
+        words = sum(s.words for s in chosen)
+        covered = frozenset().union(*(s.terms for s in chosen))
+        passages = {id(s.hit) for s in chosen}
+        options = [
+            (gain, s)
+            for s in candidates
+            if s not in chosen and words + s.words <= wanted.budget_words
+            if id(s.hit) in passages or len(passages) < wanted.max_passages
+            if (gain := _gain(scorer, s, chosen, covered, wanted, words)) >= _MIN_GAIN
+        ]
+        if not options:
+            break
+        chosen.append(max(options, key=lambda pair: pair[0])[1])
+    return Selection(_in_speaking_order(_with_antecedents(chosen, candidates, wanted)))
+
+
+def _score(scorer: Scorer, s: Sentence, wanted: Wanted, best_score: float) -> float:
+    score = scorer.weighted_coverage(wanted.focus, s.terms) if wanted.focus else 0.0
+    if wanted.topic:
+        score += _TOPIC_WEIGHT * scorer.weighted_coverage(wanted.topic, s.terms)
+    score += _CUE_WEIGHT * cue_strength(wanted.kind, s.text)
+    score += _RANK_WEIGHT * s.hit.score / best_score
+    if s.position == 0 and wanted.kind in (QuestionType.DEFINITION, QuestionType.OTHER):
+        score += _OPENING_BONUS  # a paragraph opens with what it is about
+    if wanted.kind is QuestionType.DEFINITION and _defines(scorer, s.text, wanted.focus):
+        score += _DEFINES_BONUS
+    if wanted.penalize_said and _was_said(s, wanted):
+        score -= _REPEATED_PENALTY
+    if wanted.prefer_examples:
+        score += _EXAMPLE_WEIGHT * example_strength(s.text)
+    if wanted.prefer_short:
+        score -= 0.02 * max(0, s.words - 12)
+    if _ANAPHORIC_START.match(s.text):
+        score -= 0.05  # prefer a sentence that stands on its own
+    return score
+
+
+def _add_continuity(
+    scores: dict[int, float], every: list[Sentence], candidates: list[Sentence], wanted: Wanted
+) -> None:
+    """A follow-up stays with the document just talked about ("where does it go after
+    that?"), and one asking what comes next prefers the passage after the one just read."""
+    said = {(s.hit.passage.document_id, s.hit.passage.index) for s in every if _was_said(s, wanted)}
+    documents = {document for document, _ in said}
+    for s in candidates:
+        passage = (s.hit.passage.document_id, s.hit.passage.index)
+        if passage[0] in documents:
+            scores[id(s)] += _SAME_DOCUMENT_BONUS
+        if wanted.sequel and (passage[0], passage[1] - 1) in said:
+            scores[id(s)] += _NEXT_PASSAGE_BONUS
+
+
+def _was_said(s: Sentence, wanted: Wanted) -> bool:
+    return bool(wanted.last_reply) and normalize(s.text) in wanted.last_reply
+
+
+def _defines(scorer: Scorer, text: str, focus: frozenset[str]) -> bool:
+    """Whether a sentence defines a focus term: "A fraction is ...", "This is called
+    evaporation", "Evaporation means ..."."""
+    match = _DEFINITION_VERB.search(text)
+    if not match or not focus:
+        return False
+    before = frozenset(scorer.terms(text[: match.start()]))
+    if len(before) > _SUBJECT_TERMS:  # the verb of a later clause, not of the subject
+        return False
+    after = frozenset(scorer.terms(text[match.end() : match.end() + 40]))
+    named_after = match.group(0).strip().lower().endswith("called")
+    return bool(focus & (after if named_after else before))
+
+
+def _gain(
+    scorer: Scorer,
+    s: Sentence,
+    chosen: list[Sentence],
+    covered: frozenset[str],
+    wanted: Wanted,
+    words: int,
+) -> float:
+    """What adding ``s`` to the chosen sentences adds."""
+    # Terms still missing, weighted against the whole question ("the difference between
+    # weather and climate" needs a sentence on each).
+    uncovered = wanted.focus - covered
+    gain = scorer.weighted_coverage(wanted.focus, s.terms & uncovered) if uncovered else 0.0
+    follows = any(c.hit is s.hit and c.position + 1 == s.position for c in chosen)
+    if follows and (words < _MIN_WORDS or wanted.budget_words > 60):
+        gain += _NEXT_SENTENCE_BONUS
+    if wanted.prefer_examples and any(c.hit is s.hit for c in chosen):
+        gain += 0.5 * example_strength(s.text)
+    if wanted.prefer_short:
+        gain -= 0.5
+    return gain + 0.15 * cue_strength(wanted.kind, s.text) * (gain > 0)
+
+
+def _with_antecedents(
+    chosen: list[Sentence], candidates: list[Sentence], wanted: Wanted
+) -> list[Sentence]:
+    """Adds the sentence before each chosen one that opens with "This", "It", ..."""
+    result = list(chosen)
+    words = sum(s.words for s in result)
+    for s in chosen:
+        if s.position == 0 or not _ANAPHORIC_START.match(s.text):
+            continue
+        before = next(
+            (c for c in candidates if c.hit is s.hit and c.position == s.position - 1), None
+        )
+        if (
+            before is not None
+            and before not in result
+            and words + before.words <= max(wanted.budget_words, 60)
+        ):
+            result.append(before)
+            words += before.words
+    return result
+
+
+def _in_speaking_order(chosen: list[Sentence]) -> list[Sentence]:
+    """Passages in the order their first chosen sentence was chosen; document order within."""
+    order: dict[int, int] = {}
+    for s in chosen:
+        order.setdefault(id(s.hit), len(order))
+    return sorted(chosen, key=lambda s: (order[id(s.hit)], s.position))
+
+
+def _trimmed(s: Sentence, budget_words: int) -> Sentence:
+    """A sentence longer than the budget, cut at its last clause break within it."""
+    words = s.text.split()[:budget_words]
+    text = " ".join(words)
+    breaks = [m.start() for m in _CLAUSE_BREAK.finditer(text)]
+    if breaks and breaks[-1] > len(text) // 3:
+        text = text[: breaks[-1]]
+    return Sentence(s.hit, s.rank, s.position, text.rstrip(",;:") + ".", s.terms)
+
+
+def example_strength(text: str) -> float:
+    strength = 1.0 if _EXAMPLE.search(text) else 0.0
+    if _DIGIT.search(text):
+        strength += 0.3
+    return min(1.0, strength)
