@@ -2,7 +2,9 @@
 
 A segment ends at a sentence end, at a line break, or at a clause boundary (comma, semicolon,
 colon, dash) once it holds at least ``min_clause_words`` words, so speech can start before a
-long sentence is complete. Periods that do not end sentences are kept inside: titles
+long sentence is complete. The first segment may end at a clause boundary sooner (after
+``first_clause_words``), because the listener waits for it: every later one is cut while
+earlier audio plays. Periods that do not end sentences are kept inside: titles
 ("Dr. Smith"), Latin abbreviations ("e.g."), initials ("J. R. R. Tolkien"), dotted acronyms
 followed by a lower-case word ("the U.S. government"), decimals ("3.14") and list numbers.
 A boundary is decided only when the character after it has arrived (or on flush), because
@@ -42,14 +44,24 @@ class TextSegmenter:
 
     Args:
         min_clause_words: A clause boundary cuts only after this many words.
+        first_clause_words: The same for the first segment (default: ``min_clause_words``).
         max_segment_chars: Text without any boundary is cut at a word boundary past this
             length, so a run-on text cannot hold back speech (or memory) indefinitely.
     """
 
-    def __init__(self, *, min_clause_words: int = 6, max_segment_chars: int = 400) -> None:
-        if min_clause_words < 1 or max_segment_chars < 20:
-            raise ValueError("min_clause_words >= 1 and max_segment_chars >= 20 required")
+    def __init__(
+        self,
+        *,
+        min_clause_words: int = 6,
+        first_clause_words: int | None = None,
+        max_segment_chars: int = 400,
+    ) -> None:
+        first_clause_words = first_clause_words or min_clause_words
+        if min(min_clause_words, first_clause_words) < 1 or max_segment_chars < 20:
+            raise ValueError("clause words >= 1 and max_segment_chars >= 20 required")
         self.min_clause_words = min_clause_words
+        self.first_clause_words = first_clause_words
+        self._segments_cut = 0
         self.max_segment_chars = max_segment_chars
         self._buffer = ""
         self._scan = 0  # characters of the buffer already known not to end a segment
@@ -83,6 +95,10 @@ class TextSegmenter:
         self._scan = 0
         if _WORD.search(segment):  # punctuation alone is not worth a segment
             segments.append(segment)
+            self._segments_cut += 1
+
+    def _clause_words(self) -> int:
+        return self.first_clause_words if self._segments_cut == 0 else self.min_clause_words
 
     def _forced_cut(self) -> int:
         space = self._buffer.rfind(" ", 0, self.max_segment_chars)
@@ -132,7 +148,7 @@ class TextSegmenter:
                 return None
             if not text[i + 1].isspace():
                 return False  # "1,000", "10:30", "x-ray"
-        return _count_words(text[:i]) >= self.min_clause_words
+        return _count_words(text[:i]) >= self._clause_words()
 
     def _ends_sentence(self, text: str, start: int, end: int, after: int) -> bool | None:
         """Whether the terminator text[start:end], followed by whitespace, ends a sentence."""
@@ -141,7 +157,7 @@ class TextSegmenter:
             return True
         if marks in ("...", "…") or len(marks) > 1:
             # An ellipsis trails off mid-thought as often as it ends one: treat it as a clause.
-            return _count_words(text[:start]) >= self.min_clause_words
+            return _count_words(text[:start]) >= self._clause_words()
         token = text[:start].rsplit(None, 1)[-1] if text[:start].strip() else ""
         token = token.lstrip(OPENERS)
         lowered = token.lower()

@@ -19,12 +19,13 @@ from tts_svc.engines import create_engine
 from tts_svc.engines.base import (
     MAX_SPEAKING_RATE,
     MIN_SPEAKING_RATE,
+    EngineLoadError,
     TtsEngine,
     VoiceInfo,
     VoiceSettings,
     voices_for_language,
 )
-from tts_svc.engines.edge import language_of_voice
+from tts_svc.languages import language_of_voice
 from tts_svc.segmenter import TextSegmenter
 from tts_svc.synthesis import (
     FLUSH,
@@ -47,7 +48,8 @@ class TtsServicer(tts_pb2_grpc.TtsServiceServicer):
     Args:
         engine: The engine chosen by TTS_ENGINE, started by the caller.
         settings: Segmenting, chunking and size limits.
-        fallback: Takes over a stream whose engine is unavailable (TTS_FALLBACK).
+        fallback: Takes over a stream whose engine is unavailable, and speaks the voices and
+            languages the engine does not have (TTS_FALLBACK).
     """
 
     def __init__(
@@ -74,6 +76,7 @@ class TtsServicer(tts_pb2_grpc.TtsServiceServicer):
             chunk_ms=self.settings.chunk_ms,
             segmenter=TextSegmenter(
                 min_clause_words=self.settings.min_clause_words,
+                first_clause_words=self.settings.first_clause_words,
                 max_segment_chars=self.settings.max_segment_chars,
             ),
             fallback=FallbackEngine(self.fallback, language) if self.fallback else None,
@@ -112,9 +115,23 @@ class TtsServicer(tts_pb2_grpc.TtsServiceServicer):
             default_voice=self.engine.default_voice,
         )
 
+    def use_fallback_only(self) -> None:
+        """Speaks everything with the fallback engine (the main one could not load)."""
+        if self.fallback is not None:
+            self.engine, self.fallback = self.fallback, None
+
     async def _choose_voice(self, name: str, language_code: str) -> tuple[TtsEngine, str]:
         try:
             return self.engine, await self.engine.resolve_voice(name, language_code)
+        except NotFound:
+            # A voice or language only the fallback has (ListVoices lists both engines').
+            if self.fallback is None:
+                raise
+            try:
+                return self.fallback, await self.fallback.resolve_voice(name, language_code)
+            except NotFound:
+                pass
+            raise
         except Unavailable as exc:
             if self.fallback is None:
                 raise
@@ -198,22 +215,40 @@ def _response(output: AudioOut | SegmentOut) -> tts_pb2.StreamingSynthesizeRespo
 def build_service(
     settings: TtsSettings,
 ) -> tuple[Sequence[ServiceBinding], Callable[[], Awaitable[None]], Callable[[], Awaitable[None]]]:
-    """The TtsService binding with its engines, and the startup/shutdown that load them."""
-    engine = create_engine(settings.engine, settings)
+    """The TtsService binding with its engines, and the startup/shutdown that load them.
+
+    When the main engine cannot load (its package or voice is missing) and a fallback is
+    set, the service starts with the fallback alone and says so in a warning.
+    """
+    engine = create_engine(settings)
     fallback = (
-        create_engine(settings.fallback, settings)
+        create_engine(settings, settings.fallback)
         if settings.fallback != "none" and settings.fallback != settings.engine
         else None
     )
-    engines = [e for e in (engine, fallback) if e is not None]
+    servicer = TtsServicer(engine, settings, fallback=fallback)
+    started: list[TtsEngine] = []
 
     async def startup() -> None:
-        for item in engines:
-            await item.start()
+        if fallback is not None:
+            await fallback.start()
+            started.append(fallback)
+        try:
+            await engine.start()
+            started.append(engine)
+        except EngineLoadError as exc:
+            if fallback is None:
+                raise
+            logger.warning(
+                "the %s engine cannot load (%s); speaking with %s only",
+                engine.name,
+                exc,
+                fallback.name,
+            )
+            servicer.use_fallback_only()
 
     async def shutdown() -> None:
-        for item in engines:
+        for item in started:
             await item.close()
 
-    servicer = TtsServicer(engine, settings, fallback=fallback)
     return [ServiceBinding.of(servicer, tts_pb2_grpc, tts_pb2)], startup, shutdown

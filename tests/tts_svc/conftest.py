@@ -39,7 +39,7 @@ async def servicer_server(servicer: TtsServicer) -> AsyncIterator[str]:
 
 @pytest.fixture
 async def espeak_address() -> AsyncIterator[str]:
-    async with tts_server(TtsSettings(port=0)) as address:
+    async with tts_server(TtsSettings(port=0, engine="espeak")) as address:
         yield address
 
 

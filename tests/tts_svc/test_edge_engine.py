@@ -100,7 +100,9 @@ async def test_edge_voices_and_their_errors(edge_stub) -> None:
 
 
 async def test_unreachable_service_is_unavailable_with_a_clear_message() -> None:
-    settings = TtsSettings(engine="edge", edge_proxy=f"http://127.0.0.1:{closed_port()}")
+    settings = TtsSettings(
+        engine="edge", fallback="none", edge_proxy=f"http://127.0.0.1:{closed_port()}"
+    )
     async with tts_server(settings) as address, grpc.aio.insecure_channel(address) as channel:
         stub = tts_pb2_grpc.TtsServiceStub(channel)
         with pytest.raises(grpc.aio.AioRpcError) as caught:

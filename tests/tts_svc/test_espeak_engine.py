@@ -11,14 +11,14 @@ import pytest
 from svc_core.errors import NotFound
 from tts_svc.engines.base import SpeechAudio, Viseme, VisemeSpan, VoiceSettings, WordSpan
 from tts_svc.engines.espeak import EspeakEngine, word_spans
-from tts_svc.engines.libespeak import (
+from tts_svc.libespeak import (
     EspeakRuntime,
     PhonemeEvent,
     SynthJob,
     WordEvent,
     espeak_runtime,
 )
-from tts_svc.engines.visemes import viseme_for_phoneme
+from tts_svc.visemes import viseme_for_phoneme
 
 pytestmark = pytest.mark.unit
 

@@ -63,11 +63,22 @@ async def test_serves_speech_and_stops_cleanly_on_sigterm() -> None:
         process.send_signal(signal.SIGTERM)
         _, stderr = await asyncio.wait_for(process.communicate(), 30)
     assert process.returncode == 0, stderr.decode()
+    # Piper is the default engine, espeak-ng its fallback: both loaded.
+    assert b"piper voice en_US-joe-medium ready" in stderr
     assert b"libespeak-ng ready" in stderr
 
 
-async def test_bad_default_voice_fails_at_start_with_a_message() -> None:
-    process = await start({"TTS_PORT": str(free_port()), "TTS_DEFAULT_VOICE": "no-such-voice"})
+@pytest.mark.parametrize(
+    ("engine", "message"),
+    [
+        ("piper", b"TTS_DEFAULT_VOICE='no-such-voice' is not an installed Piper voice"),
+        ("espeak", b"TTS_DEFAULT_VOICE='no-such-voice' is not an espeak voice"),
+    ],
+)
+async def test_bad_default_voice_fails_at_start_with_a_message(engine: str, message: bytes) -> None:
+    process = await start(
+        {"TTS_PORT": str(free_port()), "TTS_ENGINE": engine, "TTS_DEFAULT_VOICE": "no-such-voice"}
+    )
     _, stderr = await asyncio.wait_for(process.communicate(), 30)
     assert process.returncode == 2
-    assert b"TTS_DEFAULT_VOICE='no-such-voice' is not an espeak voice" in stderr
+    assert message in stderr

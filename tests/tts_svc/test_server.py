@@ -19,7 +19,7 @@ from tests.tts_svc.conftest import (
     text_request,
     tokens_of,
 )
-from tts_svc.engines.libespeak import SynthJob, espeak_runtime
+from tts_svc.libespeak import SynthJob, espeak_runtime
 
 pytestmark = pytest.mark.integration
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar, Self
 
 from svc_core.errors import NotFound
+from svc_core.server import StartupError
 from svc_core.visemes import Viseme
 
 if TYPE_CHECKING:
@@ -22,6 +23,13 @@ if TYPE_CHECKING:
 # Speaking rates a config may ask for, relative to the voice's normal rate (see tts.proto).
 MIN_SPEAKING_RATE = 0.5
 MAX_SPEAKING_RATE = 2.0
+
+
+class EngineLoadError(StartupError):
+    """The engine's package or model could not be loaded (not a wrong setting).
+
+    The service then starts with its fallback engine, if it has one, instead of exiting.
+    """
 
 
 @dataclass(frozen=True)
@@ -102,7 +110,12 @@ class TtsEngine(ABC):
         """Builds the engine from the service's settings (nothing is loaded yet)."""
 
     async def start(self) -> None:  # noqa: B027 - engines without loading keep the default
-        """Loads the engine; raises svc_core.StartupError when it cannot be used."""
+        """Loads the engine.
+
+        Raises:
+            EngineLoadError: Its package or model cannot be loaded.
+            StartupError: A setting is wrong (an unknown default voice).
+        """
 
     async def close(self) -> None:  # noqa: B027
         """Releases what ``start()`` acquired."""

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import time
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from contextlib import aclosing
@@ -21,6 +20,7 @@ from svc_core.errors import Unavailable
 from tts_svc.config import TtsSettings
 from tts_svc.engines.base import (
     EngineCapabilities,
+    EngineLoadError,
     SpeechAudio,
     SpeechEvent,
     TtsEngine,
@@ -28,13 +28,13 @@ from tts_svc.engines.base import (
     VoiceSettings,
     WordSpan,
 )
+from tts_svc.languages import language_of_voice
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_VOICE = "en-US-AriaNeural"
 TICKS_PER_MS = 10_000  # WordBoundary offsets and durations are in 100 ns ticks
 VOICE_LIST_TTL_S = 3600.0
-_EDGE_VOICE = re.compile(r"^([a-z]{2,3}-[A-Za-z]{2,4})-")
 
 # The network boundary, injectable so tests can replace Microsoft's service.
 CommunicateFactory = Callable[..., Any]  # (text, voice, **options) -> object with .stream()
@@ -89,9 +89,7 @@ class EdgeEngine(TtsEngine):
             import av  # noqa: F401
             import edge_tts
         except ImportError as exc:
-            from svc_core.server import StartupError
-
-            raise StartupError(
+            raise EngineLoadError(
                 f"the edge engine needs edge-tts and PyAV: pip install 'virtual-tutor[tts]' ({exc})"
             ) from exc
         self._communicate_factory = self._communicate_factory or edge_tts.Communicate
@@ -202,9 +200,3 @@ def _voice_info(raw: dict[str, Any]) -> VoiceInfo:
         gender=str(raw.get("Gender", "")).lower(),
         engine="edge",
     )
-
-
-def language_of_voice(voice: str) -> str:
-    """The BCP-47 language an edge voice name starts with ("en-US-AriaNeural" -> "en-US")."""
-    match = _EDGE_VOICE.match(voice)
-    return match.group(1) if match else ""

@@ -17,6 +17,7 @@ from svc_core.server import StartupError
 from tts_svc.config import TtsSettings
 from tts_svc.engines.base import (
     EngineCapabilities,
+    EngineLoadError,
     SpeechAudio,
     SpeechEvent,
     TtsEngine,
@@ -25,7 +26,7 @@ from tts_svc.engines.base import (
     VoiceSettings,
     WordSpan,
 )
-from tts_svc.engines.libespeak import (
+from tts_svc.libespeak import (
     EspeakRuntime,
     EspeakUnavailable,
     EspeakVoice,
@@ -36,7 +37,7 @@ from tts_svc.engines.libespeak import (
     post_to_loop,
     words_per_minute,
 )
-from tts_svc.engines.visemes import viseme_for_phoneme
+from tts_svc.visemes import viseme_for_phoneme
 
 logger = logging.getLogger(__name__)
 
@@ -74,7 +75,7 @@ class EspeakEngine(TtsEngine):
         try:
             await asyncio.to_thread(self._runtime.start)
         except EspeakUnavailable as exc:
-            raise StartupError(str(exc)) from exc
+            raise EngineLoadError(str(exc)) from exc
         self._voices = _voice_infos(self._runtime.voices)
         try:
             self._default_voice = await self.resolve_voice(self._default_voice)
