@@ -42,11 +42,17 @@ class TurnOutput:
     # Producer side (the turn's pipeline) ------------------------------------------------------
 
     async def put(self, event: AssistantTextOut | MediaOut) -> None:
-        """Queues an event for the client; waits while the channel is full. Ignored once flushed."""
+        """Queues an event for the client; waits while the channel is full.
+
+        Once the channel is flushed, ``put`` waits until its caller is cancelled (the turn's
+        task is, right after the flush): a stage must not race on with a turn that was cut.
+        """
         while len(self._text) + len(self._media) >= self.capacity and not self._flushed:
             self._space.clear()
             await self._space.wait()
-        if self._flushed or self._closed:
+        if self._flushed:
+            await asyncio.Event().wait()
+        if self._closed:
             return
         if isinstance(event, AssistantTextOut):
             self._text.append(event)

@@ -10,8 +10,9 @@ call of the turn.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -108,7 +109,15 @@ class TurnPipeline:
     async def _llm(self, to_tts: asyncio.Queue[str | None] | None) -> None:
         stream = await self._context.clients.llm.generate(self.plan.generation)
         self.progress.streams["llm"] = stream
-        async for item in stream:
+        async with _closing(stream) as items:
+            await self._read_llm(items, to_tts)
+        if to_tts is not None:
+            await to_tts.put(None)  # half-close: TTS speaks what is left, then ends
+
+    async def _read_llm(
+        self, items: AsyncIterator[Any], to_tts: asyncio.Queue[str | None] | None
+    ) -> None:
+        async for item in items:
             if isinstance(item, TokenText):
                 now = self._now()
                 self._timings.mark("first_token", now)
@@ -119,8 +128,6 @@ class TurnPipeline:
                     await to_tts.put(item.text)
             else:
                 self.progress.generation = item
-        if to_tts is not None:
-            await to_tts.put(None)  # half-close: TTS speaks what is left, then ends
 
     async def _tts(
         self,
@@ -130,12 +137,13 @@ class TurnPipeline:
     ) -> None:
         stream = await self._context.clients.tts.synthesize(voice, _drain(text))
         self.progress.streams["tts"] = stream
-        async for item in stream:
-            if isinstance(item, SpeechAudio):
-                self._timings.mark("first_audio", self._now())
-                await audio_out.put(item.data)
-            else:
-                self.progress.segments.append(item)
+        async with _closing(stream) as items:
+            async for item in items:
+                if isinstance(item, SpeechAudio):
+                    self._timings.mark("first_audio", self._now())
+                    await audio_out.put(item.data)
+                else:
+                    self.progress.segments.append(item)
         await audio_out.put(None)
 
     async def _speaker(self, sample_rate_hz: int, audio: asyncio.Queue[bytes | None]) -> None:
@@ -151,11 +159,12 @@ class TurnPipeline:
     async def _lipsync(self, video: AnimationSettings, audio: asyncio.Queue[bytes | None]) -> None:
         stream = await self._context.clients.lipsync.animate(video, _drain(audio))
         self.progress.streams["lipsync"] = stream
-        async for frame in stream:
-            self._timings.mark("first_frame", self._now())
-            await self._output.put(
-                FrameOut(self.plan.turn_id, frame, self._media_pts(frame.pts_us))
-            )
+        async with _closing(stream) as frames:
+            async for frame in frames:
+                self._timings.mark("first_frame", self._now())
+                await self._output.put(
+                    FrameOut(self.plan.turn_id, frame, self._media_pts(frame.pts_us))
+                )
 
     def _media_pts(self, local_us: int) -> int:
         if self.progress.media_base_us is None:
@@ -166,6 +175,17 @@ class TurnPipeline:
         """Moves the stream's media clock past the ``played_us`` of this turn that was played."""
         if self.progress.media_base_us is not None:
             self._context.media.next_free_us = self.progress.media_base_us + played_us
+
+
+@contextlib.asynccontextmanager
+async def _closing(stream: AsyncIterable[Any]) -> AsyncIterator[AsyncIterator[Any]]:
+    """Iterates an upstream stream and closes it on the way out, so a cancelled turn cancels
+    its upstream call at once (not when the garbage collector finalizes the iterator)."""
+    items = aiter(stream)
+    try:
+        yield items
+    finally:
+        await items.aclose()  # type: ignore[attr-defined]
 
 
 async def _drain(queue: asyncio.Queue[str | None] | asyncio.Queue[bytes | None]) -> AsyncIterator:  # type: ignore[type-arg]

@@ -1,0 +1,151 @@
+"""Speculative answers over in-memory fake upstreams: committed when the final transcript
+matches, discarded when it differs or the student speaks on, invisible until committed."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from gateway import metrics
+from gateway.events import AssistantTextOut, AudioOut, FrameOut, TranscriptOut, TurnEventOut
+from gateway.turn_records import TurnOutcome
+from gateway.upstream.asr_client import RecognizedText, SpeechActivity
+from tests.gateway.conversation_harness import LiveConversation, options, unit_settings
+from tests.gateway.fake_upstreams import FakeLlm, FakeUpstreams
+
+pytestmark = pytest.mark.unit
+
+STABLE_MS = 40
+
+
+def speculating() -> LiveConversation:
+    fakes = FakeUpstreams(llm=FakeLlm(delay_s=0.001))
+    return LiveConversation(fakes, unit_settings(speculation_stable_ms=STABLE_MS), options())
+
+
+def interim(text: str, index: int = 0) -> RecognizedText:
+    return RecognizedText(text, False, 0, 0, index)
+
+
+def final(text: str, index: int = 0, end_ms: int = 600) -> list[object]:
+    return [SpeechActivity(False, end_ms, index), RecognizedText(text, True, 0, end_ms, index)]
+
+
+def answer_events(live: LiveConversation) -> list[object]:
+    return [
+        e
+        for e in live.events
+        if isinstance(e, AssistantTextOut | AudioOut | FrameOut | TurnEventOut)
+    ]
+
+
+def turn_ids(live: LiveConversation) -> set[str]:
+    ids = {getattr(e, "turn_id", "") for e in live.events}
+    return ids - {""}
+
+
+async def until(condition, timeout_s: float = 2.0) -> None:  # type: ignore[no-untyped-def]
+    for _ in range(int(timeout_s / 0.005)):
+        if condition():
+            return
+        await asyncio.sleep(0.005)
+    raise AssertionError("condition not met")
+
+
+async def test_a_stable_interim_is_answered_before_the_final_and_committed() -> None:
+    committed = metrics.SPECULATIONS["committed"]
+    async with speculating() as live:
+        fakes = live.fakes
+        await live.audio(700)
+        await fakes.asr.say(SpeechActivity(True, 0, 0), interim("what is photosynthesis"))
+        await until(lambda: fakes.tts.streams)  # the answer is being spoken, hidden
+        await asyncio.sleep(0.05)
+        assert answer_events(live) == []  # nothing of it reached the client
+        await fakes.asr.say(*final("What is photosynthesis?"))
+        record = await live.ended()
+    assert record.outcome is TurnOutcome.COMPLETED and record.speculative
+    assert len(fakes.llm.requests) == 1
+    assert fakes.llm.requests[0].messages[-1].content == "what is photosynthesis"
+    assert record.user_text == "what is photosynthesis"
+    (transcript,) = live.finals()
+    assert transcript.turn_id == record.turn_id and transcript.text == "What is photosynthesis?"
+    # Transcript, then STARTED, then the answer; nothing of the answer before the transcript.
+    first_answer = next(i for i, e in enumerate(live.events) if isinstance(e, AssistantTextOut))
+    assert live.events.index(transcript) < first_answer
+    t = record.timings
+    assert 0 < t.end_of_speech_us <= t.final_transcript_us <= t.first_token_us <= t.first_audio_us
+    assert metrics.SPECULATIONS["committed"] == committed + 1
+    # The client did not ask for interim transcripts: ASR was asked, the client sees none.
+    assert fakes.asr.settings[0].interim_results
+    assert not [e for e in live.events if isinstance(e, TranscriptOut) and not e.is_final]
+
+
+async def test_a_speculation_the_final_transcript_contradicts_is_discarded_unseen() -> None:
+    discarded = metrics.SPECULATIONS["discarded"]
+    async with speculating() as live:
+        fakes = live.fakes
+        await live.audio(700)
+        await fakes.asr.say(SpeechActivity(True, 0, 0), interim("what is photo"))
+        await until(lambda: fakes.llm.streams)
+        await fakes.asr.say(*final("what is photosynthesis"))
+        record = await live.ended()
+    assert not record.speculative and record.user_text == "what is photosynthesis"
+    assert [r.messages[-1].content for r in fakes.llm.requests] == [
+        "what is photo",
+        "what is photosynthesis",
+    ]
+    assert fakes.llm.streams[0].outcome in ("cancelled", "completed")
+    assert turn_ids(live) == {record.turn_id}  # not one message of the discarded answer
+    assert live.session.turns == [record]
+    assert metrics.SPECULATIONS["discarded"] == discarded + 1
+
+
+async def test_new_speech_cancels_the_speculation() -> None:
+    async with speculating() as live:
+        fakes = live.fakes
+        await live.audio(700)
+        await fakes.asr.say(SpeechActivity(True, 0, 0), interim("what is the difference"))
+        await until(lambda: fakes.llm.streams)
+        # A thinking pause, then the student goes on: the speculation goes.
+        await fakes.asr.say(SpeechActivity(True, 900, 1))
+        assert fakes.llm.streams[0].outcome in ("cancelled", "completed")
+        assert live.conversation.turns._speculation.turn is None
+        await fakes.asr.say(
+            interim("between a virus and a cell", 1),
+            *final("between a virus and a cell", 1, end_ms=1500),
+        )
+        record = await live.ended()
+    assert record.user_text == "between a virus and a cell"
+    assert turn_ids(live) == {record.turn_id}
+    assert [t.user_text for t in live.session.turns] == ["between a virus and a cell"]
+
+
+async def test_barge_in_during_a_committed_speculation_interrupts_it() -> None:
+    fakes = FakeUpstreams(llm=FakeLlm(delay_s=0.02))
+    settings = unit_settings(speculation_stable_ms=STABLE_MS, media_lead_ms=50)
+    async with LiveConversation(fakes, settings) as live:
+        await live.audio(700)
+        await fakes.asr.say(SpeechActivity(True, 0, 0), interim("what is photosynthesis"))
+        await until(lambda: fakes.llm.streams)
+        await fakes.asr.say(*final("what is photosynthesis"))
+        await live.wait_for(lambda e: isinstance(e, AudioOut))
+        await live.audio(200)
+        received = int(live.conversation.speech.received_ms)
+        await fakes.asr.say(SpeechActivity(True, received - 150, 1))
+        record = await live.ended()
+        live.assert_nothing_after_interruption()
+    assert record.speculative and record.outcome is TurnOutcome.INTERRUPTED
+
+
+async def test_without_speculation_only_the_final_transcript_starts_a_turn() -> None:
+    fakes = FakeUpstreams()
+    async with LiveConversation(fakes, unit_settings(speculation_stable_ms=0)) as live:
+        await live.audio(700)
+        await fakes.asr.say(SpeechActivity(True, 0, 0), interim("what is photosynthesis"))
+        await asyncio.sleep(STABLE_MS * 3 / 1000)
+        assert fakes.llm.requests == []
+        await fakes.asr.say(*final("what is photosynthesis"))
+        record = await live.ended()
+    assert not record.speculative and record.outcome is TurnOutcome.COMPLETED
+    assert not fakes.asr.settings[0].interim_results  # nobody needs interim results
