@@ -66,6 +66,11 @@ class AsrSettings(ServiceSettings):
     interim_interval_ms: int = Field(default=200, ge=0)
     redecode_interval_ms: int = Field(default=1000, ge=100)
 
+    # llm_svc, which owns tutors' knowledge bases: a stream whose config names one is
+    # recognized with the tutor's own language model. Empty: every tutor gets the general model.
+    llm_address: str = ""
+    knowledge_timeout_s: float = Field(default=5.0, gt=0)
+
     # pocketsphinx: decoders kept for reuse after their streams end (a general-model decoder
     # takes ~0.5 s and ~90 MB to build).
     idle_decoders: int = Field(default=4, ge=0)

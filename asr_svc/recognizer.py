@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
+import re
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -17,6 +19,7 @@ from asr_svc.config import AsrSettings
 from asr_svc.engines import create_engine
 from asr_svc.engines.base import AsrEngine, EngineStream, StreamSpec, primary_language
 from asr_svc.events import RecognitionEvent
+from asr_svc.knowledge_source import KnowledgeSource
 from asr_svc.pipeline import RecognitionPipeline
 from asr_svc.stream_runner import StreamRunner
 from asr_svc.vad import SileroVad
@@ -26,6 +29,7 @@ from svc_core.errors import InvalidArgument, ResourceExhausted, Unavailable
 logger = logging.getLogger(__name__)
 
 PCM_S16LE = "pcm_s16le"
+_KNOWLEDGE_BASE_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
 
 
 @dataclass(frozen=True)
@@ -52,6 +56,7 @@ class StreamRequest:
     vad_threshold: float = 0.0
     max_utterance_ms: int = 0
     speech_pad_ms: int = 0
+    knowledge_base_id: str = ""
 
 
 class Recognizer:
@@ -80,6 +85,9 @@ class Recognizer:
         )
         self._interim_slots: asyncio.Semaphore | None = None
         self._active = 0
+        self.knowledge = KnowledgeSource(
+            settings.llm_address, timeout_s=settings.knowledge_timeout_s
+        )
 
     @property
     def ready(self) -> bool:
@@ -99,7 +107,7 @@ class Recognizer:
         """
         loop = asyncio.get_running_loop()
         logger.info("loading the %s engine", self.engine.name)
-        await loop.run_in_executor(self._decode_executor, self.engine.load)
+        await self.engine.start()
         vad = await loop.run_in_executor(self._decode_executor, SileroVad)
         # Interim re-decodes may use at most half the pool, so finals always find a worker.
         self._interim_slots = asyncio.Semaphore(max(1, self.settings.worker_threads // 2))
@@ -110,8 +118,9 @@ class Recognizer:
         self._vad = None
         self._executor.shutdown(wait=False, cancel_futures=True)
         self._decode_executor.shutdown(wait=False, cancel_futures=True)
+        await self.knowledge.close()
         if self._owns_engine:
-            self.engine.close()
+            await self.engine.close()
 
     async def recognize(
         self, request: StreamRequest, audio: AsyncIterator[bytes]
@@ -141,6 +150,9 @@ class Recognizer:
             )
         self._active += 1
         try:
+            knowledge = await self.knowledge.text(request.knowledge_base_id)
+            if knowledge is not None:
+                spec = dataclasses.replace(spec, knowledge=knowledge)
             engine_stream = await self._open(spec)
             pipeline = RecognitionPipeline(
                 engine_stream,
@@ -189,6 +201,12 @@ class Recognizer:
             raise InvalidArgument(
                 f"a phrase hint of {len(too_long)} characters: at most "
                 f"{self.settings.max_phrase_chars} per hint"
+            )
+        kb_id = request.knowledge_base_id
+        if kb_id and not _KNOWLEDGE_BASE_ID.fullmatch(kb_id):
+            raise InvalidArgument(
+                f"invalid knowledge_base_id {kb_id[:40]!r}: use 1-128 characters of "
+                "[A-Za-z0-9._-]"
             )
         return StreamSpec(language=primary_language(request.language_code), phrase_hints=hints)
 

@@ -66,6 +66,7 @@ def stream_request(config: asr_pb2.RecognitionConfig) -> StreamRequest:
         vad_threshold=endpointing.vad_threshold,
         max_utterance_ms=endpointing.max_utterance_ms,
         speech_pad_ms=endpointing.speech_pad_ms,
+        knowledge_base_id=config.knowledge_base_id,
     )
 
 

@@ -28,5 +28,5 @@ def create_engine(settings: AsrSettings) -> AsrEngine:
         )
     module_name, class_name = target.split(":")
     engine_class = getattr(importlib.import_module(module_name), class_name)
-    engine: AsrEngine = engine_class(settings)
+    engine: AsrEngine = engine_class.from_settings(settings)
     return engine

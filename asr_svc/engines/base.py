@@ -7,11 +7,18 @@ recognizes the audio of one utterance at a time, per stream.
 
 from __future__ import annotations
 
+import asyncio
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from typing import Self
+
+    from asr_svc.config import AsrSettings
 
 #: Every engine takes 16 kHz audio; the pipeline resamples what clients send.
 SAMPLE_RATE = 16000
@@ -61,16 +68,34 @@ class Transcript:
 
 
 @dataclass(frozen=True)
+class KnowledgeText:
+    """The text of a tutor's knowledge base, which recognition is tuned to.
+
+    Attributes:
+        knowledge_base_id: The knowledge base it came from.
+        content_hash: Changes whenever the documents change (engines cache what they build
+            from the text under it).
+        documents: Plain text of each document.
+    """
+
+    knowledge_base_id: str
+    content_hash: str
+    documents: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class StreamSpec:
     """What a stream asks of the engine.
 
     Attributes:
         language: Primary language subtag ("en"), or "" for the engine's default.
         phrase_hints: Words and phrases the speaker is likely to say.
+        knowledge: The tutor's documents; None for a tutor without any (the general model).
     """
 
     language: str = ""
     phrase_hints: tuple[str, ...] = ()
+    knowledge: KnowledgeText | None = None
 
 
 class EngineStream(ABC):
@@ -114,6 +139,19 @@ class AsrEngine(ABC):
     #: Name used by the ``ASR_ENGINE`` setting.
     name: str = ""
 
+    @classmethod
+    def from_settings(cls, settings: AsrSettings) -> Self:
+        """The engine the settings describe, not yet started."""
+        return cls(settings)  # type: ignore[call-arg]
+
+    async def start(self) -> None:
+        """Loads the models off the event loop (``load`` in a worker thread).
+
+        Raises:
+            svc_core.server.StartupError: See ``load``.
+        """
+        await asyncio.to_thread(self.load)
+
     @property
     @abstractmethod
     def capabilities(self) -> EngineCapabilities:
@@ -136,7 +174,7 @@ class AsrEngine(ABC):
             svc_core.errors.InvalidArgument: The spec asks for what the engine cannot do.
         """
 
-    def close(self) -> None:  # noqa: B027 - optional hook
+    async def close(self) -> None:  # noqa: B027 - optional hook
         """Releases models at shutdown."""
 
 

@@ -3,8 +3,9 @@
 Whisper decodes an utterance as a whole, so each stream keeps its utterance's audio (bounded
 by the maximum utterance length), re-decodes it for interim results at a bounded rate (the
 pipeline decides when), and decodes it once more, with word timings, at the endpoint. Phrase
-hints are passed as hotwords. The model comes from a directory, or a name already in the local
-Hugging Face cache: nothing is downloaded at run time.
+hints are passed as hotwords, followed by the key terms of the tutor's documents. The model
+comes from a directory, or a name already in the local Hugging Face cache: nothing is
+downloaded at run time.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from asr_svc.engines.base import (
     Transcript,
     supported,
 )
+from asr_svc.language_model.corpus import key_terms
 from svc_core.errors import InvalidArgument
 from svc_core.server import StartupError
 
@@ -141,7 +143,9 @@ class FasterWhisperEngine(AsrEngine):
             raise RuntimeError("engine not loaded")
         if not supported(spec.language, self._languages):
             raise InvalidArgument(f"language {spec.language!r} is not supported by this model")
-        hotwords = " ".join(" ".join(spec.phrase_hints).split())[:_HOTWORDS_MAX_CHARS]
+        # The hints first (the client's own words), then the tutor's key terms (issue 15).
+        terms = key_terms(spec.knowledge.documents) if spec.knowledge is not None else []
+        hotwords = " ".join(" ".join([*spec.phrase_hints, *terms]).split())[:_HOTWORDS_MAX_CHARS]
         return FasterWhisperStream(self, spec.language or None, hotwords or None)
 
     def transcribe(

@@ -1,8 +1,10 @@
 """PocketSphinx: the embedded default engine (its English model ships in the wheel).
 
 Decodes incrementally (``process_raw`` as audio arrives), so interim results cost nothing and
-the final result is ready as soon as the utterance ends. Phrase hints build a domain language
-model per hint set; without hints the general English model is used.
+the final result is ready as soon as the utterance ends. A stream of a tutor with documents, or
+with phrase hints, is decoded with that tutor's own language model (``asr_svc.language_model``:
+the documents, questions about them, everyday English, the hints weighted up); built once per
+content and kept. Without either, the general English model is used.
 
 Decoders are not thread-safe and are costly to build (a general-model decoder takes ~0.5 s and
 ~90 MB), so each stream owns one and returns it to a small idle pool when it ends, keyed by
@@ -32,7 +34,10 @@ from asr_svc.engines.base import (
     Transcript,
     supported,
 )
-from asr_svc.engines.domain_lm import DomainModel, base_word, build_domain_model, read_dictionary
+from asr_svc.language_model.arpa_model import ArpaModel, build_arpa_model
+from asr_svc.language_model.corpus import TutorText, corpus_lines
+from asr_svc.language_model.pronunciations import Pronouncer, read_dictionary
+from asr_svc.language_model.words import base_word
 from svc_core.errors import InvalidArgument
 from svc_core.server import StartupError
 
@@ -41,6 +46,7 @@ logger = logging.getLogger(__name__)
 _GENERAL = "general"  # pool key of decoders with the general language model
 _FRAME_MS = 10  # seg() reports times in 10 ms frames
 _CMN_SMOOTHING = 0.3  # weight of the latest utterance in the channel's cepstral mean
+_MODELS_KEPT = 16  # tutor models kept in memory (each is a few hundred KB of ARPA text)
 
 
 class PocketsphinxEngine(AsrEngine):
@@ -55,6 +61,8 @@ class PocketsphinxEngine(AsrEngine):
         self._lock = threading.Lock()
         self._cmn: str | None = None
         self._dictionary: dict[str, list[str]] = {}
+        self._pronouncer = Pronouncer({})
+        self._models: OrderedDict[tuple[str, tuple[str, ...]], ArpaModel | None] = OrderedDict()
         self._model_dir: Path | None = None
         self._decoder_class: Any = None
 
@@ -82,6 +90,7 @@ class PocketsphinxEngine(AsrEngine):
         self._decoder_class = pocketsphinx.Decoder
         self._model_dir = model_dir
         self._dictionary = read_dictionary(dictionary)
+        self._pronouncer = Pronouncer(self._dictionary)
         # Build one general decoder now: it proves the model loads, and the first stream
         # without hints need not wait for it.
         self._release(_GENERAL, self._new_decoder(None))
@@ -93,21 +102,43 @@ class PocketsphinxEngine(AsrEngine):
                 f"language {spec.language!r} is not supported by the pocketsphinx engine "
                 "(English only)"
             )
-        domain = (
-            build_domain_model(spec.phrase_hints, self._dictionary) if spec.phrase_hints else None
-        )
-        if domain is not None and domain.unknown_words:
-            logger.debug("%d hint words have no pronunciation", len(domain.unknown_words))
-        key = domain.key if domain is not None else _GENERAL
-        decoder = self._take(key) or self._new_decoder(domain)
+        model = self.tutor_model(spec)
+        key = model.key if model is not None else _GENERAL
+        decoder = self._take(key) or self._new_decoder(model)
         return PocketsphinxStream(self, key, decoder, cold=self.channel_estimate is None)
 
-    def close(self) -> None:
+    def tutor_model(self, spec: StreamSpec) -> ArpaModel | None:
+        """The language model of a stream's tutor (built, or remembered); None: the general one.
+
+        Models are kept by the knowledge base's content hash and the hints, so a tutor's
+        streams share one, and changed documents (a new hash) get a new one.
+        """
+        knowledge = spec.knowledge
+        documents = knowledge.documents if knowledge is not None else ()
+        if not documents and not spec.phrase_hints:
+            return None
+        cache_key = (knowledge.content_hash if knowledge is not None else "", spec.phrase_hints)
+        with self._lock:
+            if cache_key in self._models:
+                self._models.move_to_end(cache_key)
+                return self._models[cache_key]
+        text = TutorText(documents=documents, hints=spec.phrase_hints)
+        model = build_arpa_model(corpus_lines(text), self._pronouncer)
+        if model is not None and model.unknown_words:
+            logger.debug("%d words have no pronunciation", len(model.unknown_words))
+        with self._lock:
+            self._models[cache_key] = model
+            while len(self._models) > _MODELS_KEPT:
+                self._models.popitem(last=False)
+        return model
+
+    async def close(self) -> None:
         with self._lock:
             self._idle.clear()
             self._idle_count = 0
+            self._models.clear()
 
-    def _new_decoder(self, domain: DomainModel | None) -> Any:
+    def _new_decoder(self, domain: ArpaModel | None) -> Any:
         options: dict[str, Any] = {
             "samprate": SAMPLE_RATE,
             "loglevel": "FATAL",

@@ -92,6 +92,7 @@ def config_request(
     rate: int = RATE,
     hints: Iterable[str] = (),
     interim: bool = False,
+    knowledge_base_id: str = "",
     **endpointing: int | float,
 ) -> asr_pb2.StreamingRecognizeRequest:
     """The first message of a stream."""
@@ -103,6 +104,7 @@ def config_request(
             language_code="en-US",
             interim_results=interim,
             phrase_hints=list(hints),
+            knowledge_base_id=knowledge_base_id,
             endpointing=asr_pb2.EndpointingConfig(**endpointing),  # type: ignore[arg-type]
         )
     )

@@ -1,11 +1,11 @@
-"""Silero streamed window by window, and the domain language model built from hints."""
+"""Silero streamed window by window, and how phrases are spelled for the language model."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from asr_svc.engines.domain_lm import build_domain_model, number_words, phrase_words
+from asr_svc.language_model.words import number_words, phrase_words
 from asr_svc.vad import WINDOW_SAMPLES, SileroVad
 from tests.asr_svc.speech import recording
 
@@ -50,19 +50,3 @@ def test_numbers_are_spelled_as_the_dictionary_has_them():
         "fifty",
         "six",
     ]
-
-
-def test_domain_model_keeps_known_words_and_cuts_phrases_at_unknown_ones(pocketsphinx_engine):
-    dictionary = pocketsphinx_engine._dictionary
-    model = build_domain_model(["the zorblax theorem is true", "what is 2 plus 2"], dictionary)
-    assert model is not None
-    assert model.unknown_words == ("zorblax",)
-    assert "zorblax" not in model.arpa
-    # "the" then "theorem is true": no bigram across the unknown word.
-    assert "the theorem" not in model.arpa
-    assert "theorem is" in model.arpa and "two plus" in model.arpa
-    dict_words = {line.split()[0] for line in model.dictionary.splitlines()}
-    assert {"the", "theorem", "two", "plus"} <= {w.split("(")[0] for w in dict_words}
-    again = build_domain_model(["the zorblax theorem is true", "what is 2 plus 2"], dictionary)
-    assert again is not None and again.key == model.key
-    assert build_domain_model(["zorblax qwxyz"], dictionary) is None

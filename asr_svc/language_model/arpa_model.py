@@ -1,0 +1,76 @@
+"""An n-gram model in ARPA format with the dictionary of its words, for pocketsphinx."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from asr_svc.language_model.corpus import corpus_key
+from asr_svc.language_model.pronunciations import Pronouncer
+
+#: Probability mass each n-gram order gives to what it has not seen (pocketsphinx's default).
+DISCOUNT_MASS = 0.5
+
+
+@dataclass(frozen=True)
+class ArpaModel:
+    """A trigram language model and the pronunciations of its words.
+
+    Attributes:
+        key: Identifies the training text (equal text, equal key), for reusing decoders.
+        arpa: The language model in ARPA text format.
+        dictionary: Pronunciation lines of every word the model uses.
+        unknown_words: Words nothing could pronounce, left out.
+        vocabulary: The model's words.
+    """
+
+    key: str
+    arpa: str
+    dictionary: str
+    unknown_words: tuple[str, ...]
+    vocabulary: frozenset[str]
+
+    def write(self, folder: Path) -> tuple[Path, Path]:
+        """Writes the model and dictionary files; returns (lm path, dict path)."""
+        lm_path, dict_path = folder / "tutor.arpa", folder / "tutor.dict"
+        lm_path.write_text(self.arpa, encoding="utf-8")
+        dict_path.write_text(self.dictionary, encoding="utf-8")
+        return lm_path, dict_path
+
+
+def build_arpa_model(lines: Sequence[str], pronouncer: Pronouncer) -> ArpaModel | None:
+    """A trigram model over ``lines`` (space-separated words), or None if none is sayable.
+
+    A line is cut where it has a word nothing can pronounce, so the model never learns a word
+    sequence that was not in the text.
+    """
+    from pocketsphinx.lm import ArpaBoLM
+
+    vocabulary = {word for line in lines for word in line.split()}
+    dictionary_lines, unknown = pronouncer.lines(vocabulary)
+    unsayable = set(unknown)
+    runs: list[str] = []
+    for line in lines:
+        run: list[str] = []
+        for word in [*line.split(), ""]:
+            if word and word not in unsayable:
+                run.append(word)
+                continue
+            if run:
+                runs.append(" ".join(run))
+            run = []
+    if not runs:
+        return None
+    model = ArpaBoLM(text="\n".join(runs), add_start=True, discount_mass=DISCOUNT_MASS)
+    model.compute()
+    arpa = io.StringIO()
+    model.write(arpa)
+    return ArpaModel(
+        key=corpus_key(runs),
+        arpa=arpa.getvalue(),
+        dictionary="".join(dictionary_lines),
+        unknown_words=tuple(sorted(unsayable)),
+        vocabulary=frozenset(vocabulary - unsayable),
+    )

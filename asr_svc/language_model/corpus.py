@@ -1,0 +1,160 @@
+"""The text a tutor's language model learns from.
+
+Three parts, mixed by repetition (an n-gram model's counts are its weights):
+- the tutor's documents, sentence by sentence: its vocabulary and phrases;
+- questions a student asks about the documents' key terms ("what is X", "why do X", "what is
+  the difference between X and Y" ...), since a student asks rather than recites;
+- everyday English that any student says to any tutor (``everyday_english.txt``), so speech
+  off the tutor's topics still has words to land on;
+and the stream's phrase hints, which add weight to their words and phrases, never replace the
+rest (issue 15: a hint biases, it does not restrict).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources
+
+from asr_svc.language_model.words import phrase_words, sentences
+
+#: How many times a phrase hint counts, against once for a sentence of the documents.
+HINT_WEIGHT = 3
+#: Key terms (single words, then two-word terms) that question templates are built over.
+MAX_TERMS = 60
+MAX_PAIRED_TERMS = 12
+
+_STOP_TEXT = """a an the and or but if of to in on at by for with from as is are was were be
+    been being
+    it its this that these those there here which who whom whose what when where why how do does
+    did can could would should will shall may might must not no so such than then too very their
+    them they his her he she we you i our your my me us one two three some any all each most more
+    other into about over under between also called because while much many like only own same
+    both up down out just often around after before through until during each every few
+    first second new old another less least per via"""
+_STOP_WORDS = frozenset(_STOP_TEXT.split())
+_QUESTIONS_ABOUT_ONE = (
+    "what is {x}",
+    "what are {x}",
+    "what is a {x}",
+    "what is the {x}",
+    "what does {x} mean",
+    "what does the {x} do",
+    "can you explain {x}",
+    "can you explain the {x}",
+    "can you tell me about {x}",
+    "tell me about the {x}",
+    "tell me more about {x}",
+    "how does {x} work",
+    "how does the {x} work",
+    "how do {x} work",
+    "why do {x}",
+    "why does the {x}",
+    "why is {x} important",
+    "what causes {x}",
+    "how are {x} formed",
+    "where is the {x}",
+    "what happens to the {x}",
+    "how many {x} are there",
+    "give me an example of {x}",
+)
+_QUESTIONS_ABOUT_TWO = (
+    "what is the difference between {x} and {y}",
+    "what is the difference between a {x} and a {y}",
+    "what is the difference between the {x} and the {y}",
+    "how is {x} different from {y}",
+)
+
+
+@dataclass(frozen=True)
+class TutorText:
+    """What a tutor's language model is built from.
+
+    Attributes:
+        documents: Plain text of the tutor's documents (its knowledge base).
+        hints: The stream's phrase hints.
+        content_hash: Identifies the documents' content (as their source reports it); equal
+            hashes mean equal documents.
+    """
+
+    documents: tuple[str, ...] = ()
+    hints: tuple[str, ...] = ()
+    content_hash: str = ""
+    key_terms: tuple[str, ...] = field(default=(), compare=False)
+
+    @property
+    def empty(self) -> bool:
+        """Neither documents nor hints: the engine's general model applies."""
+        return not self.documents and not self.hints
+
+
+def key_terms(documents: Iterable[str], *, limit: int = MAX_TERMS) -> list[str]:
+    """The documents' most frequent content words and two-word terms, most frequent first."""
+    singles: Counter[str] = Counter()
+    pairs: Counter[str] = Counter()
+    for document in documents:
+        for words in sentences(document):
+            for index, word in enumerate(words):
+                if not _content(word):
+                    continue
+                singles[word] += 1
+                following = words[index + 1] if index + 1 < len(words) else ""
+                if _content(following):
+                    pairs[f"{word} {following}"] += 1
+    # Two-word terms count only when they recur: "tectonic plates", not any adjacent pair.
+    recurring = [term for term, count in pairs.most_common(limit // 2) if count > 1]
+    return [term for term, _ in singles.most_common(limit)] + recurring
+
+
+def corpus_lines(text: TutorText) -> list[str]:
+    """The training sentences of a tutor's model, one per line, weights as repetitions."""
+    lines = list(everyday_english())
+    for document in text.documents:
+        lines.extend(" ".join(words) for words in sentences(document))
+    terms = list(text.key_terms) or key_terms([*text.documents, *text.hints])
+    hint_terms: list[str] = []
+    for hint in text.hints:
+        words = phrase_words(hint)
+        if words:
+            lines.extend([" ".join(words)] * HINT_WEIGHT)
+            if len(words) <= 2:
+                hint_terms.append(" ".join(words))
+    terms = list(dict.fromkeys(terms + hint_terms))
+    lines.extend(_questions(terms))
+    return lines
+
+
+def corpus_key(lines: Sequence[str]) -> str:
+    """A short stable id of a corpus: equal corpora, equal models."""
+    return hashlib.sha256("\n".join(lines).encode()).hexdigest()[:16]
+
+
+@cache
+def everyday_english() -> tuple[str, ...]:
+    """The everyday-English sentences every tutor's model includes."""
+    raw = resources.files(__package__).joinpath("everyday_english.txt").read_text("utf-8")
+    return tuple(
+        " ".join(phrase_words(line))
+        for line in raw.splitlines()
+        if line.strip() and not line.startswith("#")
+    )
+
+
+def _questions(terms: Sequence[str]) -> list[str]:
+    questions = [template.format(x=term) for term in terms for template in _QUESTIONS_ABOUT_ONE]
+    paired = terms[:MAX_PAIRED_TERMS]
+    questions.extend(
+        template.format(x=first, y=second)
+        for first in paired
+        for second in paired
+        if first != second
+        for template in _QUESTIONS_ABOUT_TWO
+    )
+    return questions
+
+
+def _content(word: str) -> bool:
+    return len(word) > 2 and word not in _STOP_WORDS and not word.isdigit()
