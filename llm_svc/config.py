@@ -64,6 +64,9 @@ class LlmSettings(ServiceSettings):
     ollama_keep_alive: str = ""
     # Knowledge passages put into the prompt when a request names a knowledge base.
     ollama_context_passages: int = Field(default=3, ge=0, le=10)
+    # Earlier conversation sent with each request, in estimated tokens (~4 characters each);
+    # older messages are left out whole.
+    ollama_history_tokens: int = Field(default=1500, ge=0, le=100_000)
     # At start, how long to wait for Ollama to answer before refusing to start.
     ollama_startup_timeout_s: float = Field(default=30.0, ge=0)
     ollama_max_connections: int = Field(default=64, ge=1)

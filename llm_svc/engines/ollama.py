@@ -1,10 +1,13 @@
 """The production engine: streams ``/api/chat`` from an Ollama server with the ``ollama`` client.
 
 Each request may name its own model (each tutor can use its own), else ``LLM_OLLAMA_MODEL``.
-When the request names a knowledge base, the best passages go into the prompt as a system
-message and come back as citations. The HTTP stream lives inside ``generate()``: when the
-gRPC call is cancelled (a student barges in), the cancellation closes the connection at once
-and Ollama stops generating.
+The model gets the same tutor as the retrieval engine (``llm_svc.tutoring.chat_prompt``): the
+tutor's prompt (or the default) with an instruction to answer briefly for speech, the passages
+found for the question (follow-ups searched with their topic) with their ids, and the history
+within a token budget; the passages come back as citations. A question heard with low ASR
+confidence is asked back ("Did you mean ...?") without calling the model. The HTTP stream lives
+inside ``generate()``: when the gRPC call is cancelled (a student barges in), the cancellation
+closes the connection at once and Ollama stops generating.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncGenerator, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any, cast
 
 import httpx
@@ -21,7 +25,6 @@ import ollama
 
 from llm_svc.config import LlmSettings
 from llm_svc.engines.base import (
-    ChatMessage,
     EngineCapabilities,
     FinishReason,
     GenerationEvent,
@@ -32,7 +35,12 @@ from llm_svc.engines.base import (
     SamplingOptions,
     TextDelta,
 )
+from llm_svc.knowledge.analysis import TextAnalyzer
 from llm_svc.knowledge.documents import PassageHit
+from llm_svc.tutoring.chat_prompt import chat_messages
+from llm_svc.tutoring.clarify import clarifying_question, needs_clarifying
+from llm_svc.tutoring.conversation import find_passages, read_turn
+from llm_svc.word_pieces import word_pieces
 from svc_core.errors import (
     DeadlineExceeded,
     InvalidArgument,
@@ -44,31 +52,7 @@ from svc_core.server import StartupError
 
 logger = logging.getLogger(__name__)
 
-_CONTEXT_PREAMBLE = (
-    "Notes from the tutor's knowledge base that may help with the student's question. Use "
-    "them when they are relevant; do not contradict them, and do not mention these notes "
-    "by number."
-)
 _STARTUP_RETRY_S = 0.5
-
-
-def grounded_messages(
-    messages: Sequence[ChatMessage], passages: Sequence[PassageHit]
-) -> list[dict[str, str]]:
-    """The conversation as Ollama messages, with the passages as a system message.
-
-    The passages go right after the leading system messages (the tutor's own instructions),
-    so the tutor's prompt keeps its place and the notes come before the conversation.
-    """
-    converted = [{"role": m.role, "content": m.content} for m in messages]
-    if not passages:
-        return converted
-    notes = "\n\n".join(
-        f"[{n}] {hit.passage.title}: {hit.passage.text}" for n, hit in enumerate(passages, 1)
-    )
-    position = next((i for i, m in enumerate(messages) if m.role != "system"), len(messages))
-    converted.insert(position, {"role": "system", "content": f"{_CONTEXT_PREAMBLE}\n\n{notes}"})
-    return converted
 
 
 def ollama_options(options: SamplingOptions) -> dict[str, Any]:
@@ -83,6 +67,16 @@ def ollama_options(options: SamplingOptions) -> dict[str, Any]:
     return {key: value for key, value in mapped.items() if value is not None}
 
 
+@dataclass(frozen=True)
+class PreparedChat:
+    """A turn ready for Ollama: its messages and the passages in them; or, instead, a
+    question to ask back (``ask_back``) when the student was heard badly."""
+
+    messages: list[dict[str, str]]
+    citations: list[PassageHit]
+    ask_back: str = ""
+
+
 class OllamaEngine(LlmEngine):
     """Streams chat completions from an Ollama server.
 
@@ -95,6 +89,8 @@ class OllamaEngine(LlmEngine):
         context_passages: Knowledge passages put into the prompt.
         startup_timeout_s: How long ``start()`` waits for Ollama to answer.
         max_connections: HTTP connections to Ollama (one per concurrent stream).
+        history_tokens: Estimated tokens of earlier conversation sent with each request.
+        clarify_below_confidence: Questions heard with a lower ASR confidence are asked back.
     """
 
     name = "ollama"
@@ -111,6 +107,8 @@ class OllamaEngine(LlmEngine):
         context_passages: int = 3,
         startup_timeout_s: float = 30.0,
         max_connections: int = 64,
+        history_tokens: int = 1500,
+        clarify_below_confidence: float = 0.5,
     ) -> None:
         self.host = host
         self._default_model = default_model
@@ -118,6 +116,10 @@ class OllamaEngine(LlmEngine):
         self._context_passages = context_passages
         self._startup_timeout_s = startup_timeout_s
         self._read_timeout_s = read_timeout_s
+        self._history_tokens = history_tokens
+        self._clarify_below = clarify_below_confidence
+        # Reads turns of tutors without a knowledge base (intents need no index).
+        self._analyzer = TextAnalyzer()
         # The ollama client has no timeout by default; without one a stalled server would hold
         # a turn forever.
         self._client = ollama.AsyncClient(
@@ -139,6 +141,8 @@ class OllamaEngine(LlmEngine):
             context_passages=settings.ollama_context_passages,
             startup_timeout_s=settings.ollama_startup_timeout_s,
             max_connections=settings.ollama_max_connections,
+            history_tokens=settings.ollama_history_tokens,
+            clarify_below_confidence=settings.clarify_below_confidence,
         )
 
     @property
@@ -187,19 +191,40 @@ class OllamaEngine(LlmEngine):
             for m in listing.models
         ]
 
+    def prepare(self, request: GenerationRequest) -> PreparedChat:
+        """What to send Ollama for ``request``, or the question to ask back instead (blocking:
+        searching the knowledge base is CPU work)."""
+        knowledge = request.knowledge
+        terms = knowledge.terms if knowledge is not None else self._analyzer.terms
+        turn = read_turn(request.messages, terms)
+        if needs_clarifying(turn, request.input_confidence, self._clarify_below):
+            text, _ = clarifying_question(turn, request.question, knowledge)
+            return PreparedChat(messages=[], citations=[], ask_back=text)
+        passages: list[PassageHit] | None = None
+        if knowledge is not None:
+            passages = []
+            if self._context_passages:
+                passages = find_passages(knowledge, turn, limit=self._context_passages)
+        messages = chat_messages(
+            turn.prompt, request.messages, passages, history_tokens=self._history_tokens
+        )
+        return PreparedChat(messages=messages, citations=passages or [])
+
     async def generate(self, request: GenerationRequest) -> AsyncGenerator[GenerationEvent, None]:
         model = request.model or self._default_model
-        citations: list[PassageHit] = []
-        if request.knowledge is not None and self._context_passages and request.question.strip():
-            citations = await asyncio.to_thread(
-                request.knowledge.search, request.question, limit=self._context_passages
-            )
+        prepared = await asyncio.to_thread(self.prepare, request)
+        if prepared.ask_back:
+            for piece in word_pieces(prepared.ask_back):
+                yield TextDelta(piece)
+            yield GenerationResult(FinishReason.STOP, model=model)
+            return
+        citations = prepared.citations
         final: ollama.ChatResponse | None = None
         deltas = 0
         with self._statuses(model):
             stream = await self._client.chat(
                 model=model,
-                messages=grounded_messages(request.messages, citations),
+                messages=prepared.messages,
                 options=ollama_options(request.options),
                 keep_alive=self._keep_alive,
                 stream=True,

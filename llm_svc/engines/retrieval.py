@@ -9,7 +9,6 @@ short enough to speak, cited; follow-ups, requests and greetings; an honest "no 
 from __future__ import annotations
 
 import asyncio
-import re
 from collections.abc import AsyncGenerator, Sequence
 
 from llm_svc.config import LlmSettings
@@ -27,41 +26,9 @@ from llm_svc.knowledge.analysis import TextAnalyzer
 from llm_svc.tutoring.clarify import clarifying_question, needs_clarifying
 from llm_svc.tutoring.conversation import read_turn
 from llm_svc.tutoring.extractive import Reply, ReplyPolicy, compose_reply
+from llm_svc.word_pieces import cut_at_stop, word_pieces
 
 MODEL_NAME = "retrieval"
-
-_PIECE = re.compile(r"\s*(?:\w+|[^\w\s]+)|\s+")
-# Long words are streamed in pieces, as a language model's tokenizer would cut them, so
-# consumers meet partial words from every engine.
-_WHOLE_WORD_CHARS = 10
-_WORD_PIECE_CHARS = 6
-
-
-def word_pieces(text: str) -> list[str]:
-    """Cuts text into the pieces it is streamed in; joined, they give ``text`` back.
-
-    A piece is a word or a run of punctuation with the whitespace before it; words longer
-    than 10 characters are cut into pieces of 6.
-    """
-    pieces: list[str] = []
-    for match in _PIECE.finditer(text):
-        piece = match.group()
-        word = piece.lstrip()
-        if len(word) <= _WHOLE_WORD_CHARS:
-            pieces.append(piece)
-            continue
-        split = len(piece) - len(word) + _WORD_PIECE_CHARS
-        pieces.append(piece[:split])
-        pieces.extend(
-            piece[i : i + _WORD_PIECE_CHARS] for i in range(split, len(piece), _WORD_PIECE_CHARS)
-        )
-    return pieces
-
-
-def cut_at_stop(text: str, stop: Sequence[str]) -> tuple[str, bool]:
-    """``text`` up to (not including) the earliest stop sequence, and whether one was found."""
-    positions = [i for s in stop if s and (i := text.find(s)) >= 0]
-    return (text[: min(positions)], True) if positions else (text, False)
 
 
 class RetrievalEngine(LlmEngine):

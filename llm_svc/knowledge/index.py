@@ -61,6 +61,11 @@ class KnowledgeBase:
         self._by_position = {(p.document_id, p.index): p for p in self.passages}
         corpus = [analyzer.terms(passage.search_text) for passage in self.passages]
         self._passage_terms = [frozenset(terms) for terms in corpus]
+        # What each document is about as a whole, for judging follow-ups (see search()).
+        self._document_terms: dict[str, frozenset[str]] = {}
+        for passage, terms in zip(self.passages, self._passage_terms, strict=True):
+            known = self._document_terms.get(passage.document_id, frozenset())
+            self._document_terms[passage.document_id] = known | terms
         # Inverse document frequency over passages (BM25's formula), for weighing which of a
         # question's terms a passage covers: a rare, specific term counts more than a common one.
         frequency: Counter[str] = Counter(term for terms in self._passage_terms for term in terms)
@@ -106,9 +111,10 @@ class KnowledgeBase:
         Args:
             question: What the student asked (ranks the passages).
             limit: Most passages to return.
-            must_cover: Text whose terms a passage must cover under the policy; default the
-                question. A follow-up ("where does it happen?") is ranked by the topic and the
-                question together but judged on the topic alone.
+            must_cover: Text whose terms the passage's document must cover under the policy,
+                instead of the passage the question's terms. A follow-up ("how does it make
+                clouds?") is ranked by its own words and judged on whether the passage's
+                document is about the topic before it.
 
         Returns:
             At most ``limit`` hits, each meeting the policy's score and coverage; empty when
@@ -127,7 +133,12 @@ class KnowledgeBase:
             score = float(scores[position])
             if score < self.policy.min_score or score <= 0:
                 break
-            coverage = self.weighted_coverage(judged, self._passage_terms[position])
+            present = (
+                self._passage_terms[position]
+                if must_cover is None
+                else self._document_terms[self.passages[position].document_id]
+            )
+            coverage = self.weighted_coverage(judged, present)
             if coverage >= self.policy.min_coverage:
                 hits.append(PassageHit(self.passages[position], score, coverage))
                 if len(hits) == limit:

@@ -12,7 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from llm_svc.engines.base import ChatMessage
+from llm_svc.engines.base import ChatMessage, KnowledgeSource
+from llm_svc.knowledge.documents import PassageHit
 from llm_svc.tutoring.intents import Intent, normalize, read_intent, topic_words
 from llm_svc.tutoring.prompts import CLARIFY_PATTERN, asks_for_check, tutor_prompt
 from llm_svc.tutoring.questions import (
@@ -59,7 +60,7 @@ class Turn:
     topic: Topic | None
     #: Text to rank passages by; empty when nothing is to be searched.
     query: str
-    #: Text whose terms passages must cover; None for the query itself.
+    #: For a follow-up, the topic the passages' documents must be about (find_passages).
     must_cover: str | None
     #: The student's own words that pick sentences (the question, or the topic for requests).
     focus: str
@@ -156,11 +157,26 @@ def _step(text: str, topic: Topic | None, last_reply: str, terms: Terms) -> _Ste
     own = terms(text)
     kind = question_type(text)
     if topic is not None and is_follow_up(text, own):
-        # "where does it happen?": ranked with the topic, judged on the topic, sentences
-        # picked by the follow-up's own words and type.
-        return _Step(intent, preface, topic, f"{topic.text} {text}", topic.text, text, kind)
+        # "how does it make clouds?": ranked by its own words within documents about the topic
+        # (find_passages), sentences picked by its own words and type.
+        return _Step(intent, preface, topic, text, topic.text, text, kind)
     if not own:
         return _Step(intent, preface, topic, "", None, text, kind)
     # "The difference between adding and subtracting" is searched as "adding subtracting".
     query = strip_type_words(text) if kind is QuestionType.DIFFERENCE else text
     return _Step(intent, preface, Topic(text, kind), query, None, text, kind)
+
+
+def find_passages(knowledge: KnowledgeSource, turn: Turn, *, limit: int) -> list[PassageHit]:
+    """The passages for a turn, best first (blocking).
+
+    A follow-up is ranked by its own words among the documents about its topic; when its words
+    match nothing there ("where does it happen?"), by the topic and its words together.
+    """
+    if not turn.query:
+        return []
+    hits = knowledge.search(turn.query, limit=limit, must_cover=turn.must_cover)
+    if not hits and turn.must_cover is not None:
+        combined = f"{turn.must_cover} {turn.query}"
+        hits = knowledge.search(combined, limit=limit, must_cover=turn.must_cover)
+    return hits

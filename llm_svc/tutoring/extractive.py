@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from llm_svc.engines.base import KnowledgeSource
 from llm_svc.knowledge.documents import PassageHit, split_sentences
 from llm_svc.tutoring import prompts
-from llm_svc.tutoring.conversation import Turn
+from llm_svc.tutoring.conversation import Turn, find_passages
 from llm_svc.tutoring.intents import Intent, normalize
 from llm_svc.tutoring.questions import asks_what_next, strip_type_words
 from llm_svc.tutoring.selection import Selection, Wanted, example_strength, select
@@ -74,7 +74,7 @@ def compose_reply(turn: Turn, knowledge: KnowledgeSource | None, policy: ReplyPo
 
 
 def _answer(turn: Turn, knowledge: KnowledgeSource, policy: ReplyPolicy) -> Reply:
-    hits = knowledge.search(turn.query, limit=_CANDIDATE_PASSAGES, must_cover=turn.must_cover)
+    hits = find_passages(knowledge, turn, limit=_CANDIDATE_PASSAGES)
     if not hits:
         offer = prompts.help_offer(knowledge.topics())
         return Reply(_join(policy.no_material_text, offer), no_material=True)

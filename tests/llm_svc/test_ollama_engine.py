@@ -11,6 +11,7 @@ from vtutor.llm.v1 import llm_pb2
 
 from llm_svc.config import LlmSettings
 from llm_svc.engines.ollama import OllamaEngine
+from llm_svc.tutoring.prompts import DEFAULT_TUTOR_PROMPT, SPEECH_INSTRUCTION, asks_for_check
 from svc_core.server import StartupError
 from tests.llm_svc.conftest import collect, llm_service, llm_settings, user
 from tests.support.fake_ollama import FakeModel, FakeOllamaServer, numbered_reply
@@ -39,7 +40,9 @@ async def test_tokens_arrive_in_order_and_before_the_server_has_finished(tmp_pat
     assert done.finish_reason == llm_pb2.FINISH_REASON_STOP
     assert done.model == "llama3.2:3b"
     assert done.usage.completion_tokens == 6
-    assert done.usage.prompt_tokens == 1
+    # Ollama's own count (the fake counts words of every message it got).
+    sent = fake.chat_requests[0]["messages"]
+    assert done.usage.prompt_tokens == sum(len(m["content"].split()) for m in sent) > 1
     assert done.usage.total_ms >= 700
     assert done.usage.time_to_first_token_ms < done.usage.total_ms
 
@@ -143,7 +146,7 @@ async def test_options_reach_ollama_and_length_is_reported(tmp_path, fake_ollama
     assert done.finish_reason == llm_pb2.FINISH_REASON_LENGTH
 
 
-async def test_knowledge_passages_go_into_the_prompt_and_come_back_as_citations(
+async def test_the_tutor_prompt_passages_with_ids_and_the_question_reach_ollama(
     tmp_path, fake_ollama
 ):
     system = llm_pb2.Message(role=llm_pb2.ROLE_SYSTEM, content="You are Ada, a maths tutor.")
@@ -152,19 +155,85 @@ async def test_knowledge_passages_go_into_the_prompt_and_come_back_as_citations(
     )
     async with llm_service(ollama_settings(tmp_path, fake_ollama)) as stub:
         _, grounded = await collect(stub.Generate(request))
-        # Without a knowledge base the prompt is the conversation as sent (no fallback).
+        # Without a knowledge base: no notes at all (the contract: empty means ungrounded),
+        # and the default tutor prompt, which asks for a check of understanding.
         _, plain = await collect(stub.Generate(_ask("how do plants make food")))
     messages = fake_ollama.chat_requests[0]["messages"]
     assert [m["role"] for m in messages] == ["system", "system", "user"]
-    assert messages[0]["content"] == "You are Ada, a maths tutor."
+    assert messages[0]["content"] == f"You are Ada, a maths tutor.\n\n{SPEECH_INSTRUCTION}"
+    assert "60 words" in SPEECH_INSTRUCTION
     assert grounded.citations[0].document_id == "photosynthesis"
     for citation in grounded.citations:
-        assert citation.text in messages[1]["content"]
+        # Each passage with the id its citation names.
+        line = f"[{citation.document_id}#{citation.passage_index}] "
+        assert line in messages[1]["content"]
+        assert citation.text in messages[1]["content"].split(line)[1]
     assert messages[2]["content"] == "how do plants make food"
     assert fake_ollama.chat_requests[1]["messages"] == [
-        {"role": "user", "content": "how do plants make food"}
+        {"role": "system", "content": f"{DEFAULT_TUTOR_PROMPT}\n\n{SPEECH_INSTRUCTION}"},
+        {"role": "user", "content": "how do plants make food"},
     ]
+    assert asks_for_check(DEFAULT_TUTOR_PROMPT)
     assert list(plain.citations) == []
+
+
+async def test_a_follow_up_is_searched_with_its_topic_and_the_history_goes_along(
+    tmp_path, fake_ollama
+):
+    history = [
+        user("what is the water cycle"),
+        llm_pb2.Message(role=llm_pb2.ROLE_ASSISTANT, content="It is the journey water takes."),
+        user("how does it make clouds"),
+    ]
+    async with llm_service(ollama_settings(tmp_path, fake_ollama)) as stub:
+        _, done = await collect(
+            stub.Generate(llm_pb2.GenerateRequest(messages=history, knowledge_base_id="demo"))
+        )
+    messages = fake_ollama.chat_requests[0]["messages"]
+    assert [m["role"] for m in messages] == ["system", "system", "user", "assistant", "user"]
+    assert [m["content"] for m in messages[2:]] == [m.content for m in history]
+    # "it" is the water cycle: the passage on clouds (condensation) is found and cited.
+    cited = [(c.document_id, c.passage_index) for c in done.citations]
+    assert cited[0] == ("water-cycle", 2)
+    assert "[water-cycle#2]" in messages[1]["content"]
+
+
+async def test_history_is_cut_to_its_token_budget_oldest_first(tmp_path, fake_ollama):
+    long_turns = []
+    for number in range(6):
+        long_turns.append(user(f"question {number} " + "about plants " * 40))
+        long_turns.append(
+            llm_pb2.Message(role=llm_pb2.ROLE_ASSISTANT, content=f"answer {number} " + "x " * 80)
+        )
+    request = llm_pb2.GenerateRequest(messages=[*long_turns, user("and why is that")])
+    settings = ollama_settings(tmp_path, fake_ollama, ollama_history_tokens=300)
+    async with llm_service(settings) as stub:
+        await collect(stub.Generate(request))
+    messages = fake_ollama.chat_requests[0]["messages"]
+    history = messages[1:-1]
+    assert messages[-1]["content"] == "and why is that"
+    # Each turn is ~170 + ~40 estimated tokens: only the last one fits 300, question first.
+    assert [m["content"].split()[:2] for m in history] == [["question", "5"], ["answer", "5"]]
+    assert sum(len(m["content"]) for m in history) / 4 <= 300
+
+
+async def test_a_question_heard_with_low_confidence_is_asked_back_without_calling_ollama(
+    tmp_path, fake_ollama
+):
+    misheard = llm_pb2.GenerateRequest(
+        messages=[user("how is the rain maid")], knowledge_base_id="demo", input_confidence=0.2
+    )
+    sure = llm_pb2.GenerateRequest(
+        messages=[user("how is rain made")], knowledge_base_id="demo", input_confidence=0.9
+    )
+    async with llm_service(ollama_settings(tmp_path, fake_ollama)) as stub:
+        deltas, done = await collect(stub.Generate(misheard))
+        assert fake_ollama.chat_requests == []
+        await collect(stub.Generate(sure))
+    assert "".join(deltas).startswith("I'm not sure I heard you right. Did you mean")
+    assert "".join(deltas).endswith("?")
+    assert done.finish_reason == llm_pb2.FINISH_REASON_STOP
+    assert len(fake_ollama.chat_requests) == 1
 
 
 async def test_list_models_lists_ollamas_models_sorted(tmp_path):

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from llm_svc.engines.retrieval import cut_at_stop, word_pieces
 from llm_svc.knowledge.analysis import TextAnalyzer
 from llm_svc.knowledge.documents import MAX_PASSAGE_CHARS, Document, split_into_passages
+from llm_svc.word_pieces import cut_at_stop, word_pieces
 
 pytestmark = pytest.mark.unit
 
