@@ -12,16 +12,20 @@ import json
 import logging
 import os
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from loadtest.config import LoadTestConfig
+from loadtest.cpu import CpuMeter, cpu_report
 from loadtest.plot import write_png
+from loadtest.ramp import default_ramp_slo, ramp_point, ramp_summary, ramp_table, write_ramp_png
+from loadtest.recorder import Recorder
 from loadtest.report import build_report, summary_table
 from loadtest.runner import run_load
 from loadtest.slo import Slo
 from loadtest.stack import LocalStack
-from loadtest.utterances import load_utterances
+from loadtest.utterances import Utterance, load_utterances
 from svc_core.healthcheck import is_serving
 
 EXIT_OK, EXIT_SLO_MISSED, EXIT_CANNOT_RUN = 0, 1, 2
@@ -44,6 +48,27 @@ def parser() -> argparse.ArgumentParser:
         help="the gateway's service credential (default: $GATEWAY_API_KEY)",
     )
     p.add_argument("--mode", choices=["grpc", "webrtc"], default="grpc")
+    p.add_argument(
+        "--student",
+        choices=["light", "decoding"],
+        default="light",
+        help="webrtc students: read RTP only (light) or decode every frame",
+    )
+    p.add_argument(
+        "--listen",
+        type=float,
+        default=None,
+        metavar="S",
+        help="seconds every connected student listens before the first question (the CPU "
+        "report's listening phase; default 5 with --spawn-stack, else 0)",
+    )
+    p.add_argument(
+        "--ramp",
+        metavar="N,N,...",
+        help="run once per student count (e.g. 2,4,6,8,10,12) on one stack, stop at the first "
+        "count that breaks the SLO (--slo, else p95 first frame <= 800 ms, >= 24 fps, no "
+        "unanswered question), and report the largest count that held",
+    )
     p.add_argument("--students", type=int, default=4)
     p.add_argument("--ramp-up", type=float, default=2.0, help="seconds to start every student")
     p.add_argument("--duration", type=float, default=30.0, help="seconds questions may start")
@@ -96,6 +121,8 @@ def config_from(args: argparse.Namespace) -> LoadTestConfig:
         video=not args.no_video,
         video_size=args.video_size,
         seed=args.seed,
+        student_kind=args.student,
+        listen_s=args.listen if args.listen is not None else (5.0 if args.spawn_stack else 0.0),
     )
 
 
@@ -131,21 +158,13 @@ def run(args: argparse.Namespace) -> int:
         if config.mode == "webrtc" and not edge:
             print("loadtest: webrtc mode needs --edge URL (or --spawn-stack)", file=sys.stderr)
             return EXIT_CANNOT_RUN
-        recorder = asyncio.run(
-            run_load(
-                config,
-                utterances,
-                gateway_address=gateway,
-                api_key=args.api_key,
-                edge_url=edge,
-                progress_interval_s=args.progress_interval,
-            )
-        )
+        target = {"gateway": gateway, "edge": edge, "spawned": str(bool(stack))}
+        if args.ramp:
+            return run_ramp(args, config, slo, utterances, stack, target)
+        report, recorder = one_run(args, config, utterances, stack, target)
     finally:
         if stack is not None:
             stack.stop()
-    target = {"gateway": gateway, "edge": edge, "spawned": str(bool(stack))}
-    report = build_report(config, recorder, target=target)
     status = EXIT_OK
     if slo is not None:
         misses = slo.check(report)
@@ -160,6 +179,79 @@ def run(args: argparse.Namespace) -> int:
             print(f"  {miss}")
     print("wrote " + ", ".join(str(p) for p in paths))
     return status
+
+
+def one_run(
+    args: argparse.Namespace,
+    config: LoadTestConfig,
+    utterances: list[Utterance],
+    stack: LocalStack | None,
+    target: dict[str, str],
+) -> tuple[dict[str, Any], Recorder]:
+    """One load test against the target; the report (with CPU when the stack is ours)."""
+    meter = None
+    services: list[str] = []
+    if stack is not None:
+        groups = stack.processes()
+        services = list(groups)
+        # The load tester (and its students) apart from the stack it measures.
+        meter = CpuMeter({**groups, "loadtest (students)": [os.getpid()]})
+    recorder = asyncio.run(
+        run_load(
+            config,
+            utterances,
+            gateway_address=target["gateway"],
+            api_key=args.api_key,
+            edge_url=target["edge"],
+            progress_interval_s=args.progress_interval,
+            cpu=meter,
+        )
+    )
+    report = build_report(config, recorder, target=target)
+    if recorder.cpu:
+        report["cpu"] = cpu_report(
+            recorder.cpu,
+            services=services,
+            students=recorder.students_listening or config.students,
+            active_students=recorder.active_students(),
+        )
+    return report, recorder
+
+
+def run_ramp(
+    args: argparse.Namespace,
+    config: LoadTestConfig,
+    slo: Slo | None,
+    utterances: list[Utterance],
+    stack: LocalStack | None,
+    target: dict[str, str],
+) -> int:
+    """Runs one load test per student count until the SLO breaks; prints and plots the ramp."""
+    try:
+        counts = [int(n) for n in args.ramp.split(",") if n.strip()]
+    except ValueError:
+        print("loadtest: --ramp takes student counts such as 2,4,6", file=sys.stderr)
+        return EXIT_CANNOT_RUN
+    gate = slo or default_ramp_slo(config)
+    points: list[dict[str, Any]] = []
+    for count in counts:
+        print(f"ramp: {count} students", file=sys.stderr)
+        report, recorder = one_run(args, replace(config, students=count), utterances, stack, target)
+        misses = gate.check(report)
+        if report["counts"]["questions_unanswered"]:
+            misses.append(f"{report['counts']['questions_unanswered']} questions unanswered")
+        points.append(ramp_point(report, misses))
+        write_outputs(report, recorder, args.out, f"{args.name}-{count}")
+        if misses:
+            break
+    summary = ramp_summary(points)
+    folder = args.out
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{args.name}-ramp.json").write_text(json.dumps(summary, indent=2))
+    png = write_ramp_png(summary, folder / f"{args.name}-ramp.png")
+    print(ramp_table(summary))
+    print(f"wrote {folder / f'{args.name}-ramp.json'}, {png}")
+    return EXIT_OK if summary["held_at_most"] else EXIT_SLO_MISSED
 
 
 def write_outputs(report: dict[str, Any], recorder: Any, folder: Path, name: str) -> list[Path]:

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 Mode = Literal["grpc", "webrtc"]
+StudentKind = Literal["light", "decoding"]
 MAX_STUDENTS = 200
 MAX_DURATION_S = 3600.0
 
@@ -34,6 +35,11 @@ class LoadTestConfig:
     video_size: int = 128
     fps: int = 25
     seed: int = 1
+    # WebRTC students: "light" reads RTP and decodes nothing; "decoding" decodes every frame.
+    student_kind: StudentKind = "light"
+    # Seconds every connected student listens in silence before the first question (the
+    # listening phase of the CPU report); 0: questions start as soon as a student connects.
+    listen_s: float = 0.0
 
     def __post_init__(self) -> None:
         if not 1 <= self.students <= MAX_STUDENTS:
@@ -46,5 +52,7 @@ class LoadTestConfig:
             raise ValueError("think time, barge-in interval and delay must not be negative")
         if self.turn_timeout_s <= 0:
             raise ValueError("turn timeout must be positive")
+        if self.listen_s < 0 or self.listen_s > self.duration_s:
+            raise ValueError("the listening phase must be between 0 and the duration")
         if self.video_size < 0 or self.video_size % 2:
             raise ValueError("video size must be even (0: the avatar's own)")

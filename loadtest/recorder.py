@@ -8,6 +8,7 @@ from collections import Counter
 
 import numpy as np
 
+from loadtest.cpu import CpuSample, CpuWindow
 from loadtest.samples import TurnSample
 
 
@@ -22,6 +23,10 @@ class Recorder:
         self.sessions_created = 0
         self.students_active = 0
         self.unexpected_turns = 0
+        # CPU by phase ("baseline", "listening", "run"), when the run measured it.
+        self.cpu: dict[str, CpuWindow] = {}
+        self.cpu_run_start: CpuSample | None = None
+        self.students_listening = 0
 
     def add(self, sample: TurnSample) -> None:
         """Keeps a sample (it is filled in as the turn goes)."""
@@ -65,3 +70,19 @@ class Recorder:
         else:
             sys.stderr.write(line + "\n")
         sys.stderr.flush()
+
+    def active_students(self) -> float:
+        """Mean number of students in a turn (speaking, waiting or hearing the answer) over
+        the run phase."""
+        run = self.cpu.get("run")
+        if run is None or self.cpu_run_start is None:
+            return 0.0
+        start = self.cpu_run_start.at
+        end = start + run.seconds
+        busy = 0.0
+        for sample in self.samples:
+            if not sample.speech_start:
+                continue
+            stop = sample.end_at or sample.last_media_at or sample.speech_end
+            busy += max(0.0, min(stop, end) - max(sample.speech_start, start))
+        return busy / run.seconds

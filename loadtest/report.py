@@ -45,6 +45,9 @@ def collect_values(samples: list[TurnSample]) -> dict[str, list[float]]:
             values.setdefault("av_offset", []).append(max(sample.media.av_offsets_ms))
         if sample.av_onset_ms is not None:
             values.setdefault("av_onset_offset", []).append(sample.av_onset_ms)
+            values.setdefault("av_onset_offset_abs", []).append(abs(sample.av_onset_ms))
+        if sample.av_onset_arrival_ms is not None:
+            values.setdefault("av_onset_offset_arrival", []).append(sample.av_onset_arrival_ms)
         fps = sample.media.frame_rate_fps()
         if fps is not None:
             values.setdefault("frame_rate_fps", []).append(fps)

@@ -12,6 +12,7 @@ import grpc
 from vtutor.gateway.v1 import gateway_pb2_grpc
 
 from loadtest.config import LoadTestConfig
+from loadtest.cpu import CpuMeter, CpuWindow
 from loadtest.recorder import Recorder
 from loadtest.student import RunContext, Student
 from loadtest.utterances import Utterance
@@ -19,6 +20,10 @@ from loadtest.utterances import Utterance
 logger = logging.getLogger(__name__)
 # After the deadline, turns in flight get this long on top of the turn timeout.
 DRAIN_GRACE_S = 30.0
+# CPU report: the stack alone is measured this long before the first student connects, and
+# students get this long after the ramp-up to connect before their listening phase is measured.
+BASELINE_S = 2.0
+CONNECT_ALLOWANCE_S = 4.0
 
 
 async def run_load(
@@ -29,13 +34,27 @@ async def run_load(
     api_key: str,
     edge_url: str = "",
     progress_interval_s: float = 2.0,
+    cpu: CpuMeter | None = None,
 ) -> Recorder:
     """Runs ``config.students`` students against a gateway (and edge, for WebRTC).
+
+    Args:
+        cpu: When given, CPU time is sampled for the report's phases (``recorder.cpu``):
+            baseline (no students), listening (``config.listen_s``, everyone connected and
+            silent) and run (the questions).
 
     Returns:
         What was measured.
     """
+    baseline_start = cpu.sample() if cpu else None
+    if cpu:
+        await asyncio.sleep(BASELINE_S)
     recorder = Recorder()
+    if cpu and baseline_start:
+        recorder.cpu["baseline"] = CpuWindow.between(baseline_start, cpu.sample())
+    talk_at = recorder.origin
+    if config.listen_s > 0:
+        talk_at = recorder.origin + config.ramp_up_s + CONNECT_ALLOWANCE_S + config.listen_s
     channel = grpc.aio.insecure_channel(
         gateway_address,
         options=[
@@ -51,8 +70,9 @@ async def run_load(
         recorder=recorder,
         gateway=gateway_pb2_grpc.GatewayServiceStub(channel),
         api_key=api_key,
-        deadline=recorder.origin + config.duration_s,
+        deadline=talk_at + config.duration_s,
         edge_url=edge_url,
+        talk_at=talk_at,
     )
     students = [_student(config, index, context) for index in range(config.students)]
 
@@ -65,8 +85,22 @@ async def run_load(
             await asyncio.sleep(progress_interval_s)
             recorder.print_progress(config.students)
 
+    async def measure_phases() -> None:
+        assert cpu is not None
+        if config.listen_s > 0:
+            await asyncio.sleep(max(talk_at - config.listen_s - time.monotonic(), 0))
+            listening = cpu.sample()
+            await asyncio.sleep(max(talk_at - time.monotonic(), 0))
+            recorder.students_listening = recorder.students_active
+            start = cpu.sample()
+            recorder.cpu["listening"] = CpuWindow.between(listening, start)
+        else:
+            start = cpu.sample()
+        recorder.cpu_run_start = start
+
     reporter = asyncio.create_task(report_progress())
-    limit = config.duration_s + config.turn_timeout_s + DRAIN_GRACE_S
+    phases = asyncio.create_task(measure_phases()) if cpu else None
+    limit = talk_at - recorder.origin + config.duration_s + config.turn_timeout_s + DRAIN_GRACE_S
     try:
         tasks = [asyncio.create_task(start(i, s)) for i, s in enumerate(students)]
         done, pending = await asyncio.wait(tasks, timeout=limit)
@@ -82,9 +116,12 @@ async def run_load(
         if pending:
             await asyncio.wait(pending, timeout=10)
     finally:
-        reporter.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await reporter
+        if cpu and recorder.cpu_run_start is not None:
+            recorder.cpu["run"] = CpuWindow.between(recorder.cpu_run_start, cpu.sample())
+        for task in [t for t in (reporter, phases) if t is not None]:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         recorder.print_progress(config.students)
         print(file=sys.stderr)
         await channel.close(None)

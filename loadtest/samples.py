@@ -49,6 +49,11 @@ class MediaLog:
         self.arrivals.append(arrival)
         self.pts_s.append(video_pts_us / 1e6)
 
+    def add_video(self, arrival: float, pts_s: float) -> None:
+        """Logs a video frame and its presentation time (WebRTC: from its RTP timestamp)."""
+        self.arrivals.append(arrival)
+        self.pts_s.append(pts_s)
+
     def add_arrival(self, arrival: float) -> None:
         """Logs a decoded frame whose timestamps the client does not see (WebRTC)."""
         self.arrivals.append(arrival)
@@ -101,8 +106,12 @@ class TurnSample:
     barge_in_at: float | None = None
     interrupted_at: float | None = None
     last_media_at: float | None = None
-    # A/V onset offset (WebRTC): first loud audio minus first answer frame, ms.
+    # A/V onset offset (WebRTC): the answer's first sound minus its first frame, ms, on the
+    # sender's clock from RTCP sender reports (what a browser syncs by; light students) or by
+    # arrival of decoded frames (decoding students).
     av_onset_ms: float | None = None
+    # The same by arrival at the client (light students), for comparison.
+    av_onset_arrival_ms: float | None = None
     error: str = ""
 
     @property
@@ -159,6 +168,9 @@ class TurnSample:
             "max_frame_gap_ms": None if gap is None else round(gap, 1),
             "max_av_offset_ms": round(max(media.av_offsets_ms), 2) if media.av_offsets_ms else None,
             "av_onset_ms": None if self.av_onset_ms is None else round(self.av_onset_ms, 1),
+            "av_onset_arrival_ms": None
+            if self.av_onset_arrival_ms is None
+            else round(self.av_onset_arrival_ms, 1),
             "barge_in_ms": {k: round(v, 1) for k, v in self.barge_in_ms().items()},
             "error": self.error,
         }

@@ -189,6 +189,14 @@ class LocalStack:
         self.edge_url = f"http://127.0.0.1:{port}"
         edge.wait_until(lambda: _http_ok(f"{self.edge_url}/health"), timeout_s)
 
+    def processes(self) -> dict[str, list[int]]:
+        """The stack's process ids by service name (for CPU accounting)."""
+        out = {child.name: [child.process.pid] for child in self.children}
+        turn = self.coturn.process if self.coturn is not None else None
+        if turn is not None:
+            out["coturn"] = [turn.pid]
+        return out
+
     def stop(self) -> None:
         """Stops every child, newest first."""
         for child in reversed(self.children):

@@ -33,6 +33,9 @@ class RunContext:
     deadline: float  # time.monotonic() after which no new question starts
     edge_url: str = ""
     stop: asyncio.Event = field(default_factory=asyncio.Event)
+    # time.monotonic() before which connected students listen in silence (the CPU report's
+    # listening phase); 0: at once.
+    talk_at: float = 0.0
 
     def tutor(self) -> gateway_pb2.TutorProfile:
         """The tutor every student talks to; the questions are its ASR phrase hints."""
@@ -137,6 +140,7 @@ class Student(ABC):
 
     async def _converse(self) -> None:
         config = self.config
+        await asyncio.sleep(max(self.context.talk_at - time.monotonic(), 0.0))
         await asyncio.sleep(0.5)  # a moment of microphone silence first, as a person would
         interrupted: TurnSample | None = None
         asked = 0

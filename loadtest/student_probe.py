@@ -23,6 +23,7 @@ from aiortc import (
     RTCConfiguration,
     RTCIceServer,
     RTCPeerConnection,
+    RTCRtpReceiver,
     RTCSessionDescription,
 )
 from aiortc.mediastreams import MediaStreamError
@@ -113,6 +114,7 @@ class StudentProbe:
         self.microphone: SpeechTrack | None = None
         self.received = Received()
         self.peer_id = ""
+        self.codecs: dict[str, str] = {}  # what the edge negotiated, by media kind
         self._tasks: list[asyncio.Task[None]] = []
         self.channel_open = asyncio.Event()
 
@@ -128,8 +130,22 @@ class StudentProbe:
             result: dict[str, Any] = await response.json()
             return result
 
-    async def connect(self, speech: bytes = b"", *, speech_rate: int = 16000) -> int:
-        """Offers, and answers; returns the HTTP status of the offer (200 when connected)."""
+    async def connect(
+        self,
+        speech: bytes = b"",
+        *,
+        speech_rate: int = 16000,
+        video: dict[str, int] | None = None,
+        video_codecs: list[str] | None = None,
+    ) -> int:
+        """Offers, and answers; returns the HTTP status of the offer (200 when connected).
+
+        Args:
+            speech: What the microphone says first.
+            speech_rate: Its sample rate.
+            video: The picture to ask for (``{"width", "height", "fps"}``); None: the edge's.
+            video_codecs: Offer only these video codecs (e.g. ``["vp8"]``); None: aiortc's.
+        """
         async with aiohttp.ClientSession() as http:
             ice = await self.ice_servers(http)
             servers = [
@@ -144,16 +160,28 @@ class StudentProbe:
             self.channel.on("message", self._on_message)
             self.microphone = SpeechTrack(speech, speech_rate)
             pc.addTrack(self.microphone)
-            pc.addTransceiver("video", direction="recvonly")
+            transceiver = pc.addTransceiver("video", direction="recvonly")
+            capabilities = RTCRtpReceiver.getCapabilities("video")
+            if video_codecs is not None and capabilities is not None:
+                transceiver.setCodecPreferences(
+                    [
+                        c
+                        for c in capabilities.codecs
+                        if c.mimeType.lower().removeprefix("video/") in video_codecs
+                    ]
+                )
             pc.on("track", self._on_track)
             await pc.setLocalDescription(await pc.createOffer())
-            offer = {"sdp": pc.localDescription.sdp, "type": "offer"}
+            offer: dict[str, Any] = {"sdp": pc.localDescription.sdp, "type": "offer"}
+            if video is not None:
+                offer["video"] = video
             url = f"{self.edge_url}/v1/sessions/{self.session_id}/offer"
             async with http.post(url, json=offer, headers=self.headers) as response:
                 if response.status != 200:
                     return response.status
                 answer = await response.json()
             self.peer_id = answer["peer_id"]
+            self.codecs = dict(answer.get("codecs", {}))
             await pc.setRemoteDescription(RTCSessionDescription(answer["sdp"], answer["type"]))
             return 200
 

@@ -1,16 +1,22 @@
 """A student over WebRTC: an aiortc peer relayed through coturn to the rtc_edge.
 
-It reuses ``loadtest.student_probe``: its microphone track speaks in real time and it records
-the time of every decoded video and audio frame and data channel message. The data channel
-carries no gateway timings, so every stage here is timed at the client:
+Two kinds (``--student``): ``light`` (default) reads the tutor's media at the RTP level and
+decodes nothing (``loadtest.rtp_probe``), so one machine can host many; ``decoding`` decodes
+every frame (``loadtest.student_probe``). Both speak in real time through their microphone
+track. The data channel carries no gateway timings, so every stage here is timed at the client:
 
 - final transcript, first token: the ``transcript`` (final) and first ``assistant_text``
   messages;
 - first frame: the first video frame decoded after the edge's ``playback: speaking`` message
   (sent when the answer's first frame goes to the encoder);
-- first audio: the first decoded audio frame louder than ``LOUD_PEAK`` after the end of speech;
-- A/V onset offset: first audio minus first frame; frame rate and gaps: decoded video frames
-  while the answer plays.
+- first audio: light: the first audio packet carrying the answer's sound (a level other than
+  digital silence; the edge's idle silence has none); decoding: the first decoded frame louder
+  than ``LOUD_PEAK``;
+- A/V onset offset: first audio minus first frame. Light: on the sender's clock, each mapped
+  through its stream's RTCP sender reports (what a browser syncs audio and video by), and by
+  arrival; decoding: by arrival of decoded frames;
+- frame rate and gaps: the answer's video frames (light: shown at their RTP timestamps, or
+  when they arrive if later).
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from collections.abc import Callable
 
 import grpc
 
+from loadtest.rtp_probe import VIDEO_CLOCK, RtpStudentProbe
 from loadtest.samples import TurnSample
 from loadtest.student import POLL_S, RunContext, Student, StudentFailed, until
 from loadtest.student_probe import StudentProbe
@@ -41,15 +48,23 @@ class WebRtcStudent(Student):
         self._cursor = {"messages": 0, "video": 0, "audio": 0}
         self._speaking_since: float | None = None
         self._last_answer: TurnSample | None = None
+        # Light students: RTP timestamps of the current answer's first frame and first sound.
+        self._first_rtp: dict[int, tuple[int, int]] = {}  # id(sample) -> (video, audio)
 
     async def connect(self) -> None:
         created = await self.create_session()
-        probe = StudentProbe(
-            self.context.edge_url, created.session.session_id, created.engine_token
-        )
+        session_id, token = created.session.session_id, created.engine_token
+        config = self.config
+        probe: StudentProbe
+        if config.student_kind == "light":
+            probe = RtpStudentProbe(self.context.edge_url, session_id, token, fps=config.fps)
+        else:
+            probe = StudentProbe(self.context.edge_url, session_id, token)
         self.probe = probe
+        size = config.video_size
+        video = {"width": size, "height": size, "fps": config.fps} if size else {"fps": config.fps}
         try:
-            status = await probe.connect()
+            status = await probe.connect(video=video)
         except OSError as exc:
             raise StudentFailed("UNAVAILABLE", f"edge unreachable: {exc}") from exc
         if status != 200:
@@ -83,6 +98,15 @@ class WebRtcStudent(Student):
             i = cursor["messages"]
             self._on_message(received.messages[i], received.message_times[i])
             cursor["messages"] += 1
+        self._scan_media()
+
+    def _scan_media(self) -> None:
+        assert self.probe is not None
+        received = self.probe.received
+        cursor = self._cursor
+        if isinstance(self.probe, RtpStudentProbe):
+            self._scan_rtp(self.probe)
+            return
         while cursor["video"] < len(received.video):
             at, _luma = received.video[cursor["video"]]
             cursor["video"] += 1
@@ -100,6 +124,48 @@ class WebRtcStudent(Student):
                     answer.first_audio_at = at
                 answer.last_media_at = at
 
+    def _scan_rtp(self, probe: RtpStudentProbe) -> None:
+        rtp, cursor = probe.rtp, self._cursor
+        while cursor["video"] < len(rtp.frames):
+            frame = rtp.frames[cursor["video"]]
+            cursor["video"] += 1
+            answer = self._last_answer
+            if self._speaking_since is None or frame.arrival < self._speaking_since or not answer:
+                continue
+            if answer.first_frame_at is None:
+                answer.first_frame_at = frame.arrival
+                self._first_rtp[id(answer)] = (frame.rtp_ts, -1)
+            first_video = self._first_rtp.get(id(answer), (frame.rtp_ts, -1))[0]
+            pts_s = ((frame.rtp_ts - first_video) % 2**32) / VIDEO_CLOCK
+            answer.media.add_video(frame.arrival, pts_s)
+        while cursor["audio"] < len(rtp.audio):
+            packet = rtp.audio[cursor["audio"]]
+            cursor["audio"] += 1
+            answer = self.playing
+            if answer is None or not packet.sounding or packet.arrival <= answer.speech_end:
+                continue
+            if answer.first_audio_at is None:
+                answer.first_audio_at = packet.arrival
+                video_ts = self._first_rtp.get(id(answer), (-1, -1))[0]
+                self._first_rtp[id(answer)] = (video_ts, packet.rtp_ts)
+            answer.last_media_at = packet.arrival
+
+    def _av_onset(self, sample: TurnSample) -> None:
+        """The answer's A/V onset offset, once it has a first frame and a first sound."""
+        if not (sample.first_audio_at and sample.first_frame_at):
+            return
+        arrival_ms = (sample.first_audio_at - sample.first_frame_at) * 1000
+        if not isinstance(self.probe, RtpStudentProbe):
+            sample.av_onset_ms = arrival_ms
+            return
+        sample.av_onset_arrival_ms = arrival_ms
+        video_ts, audio_ts = self._first_rtp.get(id(sample), (-1, -1))
+        rtp = self.probe.rtp
+        video_s = rtp.video_clock.presentation_s(video_ts) if video_ts >= 0 else None
+        audio_s = rtp.audio_clock.presentation_s(audio_ts) if audio_ts >= 0 else None
+        if video_s is not None and audio_s is not None:
+            sample.av_onset_ms = (audio_s - video_s) * 1000
+
     def _on_message(self, message: dict[str, object], at: float) -> None:
         kind = message.get("type")
         turn_id = str(message.get("turn_id", ""))
@@ -115,9 +181,10 @@ class WebRtcStudent(Student):
                 self.on_turn_started(turn_id)
                 self._last_answer = self.playing
             elif event in _ENDED:
+                self._scan_media()  # media that arrived before this message belong to the turn
                 sample = self.on_turn_ended(turn_id, event, at)
-                if sample is not None and sample.first_audio_at and sample.first_frame_at:
-                    sample.av_onset_ms = (sample.first_audio_at - sample.first_frame_at) * 1000
+                if sample is not None:
+                    self._av_onset(sample)
         elif kind == "playback":
             if message.get("state") == "speaking":
                 self._speaking_since = at

@@ -14,7 +14,7 @@ from typing import Any
 import grpc
 from aiohttp import web
 
-from rtc_edge.config import DEV_TURN_SECRET, EdgeSettings
+from rtc_edge.config import DEV_TURN_SECRET, EdgeSettings, VideoFormat
 from rtc_edge.gateway_link import (
     ConverseLink,
     GatewayRefused,
@@ -22,9 +22,9 @@ from rtc_edge.gateway_link import (
     check_engine_token,
 )
 from rtc_edge.host_candidates import use_host_candidate_ip
-from rtc_edge.idle_loop import IdleLoopCache
-from rtc_edge.peer_session import PeerSession
+from rtc_edge.idle_loop import IdleLoopCache, SharedIdleLoops
 from rtc_edge.metrics import metrics_response
+from rtc_edge.peer_session import PeerSession
 from rtc_edge.peers import EdgeFull, PeerRegistry
 from rtc_edge.turn_credentials import ice_configuration, make_turn_credential
 
@@ -41,7 +41,7 @@ class EdgeState:
         self.settings = settings
         self.peers = PeerRegistry(settings.max_peers)
         self.channel: grpc.aio.Channel | None = None
-        self.idle_loops: IdleLoopCache | None = None
+        self.idle_loops: SharedIdleLoops | None = None
 
     async def start(self) -> None:
         """Opens the gateway channel (inside the event loop)."""
@@ -52,12 +52,12 @@ class EdgeState:
                 ("grpc.max_send_message_length", self.settings.max_message_bytes),
             ],
         )
-        self.idle_loops = IdleLoopCache(
+        pictures = IdleLoopCache(
             self.channel,
             api_key=self.settings.gateway_api_key.get_secret_value(),
-            fps=self.settings.video_fps,
             max_frames=self.settings.idle_max_frames,
         )
+        self.idle_loops = SharedIdleLoops(pictures)
 
     async def stop(self) -> None:
         """Closes every peer, then the channel."""
@@ -146,6 +146,8 @@ async def ice_servers(request: web.Request) -> web.Response:
 async def offer(request: web.Request) -> web.Response:
     """POST /v1/sessions/{session_id}/offer: SDP offer in, SDP answer out.
 
+    The body is ``{"sdp": ..., "type": "offer"}``, optionally with ``"video": {"width": W,
+    "height": H, "fps": F}`` for this session's picture (default: the edge's settings).
     The token is checked by opening the session's Converse stream and waiting for the
     gateway's `ready` before any peer connection exists: a refused token costs no media.
     """
@@ -164,6 +166,10 @@ async def offer(request: web.Request) -> web.Response:
         return _json_error(400, 'the body must be JSON: {"sdp": ..., "type": "offer"}')
     if "m=" not in str(body["sdp"]):
         return _json_error(400, "the offer has no media or data channel")
+    try:
+        video = VideoFormat.parse(body.get("video"), state.settings)
+    except ValueError as error:
+        return _json_error(400, str(error))
 
     # The same student reconnecting (page reload) replaces their old peer: the gateway allows
     # one Converse per session.
@@ -173,19 +179,23 @@ async def offer(request: web.Request) -> web.Response:
 
     try:
         with state.peers.reserve():
-            return await _connect(state, session_id, token, body)
+            return await _connect(state, session_id, token, body, video)
     except EdgeFull as full:
         return _json_error(503, str(full), **{"Retry-After": "5"})
 
 
 async def _connect(
-    state: EdgeState, session_id: str, token: str, body: dict[str, Any]
+    state: EdgeState, session_id: str, token: str, body: dict[str, Any], video: VideoFormat
 ) -> web.Response:
     assert state.channel is not None and state.idle_loops is not None
     settings = state.settings
-    link = ConverseLink(
-        state.channel, token, StreamOptions(session_id=session_id, video_fps=settings.video_fps)
+    options = StreamOptions(
+        session_id=session_id,
+        video_fps=video.fps,
+        video_width=video.width,
+        video_height=video.height,
     )
+    link = ConverseLink(state.channel, token, options)
     try:
         ready = await link.open(settings.gateway_ready_timeout_s)
     except GatewayRefused as refused:
@@ -199,6 +209,7 @@ async def _connect(
         settings=settings,
         idle_loops=state.idle_loops,
         on_closed=state.peers.remove,
+        video=video,
     )
     state.peers.add(peer)
     try:
@@ -209,7 +220,13 @@ async def _connect(
         return _json_error(400, f"the SDP offer could not be used: {error}")
     logger.info("peer %s answered for session %s", peer.peer_id, session_id)
     return web.json_response(
-        {"sdp": answer.sdp, "type": answer.type, "peer_id": peer.peer_id, "video": ready.video}
+        {
+            "sdp": answer.sdp,
+            "type": answer.type,
+            "peer_id": peer.peer_id,
+            "video": ready.video,
+            "codecs": peer.codecs,
+        }
     )
 
 

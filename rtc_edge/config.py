@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Annotated
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import NoDecode, SettingsConfigDict
 
+from rtc_edge.video_encoding import VIDEO_CODECS, VideoCodecName
 from svc_core.settings import ServiceSettings
 
 # Must equal static-auth-secret in deploy/coturn/dev.conf so `make dev` works with no setup;
@@ -49,8 +51,21 @@ class EdgeSettings(ServiceSettings):
     # Seconds a peer may take to connect after its answer before it is dropped.
     connect_timeout_s: float = Field(default=30.0, gt=0)
 
-    # Outgoing media.
+    # Outgoing media. Size and rate are defaults: a student's offer may ask for others
+    # ({"video": {"width": W, "height": H, "fps": F}}); width/height 0: the avatar's own.
     video_fps: int = Field(default=25, ge=1, le=60)
+    video_width: int = Field(default=0, ge=0, le=1920, multiple_of=2)
+    video_height: int = Field(default=0, ge=0, le=1080, multiple_of=2)
+    # Codecs offered to browsers, most preferred first (RTC_VIDEO_CODECS=h264,vp8).
+    video_codecs: Annotated[list[VideoCodecName], NoDecode] = Field(
+        default_factory=lambda: list(VIDEO_CODECS), min_length=1
+    )
+    video_bitrate_kbps: int = Field(default=800, ge=50, le=20000)
+    # A key frame at least this often (aiortc does not forward a browser's key-frame requests
+    # to pre-encoded streams; periodic key frames recover a picture after loss).
+    video_keyframe_interval_s: float = Field(default=2.0, gt=0, le=30)
+    # H.264 on an NVIDIA GPU (NVENC) instead of libx264; falls back to libx264 if unavailable.
+    video_hardware_encoder: bool = False
     # Frames of the avatar's idle loop fetched once and looped locally.
     idle_max_frames: int = Field(default=75, ge=1, le=1000)
     # Seconds of the tutor's media held per peer; the gateway sends at most ~1.5 s ahead.
@@ -58,6 +73,15 @@ class EdgeSettings(ServiceSettings):
     # Size of the still frame shown when the idle loop is unavailable.
     fallback_width: int = Field(default=512, ge=16)
     fallback_height: int = Field(default=512, ge=16)
+
+    @field_validator("video_codecs", mode="before")
+    @classmethod
+    def _split_codecs(cls, value: object) -> object:
+        if isinstance(value, str):
+            if value.lstrip().startswith("["):
+                return json.loads(value)
+            return [name.strip().lower() for name in value.split(",") if name.strip()]
+        return value
 
     @field_validator("turn_urls", mode="before")
     @classmethod
@@ -68,3 +92,42 @@ class EdgeSettings(ServiceSettings):
                 return json.loads(value)
             return [url.strip() for url in value.split(",") if url.strip()]
         return value
+
+
+@dataclass(frozen=True)
+class VideoFormat:
+    """One session's outgoing video: size (0: the avatar's own) and frame rate."""
+
+    width: int
+    height: int
+    fps: int
+
+    @classmethod
+    def parse(cls, requested: object, settings: EdgeSettings) -> VideoFormat:
+        """The format a student's offer asks for (``{"width", "height", "fps"}``), or the default.
+
+        Raises:
+            ValueError: The request is not such an object or its values are out of range.
+        """
+        if requested is None:
+            return cls(settings.video_width, settings.video_height, settings.video_fps)
+        if not isinstance(requested, dict) or set(requested) - {"width", "height", "fps"}:
+            raise ValueError('video must be an object with "width", "height" and "fps"')
+        values = {
+            "width": requested.get("width", settings.video_width),
+            "height": requested.get("height", settings.video_height),
+            "fps": requested.get("fps", settings.video_fps),
+        }
+        for name, value in values.items():
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise ValueError(f"video {name} must be an integer")
+        width, height, fps = values["width"], values["height"], values["fps"]
+        if (width == 0) != (height == 0):
+            raise ValueError("give both video width and height, or neither")
+        if width and not (16 <= width <= 1920 and 16 <= height <= 1080):
+            raise ValueError("video size must be within 16x16 and 1920x1080")
+        if width % 2 or height % 2:
+            raise ValueError("video width and height must be even")
+        if not 1 <= fps <= 60:
+            raise ValueError("video fps must be 1-60")
+        return cls(width, height, fps)

@@ -12,41 +12,35 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from vtutor.asr.v1 import asr_pb2
-from vtutor.gateway.v1 import gateway_pb2
+from rtc_edge.converse_events import (
+    AssistantText,
+    ConversationError,
+    ConverseEvent,
+    SpeechEvent,
+    Transcript,
+    TurnEvent,
+)
 
 MAX_TEXT_CHARS = 4000  # the gateway's limit for a TextInput
 
-_TURN_EVENTS = {
-    gateway_pb2.TURN_EVENT_TYPE_STARTED: "started",
-    gateway_pb2.TURN_EVENT_TYPE_INTERRUPTED: "interrupted",
-    gateway_pb2.TURN_EVENT_TYPE_COMPLETED: "completed",
-    gateway_pb2.TURN_EVENT_TYPE_FAILED: "failed",
-}
 
-
-def _speech_event_name(event: Any) -> str:
-    name = asr_pb2.SpeechEventType.Name(event.type) if event.type else "UNSPECIFIED"
-    return name.removeprefix("SPEECH_EVENT_TYPE_").removeprefix("SPEECH_").lower()
-
-
-def converse_event(response: gateway_pb2.ConverseResponse) -> dict[str, Any] | None:
-    """The page's message for a Converse response; None for media and `ready`."""
-    kind = response.WhichOneof("response")
-    if kind == "transcript":
-        t = response.transcript
-        return {"type": "transcript", "text": t.text, "final": t.is_final, "turn_id": t.turn_id}
-    if kind == "assistant_text":
-        a = response.assistant_text
-        return {"type": "assistant_text", "turn_id": a.turn_id, "delta": a.delta}
-    if kind == "turn_event":
-        e = response.turn_event
-        return {"type": "turn", "event": _TURN_EVENTS.get(e.type, "unknown"), "turn_id": e.turn_id}
-    if kind == "speech_event":
-        return {"type": "speech", "event": _speech_event_name(response.speech_event)}
-    if kind == "error":
-        e = response.error
-        return {"type": "error", "code": e.code, "message": e.message, "stage": e.stage}
+def page_message(event: ConverseEvent) -> dict[str, Any] | None:
+    """The page's message for a conversation event; None for media."""
+    if isinstance(event, Transcript):
+        return {
+            "type": "transcript",
+            "text": event.text,
+            "final": event.final,
+            "turn_id": event.turn_id,
+        }
+    if isinstance(event, AssistantText):
+        return {"type": "assistant_text", "turn_id": event.turn_id, "delta": event.delta}
+    if isinstance(event, TurnEvent):
+        return {"type": "turn", "event": event.kind, "turn_id": event.turn_id}
+    if isinstance(event, SpeechEvent):
+        return {"type": "speech", "event": event.name}
+    if isinstance(event, ConversationError):
+        return {"type": "error", "code": event.code, "message": event.message, "stage": event.stage}
     return None
 
 

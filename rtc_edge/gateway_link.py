@@ -1,7 +1,9 @@
-"""One peer's Converse stream to the gateway: open (and learn if the token is good), send, read.
+"""The edge's link to the gateway: Converse per peer, token checks, idle frames.
 
-The edge speaks to the gateway only through the generated stubs. A peer's offer is answered
-only once the gateway has said `ready`, so a bad or expired token never gets media set up.
+The edge speaks to the gateway only through the generated stubs, and only this module touches
+them: what the gateway sends is turned into ``rtc_edge.converse_events`` dataclasses here. A
+peer's offer is answered only once the gateway has said `ready`, so a bad or expired token
+never gets media set up.
 """
 
 from __future__ import annotations
@@ -13,8 +15,24 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import grpc
+import numpy as np
+from vtutor.asr.v1 import asr_pb2
 from vtutor.common.v1 import media_pb2
-from vtutor.gateway.v1 import gateway_pb2, gateway_pb2_grpc
+from vtutor.gateway.v1 import admin_pb2, gateway_pb2, gateway_pb2_grpc
+
+from rtc_edge.converse_events import (
+    AssistantText,
+    ConversationError,
+    ConversationReady,
+    ConverseEvent,
+    SpeechEvent,
+    Transcript,
+    TurnEvent,
+    TurnEventKind,
+    TutorAudio,
+    TutorFrame,
+)
+from rtc_edge.video_encoding import I420Image
 
 logger = logging.getLogger(__name__)
 
@@ -97,6 +115,9 @@ class StreamOptions:
     input_sample_rate_hz: int = 16000
     output_sample_rate_hz: int = 48000  # Opus runs at 48 kHz: no resampling at the edge
     video_fps: int = 25
+    # Frame size asked of the gateway; 0: the avatar's own.
+    video_width: int = 0
+    video_height: int = 0
     interim_transcripts: bool = True
 
 
@@ -117,7 +138,10 @@ def _config_request(options: StreamOptions) -> gateway_pb2.ConverseRequest:
                 gateway_pb2.MODALITY_VIDEO,
             ],
             video=gateway_pb2.VideoSettings(
-                fps=options.video_fps, pixel_format=media_pb2.PIXEL_FORMAT_I420
+                fps=options.video_fps,
+                pixel_format=media_pb2.PIXEL_FORMAT_I420,
+                width=options.video_width,
+                height=options.video_height,
             ),
             interim_transcripts=options.interim_transcripts,
         )
@@ -143,7 +167,7 @@ class ConverseLink:
         self.dropped_audio_chunks = 0
         self.closed = False
 
-    async def open(self, timeout_s: float) -> gateway_pb2.SessionReady:
+    async def open(self, timeout_s: float) -> ConversationReady:
         """Opens the stream, sends the config and waits for `ready`.
 
         Raises:
@@ -165,7 +189,13 @@ class ConverseLink:
             await self.close()
             raise GatewayRefused(502, "the gateway did not start the conversation")
         self._writer = asyncio.create_task(self._write_loop(), name="converse-writer")
-        return first.ready
+        ready = first.ready
+        return ConversationReady(
+            session_id=ready.session.session_id or self.options.session_id,
+            avatar_id=ready.session.tutor.avatar_id,
+            video=ready.video,
+            output_sample_rate_hz=ready.output_sample_rate_hz,
+        )
 
     def send_audio(self, pcm: bytes) -> None:
         """Queues student audio (mono s16le at the input rate); drops it if the gateway lags."""
@@ -188,8 +218,8 @@ class ConverseLink:
         """Queues an interrupt of the turn in progress."""
         await self._outbox.put(gateway_pb2.ConverseRequest(interrupt=gateway_pb2.Interrupt()))
 
-    async def responses(self) -> AsyncIterator[gateway_pb2.ConverseResponse]:
-        """Everything the gateway sends after `ready`, until the stream ends.
+    async def events(self) -> AsyncIterator[ConverseEvent]:
+        """Everything the gateway sends after `ready`, as events, until the stream ends.
 
         Raises:
             grpc.aio.AioRpcError: The stream failed (not when it was closed by ``close``).
@@ -204,7 +234,9 @@ class ConverseLink:
                 raise
             if message is _EOF:
                 return
-            yield message
+            event = converse_event(message)
+            if event is not None:
+                yield event
 
     async def _write_loop(self) -> None:
         # One writer: grpc.aio allows a single pending write per call.
@@ -227,3 +259,135 @@ class ConverseLink:
                 await self._writer
         if self._call is not None:
             self._call.cancel()
+
+
+# Converse responses -> events ----------------------------------------------------------------
+
+_TURN_EVENTS: dict[int, TurnEventKind] = {
+    gateway_pb2.TURN_EVENT_TYPE_STARTED: "started",
+    gateway_pb2.TURN_EVENT_TYPE_INTERRUPTED: "interrupted",
+    gateway_pb2.TURN_EVENT_TYPE_COMPLETED: "completed",
+    gateway_pb2.TURN_EVENT_TYPE_FAILED: "failed",
+}
+
+
+def i420_from_proto(frame: media_pb2.VideoFrame) -> I420Image | None:
+    """The frame as an I420 image; None for layouts the edge does not convert (JPEG)."""
+    width, height = frame.width, frame.height
+    if frame.pixel_format in (media_pb2.PIXEL_FORMAT_I420, media_pb2.PIXEL_FORMAT_UNSPECIFIED):
+        if len(frame.data) != width * height * 3 // 2 or not width:
+            return None
+        plane = np.frombuffer(frame.data, dtype=np.uint8).reshape(height * 3 // 2, width)
+        return I420Image(width, height, plane)
+    if frame.pixel_format == media_pb2.PIXEL_FORMAT_RGB24:
+        if len(frame.data) != width * height * 3 or not width:
+            return None
+        return rgb_to_i420(np.frombuffer(frame.data, dtype=np.uint8).reshape(height, width, 3))
+    return None
+
+
+def rgb_to_i420(rgb: np.ndarray) -> I420Image:
+    """Converts an (h, w, 3) uint8 RGB array (even sides) to I420 with BT.601 coefficients."""
+    height, width = rgb.shape[:2]
+    r, g, b = (rgb[..., i].astype(np.float32) for i in range(3))
+    y = 0.257 * r + 0.504 * g + 0.098 * b + 16
+    u = -0.148 * r - 0.291 * g + 0.439 * b + 128
+    v = 0.439 * r - 0.368 * g - 0.071 * b + 128
+    u = u.reshape(height // 2, 2, width // 2, 2).mean(axis=(1, 3))
+    v = v.reshape(height // 2, 2, width // 2, 2).mean(axis=(1, 3))
+    planes = [np.clip(p, 0, 255).astype(np.uint8).ravel() for p in (y, u, v)]
+    return I420Image(width, height, np.concatenate(planes).reshape(height * 3 // 2, width))
+
+
+def _audio(turn_id: str, chunk: media_pb2.AudioChunk) -> TutorAudio:
+    return TutorAudio(
+        turn_id=turn_id, pcm=chunk.data, sample_rate_hz=chunk.sample_rate_hz, pts_us=chunk.pts_us
+    )
+
+
+def _speech_event_name(event: asr_pb2.SpeechEvent) -> str:
+    name = asr_pb2.SpeechEventType.Name(event.type) if event.type else "UNSPECIFIED"
+    return name.removeprefix("SPEECH_EVENT_TYPE_").removeprefix("SPEECH_").lower()
+
+
+def converse_event(response: gateway_pb2.ConverseResponse) -> ConverseEvent | None:
+    """The edge's event for a Converse response; None for `ready` and unknown kinds."""
+    kind = response.WhichOneof("response")
+    if kind == "media_frame":
+        frame = response.media_frame
+        return TutorFrame(
+            turn_id=response.turn_id,
+            image=i420_from_proto(frame.video),
+            pts_us=frame.video.pts_us or frame.audio.pts_us,
+            audio=_audio(response.turn_id, frame.audio),
+        )
+    if kind == "audio":
+        return _audio(response.turn_id, response.audio)
+    if kind == "transcript":
+        t = response.transcript
+        return Transcript(text=t.text, final=t.is_final, turn_id=t.turn_id)
+    if kind == "assistant_text":
+        return AssistantText(
+            turn_id=response.assistant_text.turn_id, delta=response.assistant_text.delta
+        )
+    if kind == "turn_event":
+        e = response.turn_event
+        return TurnEvent(kind=_TURN_EVENTS.get(e.type, "unknown"), turn_id=e.turn_id)
+    if kind == "speech_event":
+        return SpeechEvent(name=_speech_event_name(response.speech_event))
+    if kind == "error":
+        e = response.error
+        return ConversationError(code=e.code, message=e.message, stage=e.stage)
+    return None
+
+
+# The avatar's idle loop ----------------------------------------------------------------------
+
+
+async def fetch_idle_frames(
+    channel: grpc.aio.Channel,
+    avatar_id: str,
+    *,
+    credentials: list[str],
+    fps: int,
+    width: int,
+    height: int,
+    max_frames: int,
+    timeout_s: float,
+) -> list[I420Image]:
+    """The avatar's idle loop (StreamIdleFrames, unpaced); empty if it cannot be fetched.
+
+    Each credential is tried in turn (the service key, then the peer's token) until one is
+    accepted.
+    """
+    stub = gateway_pb2_grpc.GatewayServiceStub(channel)
+    request = admin_pb2.StreamIdleFramesRequest(
+        avatar_id=avatar_id,
+        fps=fps,
+        pixel_format=media_pb2.PIXEL_FORMAT_I420,
+        width=width,
+        height=height,
+        max_frames=max_frames,
+        unpaced=True,
+    )
+    for credential in credentials:
+        metadata = (("authorization", f"Bearer {credential}"),)
+        frames: list[I420Image] = []
+        try:
+            call = stub.StreamIdleFrames(request, metadata=metadata, timeout=timeout_s)
+            async for response in call:
+                image = i420_from_proto(response.frame)
+                if image is not None:
+                    frames.append(image)
+        except grpc.aio.AioRpcError as error:
+            if error.code() == grpc.StatusCode.UNAUTHENTICATED:
+                continue  # the next credential may be accepted
+            logger.warning("idle loop of avatar %r unavailable: %s", avatar_id, error.code())
+            return []
+        logger.info("idle loop of avatar %r: %d frames", avatar_id, len(frames))
+        return frames
+    logger.warning(
+        "idle loop of avatar %r refused: set RTC_GATEWAY_API_KEY to the gateway's API key",
+        avatar_id,
+    )
+    return []

@@ -1,54 +1,28 @@
-"""The avatar's idle loop: fetched once per avatar with StreamIdleFrames, then looped locally."""
+"""The avatar's idle loop: fetched once per avatar and size, encoded once per codec, shared.
+
+While the tutor listens every peer shows the same loop, so the loop is encoded once per
+(avatar, size, rate, codec) and every peer watching it sends the same packets, each from its
+own position. A listening tutor then costs packetizing and sending, not encoding. The loop
+has a key frame at its start and every ``keyframe_interval`` frames; a peer joins it (and
+comes back to it after a turn) at a key frame.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from dataclasses import dataclass
 
 import grpc
 import numpy as np
-from vtutor.common.v1 import media_pb2
-from vtutor.gateway.v1 import admin_pb2, gateway_pb2_grpc
+
+from rtc_edge.gateway_link import fetch_idle_frames
+from rtc_edge.video_encoding import EncodedFrame, EncoderSettings, I420Image, VideoEncoder
 
 logger = logging.getLogger(__name__)
 
-
-@dataclass(frozen=True)
-class I420Image:
-    """A planar YUV 4:2:0 picture: ``data`` has shape (height * 3 // 2, width)."""
-
-    width: int
-    height: int
-    data: np.ndarray
-
-
-def i420_from_proto(frame: media_pb2.VideoFrame) -> I420Image | None:
-    """The frame as an I420 image; None for layouts the edge does not convert (JPEG)."""
-    width, height = frame.width, frame.height
-    if frame.pixel_format in (media_pb2.PIXEL_FORMAT_I420, media_pb2.PIXEL_FORMAT_UNSPECIFIED):
-        if len(frame.data) != width * height * 3 // 2:
-            return None
-        plane = np.frombuffer(frame.data, dtype=np.uint8).reshape(height * 3 // 2, width)
-        return I420Image(width, height, plane)
-    if frame.pixel_format == media_pb2.PIXEL_FORMAT_RGB24:
-        if len(frame.data) != width * height * 3:
-            return None
-        return rgb_to_i420(np.frombuffer(frame.data, dtype=np.uint8).reshape(height, width, 3))
-    return None
-
-
-def rgb_to_i420(rgb: np.ndarray) -> I420Image:
-    """Converts an (h, w, 3) uint8 RGB array (even sides) to I420 with BT.601 coefficients."""
-    height, width = rgb.shape[:2]
-    r, g, b = (rgb[..., i].astype(np.float32) for i in range(3))
-    y = 0.257 * r + 0.504 * g + 0.098 * b + 16
-    u = -0.148 * r - 0.291 * g + 0.439 * b + 128
-    v = 0.439 * r - 0.368 * g - 0.071 * b + 128
-    u = u.reshape(height // 2, 2, width // 2, 2).mean(axis=(1, 3))
-    v = v.reshape(height // 2, 2, width // 2, 2).mean(axis=(1, 3))
-    planes = [np.clip(p, 0, 255).astype(np.uint8).ravel() for p in (y, u, v)]
-    return I420Image(width, height, np.concatenate(planes).reshape(height * 3 // 2, width))
+__all__ = ["EncodedLoop", "I420Image", "IdleLoopCache", "SharedIdleLoops", "still_frame"]
 
 
 def still_frame(width: int, height: int) -> I420Image:
@@ -58,77 +32,136 @@ def still_frame(width: int, height: int) -> I420Image:
     return I420Image(width, height, data)
 
 
+@dataclass(frozen=True)
+class EncodedLoop:
+    """An idle loop encoded once; ``frames[i]`` follows ``frames[i - 1]`` in one stream."""
+
+    frames: tuple[EncodedFrame, ...]
+    width: int
+    height: int
+    settings: EncoderSettings
+
+    def keyframe_from(self, index: int) -> int:
+        """The first key frame at or after ``index`` (wrapping to the loop's start)."""
+        for i in range(index % len(self.frames), len(self.frames)):
+            if self.frames[i].keyframe:
+                return i
+        return 0
+
+
+def encode_loop(images: list[I420Image], settings: EncoderSettings) -> EncodedLoop:
+    """Encodes ``images`` as one stream with a key frame every ``keyframe_interval`` frames.
+
+    Blocking: call it off the event loop.
+    """
+    first = images[0]
+    encoder = VideoEncoder(settings, first.width, first.height)
+    try:
+        frames = tuple(
+            encoder.encode(image, keyframe=i % settings.keyframe_interval == 0)
+            for i, image in enumerate(images)
+        )
+    finally:
+        encoder.close()
+    return EncodedLoop(frames, first.width, first.height, settings)
+
+
+@functools.lru_cache(maxsize=16)
+def still_loop(width: int, height: int, settings: EncoderSettings) -> EncodedLoop:
+    """The still frame as a one-key-frame loop (encoded once per size and codec)."""
+    return encode_loop([still_frame(width, height)] * settings.keyframe_interval, settings)
+
+
 class IdleLoopCache:
-    """Idle loops by avatar id, each fetched once and shared by every peer of this edge.
+    """Idle loop pictures by avatar, size and rate, each fetched once for this edge.
 
     Args:
         channel: The edge's channel to the gateway.
         api_key: Service credential for StreamIdleFrames; empty to use the caller's token.
-        fps: Frame rate the loop is played at.
         max_frames: Frames fetched (the loop's length).
         timeout_s: Deadline of one fetch.
     """
 
     def __init__(
-        self,
-        channel: grpc.aio.Channel,
-        *,
-        api_key: str,
-        fps: int,
-        max_frames: int,
-        timeout_s: float = 30.0,
+        self, channel: grpc.aio.Channel, *, api_key: str, max_frames: int, timeout_s: float = 30.0
     ) -> None:
-        self._stub = gateway_pb2_grpc.GatewayServiceStub(channel)
+        self._channel = channel
         self._api_key = api_key
-        self._fps = fps
         self._max_frames = max_frames
         self._timeout_s = timeout_s
-        self._loops: dict[str, list[I420Image]] = {}
-        self._locks: dict[str, asyncio.Lock] = {}
+        self._loops: dict[tuple[str, int, int, int], list[I420Image]] = {}
+        self._locks: dict[tuple[str, int, int, int], asyncio.Lock] = {}
+        self.fetches = 0
 
-    async def get(self, avatar_id: str, *, token: str) -> list[I420Image]:
+    async def get(
+        self, avatar_id: str, *, token: str, fps: int, width: int = 0, height: int = 0
+    ) -> list[I420Image]:
         """The loop of ``avatar_id`` ("" for the default); empty if it cannot be fetched."""
-        if avatar_id in self._loops:
-            return self._loops[avatar_id]
-        lock = self._locks.setdefault(avatar_id, asyncio.Lock())
-        async with lock:
-            if avatar_id not in self._loops:
-                frames = await self._fetch(avatar_id, token)
+        key = (avatar_id, width, height, fps)
+        if key in self._loops:
+            return self._loops[key]
+        async with self._locks.setdefault(key, asyncio.Lock()):
+            if key not in self._loops:
+                self.fetches += 1
+                frames = await fetch_idle_frames(
+                    self._channel,
+                    avatar_id,
+                    credentials=[c for c in (self._api_key, token) if c],
+                    fps=fps,
+                    width=width,
+                    height=height,
+                    max_frames=self._max_frames,
+                    timeout_s=self._timeout_s,
+                )
                 if frames:
                     # Failures are not cached: the next peer tries again.
-                    self._loops[avatar_id] = frames
+                    self._loops[key] = frames
                 return frames
-            return self._loops[avatar_id]
+            return self._loops[key]
 
-    async def _fetch(self, avatar_id: str, token: str) -> list[I420Image]:
-        request = admin_pb2.StreamIdleFramesRequest(
-            avatar_id=avatar_id,
-            fps=self._fps,
-            pixel_format=media_pb2.PIXEL_FORMAT_I420,
-            max_frames=self._max_frames,
-            unpaced=True,
-        )
-        credentials = [c for c in (self._api_key, token) if c]
-        for credential in credentials:
-            metadata = (("authorization", f"Bearer {credential}"),)
-            frames: list[I420Image] = []
-            try:
-                call = self._stub.StreamIdleFrames(
-                    request, metadata=metadata, timeout=self._timeout_s
+
+class SharedIdleLoops:
+    """Encoded idle loops by (avatar, size, rate, codec), each encoded once and shared.
+
+    Args:
+        pictures: Where the loops' pictures come from.
+    """
+
+    def __init__(self, pictures: IdleLoopCache) -> None:
+        self._pictures = pictures
+        self._loops: dict[tuple[str, int, int, EncoderSettings], EncodedLoop] = {}
+        self._locks: dict[tuple[str, int, int, EncoderSettings], asyncio.Lock] = {}
+        self.encodes = 0
+
+    async def get(
+        self,
+        avatar_id: str,
+        settings: EncoderSettings,
+        *,
+        token: str,
+        width: int = 0,
+        height: int = 0,
+    ) -> EncodedLoop | None:
+        """The encoded loop, or None when the avatar's pictures cannot be fetched."""
+        key = (avatar_id, width, height, settings)
+        loop = self._loops.get(key)
+        if loop is not None:
+            return loop
+        async with self._locks.setdefault(key, asyncio.Lock()):
+            if key not in self._loops:
+                images = await self._pictures.get(
+                    avatar_id, token=token, fps=settings.fps, width=width, height=height
                 )
-                async for response in call:
-                    image = i420_from_proto(response.frame)
-                    if image is not None:
-                        frames.append(image)
-            except grpc.aio.AioRpcError as error:
-                if error.code() == grpc.StatusCode.UNAUTHENTICATED:
-                    continue  # the next credential may be accepted
-                logger.warning("idle loop of avatar %r unavailable: %s", avatar_id, error.code())
-                return []
-            logger.info("idle loop of avatar %r: %d frames", avatar_id, len(frames))
-            return frames
-        logger.warning(
-            "idle loop of avatar %r refused: set RTC_GATEWAY_API_KEY to the gateway's API key",
-            avatar_id,
-        )
-        return []
+                if not images:
+                    return None
+                self.encodes += 1
+                self._loops[key] = await asyncio.to_thread(encode_loop, images, settings)
+                logger.info(
+                    "idle loop of avatar %r encoded once: %s %dx%d, %d frames",
+                    avatar_id,
+                    settings.codec,
+                    images[0].width,
+                    images[0].height,
+                    len(images),
+                )
+            return self._loops[key]

@@ -4,6 +4,9 @@ A peer is closed (Converse cancelled, tracks stopped) as soon as any sign says t
 left: the close endpoint, the data channel closing, the connection failing or closing, the
 gateway ending the stream, or no connection within the connect timeout. aiortc itself would
 notice a vanished browser only after ~30 s of ICE consent failure.
+
+Video codecs are offered in the edge's order of preference (H.264 first, then VP8); the one
+negotiated decides how the idle loop and the turns are encoded.
 """
 
 from __future__ import annotations
@@ -22,22 +25,57 @@ from aiortc import (
     RTCConfiguration,
     RTCDataChannel,
     RTCPeerConnection,
+    RTCRtpSender,
     RTCSessionDescription,
 )
-from vtutor.gateway.v1 import gateway_pb2
+from aiortc.rtcrtpparameters import RTCRtpCodecCapability
+from aiortc.sdp import SessionDescription
 
-from rtc_edge.config import EdgeSettings
-from rtc_edge.datachannel import client_message, converse_event
+from rtc_edge.config import EdgeSettings, VideoFormat
+from rtc_edge.converse_events import (
+    ConversationReady,
+    ConverseEvent,
+    TurnEvent,
+    TutorAudio,
+    TutorFrame,
+)
+from rtc_edge.datachannel import client_message, page_message
 from rtc_edge.gateway_link import ConverseLink
-from rtc_edge.idle_loop import IdleLoopCache, still_frame
+from rtc_edge.idle_loop import SharedIdleLoops
 from rtc_edge.microphone import forward_microphone
 from rtc_edge.playout import MediaPlayout
 from rtc_edge.tracks import PlayoutAudioTrack, PlayoutVideoTrack
+from rtc_edge.video_encoding import VIDEO_CODECS, EncoderSettings, VideoCodecName
 
 logger = logging.getLogger(__name__)
 
 # Messages for the page held until its data channel opens.
 PENDING_MESSAGES = 256
+
+
+def video_codec_preferences(names: list[VideoCodecName]) -> list[RTCRtpCodecCapability]:
+    """aiortc's video codecs in the order of ``names`` (constrained baseline H.264 first),
+    with retransmission (RTX) kept."""
+    capabilities = RTCRtpSender.getCapabilities("video").codecs
+
+    def rank(codec: RTCRtpCodecCapability) -> tuple[int, int]:
+        name = codec.mimeType.lower().removeprefix("video/")
+        constrained = str(codec.parameters.get("profile-level-id", "")).lower() != "42e01f"
+        return (names.index(name) if name in names else len(names), int(constrained))
+
+    chosen = [c for c in capabilities if c.mimeType.lower().removeprefix("video/") in names]
+    rtx = [c for c in capabilities if c.mimeType.lower() == "video/rtx"]
+    return sorted(chosen, key=rank) + rtx
+
+
+def negotiated_codecs(sdp: str) -> dict[str, str]:
+    """The codec each media kind of an SDP sends with (its first codec), lower-case names."""
+    description = SessionDescription.parse(sdp)
+    return {
+        media.kind: media.rtp.codecs[0].name.lower()
+        for media in description.media
+        if media.kind in ("audio", "video") and media.rtp.codecs
+    }
 
 
 class PeerSession:
@@ -48,8 +86,9 @@ class PeerSession:
         link: The Converse stream, already open (the gateway said ready).
         ready: The gateway's ready message.
         settings: Edge settings.
-        idle_loops: The shared idle-loop cache.
+        idle_loops: The shared, encoded idle loops.
         on_closed: Called once when the peer is closed (the registry forgets it).
+        video: This session's video size and rate (default: the settings').
     """
 
     def __init__(
@@ -57,11 +96,12 @@ class PeerSession:
         *,
         peer_id: str,
         link: ConverseLink,
-        ready: gateway_pb2.SessionReady,
+        ready: ConversationReady,
         token: str,
         settings: EdgeSettings,
-        idle_loops: IdleLoopCache,
+        idle_loops: SharedIdleLoops,
         on_closed: Callable[[PeerSession], None],
+        video: VideoFormat | None = None,
     ) -> None:
         self.peer_id = peer_id
         self.session_id = link.options.session_id
@@ -71,14 +111,27 @@ class PeerSession:
         self.settings = settings
         self._idle_loops = idle_loops
         self._on_closed = on_closed
+        self.video = video or VideoFormat.parse(None, settings)
         self.playout = MediaPlayout(
-            fps=settings.video_fps,
+            fps=self.video.fps,
             buffer_s=settings.media_buffer_s,
-            fallback=still_frame(settings.fallback_width, settings.fallback_height),
             on_playback=self._playback_changed,
         )
-        self.video_track = PlayoutVideoTrack(self.playout)
+        encoder = EncoderSettings(
+            codec=settings.video_codecs[0],
+            fps=self.video.fps,
+            bitrate_kbps=settings.video_bitrate_kbps,
+            keyframe_interval=max(1, round(settings.video_keyframe_interval_s * self.video.fps)),
+            hardware=settings.video_hardware_encoder,
+        )
+        fallback = (
+            (self.video.width, self.video.height)
+            if self.video.width
+            else (settings.fallback_width, settings.fallback_height)
+        )
+        self.video_track = PlayoutVideoTrack(self.playout, encoder, fallback_size=fallback)
         self.audio_track = PlayoutAudioTrack(self.playout)
+        self.codecs: dict[str, str] = {}
         self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
         self.channel: RTCDataChannel | None = None
         self._pending: deque[str] = deque(maxlen=PENDING_MESSAGES)
@@ -99,13 +152,21 @@ class PeerSession:
         pc.on("track", self._on_track)
         pc.on("datachannel", self._on_datachannel)
         pc.on("connectionstatechange", self._on_connection_state)
+        offered = {m.kind for m in SessionDescription.parse(sdp).media}
+        # Transceivers made before the offer is applied take it up, with the edge's codec order.
+        if "audio" in offered:
+            pc.addTransceiver(self.audio_track, direction="sendrecv")
+        if "video" in offered:
+            video = pc.addTransceiver(self.video_track, direction="sendonly")
+            video.setCodecPreferences(video_codec_preferences(self.settings.video_codecs))
         await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type=sdp_type))
-        kinds = {t.kind for t in pc.getTransceivers()}
-        if "video" in kinds:
-            pc.addTrack(self.video_track)
-        if "audio" in kinds:
-            pc.addTrack(self.audio_track)
         await pc.setLocalDescription(await pc.createAnswer())
+        self.codecs = negotiated_codecs(pc.localDescription.sdp)
+        video_codec = self.codecs.get("video")
+        if video_codec in VIDEO_CODECS:
+            self.video_track.use_codec(video_codec)  # type: ignore[arg-type]
+        self.audio_track.pre_encoded_silence = self.codecs.get("audio") == "opus"
+        logger.info("peer %s negotiated %s", self.peer_id, self.codecs)
         self._spawn(self._read_gateway(), "gateway-reader")
         self._spawn(self._load_idle_loop(), "idle-loop")
         self._spawn(self._connect_deadline(), "connect-deadline")
@@ -117,9 +178,15 @@ class PeerSession:
         task.add_done_callback(self._tasks.discard)
 
     async def _load_idle_loop(self) -> None:
-        frames = await self._idle_loops.get(self.ready.session.tutor.avatar_id, token=self.token)
-        if frames:
-            self.playout.set_idle_loop(frames)
+        loop = await self._idle_loops.get(
+            self.ready.avatar_id,
+            self.video_track.settings,
+            token=self.token,
+            width=self.video.width,
+            height=self.video.height,
+        )
+        if loop is not None:
+            self.video_track.show_idle_loop(loop)
 
     async def _connect_deadline(self) -> None:
         await asyncio.sleep(self.settings.connect_timeout_s)
@@ -161,8 +228,8 @@ class PeerSession:
     async def _read_gateway(self) -> None:
         reason = "the gateway ended the conversation"
         try:
-            async for response in self.link.responses():
-                await self._handle(response)
+            async for event in self.link.events():
+                await self._handle(event)
         except grpc.aio.AioRpcError as error:
             reason = f"gateway stream failed: {error.code().name}"
             self.send_json(
@@ -175,24 +242,23 @@ class PeerSession:
             )
         await self.close(reason)
 
-    async def _handle(self, response: gateway_pb2.ConverseResponse) -> None:
-        kind = response.WhichOneof("response")
-        if kind == "media_frame":
+    async def _handle(self, event: ConverseEvent) -> None:
+        if isinstance(event, TutorFrame):
             await self.playout.wait_for_room()
-            self.playout.push_media_frame(response.media_frame)
+            self.playout.push_frame(event)
             return
-        if kind == "audio":
+        if isinstance(event, TutorAudio):
             await self.playout.wait_for_room()
-            self.playout.push_audio(response.audio)
+            self.playout.push_audio(event)
             return
-        if kind == "turn_event":
-            event_type = response.turn_event.type
-            if event_type == gateway_pb2.TURN_EVENT_TYPE_INTERRUPTED:
-                dropped = self.playout.drop_queued()
+        if isinstance(event, TurnEvent):
+            if event.kind == "interrupted":
+                # Its queued media go now; its media still on the wire are refused by id.
+                dropped = self.playout.drop_turn(event.turn_id)
                 logger.debug("peer %s interrupted: %d queued frames dropped", self.peer_id, dropped)
-            elif event_type == gateway_pb2.TURN_EVENT_TYPE_COMPLETED:
-                self.playout.end_of_turn()
-        message = converse_event(response)
+            elif event.kind == "completed":
+                self.playout.end_of_turn(event.turn_id)
+        message = page_message(event)
         if message is not None:
             self.send_json(message)
 

@@ -2,22 +2,25 @@
 
 The gateway sends each video frame paired with exactly the audio it covers. Both halves get
 the same due time (local clock) when they are queued, and each track plays what is due at its
-own tick, so audio and video cannot drift apart. Between turns the video shows the avatar's
-idle loop and the audio is silence. An interrupted turn's queued media is dropped at once.
+own tick. Both tracks tick on one media clock (audio every 20 ms, video every frame, from the
+same epoch) and a turn's first due time is put on a video tick, so a turn's first picture and
+its first sound leave on the same tick: they start together and cannot drift apart. Between
+turns the video track shows the avatar's idle loop and the audio is silence. Media carry their
+turn id: an interrupted turn's media are dropped at once, queued or still arriving.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from vtutor.common.v1 import media_pb2
-
-from rtc_edge.idle_loop import I420Image, i420_from_proto, still_frame
+from rtc_edge.converse_events import TutorAudio, TutorFrame
+from rtc_edge.video_encoding import I420Image
 from svc_core.audio import PcmFramer, StreamResampler
 
 logger = logging.getLogger(__name__)
@@ -35,6 +38,8 @@ STALE_AUDIO_S = 0.1
 # A jump in the gateway's pts larger than this while media is queued is treated as contiguous:
 # the gap is not silence the student should wait through.
 MAX_PTS_GAP_S = 1.0
+# Interrupted turns remembered, so their media still in flight are refused.
+DEAD_TURNS = 16
 
 
 @dataclass
@@ -45,7 +50,24 @@ class PlayoutStats:
     audio_frames_played: int = 0
     idle_frames_played: int = 0
     dropped_on_interrupt: int = 0
+    refused_after_interrupt: int = 0
     stale_audio_dropped: int = 0
+
+
+@dataclass(frozen=True)
+class _Queued:
+    due: float
+    turn_id: str
+
+
+@dataclass(frozen=True)
+class _QueuedImage(_Queued):
+    image: I420Image | None
+
+
+@dataclass(frozen=True)
+class _QueuedAudio(_Queued):
+    pcm: bytes
 
 
 class MediaPlayout:
@@ -54,7 +76,6 @@ class MediaPlayout:
     Args:
         fps: Video frame rate of the outgoing track.
         buffer_s: Seconds of media held at most; ``wait_for_room`` blocks past that.
-        fallback: Picture shown while no idle loop is available.
         on_playback: Called with "speaking" when a turn's first frame plays and "listening"
             when its queue runs dry.
         clock: Monotonic clock in seconds (tests pass their own).
@@ -65,15 +86,14 @@ class MediaPlayout:
         *,
         fps: int = 25,
         buffer_s: float = 4.0,
-        fallback: I420Image | None = None,
         on_playback: Callable[[str], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.fps = fps
         self.clock = clock
         self.stats = PlayoutStats()
-        self._video: deque[tuple[float, media_pb2.VideoFrame]] = deque()
-        self._audio: deque[tuple[float, bytes]] = deque()
+        self._video: deque[_QueuedImage] = deque()
+        self._audio: deque[_QueuedAudio] = deque()
         self._video_capacity = max(1, int(buffer_s * fps))
         self._audio_capacity = max(1, int(buffer_s / AUDIO_PTIME_S))
         self._room = asyncio.Event()
@@ -81,50 +101,77 @@ class MediaPlayout:
         self._last_due: float | None = None
         self._framer = PcmFramer(AUDIO_FRAME_SAMPLES)
         self._resamplers: dict[int, StreamResampler] = {}
-        self._idle: list[I420Image] = []
-        self._idle_index = 0
-        self._fallback = fallback or still_frame(512, 512)
         self._last_turn_image: I420Image | None = None
         self._speaking = False
         self._on_playback = on_playback
+        self._dead_turns: deque[str] = deque(maxlen=DEAD_TURNS)
+        self.epoch: float | None = None  # when the tracks' first tick was
         self.closed = False
+
+    def start_clock(self) -> float:
+        """The media clock's epoch, set by the first track to tick; both tracks tick from it."""
+        if self.epoch is None:
+            self.epoch = self.clock()
+        return self.epoch
 
     # Producer side (the gateway reader) ------------------------------------------------------
 
-    def set_idle_loop(self, frames: list[I420Image]) -> None:
-        """Uses ``frames`` (looped) while no turn plays."""
-        self._idle = list(frames)
-        self._idle_index = 0
-
-    def push_media_frame(self, frame: media_pb2.MediaFrame) -> None:
-        """Queues a video frame and its audio with one due time."""
-        due = self._due(frame.video.pts_us or frame.audio.pts_us)
-        self._video.append((due, frame.video))
+    def push_frame(self, frame: TutorFrame) -> None:
+        """Queues a video frame and its audio with one due time (unless its turn was dropped)."""
+        if self._refused(frame.turn_id):
+            return
+        due = self._due(frame.pts_us)
+        self._video.append(_QueuedImage(due, frame.turn_id, frame.image))
         self._queue_audio(due, frame.audio)
 
-    def push_audio(self, chunk: media_pb2.AudioChunk) -> None:
+    def push_audio(self, chunk: TutorAudio) -> None:
         """Queues audio without video (audio-only sessions)."""
+        if self._refused(chunk.turn_id):
+            return
         self._queue_audio(self._due(chunk.pts_us), chunk)
 
-    def end_of_turn(self) -> None:
+    def end_of_turn(self, turn_id: str = "") -> None:
         """Queues the turn's last partial 20 ms of audio, padded with silence."""
         rest = self._framer.flush(pad=True)
         if rest is not None:
-            due = self._audio[-1][0] + AUDIO_PTIME_S if self._audio else self.clock()
-            self._audio.append((due, rest))
+            due = self._audio[-1].due + AUDIO_PTIME_S if self._audio else self.clock()
+            self._audio.append(_QueuedAudio(due, turn_id, rest))
+
+    def drop_turn(self, turn_id: str) -> int:
+        """Drops the queued media of ``turn_id`` now and refuses more of it; returns how many."""
+        if turn_id:
+            self._dead_turns.append(turn_id)
+        video = [q for q in self._video if q.turn_id != turn_id]
+        audio = [q for q in self._audio if q.turn_id != turn_id]
+        dropped = len(self._video) - len(video) + len(self._audio) - len(audio)
+        self._video, self._audio = deque(video), deque(audio)
+        self._after_drop(dropped)
+        return dropped
 
     def drop_queued(self) -> int:
-        """Drops every queued frame now (the turn was interrupted); returns how many."""
+        """Drops every queued frame now (the student interrupted); returns how many."""
         dropped = len(self._video) + len(self._audio)
+        for turn_id in {q.turn_id for q in (*self._video, *self._audio) if q.turn_id}:
+            self._dead_turns.append(turn_id)
         self._video.clear()
         self._audio.clear()
-        self._framer = PcmFramer(AUDIO_FRAME_SAMPLES)
-        self._resamplers.clear()
-        self._anchor = None
-        self._last_due = None
+        self._after_drop(dropped)
+        return dropped
+
+    def _after_drop(self, dropped: int) -> None:
+        if not self._video and not self._audio:
+            self._framer = PcmFramer(AUDIO_FRAME_SAMPLES)
+            self._resamplers.clear()
+            self._anchor = None
+            self._last_due = None
         self.stats.dropped_on_interrupt += dropped
         self._room.set()
-        return dropped
+
+    def _refused(self, turn_id: str) -> bool:
+        if turn_id and turn_id in self._dead_turns:
+            self.stats.refused_after_interrupt += 1
+            return True
+        return False
 
     async def wait_for_room(self) -> None:
         """Waits while the queues hold ``buffer_s`` of media (back-pressure on the reader)."""
@@ -151,75 +198,75 @@ class MediaPlayout:
         self._audio.clear()
         self._room.set()
 
+    def _on_video_tick(self, at: float) -> float:
+        """The first video tick at or after ``at`` (``at`` itself before the clock started)."""
+        if self.epoch is None:
+            return at
+        period = 1 / self.fps
+        return self.epoch + math.ceil((at - self.epoch) / period - 1e-6) * period
+
     def _due(self, pts_us: int) -> float:
         now = self.clock()
         pts_s = pts_us / 1e6
         idle = not self._video and not self._audio
         if self._anchor is None or idle:
-            self._anchor = now + START_LEAD_S - pts_s
+            # A turn starts: its first frame and first sound on the same video tick.
+            self._anchor = self._on_video_tick(now + START_LEAD_S) - pts_s
         due = self._anchor + pts_s
         if due < now:
-            # The gateway fell behind real time (or the clock jumped): play from now.
-            self._anchor = now - pts_s
-            due = now
+            # The gateway fell behind real time (or the clock jumped): play from the next tick.
+            self._anchor = self._on_video_tick(now) - pts_s
+            due = self._anchor + pts_s
         elif self._last_due is not None and due > self._last_due + MAX_PTS_GAP_S:
             self._anchor = self._last_due + 1 / self.fps - pts_s
             due = self._last_due + 1 / self.fps
         self._last_due = due
         return due
 
-    def _queue_audio(self, due: float, chunk: media_pb2.AudioChunk) -> None:
-        if not chunk.data:
+    def _queue_audio(self, due: float, chunk: TutorAudio) -> None:
+        if not chunk.pcm:
             return
         rate = chunk.sample_rate_hz or AUDIO_RATE
-        pcm = chunk.data
+        pcm = chunk.pcm
         if rate != AUDIO_RATE:
             resampler = self._resamplers.get(rate)
             if resampler is None:
                 resampler = self._resamplers[rate] = StreamResampler(rate, AUDIO_RATE)
             pcm = resampler.process(pcm)
         for index, piece in enumerate(self._framer.push(pcm)):
-            self._audio.append((due + index * AUDIO_PTIME_S, piece))
+            self._audio.append(_QueuedAudio(due + index * AUDIO_PTIME_S, chunk.turn_id, piece))
 
     # Consumer side (the tracks) --------------------------------------------------------------
 
-    def next_video(self, now: float) -> I420Image:
-        """The picture to show at ``now``: the latest due turn frame, else the idle loop."""
-        shown: media_pb2.VideoFrame | None = None
-        while self._video and self._video[0][0] <= now + 0.5 / self.fps:
-            shown = self._video.popleft()[1]
+    def next_video(self, now: float) -> I420Image | None:
+        """The turn picture to show at ``now``; None when the idle loop should show."""
+        shown: _QueuedImage | None = None
+        while self._video and self._video[0].due <= now + 0.5 / self.fps:
+            shown = self._video.popleft()
         if shown is not None:
             self._room.set()
-            image = i420_from_proto(shown)
-            if image is not None:
-                self._last_turn_image = image
+            if shown.image is not None:
+                self._last_turn_image = shown.image
                 self.stats.video_frames_played += 1
                 self._set_speaking(True)
-                return image
+                return shown.image
         if self._video and self._speaking and self._last_turn_image is not None:
             return self._last_turn_image  # between two frames of a turn
         if not self._video and not self._audio:
             self._set_speaking(False)
-        return self._idle_image()
+        self.stats.idle_frames_played += 1
+        return None
 
-    def next_audio(self, now: float) -> bytes:
-        """20 ms of audio to play at ``now``: the due piece of the turn, else silence."""
-        while self._audio and self._audio[0][0] < now - STALE_AUDIO_S:
+    def next_audio(self, now: float) -> bytes | None:
+        """20 ms of the turn's audio to play at ``now``; None for silence."""
+        while self._audio and self._audio[0].due < now - STALE_AUDIO_S:
             self._audio.popleft()
             self.stats.stale_audio_dropped += 1
-        if self._audio and self._audio[0][0] <= now + AUDIO_PTIME_S / 2:
+        if self._audio and self._audio[0].due <= now + AUDIO_PTIME_S / 2:
             self._room.set()
             self.stats.audio_frames_played += 1
-            return self._audio.popleft()[1]
-        return SILENCE
-
-    def _idle_image(self) -> I420Image:
-        self.stats.idle_frames_played += 1
-        if not self._idle:
-            return self._fallback
-        image = self._idle[self._idle_index % len(self._idle)]
-        self._idle_index += 1
-        return image
+            return self._audio.popleft().pcm
+        return None
 
     def _set_speaking(self, speaking: bool) -> None:
         if speaking == self._speaking:

@@ -1,70 +1,190 @@
-"""Outgoing WebRTC tracks whose ``recv()`` paces frames in real time from a MediaPlayout."""
+"""Outgoing WebRTC tracks whose ``recv()`` paces media in real time from a MediaPlayout.
+
+Both tracks hand aiortc encoded packets where they can (the sender then only packetizes):
+- video: while the tutor listens, the idle loop's shared packets (encoded once per avatar,
+  size and codec, see ``idle_loop``); while a turn plays, the peer's own encoder, opened at
+  the turn's first frame with a key frame and closed when the idle loop resumes, at one of
+  its key frames. Every switch therefore lands on a key frame and decodes cleanly.
+- audio: between turns one Opus packet of silence, encoded once per process; a turn's audio
+  is returned as frames for aiortc's Opus encoder.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import functools
+import logging
+import math
+from dataclasses import dataclass, replace
 from fractions import Fraction
 
 import av
 import numpy as np
 from aiortc import MediaStreamTrack
+from aiortc.codecs.opus import OpusEncoder
 from aiortc.mediastreams import MediaStreamError
 
+from rtc_edge.idle_loop import EncodedLoop, still_loop
 from rtc_edge.playout import AUDIO_FRAME_SAMPLES, AUDIO_PTIME_S, AUDIO_RATE, MediaPlayout
+from rtc_edge.video_encoding import (
+    VIDEO_CLOCK_RATE,
+    EncodedFrame,
+    EncoderSettings,
+    EncoderUnavailable,
+    I420Image,
+    VideoCodecName,
+    VideoEncoder,
+    encoded_packet,
+)
 
-VIDEO_CLOCK_RATE = 90000
+logger = logging.getLogger(__name__)
+
 # After a stall longer than this (CPU starved) ticks are skipped instead of sent in a burst.
 MAX_LAG_S = 0.5
 
 
 class _Ticker:
-    """Real-time ticks of a fixed period; ``index`` is the current tick."""
+    """Real-time ticks of a fixed period on the playout's media clock; ``index`` is the tick."""
 
     def __init__(self, period_s: float, playout: MediaPlayout) -> None:
         self.period_s = period_s
         self.playout = playout
-        self.start: float | None = None
-        self.index = 0
+        self.index = -1
 
     async def next(self) -> float:
         clock = self.playout.clock
-        if self.start is None:
-            self.start = clock()
-            return self.start
-        self.index += 1
-        due = self.start + self.index * self.period_s
+        start = self.playout.start_clock()
+        if self.index < 0:
+            # The first tick of a track joins the shared clock at its next tick.
+            self.index = max(0, math.ceil((clock() - start) / self.period_s - 1e-6))
+        else:
+            self.index += 1
+        due = start + self.index * self.period_s
         wait = due - clock()
         if wait > 0:
             await asyncio.sleep(wait)
         elif wait < -MAX_LAG_S:
-            self.index = int((clock() - self.start) / self.period_s)
+            self.index = int((clock() - start) / self.period_s)
         return clock()
 
 
+@dataclass
+class VideoTrackStats:
+    """What the video track sent: shared idle packets, and what its own encoder made."""
+
+    idle_packets: int = 0
+    turn_frames_encoded: int = 0
+    turn_encoders_opened: int = 0
+    keyframes: int = 0
+
+
 class PlayoutVideoTrack(MediaStreamTrack):
-    """The tutor's video: turn frames when due, the idle loop otherwise."""
+    """The tutor's video as encoded packets: turn frames when due, the idle loop otherwise.
+
+    Args:
+        playout: The peer's media queues.
+        settings: Encoder settings; the codec is set again once negotiated (``use_codec``).
+        fallback_size: Size of the still frame shown until the idle loop is known.
+    """
 
     kind = "video"
 
-    def __init__(self, playout: MediaPlayout) -> None:
+    def __init__(
+        self,
+        playout: MediaPlayout,
+        settings: EncoderSettings,
+        *,
+        fallback_size: tuple[int, int] = (512, 512),
+    ) -> None:
         super().__init__()
         self._playout = playout
+        self.settings = settings
+        self._fallback_size = fallback_size
         self._ticker = _Ticker(1 / playout.fps, playout)
+        self._idle: EncodedLoop | None = None
+        self._shown_loop: EncodedLoop | None = None
+        self._idle_index = 0
+        self._encoder: VideoEncoder | None = None
+        self.stats = VideoTrackStats()
 
-    async def recv(self) -> av.VideoFrame:
-        """The next frame, returned at its presentation time."""
+    def use_codec(self, codec: VideoCodecName) -> None:
+        """The codec the peer negotiated (before media flows)."""
+        self.settings = replace(self.settings, codec=codec)
+
+    def show_idle_loop(self, loop: EncodedLoop) -> None:
+        """Uses ``loop`` (encoded with this track's settings) while no turn plays."""
+        self._idle = loop
+
+    async def recv(self) -> av.Packet:
+        """The next frame's packet, returned at its presentation time."""
         if self.readyState != "live" or self._playout.closed:
             raise MediaStreamError
         now = await self._ticker.next()
         image = self._playout.next_video(now)
-        frame = av.VideoFrame.from_ndarray(image.data, format="yuv420p")
-        frame.pts = round(self._ticker.index * VIDEO_CLOCK_RATE / self._playout.fps)
-        frame.time_base = Fraction(1, VIDEO_CLOCK_RATE)
+        encoded = self._next_idle() if image is None else await self._encode_turn(image)
+        if encoded.keyframe:
+            self.stats.keyframes += 1
+        return encoded_packet(
+            encoded, round(self._ticker.index * VIDEO_CLOCK_RATE / self._playout.fps)
+        )
+
+    async def _encode_turn(self, image: I420Image) -> EncodedFrame:
+        encoder = self._encoder
+        keyframe = False
+        if encoder is None or (encoder.width, encoder.height) != (image.width, image.height):
+            encoder = self._encoder = await asyncio.to_thread(self._open_encoder, image)
+            self.stats.turn_encoders_opened += 1
+            keyframe = True  # the switch from the idle loop's stream starts with a key frame
+        self.stats.turn_frames_encoded += 1
+        return await asyncio.to_thread(encoder.encode, image, keyframe=keyframe)
+
+    def _open_encoder(self, image: I420Image) -> VideoEncoder:
+        try:
+            return VideoEncoder(self.settings, image.width, image.height)
+        except EncoderUnavailable as error:
+            if not self.settings.hardware:
+                raise
+            logger.error("%s; encoding in software instead", error)
+            self.settings = replace(self.settings, hardware=False)
+            return VideoEncoder(self.settings, image.width, image.height)
+
+    def _next_idle(self) -> EncodedFrame:
+        loop = (
+            self._idle if self._idle is not None and self._idle.settings == self.settings else None
+        )
+        if loop is None:
+            loop = still_loop(*self._fallback_size, self.settings)
+        if loop is not self._shown_loop:
+            self._shown_loop, self._idle_index = loop, 0  # a new loop starts at its key frame
+        if self._encoder is not None:
+            # The turn is over: back to the shared loop at its next key frame.
+            self._encoder.close()
+            self._encoder = None
+            self._idle_index = loop.keyframe_from(self._idle_index)
+        frame = loop.frames[self._idle_index]
+        self._idle_index = (self._idle_index + 1) % len(loop.frames)
+        self.stats.idle_packets += 1
         return frame
 
 
+@functools.cache
+def opus_silence() -> bytes:
+    """One 20 ms Opus packet of silence (48 kHz stereo, as aiortc's encoder makes them)."""
+    samples = np.zeros((1, AUDIO_FRAME_SAMPLES), dtype="<i2")
+    frame = av.AudioFrame.from_ndarray(samples, format="s16", layout="mono")
+    frame.sample_rate = AUDIO_RATE
+    frame.pts = 0
+    frame.time_base = Fraction(1, AUDIO_RATE)
+    payloads, _ = OpusEncoder().encode(frame)
+    return payloads[0]
+
+
 class PlayoutAudioTrack(MediaStreamTrack):
-    """The tutor's voice as 20 ms mono frames at 48 kHz; silence between turns."""
+    """The tutor's voice as 20 ms mono frames at 48 kHz; shared Opus silence between turns.
+
+    ``pre_encoded_silence`` is False when the peer negotiated another codec than Opus: then
+    silence is sent as frames too.
+    """
 
     kind = "audio"
 
@@ -72,16 +192,23 @@ class PlayoutAudioTrack(MediaStreamTrack):
         super().__init__()
         self._playout = playout
         self._ticker = _Ticker(AUDIO_PTIME_S, playout)
+        self.pre_encoded_silence = True
 
-    async def recv(self) -> av.AudioFrame:
+    async def recv(self) -> av.AudioFrame | av.Packet:
         """The next 20 ms, returned at its presentation time."""
         if self.readyState != "live" or self._playout.closed:
             raise MediaStreamError
         now = await self._ticker.next()
         pcm = self._playout.next_audio(now)
-        samples = np.frombuffer(pcm, dtype="<i2").reshape(1, AUDIO_FRAME_SAMPLES)
-        frame = av.AudioFrame.from_ndarray(samples, format="s16", layout="mono")
+        pts = self._ticker.index * AUDIO_FRAME_SAMPLES
+        if pcm is None and self.pre_encoded_silence:
+            packet = av.Packet(opus_silence())
+            packet.pts = pts
+            packet.time_base = Fraction(1, AUDIO_RATE)
+            return packet
+        samples = np.frombuffer(pcm or bytes(2 * AUDIO_FRAME_SAMPLES), dtype="<i2")
+        frame = av.AudioFrame.from_ndarray(samples.reshape(1, -1), format="s16", layout="mono")
         frame.sample_rate = AUDIO_RATE
-        frame.pts = self._ticker.index * AUDIO_FRAME_SAMPLES
+        frame.pts = pts
         frame.time_base = Fraction(1, AUDIO_RATE)
         return frame

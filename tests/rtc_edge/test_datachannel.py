@@ -1,4 +1,5 @@
-"""The data channel's JSON: conversation events out, text and interrupt in."""
+"""The data channel's JSON (conversation events out, text and interrupt in), and the gateway
+link's conversion of Converse responses into those events."""
 
 from __future__ import annotations
 
@@ -7,16 +8,25 @@ from vtutor.asr.v1 import asr_pb2
 from vtutor.common.v1 import media_pb2
 from vtutor.gateway.v1 import gateway_pb2
 
-from rtc_edge.datachannel import MAX_TEXT_CHARS, client_message, converse_event
+from rtc_edge.converse_events import TurnEvent, TutorAudio, TutorFrame
+from rtc_edge.datachannel import MAX_TEXT_CHARS, client_message, page_message
+from rtc_edge.gateway_link import converse_event
+from tests.rtc_edge.synthetic_media import media_frame_proto
 
 pytestmark = pytest.mark.unit
+
+
+def to_page(response: gateway_pb2.ConverseResponse) -> object:
+    event = converse_event(response)
+    assert event is not None
+    return page_message(event)
 
 
 def test_events_to_page() -> None:
     transcript = gateway_pb2.ConverseResponse(
         transcript=gateway_pb2.Transcript(text="two plus two", is_final=True, turn_id="t1")
     )
-    assert converse_event(transcript) == {
+    assert to_page(transcript) == {
         "type": "transcript",
         "text": "two plus two",
         "final": True,
@@ -25,19 +35,20 @@ def test_events_to_page() -> None:
     delta = gateway_pb2.ConverseResponse(
         assistant_text=gateway_pb2.AssistantText(turn_id="t1", delta="Four")
     )
-    assert converse_event(delta) == {"type": "assistant_text", "turn_id": "t1", "delta": "Four"}
+    assert to_page(delta) == {"type": "assistant_text", "turn_id": "t1", "delta": "Four"}
     interrupted = gateway_pb2.ConverseResponse(
         turn_event=gateway_pb2.TurnEvent(turn_id="t1", type=gateway_pb2.TURN_EVENT_TYPE_INTERRUPTED)
     )
-    assert converse_event(interrupted) == {"type": "turn", "event": "interrupted", "turn_id": "t1"}
+    assert converse_event(interrupted) == TurnEvent(kind="interrupted", turn_id="t1")
+    assert to_page(interrupted) == {"type": "turn", "event": "interrupted", "turn_id": "t1"}
     speech = gateway_pb2.ConverseResponse(
         speech_event=asr_pb2.SpeechEvent(type=asr_pb2.SPEECH_EVENT_TYPE_SPEECH_ENDED)
     )
-    assert converse_event(speech) == {"type": "speech", "event": "ended"}
+    assert to_page(speech) == {"type": "speech", "event": "ended"}
     error = gateway_pb2.ConverseResponse(
         error=gateway_pb2.ErrorEvent(code=14, message="tts down", stage="tts")
     )
-    assert converse_event(error) == {
+    assert to_page(error) == {
         "type": "error",
         "code": 14,
         "message": "tts down",
@@ -45,9 +56,29 @@ def test_events_to_page() -> None:
     }
 
 
-def test_media_is_not_a_page_message() -> None:
-    media = gateway_pb2.ConverseResponse(media_frame=media_pb2.MediaFrame())
-    assert converse_event(media) is None
+def test_media_carry_their_turn_id_and_are_not_page_messages() -> None:
+    frame = converse_event(
+        gateway_pb2.ConverseResponse(media_frame=media_frame_proto(3, luma=77), turn_id="t9")
+    )
+    assert isinstance(frame, TutorFrame) and frame.turn_id == "t9"
+    assert frame.pts_us == 120_000 and frame.audio.turn_id == "t9"
+    assert frame.image is not None and int(frame.image.data[:64].mean()) == 77
+    assert len(frame.audio.pcm) == 2 * 1920 and frame.audio.sample_rate_hz == 48000
+    assert page_message(frame) is None
+    audio = converse_event(
+        gateway_pb2.ConverseResponse(
+            audio=media_pb2.AudioChunk(data=b"\1\0", sample_rate_hz=16000, pts_us=5),
+            turn_id="t9",
+        )
+    )
+    assert audio == TutorAudio(turn_id="t9", pcm=b"\1\0", sample_rate_hz=16000, pts_us=5)
+
+
+def test_a_picture_the_edge_cannot_convert_keeps_its_audio() -> None:
+    proto = media_frame_proto(0)
+    proto.video.pixel_format = media_pb2.PIXEL_FORMAT_JPEG
+    frame = converse_event(gateway_pb2.ConverseResponse(media_frame=proto, turn_id="t"))
+    assert isinstance(frame, TutorFrame) and frame.image is None and frame.audio.pcm
 
 
 @pytest.mark.parametrize(

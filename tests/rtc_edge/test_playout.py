@@ -1,4 +1,5 @@
-"""MediaPlayout: due times from pts, paired audio/video, idle loop, interrupts, back-pressure."""
+"""MediaPlayout: due times from pts, paired audio/video on one clock, drops by turn id,
+back-pressure."""
 
 from __future__ import annotations
 
@@ -7,8 +8,8 @@ import asyncio
 import numpy as np
 import pytest
 
-from rtc_edge.idle_loop import I420Image, still_frame
-from rtc_edge.playout import AUDIO_PTIME_S, SILENCE, MediaPlayout
+from rtc_edge.playout import AUDIO_PTIME_S, MediaPlayout
+from rtc_edge.video_encoding import I420Image
 from tests.rtc_edge.synthetic_media import media_frame
 
 pytestmark = pytest.mark.unit
@@ -24,47 +25,38 @@ class FakeClock:
         return self.now
 
 
-def _idle(luma: int) -> I420Image:
-    image = still_frame(64, 64)
-    data = image.data.copy()
-    data[:64] = luma
-    return I420Image(64, 64, data)
+def _luma(image: I420Image | None) -> int:
+    """Brightness of a turn picture; 10 stands for the idle loop (None)."""
+    return 10 if image is None else int(image.data[: image.height].mean())
 
 
-def _luma(image: I420Image) -> int:
-    return int(image.data[: image.height].mean())
-
-
-def test_idle_loop_plays_when_nothing_is_queued() -> None:
+def test_idle_when_nothing_is_queued() -> None:
     clock = FakeClock()
     playout = MediaPlayout(fps=25, clock=clock)
-    assert _luma(playout.next_video(clock.now)) == 40  # fallback still frame before the loop
-    playout.set_idle_loop([_idle(10), _idle(20), _idle(30)])
-    shown = [_luma(playout.next_video(clock.now)) for _ in range(5)]
-    assert shown == [10, 20, 30, 10, 20]
-    assert playout.next_audio(clock.now) == SILENCE
+    assert playout.next_video(clock.now) is None
+    assert playout.next_audio(clock.now) is None
+    assert playout.stats.idle_frames_played == 1
 
 
 def test_paired_audio_and_video_play_at_the_same_due_time() -> None:
     clock = FakeClock()
     states: list[str] = []
     playout = MediaPlayout(fps=25, clock=clock, on_playback=states.append)
-    playout.set_idle_loop([_idle(10)])
     for i in range(3):
-        playout.push_media_frame(media_frame(i, luma=200 + i))
+        playout.push_frame(media_frame(i, luma=200 + i))
     assert playout.queued_video == 3
     assert playout.queued_audio == 6  # 40 ms of 48 kHz audio = two 20 ms frames each
 
     # Before the first due time (the start lead), idle and silence.
     assert _luma(playout.next_video(clock.now)) == 10
-    assert playout.next_audio(clock.now) == SILENCE
+    assert playout.next_audio(clock.now) is None
 
     played_video, played_audio = [], 0
     for _ in range(8):  # 8 audio ticks = 160 ms, covering all three frames
         clock.now += AUDIO_PTIME_S
         if round((clock.now - 100.0) / AUDIO_PTIME_S) % 2 == 0:
             played_video.append(_luma(playout.next_video(clock.now)))
-        if playout.next_audio(clock.now) != SILENCE:
+        if playout.next_audio(clock.now) is not None:
             played_audio += 1
     assert played_audio == 6
     assert [v for v in played_video if v >= 200] == [200, 201, 202]
@@ -77,29 +69,28 @@ def test_paired_audio_and_video_play_at_the_same_due_time() -> None:
 def test_a_frame_late_from_the_gateway_plays_from_now() -> None:
     clock = FakeClock()
     playout = MediaPlayout(fps=25, clock=clock)
-    playout.push_media_frame(media_frame(0))
+    playout.push_frame(media_frame(0))
     clock.now += 0.2
     playout.next_video(clock.now)
     playout.next_audio(clock.now)
     playout.next_audio(clock.now)
     # Frame 1 should have been due 160 ms ago: it is re-anchored to now, not dropped.
-    playout.push_media_frame(media_frame(1, luma=222))
+    playout.push_frame(media_frame(1, luma=222))
     clock.now += 0.04  # the next video tick
     assert _luma(playout.next_video(clock.now)) == 222
-    assert playout.next_audio(clock.now) != SILENCE
+    assert playout.next_audio(clock.now) is not None
 
 
 def test_interrupt_drops_queued_media_at_once() -> None:
     clock = FakeClock()
     playout = MediaPlayout(fps=25, clock=clock)
-    playout.set_idle_loop([_idle(10)])
     for i in range(50):
-        playout.push_media_frame(media_frame(i))
+        playout.push_frame(media_frame(i))
     dropped = playout.drop_queued()
     assert dropped == 150
     clock.now += 0.1
     assert _luma(playout.next_video(clock.now)) == 10
-    assert playout.next_audio(clock.now) == SILENCE
+    assert playout.next_audio(clock.now) is None
     assert playout.stats.dropped_on_interrupt == 150
 
 
@@ -107,7 +98,7 @@ def test_audio_at_16k_is_resampled_to_48k() -> None:
     clock = FakeClock()
     playout = MediaPlayout(fps=25, clock=clock)
     for i in range(25):  # one second
-        playout.push_media_frame(media_frame(i, rate=16000))
+        playout.push_frame(media_frame(i, rate=16000))
     playout.end_of_turn()
     # 48000 samples in 20 ms frames, give or take the resampler's delay.
     assert 48 <= playout.queued_audio <= 50
@@ -117,7 +108,7 @@ async def test_wait_for_room_blocks_until_frames_play() -> None:
     clock = FakeClock()
     playout = MediaPlayout(fps=25, buffer_s=0.2, clock=clock)  # 5 video frames
     for i in range(5):
-        playout.push_media_frame(media_frame(i))
+        playout.push_frame(media_frame(i))
     waiter = asyncio.create_task(playout.wait_for_room())
     await asyncio.sleep(0.01)
     assert not waiter.done()
@@ -131,7 +122,7 @@ async def test_wait_for_room_blocks_until_frames_play() -> None:
 
 async def test_close_releases_a_waiting_producer() -> None:
     playout = MediaPlayout(fps=25, buffer_s=0.04)
-    playout.push_media_frame(media_frame(0))
+    playout.push_frame(media_frame(0))
     waiter = asyncio.create_task(playout.wait_for_room())
     await asyncio.sleep(0.01)
     playout.close()
@@ -142,8 +133,46 @@ def test_stale_audio_is_dropped_to_keep_sync() -> None:
     clock = FakeClock()
     playout = MediaPlayout(fps=25, clock=clock)
     for i in range(10):
-        playout.push_media_frame(media_frame(i))
+        playout.push_frame(media_frame(i))
     clock.now += 0.3  # the audio track stalled for 300 ms
-    assert playout.next_audio(clock.now) != SILENCE
+    assert playout.next_audio(clock.now) is not None
     assert playout.stats.stale_audio_dropped > 0
     assert np.isclose(playout.stats.stale_audio_dropped, 20 - 1 - playout.queued_audio, atol=0)
+
+
+def test_an_interrupted_turn_is_dropped_by_id_queued_or_still_arriving() -> None:
+    clock = FakeClock()
+    playout = MediaPlayout(fps=25, clock=clock)
+    for i in range(10):
+        playout.push_frame(media_frame(i, turn_id="old"))
+    assert playout.drop_turn("old") == 30
+    assert playout.queued_video == playout.queued_audio == 0
+    # Frames of the interrupted turn still on the wire are refused; the next turn plays.
+    playout.push_frame(media_frame(10, turn_id="old"))
+    assert playout.queued_video == 0 and playout.stats.refused_after_interrupt == 1
+    playout.push_frame(media_frame(0, turn_id="new", luma=150))
+    clock.now += 0.1
+    assert _luma(playout.next_video(clock.now)) == 150
+
+
+def test_drop_turn_keeps_the_media_of_other_turns() -> None:
+    clock = FakeClock()
+    playout = MediaPlayout(fps=25, clock=clock)
+    playout.push_frame(media_frame(0, turn_id="a"))
+    playout.push_frame(media_frame(1, turn_id="b"))
+    assert playout.drop_turn("a") == 3
+    assert playout.queued_video == 1 and playout.queued_audio == 2
+
+
+def test_a_turn_starts_on_a_video_tick_of_the_shared_clock() -> None:
+    clock = FakeClock()
+    playout = MediaPlayout(fps=25, clock=clock)
+    epoch = playout.start_clock()
+    clock.now += 0.013  # between two video ticks
+    playout.push_frame(media_frame(0))
+    # Its picture and its first 20 ms of sound are both due on the same (video) tick.
+    due = playout._video[0].due
+    assert playout._audio[0].due == due
+    ticks = (due - epoch) / 0.04
+    assert abs(ticks - round(ticks)) < 1e-6
+    assert due >= clock.now + 0.05 - 1e-9

@@ -1,48 +1,106 @@
-"""The outgoing tracks pace frames in real time and stamp them on a continuous timeline."""
+"""The outgoing tracks: paced on one clock, encoded packets, shared idle loop, clean switches."""
 
 from __future__ import annotations
 
 import itertools
 
+import av
 import numpy as np
 import pytest
 from aiortc.mediastreams import MediaStreamError
 
+from rtc_edge.idle_loop import encode_loop
 from rtc_edge.playout import MediaPlayout
 from rtc_edge.tracks import PlayoutAudioTrack, PlayoutVideoTrack
-from tests.rtc_edge.synthetic_media import media_frame
+from rtc_edge.video_encoding import EncoderSettings, VideoCodecName
+from tests.rtc_edge.synthetic_media import flat_image, media_frame
 
 pytestmark = pytest.mark.unit
 
+DECODERS = {"h264": "h264", "vp8": "libvpx"}
 
-async def test_video_track_plays_turn_frames_then_idle() -> None:
+
+def decoded_lumas(codec: VideoCodecName, packets: list[av.Packet]) -> list[int]:
+    """Decodes the packets in order, as a receiver would; the brightness of each picture."""
+    decoder = av.CodecContext.create(DECODERS[codec], "r")
+    lumas = []
+    for packet in packets:
+        for frame in decoder.decode(av.Packet(bytes(packet))):
+            lumas.append(round(frame.to_ndarray(format="yuv420p")[: frame.height].mean()))
+    return lumas
+
+
+@pytest.mark.parametrize("codec", ["h264", "vp8"])
+async def test_idle_turn_idle_switches_at_key_frames_and_decode(codec: VideoCodecName) -> None:
+    settings = EncoderSettings(codec=codec, keyframe_interval=5)
+    loop = encode_loop([flat_image(32, 20 + 10 * i) for i in range(10)], settings)
     playout = MediaPlayout(fps=25)
-    track = PlayoutVideoTrack(playout)
-    for i in range(3):
-        playout.push_media_frame(media_frame(i, luma=220, size=32))
-    frames = [await track.recv() for _ in range(8)]
-    pts = [f.pts for f in frames]
-    assert pts == sorted(pts) and len(set(pts)) == 8
-    assert all(b - a >= 3600 for a, b in itertools.pairwise(pts))  # 90 kHz / 25 fps
-    lumas = [int(f.to_ndarray(format="yuv420p")[:32].mean()) for f in frames]
-    assert lumas.count(220) >= 2  # turn frames (a stall may skip one) ...
-    assert lumas[-1] == 40  # ... then the still frame while idle
+    track = PlayoutVideoTrack(playout, settings, fallback_size=(32, 32))
+    track.show_idle_loop(loop)
+    packets = [await track.recv() for _ in range(7)]  # idle frames 0-6
+    for i in range(4):
+        playout.push_frame(media_frame(i, luma=230, size=32))
+    while track.stats.turn_frames_encoded < 4 or playout.queued_video:
+        packets.append(await track.recv())
+    packets += [await track.recv() for _ in range(6)]  # idle again
+
+    pts = [p.pts for p in packets]
+    assert all(b - a >= 3600 for a, b in itertools.pairwise(pts))  # 90 kHz at 25 fps
+    lumas = decoded_lumas(codec, packets)
+    assert len(lumas) == len(packets)  # every packet decoded into a picture
+    assert lumas[:7] == [20, 30, 40, 50, 60, 70, 80]
+    turn = [i for i, luma in enumerate(lumas) if luma == 230]
+    assert len(turn) >= 4 and packets[turn[0]].is_keyframe
+    after = lumas[turn[-1] + 1 :]
+    # Back on the shared loop at its next key frame (index 10 wraps to 0: luma 20).
+    assert after[:3] == [20, 30, 40] and packets[turn[-1] + 1].is_keyframe
+    assert track.stats.turn_encoders_opened == 1
+    assert track.stats.idle_packets == len(packets) - len(turn)
 
 
-async def test_audio_track_sends_20ms_mono_48k() -> None:
+async def test_two_tracks_send_the_same_idle_packets() -> None:
+    settings = EncoderSettings(codec="h264", keyframe_interval=5)
+    loop = encode_loop([flat_image(32, 50 + i) for i in range(5)], settings)
+    sent = []
+    for _ in range(2):
+        track = PlayoutVideoTrack(MediaPlayout(fps=25), settings, fallback_size=(32, 32))
+        track.show_idle_loop(loop)
+        sent.append([bytes(await track.recv()) for _ in range(5)])
+        assert track.stats.turn_frames_encoded == 0  # nothing encoded per peer
+    assert sent[0] == sent[1] == [frame.data for frame in loop.frames]
+
+
+async def test_the_still_frame_shows_until_the_loop_is_known() -> None:
+    settings = EncoderSettings(codec="vp8", keyframe_interval=5)
+    track = PlayoutVideoTrack(MediaPlayout(fps=25), settings, fallback_size=(32, 32))
+    packets = [await track.recv() for _ in range(3)]
+    track.show_idle_loop(encode_loop([flat_image(32, 90)] * 5, settings))
+    packets.append(await track.recv())
+    assert decoded_lumas("vp8", packets) == [40, 40, 40, 90]
+    assert packets[3].is_keyframe
+
+
+async def test_audio_track_sends_turn_audio_as_frames_and_silence_as_one_shared_packet() -> None:
     playout = MediaPlayout(fps=25)
     track = PlayoutAudioTrack(playout)
-    playout.push_media_frame(media_frame(0, amplitude=0.5))
-    frames = [await track.recv() for _ in range(6)]
+    playout.push_frame(media_frame(0, amplitude=0.5))
+    sent = [await track.recv() for _ in range(8)]
+    frames = [s for s in sent if isinstance(s, av.AudioFrame)]
+    silence = [s for s in sent if isinstance(s, av.Packet)]
+    assert len(frames) == 2  # the 40 ms of the frame's audio, no more
     assert all(f.samples == 960 and f.sample_rate == 48000 for f in frames)
-    assert all(f.layout.name == "mono" for f in frames)
-    loud = [f for f in frames if np.abs(f.to_ndarray()).max() > 10000]
-    assert len(loud) == 2  # the 40 ms of the frame's audio, no more
+    assert all(np.abs(f.to_ndarray()).max() > 10000 for f in frames)
+    assert len({bytes(p) for p in silence}) == 1 and len(silence) == 6
+    pts = [s.pts for s in sent]
+    assert pts == sorted(pts) and all(b - a >= 960 for a, b in itertools.pairwise(pts))
+    decoder = av.CodecContext.create("opus", "r")
+    decoded = decoder.decode(av.Packet(bytes(silence[0])))
+    assert decoded and np.abs(decoded[0].to_ndarray()).max() == 0
 
 
 async def test_stopped_track_ends() -> None:
     playout = MediaPlayout(fps=25)
-    track = PlayoutVideoTrack(playout)
+    track = PlayoutVideoTrack(playout, EncoderSettings(), fallback_size=(32, 32))
     await track.recv()
     track.stop()
     with pytest.raises(MediaStreamError):
