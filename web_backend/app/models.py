@@ -211,6 +211,13 @@ class Turn(Base):
     assistant_text: Mapped[str] = mapped_column(Text, default="")
     interrupted: Mapped[bool] = mapped_column(Boolean, default=False)
     failed: Mapped[bool] = mapped_column(Boolean, default=False)
+    # "completed", "interrupted" or "failed" (the two flags above say the same, for older
+    # readers). Interrupted and failed turns keep only the answer the student heard.
+    outcome: Mapped[str] = mapped_column(String(16), default="completed")
+    # For a failed turn: the gRPC status name (e.g. "UNAVAILABLE"), the stage and the message.
+    failure_code: Mapped[str] = mapped_column(String(32), default="")
+    failure_stage: Mapped[str] = mapped_column(String(16), default="")
+    failure_message: Mapped[str] = mapped_column(Text, default="")
     # Stage timestamps in microseconds on the turn's stream clock (gateway TurnTimings).
     timings_us: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

@@ -180,6 +180,10 @@ class TurnPublic(_Public):
     assistant_text: str
     interrupted: bool
     failed: bool
+    outcome: str = "completed"  # completed | interrupted | failed
+    failure_code: str = ""  # gRPC status name, for a failed turn
+    failure_stage: str = ""
+    failure_message: str = ""
     timings_us: dict[str, Any]
     latency_ms: dict[str, float] = Field(default_factory=dict)
     started_at: datetime | None

@@ -100,6 +100,10 @@ class TurnResult:
     failed: bool = False
     timings_us: dict[str, int] = field(default_factory=dict)
     start_time: datetime | None = None
+    outcome: str = "completed"  # completed | interrupted | failed
+    failure_code: str = ""  # gRPC status name, for a failed turn
+    failure_stage: str = ""
+    failure_message: str = ""
 
 
 @dataclass(frozen=True)
@@ -180,21 +184,40 @@ def _time(stamp: Timestamp, present: bool) -> datetime | None:
     return stamp.ToDatetime(tzinfo=UTC)
 
 
+_OUTCOMES = {
+    gateway_pb2.TURN_OUTCOME_COMPLETED: "completed",
+    gateway_pb2.TURN_OUTCOME_INTERRUPTED: "interrupted",
+    gateway_pb2.TURN_OUTCOME_FAILED: "failed",
+}
+
+
+def _status_name(code: int) -> str:
+    return next((c.name for c in grpc.StatusCode if c.value[0] == code), str(code))
+
+
 def _turn(record: gateway_pb2.TurnRecord, *, failed: bool = False) -> TurnResult:
+    """A finished turn; ``failed`` is for records of gateways that do not send an outcome."""
     timings = {
         descriptor.name: value
         for descriptor, value in record.timings.ListFields()
         if isinstance(value, int) and value > 0
     }
+    outcome = _OUTCOMES.get(record.outcome)
+    if outcome is None:
+        outcome = "failed" if failed else "interrupted" if record.interrupted else "completed"
     return TurnResult(
         turn_id=record.turn_id,
         turn_index=record.turn_index,
         user_text=record.user_text,
         assistant_text=record.assistant_text,
-        interrupted=record.interrupted,
-        failed=failed,
+        interrupted=outcome == "interrupted",
+        failed=outcome == "failed",
         timings_us=timings,
         start_time=_time(record.start_time, record.HasField("start_time")),
+        outcome=outcome,
+        failure_code=_status_name(record.failure_code) if record.failure_code else "",
+        failure_stage=record.failure_stage,
+        failure_message=record.failure_message,
     )
 
 
