@@ -4,6 +4,7 @@ speaking rate, voices, and cancellation that stops the model's work."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import shutil
 import threading
 import time
@@ -81,7 +82,7 @@ async def test_audio_streams_in_growing_windows_with_words_and_visemes(engine) -
 
     assert visemes[0].viseme == Viseme.SIL and visemes[-1].viseme == Viseme.SIL
     assert {Viseme.PP, Viseme.KK, Viseme.TH, Viseme.SS} <= {v.viseme for v in visemes}
-    assert all(a.end_ms <= b.start_ms + 1e-6 for a, b in zip(visemes, visemes[1:], strict=False))
+    assert all(a.end_ms <= b.start_ms + 1e-6 for a, b in itertools.pairwise(visemes))
     assert visemes[-1].end_ms == pytest.approx(duration, abs=1)
     # "box" closes the lips (PP) inside its own word span.
     box = next(w for w in words if w.word == "box")

@@ -67,7 +67,8 @@ def test_starts_never_go_back_and_nothing_is_lost() -> None:
 
 
 def test_written_words_drop_punctuation() -> None:
-    assert written_words('Well, "3.14" is — roughly — pi!') == ["Well", "3.14", "is", "roughly", "pi"]
+    words = written_words('Well, "3.14" is — roughly — pi!')
+    assert words == ["Well", "3.14", "is", "roughly", "pi"]
 
 
 @pytest.mark.parametrize(
