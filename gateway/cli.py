@@ -39,6 +39,19 @@ class TurnResult:
     timings: gateway_pb2.TurnTimings | None = None
     outcome: str = ""
     errors: list[str] = field(default_factory=list)
+    # The turn each media message belongs to (parallel to ``frames`` and ``audio``), and the
+    # turns interrupted: their media are dropped at once, queued or still arriving.
+    frame_turns: list[str] = field(default_factory=list)
+    audio_turns: list[str] = field(default_factory=list)
+    dropped_turns: set[str] = field(default_factory=set)
+
+    def drop_turn(self, turn_id: str) -> None:
+        """Drops the media of an interrupted turn and refuses more of it."""
+        self.dropped_turns.add(turn_id)
+        kept = [(f, t) for f, t in zip(self.frames, self.frame_turns, strict=True) if t != turn_id]
+        self.frames, self.frame_turns = [f for f, _ in kept], [t for _, t in kept]
+        heard = [(a, t) for a, t in zip(self.audio, self.audio_turns, strict=True) if t != turn_id]
+        self.audio, self.audio_turns = [a for a, _ in heard], [t for _, t in heard]
 
 
 def read_wav(path: Path) -> tuple[bytes, int]:
@@ -135,12 +148,18 @@ def _collect(response: gateway_pb2.ConverseResponse, result: TurnResult) -> None
     elif kind == "assistant_text":
         result.answer += response.assistant_text.delta
     elif kind == "media_frame":
-        result.frames.append(response.media_frame)
+        if response.turn_id not in result.dropped_turns:
+            result.frames.append(response.media_frame)
+            result.frame_turns.append(response.turn_id)
     elif kind == "audio":
-        result.audio.append(response.audio.data)
+        if response.turn_id not in result.dropped_turns:
+            result.audio.append(response.audio.data)
+            result.audio_turns.append(response.turn_id)
     elif kind == "error":
         result.errors.append(f"{response.error.stage}: {response.error.message}")
     elif kind == "turn_event" and response.turn_event.type != gateway_pb2.TURN_EVENT_TYPE_STARTED:
+        if response.turn_event.type == gateway_pb2.TURN_EVENT_TYPE_INTERRUPTED:
+            result.drop_turn(response.turn_event.turn_id)
         result.timings = response.turn_event.timings
         result.outcome = gateway_pb2.TurnEventType.Name(response.turn_event.type).removeprefix(
             "TURN_EVENT_TYPE_"

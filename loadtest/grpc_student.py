@@ -12,6 +12,7 @@ import grpc
 from vtutor.common.v1 import media_pb2
 from vtutor.gateway.v1 import gateway_pb2
 
+from loadtest.samples import TurnSample
 from loadtest.student import RunContext, Student, StudentFailed
 from loadtest.utterances import SAMPLE_RATE
 
@@ -80,6 +81,8 @@ class GrpcStudent(Student):
         self._call: grpc.aio.StreamStreamCall | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._closing = False
+        # Turns interrupted: their media still arriving are dropped by id, as a player would.
+        self._dropped_turns: set[str] = set()
         self.microphone = Microphone(
             lambda chunk: self._requests.put_nowait(gateway_pb2.ConverseRequest(audio=chunk))
         )
@@ -137,11 +140,19 @@ class GrpcStudent(Student):
             if not (self._closing and exc.code() is grpc.StatusCode.CANCELLED):
                 self.recorder.error(exc.code().name)
 
+    def _media_owner(self, response: gateway_pb2.ConverseResponse) -> TurnSample | None:
+        """The turn a media message belongs to (by its turn id); None to drop it."""
+        if response.turn_id:
+            if response.turn_id in self._dropped_turns:
+                return None
+            return self.by_turn.get(response.turn_id)
+        return self.playing  # a gateway that does not stamp media yet
+
     def _on_response(self, response: gateway_pb2.ConverseResponse, now: float) -> None:
         kind = response.WhichOneof("response")
         if kind == "media_frame":
             frame = response.media_frame
-            sample = self.playing
+            sample = self._media_owner(response)
             if sample is not None:
                 if sample.first_frame_at is None:
                     sample.first_frame_at = now
@@ -156,7 +167,7 @@ class GrpcStudent(Student):
                     frame.audio.sample_rate_hz,
                 )
         elif kind == "audio":
-            sample = self.playing
+            sample = self._media_owner(response)
             if sample is not None:
                 if sample.first_audio_at is None:
                     sample.first_audio_at = now
@@ -172,6 +183,8 @@ class GrpcStudent(Student):
             if event.type == gateway_pb2.TURN_EVENT_TYPE_STARTED:
                 self.on_turn_started(event.turn_id)
             elif event.type in _ENDED:
+                if event.type == gateway_pb2.TURN_EVENT_TYPE_INTERRUPTED:
+                    self._dropped_turns.add(event.turn_id)
                 sample = self.on_turn_ended(event.turn_id, _ENDED[event.type], now)
                 if sample is not None:
                     sample.gateway_ms = gateway_stage_ms(event.timings)

@@ -257,6 +257,10 @@ class MediaPlayout:
         self.stats.idle_frames_played += 1
         return None
 
+    def upcoming_image(self) -> I420Image | None:
+        """The next queued turn picture, not yet due (None when nothing is queued)."""
+        return next((q.image for q in self._video if q.image is not None), None)
+
     def next_audio(self, now: float) -> bytes | None:
         """20 ms of the turn's audio to play at ``now``; None for silence."""
         while self._audio and self._audio[0].due < now - STALE_AUDIO_S:

@@ -105,6 +105,7 @@ class PlayoutVideoTrack(MediaStreamTrack):
         self._shown_loop: EncodedLoop | None = None
         self._idle_index = 0
         self._encoder: VideoEncoder | None = None
+        self._opening: asyncio.Task[VideoEncoder] | None = None
         self.stats = VideoTrackStats()
 
     def use_codec(self, codec: VideoCodecName) -> None:
@@ -121,6 +122,12 @@ class PlayoutVideoTrack(MediaStreamTrack):
             raise MediaStreamError
         now = await self._ticker.next()
         image = self._playout.next_video(now)
+        if image is None and self._encoder is None and self._opening is None:
+            upcoming = self._playout.upcoming_image()
+            if upcoming is not None:
+                # A turn is queued: open its encoder now, off the loop, so its first frame
+                # leaves on its tick together with its first sound (not an encoder-open late).
+                self._opening = asyncio.create_task(asyncio.to_thread(self._open_encoder, upcoming))
         encoded = self._next_idle() if image is None else await self._encode_turn(image)
         if encoded.keyframe:
             self.stats.keyframes += 1
@@ -129,12 +136,16 @@ class PlayoutVideoTrack(MediaStreamTrack):
         )
 
     async def _encode_turn(self, image: I420Image) -> EncodedFrame:
-        encoder = self._encoder
         keyframe = False
+        if self._encoder is None and self._opening is not None:
+            self._encoder, self._opening = await self._opening, None
+            self.stats.turn_encoders_opened += 1
+            keyframe = True  # the switch from the idle loop's stream starts with a key frame
+        encoder = self._encoder
         if encoder is None or (encoder.width, encoder.height) != (image.width, image.height):
             encoder = self._encoder = await asyncio.to_thread(self._open_encoder, image)
             self.stats.turn_encoders_opened += 1
-            keyframe = True  # the switch from the idle loop's stream starts with a key frame
+            keyframe = True
         self.stats.turn_frames_encoded += 1
         return await asyncio.to_thread(encoder.encode, image, keyframe=keyframe)
 
@@ -147,6 +158,12 @@ class PlayoutVideoTrack(MediaStreamTrack):
             logger.error("%s; encoding in software instead", error)
             self.settings = replace(self.settings, hardware=False)
             return VideoEncoder(self.settings, image.width, image.height)
+
+    def stop(self) -> None:
+        """Ends the track (and an encoder still being opened)."""
+        if self._opening is not None:
+            self._opening.cancel()
+        super().stop()
 
     def _next_idle(self) -> EncodedFrame:
         loop = (

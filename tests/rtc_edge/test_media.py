@@ -211,3 +211,40 @@ async def test_max_peers_refuses_more(
         finally:
             await first.close()
             await second.close()
+
+
+@pytest.mark.parametrize(("offered", "expected"), [(None, "h264"), (["vp8"], "vp8")])
+async def test_h264_is_negotiated_first_and_vp8_with_a_peer_that_offers_only_vp8(
+    edge: RunningEdge, student: StudentProbe, offered: list[str] | None, expected: str
+) -> None:
+    # aiortc offers VP8 before H.264: the edge's own order decides.
+    video = {"width": 96, "height": 96, "fps": 25}
+    assert await student.connect(video=video, video_codecs=offered) == 200
+    assert student.codecs["video"] == expected
+    (peer,) = edge.state.peers
+    assert peer.video_track.settings.codec == expected
+    await eventually(lambda: len(student.received.video) >= 15, timeout_s=30)
+    assert peer.video_track.stats.turn_frames_encoded == 0  # listening: shared packets only
+
+
+async def test_two_peers_share_one_encoded_idle_loop_and_both_decode_it(
+    edge: RunningEdge, real_stack: RealStack, student: StudentProbe
+) -> None:
+    other_session = await create_live_session(real_stack, student="student-2")
+    other = StudentProbe(edge.url, other_session.session_id, other_session.token)
+    video = {"width": 128, "height": 128, "fps": 25}
+    try:
+        assert await student.connect(video=video) == 200
+        assert await other.connect(video=video) == 200
+        peers = list(edge.state.peers)
+        await eventually(
+            lambda: all(p.video_track.stats.idle_packets >= 30 for p in peers), timeout_s=30
+        )
+        # Both decoded the idle loop's pictures (not the grey still frame: luma 40).
+        for probe in (student, other):
+            await eventually(lambda p=probe: len(p.received.video) >= 25, timeout_s=30)  # type: ignore[misc]
+            assert any(abs(luma - 40) > 2 for _, luma in probe.received.video[-10:])
+        assert edge.state.idle_loops is not None and edge.state.idle_loops.encodes == 1
+        assert all(p.video_track.stats.turn_frames_encoded == 0 for p in peers)
+    finally:
+        await other.close()
