@@ -11,9 +11,12 @@ CASCADE = "haarcascade_frontalface_default.xml"
 
 
 class HaarFaceDetector:
-    """The largest frontal face in a grey image, or None.
+    """The most certain frontal face in a grey image, or None.
 
-    One instance per thread: OpenCV's cascade classifier is not safe to share across threads.
+    Of several candidates the one the cascade found at the most neighbouring positions and
+    scales wins (a real face gathers dozens; a false one, such as a round helmet ring, a few),
+    the larger on a tie. One instance per thread: OpenCV's cascade classifier is not safe to
+    share across threads.
     """
 
     def __init__(self) -> None:
@@ -24,9 +27,9 @@ class HaarFaceDetector:
             )
 
     def detect(self, gray: np.ndarray) -> FaceBox | None:
-        """The largest face in ``gray`` (uint8, H x W), in its pixel coordinates."""
+        """The most certain face in ``gray`` (uint8, H x W), in its pixel coordinates."""
         smallest = max(24, min(gray.shape) // 8)
-        faces = self._cascade.detectMultiScale(
+        faces, neighbours = self._cascade.detectMultiScale2(
             cv2.equalizeHist(gray),
             scaleFactor=1.1,
             minNeighbors=5,
@@ -34,7 +37,11 @@ class HaarFaceDetector:
         )
         if len(faces) == 0:
             return None
-        x, y, w, h = max(faces, key=lambda f: int(f[2]) * int(f[3]))
+        best = max(
+            range(len(faces)),
+            key=lambda i: (int(neighbours[i]), int(faces[i][2]) * int(faces[i][3])),
+        )
+        x, y, w, h = faces[best]
         return FaceBox(float(x), float(y), float(w), float(h))
 
 

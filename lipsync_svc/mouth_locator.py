@@ -35,7 +35,7 @@ MAX_WIDTH = 0.75
 # Side of the square the search region is scaled to (speed, and one scale for every face).
 WORK_SIDE = 96
 # A blob this much redder than the skin (in units of the skin's own spread of a*) is lips.
-MIN_CONTRAST = 1.2
+MIN_CONTRAST = 1.7
 # Share of frames in which the lips must be found for an avatar to be made.
 MIN_FOUND_SHARE = 0.5
 
@@ -70,13 +70,15 @@ class MouthBox:
         return np.array([self.left, self.right, self.top, self.bottom, self.lip_y], np.float32)
 
 
-def _lip_map(region: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(redness above the skin in units of the skin's spread, lightness 0-1) of a BGR region."""
+def _lip_map(region: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(redness above the skin in units of the skin's spread, lightness 0-1, chroma relative to
+    the skin's) of a BGR region."""
     lab = cv2.cvtColor(region, cv2.COLOR_BGR2LAB).astype(np.float32)
     a_star = lab[..., 1] - 128.0
     skin = float(np.median(a_star))
     spread = float(np.median(np.abs(a_star - skin))) * 1.4826 + 1.0
-    return (a_star - skin) / spread, lab[..., 0] / 255.0
+    chroma = np.hypot(a_star, lab[..., 2] - 128.0)
+    return (a_star - skin) / spread, lab[..., 0] / 255.0, chroma / (float(np.median(chroma)) + 1.0)
 
 
 def _extent(
@@ -86,21 +88,28 @@ def _extent(
     gap: int,
     passable: np.ndarray | None = None,
     wide_gap: int = 0,
+    floor: float | None = None,
 ) -> tuple[int, int]:
     """First and last index of the run of ``profile`` above ``threshold`` around ``start``.
 
-    The run bridges dips of at most ``gap`` samples, and dips of up to ``wide_gap`` samples
-    that pass a ``passable`` sample (teeth or a dark open mouth between two lips).
+    The run bridges dips of at most ``gap`` samples that stay above ``floor`` (skin between
+    the lips and the nose falls to nothing), and dips of up to ``wide_gap`` samples that pass
+    a ``passable`` sample (teeth or a dark open mouth between two lips).
     """
 
     def reach(step: int) -> int:
         end = index = start
         through = False  # the dip since ``end`` has passed a passable sample
         while 0 <= index + step < len(profile):
-            through = through or (passable is not None and bool(passable[index + step]))
-            if abs(index + step - end) > (wide_gap if through else gap):
+            nxt = index + step
+            through = through or (passable is not None and bool(passable[nxt]))
+            if abs(nxt - end) > (wide_gap if through else gap):
                 break
-            index += step
+            if not through and floor is not None and profile[nxt] < floor:
+                ahead = range(nxt, min(max(nxt + step * (gap + 1), -1), len(profile)), step)
+                if passable is None or not any(passable[i] for i in ahead):
+                    break
+            index = nxt
             if profile[index] >= threshold:
                 end, through = index, False
         return end
@@ -142,7 +151,7 @@ def locate_mouth(frame: np.ndarray, face: FaceBox) -> MouthBox | None:
     scale = WORK_SIDE / (x1 - x0)
     work_h = max(8, round((y1 - y0) * scale))
     region = cv2.resize(frame[y0:y1, x0:x1], (WORK_SIDE, work_h), interpolation=cv2.INTER_AREA)
-    red, light = _lip_map(region)
+    red, light, chroma = _lip_map(region)
     red = cv2.GaussianBlur(red, (0, 0), 1.2)
 
     # Symmetry about the face's axis: a mouth is there on both sides, a shadow often on one.
@@ -172,24 +181,27 @@ def locate_mouth(frame: np.ndarray, face: FaceBox) -> MouthBox | None:
     peak = int(np.argmax(row_profile))
     if symmetric[peak, center_cols].max() < MIN_CONTRAST:
         return None
-    # Rows that are clearly no skin (less red than skin, or much lighter or darker: teeth, a dark
-    # open mouth) may lie between the lips.
+    # Rows that are clearly no skin may lie between the lips: teeth (far less colourful than
+    # skin) or the dark inside of an open mouth.
     skin_light = float(np.median(light))
-    interior = (red[:, center_cols].mean(axis=1) < -0.25) | (
-        np.abs(light[:, center_cols].mean(axis=1) - skin_light) > 0.08
+    # (Nostrils are dark too, but redder than the inside of a mouth.)
+    interior = (chroma[:, center_cols].mean(axis=1) < 0.72) | (
+        (light[:, center_cols].mean(axis=1) < skin_light - 0.15)
+        & (red[:, center_cols].mean(axis=1) < 0.5)
     )
     top, bottom = _extent(
         row_profile,
         peak,
-        0.3 * float(row_profile[peak]),
-        gap=max(2, round(0.03 * face.h * scale)),
+        0.2 * float(row_profile[peak]),
+        gap=max(2, round(0.045 * face.h * scale)),
         passable=interior,
         wide_gap=max(3, round(0.15 * face.h * scale)),
+        floor=0.1 * float(row_profile[peak]),
     )
     # Columns: how far the lips reach to each side, over those rows.
     col_profile = red[top : bottom + 1].mean(axis=0) * prior[top : bottom + 1].max(axis=0)
     start = center_cols.start + int(np.argmax(col_profile[center_cols]))
-    left, right = _extent(col_profile, start, 0.35 * float(col_profile[start]), 2)
+    left, right = _extent(col_profile, start, 0.3 * float(col_profile[start]), 2)
     bx, by, bw, bh = left, top, right - left + 1, bottom - top + 1
     width_share = bw / (face.w * scale)
     if not MIN_WIDTH <= width_share <= MAX_WIDTH or bh > 0.7 * bw:
