@@ -65,6 +65,10 @@ class KnowledgeSource(Protocol):
         """The best-scoring passage however weak the match; None if nothing matches at all."""
         ...
 
+    def reread(self, text: str) -> str:
+        """``text`` read as the closest-looking words the knowledge base knows."""
+        ...
+
     def following(self, passage: Passage) -> Passage | None:
         """The next passage of the same document; None at its end."""
         ...

@@ -2,8 +2,9 @@
 
 Questions and passages go through the same analysis, so "How do plants make food?" finds
 "Plants make their own food". The stopwords are bm25s's English list plus the words questions
-are made of ("what", "how", "tell me about"): they say nothing about the topic, and counting
-them would make every question look half-answered by any passage that asks something.
+are made of ("what", "how", "tell me about", "how does it help", "why does it matter"): they
+say nothing about the topic, and counting them would make every question look half-answered
+by any passage that asks something, or an on-topic question look off-topic.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ _QUESTION_WORDS = frozenset(
     should show so some something tell thank thanks than those us very want we were what
     whats when where which who whom whose why would you your yours
     don doesn didn isn aren wasn weren haven hasn couldn wouldn shouldn
+    help helps helped work works happen happens happened important matter matters thing things
     """.split()  # noqa: SIM905
 )
 
@@ -42,13 +44,17 @@ class TextAnalyzer:
 
     def terms(self, text: str) -> list[str]:
         """The search terms of ``text``, in order, repeats kept (BM25 counts them)."""
-        words = [
+        words = self.words(text)
+        return list(self._stemmer().stemWords(words)) if words else []
+
+    def words(self, text: str) -> list[str]:
+        """The words of ``text`` that become search terms, lower-cased and not yet stemmed."""
+        return [
             word
             for word in _WORD.findall(text.lower())
             # Single letters are mostly split contractions ("what's"); single digits are kept.
             if word not in STOPWORDS and (len(word) > 1 or word.isdigit())
         ]
-        return list(self._stemmer().stemWords(words)) if words else []
 
     def _stemmer(self) -> Stemmer.Stemmer:
         stemmer = getattr(self._local, "stemmer", None)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import difflib
 import logging
 import math
+import re
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -15,6 +17,10 @@ from llm_svc.knowledge.analysis import TextAnalyzer
 from llm_svc.knowledge.documents import Document, Passage, PassageHit, split_into_passages
 
 _MIN_CANDIDATES = 50
+# How alike (difflib ratio) a misheard word and a known word must be to read one as the other.
+_SIMILAR_WORD = 0.7
+_SIMILAR_JOINED = 0.7
+_WORD = re.compile(r"\w+")
 
 # bm25s sets its own logger to DEBUG, which would log every index build whatever the
 # service's log level.
@@ -75,9 +81,54 @@ class KnowledgeBase:
         }
         # A term no passage contains weighs the most: that is what makes a question off-topic.
         self._unknown_idf = math.log(1 + (count + 0.5) / 0.5)
+        self._vocabulary: list[str] | None = None
         self._bm25 = bm25s.BM25()
         if self.passages:
             self._bm25.index(corpus, show_progress=False)
+
+    def reread(self, text: str) -> str:
+        """``text`` as its closest-looking known words ("whether in climb it" -> "weather
+        climate"): what a student heard badly most likely said, in this knowledge base."""
+        return " ".join(self._known_words(text))
+
+    def _known_words(self, question: str) -> list[str]:
+        """The question's words, each unknown one read as the closest-looking known word."""
+        if self._vocabulary is None:  # built on first use: only questions heard badly need it
+            self._vocabulary = sorted(
+                {w for p in self.passages for w in self._analyzer.words(p.search_text)}
+            )
+        tokens = _WORD.findall(question.lower())
+        result: list[str] = []
+        index = 0
+        while index < len(tokens):
+            word = tokens[index]
+            if not self._analyzer.words(word):  # a stopword: only ever the end of a pair
+                index += 1
+                continue
+            known = self._is_known(word)
+            # Misrecognition splits words ("earth wakes" for "earthquakes"): try this word
+            # joined with the next when either is unknown.
+            if index + 1 < len(tokens) and not (known and self._is_known(tokens[index + 1])):
+                joined = self._similar(word + tokens[index + 1], _SIMILAR_JOINED)
+                if joined:
+                    result.append(joined)
+                    index += 2
+                    continue
+            if known:
+                result.append(word)
+            elif similar := self._similar(word, _SIMILAR_WORD):
+                result.append(similar)
+            index += 1
+        return result
+
+    def _is_known(self, word: str) -> bool:
+        terms = self._analyzer.terms(word)
+        return bool(terms) and terms[0] in self._idf
+
+    def _similar(self, word: str, cutoff: float) -> str:
+        assert self._vocabulary is not None
+        match = difflib.get_close_matches(word, self._vocabulary, n=1, cutoff=cutoff)
+        return match[0] if match else ""
 
     def following(self, passage: Passage) -> Passage | None:
         """The passage after ``passage`` in its document; None at the end."""
@@ -146,9 +197,11 @@ class KnowledgeBase:
         return hits
 
     def closest(self, question: str) -> PassageHit | None:
-        """The best-scoring passage for ``question`` whatever its coverage; None if none shares
-        a term with it. For asking "did you mean ...?" about a question heard badly."""
-        terms = self._analyzer.terms(question)
+        """The best-scoring passage for ``question`` whatever its coverage, reading words it does
+        not know as the most similar-looking words it does ("whether" -> "weather", "climb it"
+        -> "climate"); None if nothing matches. For asking "did you mean ...?" about a question
+        the speech recognizer heard badly."""
+        terms = self._analyzer.terms(" ".join(self._known_words(question)))
         if not terms or not self.passages:
             return None
         scores = np.asarray(self._bm25.get_scores(terms), dtype=np.float64)

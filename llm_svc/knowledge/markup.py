@@ -131,15 +131,29 @@ def _opens_section(content: list[str], alone: bool, last_block: bool) -> bool:
 
 
 def _spoken_list(body: list[str], items: list[str]) -> str:
-    """List items as text to speak: a short unpunctuated list as one phrase, else sentences."""
+    """List items as text to speak.
+
+    After a lead-in ending in a colon the list is one sentence, as it would be said: short
+    items as "lava, ash and gas", longer ones joined by semicolons. Without a lead-in, each
+    item is a sentence of its own.
+    """
     short = all(
         len(item.split()) <= _SHORT_ITEM_WORDS and not _ENDS_SENTENCE.search(item) for item in items
     )
-    if short and body and body[-1].endswith(":"):
-        # "Volcanoes give off:" + "lava", "ash", "gas" -> "Volcanoes give off lava, ash and gas."
-        body[-1] = body[-1][:-1]
-        return _and_list(items) + "."
-    return " ".join(item if _ENDS_SENTENCE.search(item) else f"{item}." for item in items)
+    if body and body[-1].endswith(":"):
+        if short:  # "Volcanoes give off:" + "lava", "ash", "gas" -> "... off: lava, ash and gas."
+            return _and_list(items) + "."
+        parts = [item.rstrip(".;,") for item in items]
+        if len(parts) > 1:
+            parts[-1] = "and " + parts[-1]
+        return "; ".join(parts) + "."
+    return " ".join(
+        _capitalized(item if _ENDS_SENTENCE.search(item) else f"{item}.") for item in items
+    )
+
+
+def _capitalized(sentence: str) -> str:
+    return sentence[:1].upper() + sentence[1:]
 
 
 def _and_list(items: list[str]) -> str:

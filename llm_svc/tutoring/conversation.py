@@ -9,6 +9,7 @@ for and which words pick the sentences of the answer.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -25,6 +26,8 @@ from llm_svc.tutoring.questions import (
 
 Terms = Callable[[str], list[str]]
 
+# Replies of the tutor that "tell me more" and "another example" do not repeat.
+_RECENT = 3
 # Intents that only open a message; with words of a topic after them, the message is a question.
 _PREFACES = (Intent.GREETING, Intent.THANKS, Intent.GOODBYE, Intent.YES, Intent.NO)
 # Intents about the topic already on the table (unless the message names another).
@@ -39,10 +42,13 @@ _ON_TOPIC = (
 
 @dataclass(frozen=True)
 class Topic:
-    """What the conversation is about: the question that set it, and its type."""
+    """What the conversation is about: the question that set it, and its type, and the latest
+    follow-up on it ("how many chambers does it have?"), which "simpler" or "I don't
+    understand" are about."""
 
     text: str
     kind: QuestionType
+    detail: str = ""
 
 
 @dataclass(frozen=True)
@@ -67,8 +73,12 @@ class Turn:
     kind: QuestionType
     #: The last thing the tutor said ("" at the start).
     last_reply: str
+    #: The tutor's last few replies, oldest first: what "tell me more" must not say again.
+    recent_replies: str
     #: A topic the tutor asked about ("Did you mean X?") in its last reply, if it did.
     offered_topic: str
+    #: The student said yes to "Did you mean ...?": the query is what was heard badly.
+    confirmed: bool
     #: Answers the tutor has given so far.
     tutor_turns: int
 
@@ -97,14 +107,16 @@ def read_turn(messages: Sequence[ChatMessage], terms: Terms) -> Turn:
     tutor_turns = 0
     users = [i for i, m in enumerate(messages) if m.role == "user"]
     latest = users[-1] if users else -1
+    last_question = ""
     for index, message in enumerate(messages):
         if message.role == "assistant":
             last_reply = message.content
             tutor_turns += 1
         elif message.role == "user" and index != latest:
-            topic = _step(message.content, topic, last_reply, terms).topic
+            topic = _step(message.content, topic, last_reply, last_question, terms).topic
+            last_question = message.content
     text = messages[latest].content if latest >= 0 else ""
-    step = _step(text, topic, last_reply, terms)
+    step = _step(text, topic, last_reply, last_question, terms)
     offered = CLARIFY_PATTERN.search(last_reply)
     return Turn(
         prompt=prompt,
@@ -117,7 +129,11 @@ def read_turn(messages: Sequence[ChatMessage], terms: Terms) -> Turn:
         focus=step.focus,
         kind=step.kind,
         last_reply=last_reply,
+        recent_replies=" ".join(
+            m.content for m in [m for m in messages if m.role == "assistant"][-_RECENT:]
+        ),
         offered_topic=offered.group(1) if offered else "",
+        confirmed=step.confirmed,
         tutor_turns=tutor_turns,
     )
 
@@ -131,18 +147,34 @@ class _Step:
     must_cover: str | None
     focus: str
     kind: QuestionType
+    confirmed: bool = False
 
 
-def _step(text: str, topic: Topic | None, last_reply: str, terms: Terms) -> _Step:
-    """One user message: its intent, the topic after it, and what to search."""
+def _step(
+    text: str, topic: Topic | None, last_reply: str, last_question: str, terms: Terms
+) -> _Step:
+    """One user message: its intent, the topic after it, and what to search.
+
+    Args:
+        text: The message.
+        topic: The topic before it.
+        last_reply: What the tutor said before it.
+        last_question: The student's message before it.
+        terms: The search terms of a text.
+    """
     reading = read_intent(text)
     intent, preface = reading.intent, None
     named = topic_words(reading.remainder)
     offered = CLARIFY_PATTERN.search(last_reply)
     if intent is Intent.YES and offered and not terms(named):
-        # "Did you mean the water cycle?" - "yes": the offered topic is the question.
-        confirmed = Topic(offered.group(1), QuestionType.DEFINITION)
-        return _Step(Intent.QUESTION, None, confirmed, confirmed.text, None, "", confirmed.kind)
+        # "Did you mean the water cycle?" - "yes": the question heard badly is answered from
+        # the documents about the offered topic, as a follow-up of it would be.
+        heard = last_question or offered.group(1)
+        confirmed = Topic(offered.group(1), QuestionType.DEFINITION, detail=heard)
+        kind = question_type(heard)
+        return _Step(
+            Intent.QUESTION, None, confirmed, heard, confirmed.text, heard, kind, confirmed=True
+        )
     if intent in _PREFACES and terms(named):
         intent, preface = Intent.QUESTION, intent
         text = reading.remainder
@@ -151,6 +183,9 @@ def _step(text: str, topic: Topic | None, last_reply: str, terms: Terms) -> _Ste
             topic = Topic(named, topic.kind if topic else QuestionType.DEFINITION)
         if topic is None:
             return _Step(intent, None, None, "", None, "", QuestionType.OTHER)
+        if topic.detail:
+            detail = topic.detail
+            return _Step(intent, None, topic, detail, topic.text, "", question_type(detail))
         return _Step(intent, None, topic, topic.text, None, "", topic.kind)
     if intent is not Intent.QUESTION:
         return _Step(intent, None, topic, "", None, "", QuestionType.OTHER)
@@ -159,7 +194,8 @@ def _step(text: str, topic: Topic | None, last_reply: str, terms: Terms) -> _Ste
     if topic is not None and is_follow_up(text, own):
         # "how does it make clouds?": ranked by its own words within documents about the topic
         # (find_passages), sentences picked by its own words and type.
-        return _Step(intent, preface, topic, text, topic.text, text, kind)
+        followed = Topic(topic.text, topic.kind, detail=text)
+        return _Step(intent, preface, followed, text, topic.text, text, kind)
     if not own:
         return _Step(intent, preface, topic, "", None, text, kind)
     # "The difference between adding and subtracting" is searched as "adding subtracting".
@@ -175,6 +211,8 @@ def find_passages(knowledge: KnowledgeSource, turn: Turn, *, limit: int) -> list
     """
     if not turn.query:
         return []
+    if turn.confirmed:  # "whether in climb it", confirmed, is searched as "weather climate"
+        turn = dataclasses.replace(turn, query=knowledge.reread(turn.query))
     hits = knowledge.search(turn.query, limit=limit, must_cover=turn.must_cover)
     if not hits and turn.must_cover is not None:
         combined = f"{turn.must_cover} {turn.query}"

@@ -90,12 +90,15 @@ def _answer(turn: Turn, knowledge: KnowledgeSource, policy: ReplyPolicy) -> Repl
     budget = total - _words(check) - _words(opener)
     if intent in (Intent.SIMPLER, Intent.NOT_UNDERSTOOD):
         budget = min(budget, policy.simple_words)
+    focus = knowledge.reread(turn.focus) if turn.confirmed else turn.focus
     wanted = Wanted(
-        focus=frozenset(knowledge.terms(strip_type_words(turn.focus))),
+        focus=frozenset(knowledge.terms(strip_type_words(focus))),
         topic=frozenset(knowledge.terms(turn.topic.text if turn.topic else "")),
         kind=turn.kind,
         budget_words=budget,
-        last_reply=normalize(turn.last_reply),
+        # "Tell me more" goes past everything said lately; an example or another way of
+        # putting it needs only differ from what was just said.
+        said=normalize(turn.recent_replies if intent is Intent.MORE_DETAIL else turn.last_reply),
         avoid_said=intent in _NEW_SENTENCES,
         # A new question is not answered with what was just said, if anything else answers it;
         # "simpler" may well say the same main sentence again.
@@ -107,7 +110,7 @@ def _answer(turn: Turn, knowledge: KnowledgeSource, policy: ReplyPolicy) -> Repl
         max_passages=policy.max_passages,
     )
     if wanted.sequel:
-        hits = _with_following_passages(knowledge, hits, wanted.last_reply)
+        hits = _with_following_passages(knowledge, hits, normalize(turn.last_reply))
     selection = select(knowledge, hits, wanted)
     if intent is Intent.EXAMPLE and not _has_example(selection):
         # Honest: no example in the notes; the main idea, briefly, instead.
@@ -142,7 +145,8 @@ def _with_following_passages(
         key = (following.document_id, following.index)
         current = ranked.get(key)
         if current is None or current.score < hit.score:
-            ranked[key] = PassageHit(following, hit.score, current.coverage if current else 0.0)
+            # As relevant as the passage it continues: the student asked to go on from there.
+            ranked[key] = PassageHit(following, hit.score, hit.coverage)
     return sorted(ranked.values(), key=lambda h: -h.score)
 
 
@@ -165,7 +169,7 @@ def _repeat(turn: Turn, knowledge: KnowledgeSource) -> Reply:
 
 
 def _has_example(selection: Selection) -> bool:
-    return any(example_strength(s.text) >= 1 for s in selection.sentences)
+    return any(example_strength(s.text) >= 0.5 for s in selection.sentences)
 
 
 def _words(text: str) -> int:

@@ -145,10 +145,9 @@ def read_intent(text: str) -> IntentReading:
     """The intent of a message and what is left of it once its phrase is removed."""
     plain = normalize(text)
     for intent, pattern in _PATTERNS:
-        match = pattern.search(plain)
-        if match:
-            remainder = (plain[: match.start()] + " " + plain[match.end() :]).strip()
-            return IntentReading(intent, " ".join(remainder.split()))
+        if pattern.search(plain):
+            # Every phrase of the intent goes ("tell me more ... in detail").
+            return IntentReading(intent, " ".join(pattern.sub(" ", plain).split()))
     return IntentReading(Intent.QUESTION, plain)
 
 

@@ -101,9 +101,10 @@ _DIGIT = re.compile(r"\d")
 
 
 # Words that say what kind of answer is wanted, not what it is about: "the difference between
-# weather and climate" is about weather and climate.
+# weather and climate" is about weather and climate, "what makes wind" about wind.
 _TYPE_WORDS = re.compile(
     r"\b(?:difference|differences|different|differ|between|compare|compared|versus|vs)\b"
+    r"|(?<=\bwhat )(?:makes|made|causes|caused)\b"
 )
 
 

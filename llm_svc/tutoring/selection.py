@@ -17,18 +17,19 @@ from typing import Protocol
 
 from llm_svc.knowledge.documents import PassageHit, split_sentences
 from llm_svc.tutoring.intents import normalize
-from llm_svc.tutoring.questions import QuestionType, cue_strength
+from llm_svc.tutoring.questions import CUES, QuestionType, cue_strength
 
 _ANAPHORIC_START = re.compile(
     r"^(?:this|that|these|those|it|its|they|their|them|he|she|his|her|such|so|then|but|also)\b",
     re.IGNORECASE,
 )
 _EXAMPLE = re.compile(
-    r"\bfor (?:example|instance)\b|\bsuch as\b|\be\.g\.|\bimagine\b|\bif you\b|\blike a\b"
-    r"|\bsuppose\b|\bfor one\b|\bwhen you\b|\bsay you\b",
+    r"\bfor (?:example|instance)\b|\bsuch as\b|\be\.g\.|\bimagine\b|\bif you\b"
+    r"|\bsuppose\b|\bwhen you\b|\bsay you\b|\bexamples? of\b",
     re.IGNORECASE,
 )
 _DIGIT = re.compile(r"\d")
+_NUMBERS = CUES[QuestionType.QUANTITY]
 _CLAUSE_BREAK = re.compile(r"[,;:]\s")
 # Weights of the parts of a sentence's score (tuned on the dialogue suite's tuning half).
 _TOPIC_WEIGHT = 0.4
@@ -38,10 +39,13 @@ _OPENING_BONUS = 0.15
 _EXAMPLE_WEIGHT = 1.0
 _NEXT_SENTENCE_BONUS = 0.35
 _DEFINES_BONUS = 0.5
+_COVERAGE_WEIGHT = 0.5
+_DEFINING = (QuestionType.DEFINITION, QuestionType.DIFFERENCE, QuestionType.OTHER)
 _REPEATED_PENALTY = 0.5
 # Passages scoring below this share of the best one are not drawn on.
 _RELATIVE_FLOOR = 0.5
 _SAME_DOCUMENT_BONUS = 0.3
+_SAME_PASSAGE_BONUS = 0.2
 _NEXT_PASSAGE_BONUS = 0.4
 _DEFINITION_VERB = re.compile(r"\s(?:is|are|means)(?: called)?\s")
 # Search terms a defined subject has at most ("the water cycle": 2).
@@ -106,8 +110,8 @@ class Wanted:
     topic: frozenset[str]
     kind: QuestionType
     budget_words: int
-    #: What the tutor said last, normalized (``intents.normalize``).
-    last_reply: str = ""
+    #: What the tutor said recently, normalized (``intents.normalize``).
+    said: str = ""
     #: Say nothing of the last reply again ("tell me more", "another example").
     avoid_said: bool = False
     #: Say something of the last reply again only when nothing else answers.
@@ -172,9 +176,11 @@ def _score(scorer: Scorer, s: Sentence, wanted: Wanted, best_score: float) -> fl
         score += _TOPIC_WEIGHT * scorer.weighted_coverage(wanted.topic, s.terms)
     score += _CUE_WEIGHT * cue_strength(wanted.kind, s.text)
     score += _RANK_WEIGHT * s.hit.score / best_score
-    if s.position == 0 and wanted.kind in (QuestionType.DEFINITION, QuestionType.OTHER):
+    defining = wanted.kind in _DEFINING and not wanted.prefer_examples
+    if s.position == 0 and defining:
         score += _OPENING_BONUS  # a paragraph opens with what it is about
-    if wanted.kind is QuestionType.DEFINITION and _defines(scorer, s.text, wanted.focus):
+    score += _COVERAGE_WEIGHT * s.hit.coverage  # its passage covers the whole question
+    if defining and wanted.focus & _defined(scorer, s.text):
         score += _DEFINES_BONUS
     if wanted.penalize_said and _was_said(s, wanted):
         score -= _REPEATED_PENALTY
@@ -198,26 +204,27 @@ def _add_continuity(
         passage = (s.hit.passage.document_id, s.hit.passage.index)
         if passage[0] in documents:
             scores[id(s)] += _SAME_DOCUMENT_BONUS
+        if passage in said:
+            scores[id(s)] += _SAME_PASSAGE_BONUS
         if wanted.sequel and (passage[0], passage[1] - 1) in said:
             scores[id(s)] += _NEXT_PASSAGE_BONUS
 
 
 def _was_said(s: Sentence, wanted: Wanted) -> bool:
-    return bool(wanted.last_reply) and normalize(s.text) in wanted.last_reply
+    return bool(wanted.said) and normalize(s.text) in wanted.said
 
 
-def _defines(scorer: Scorer, text: str, focus: frozenset[str]) -> bool:
-    """Whether a sentence defines a focus term: "A fraction is ...", "This is called
-    evaporation", "Evaporation means ..."."""
+def _defined(scorer: Scorer, text: str) -> frozenset[str]:
+    """The terms a sentence defines: its subject in "A fraction is ...", "Evaporation means
+    ...", or what it names in "This is called evaporation"; empty when it defines nothing."""
     match = _DEFINITION_VERB.search(text)
-    if not match or not focus:
-        return False
-    before = frozenset(scorer.terms(text[: match.start()]))
-    if len(before) > _SUBJECT_TERMS:  # the verb of a later clause, not of the subject
-        return False
-    after = frozenset(scorer.terms(text[match.end() : match.end() + 40]))
-    named_after = match.group(0).strip().lower().endswith("called")
-    return bool(focus & (after if named_after else before))
+    if not match:
+        return frozenset()
+    if match.group(0).strip().lower().endswith("called"):
+        return frozenset(scorer.terms(text[match.end() : match.end() + 40]))
+    subject = frozenset(scorer.terms(text[: match.start()]))
+    # A long stretch before the verb is a clause of its own, not the subject being defined.
+    return subject if len(subject) <= _SUBJECT_TERMS else frozenset()
 
 
 def _gain(
@@ -233,7 +240,17 @@ def _gain(
     # weather and climate" needs a sentence on each).
     uncovered = wanted.focus - covered
     gain = scorer.weighted_coverage(wanted.focus, s.terms & uncovered) if uncovered else 0.0
+    if wanted.kind in _DEFINING and len(wanted.focus) > 1:
+        # "The difference between weather and climate": a sentence defining each side.
+        defined = frozenset().union(*(_defined(scorer, c.text) for c in chosen))
+        if (wanted.focus - defined) & _defined(scorer, s.text):
+            gain += _DEFINES_BONUS
     follows = any(c.hit is s.hit and c.position + 1 == s.position for c in chosen)
+    if wanted.kind is QuestionType.REASON and not follows:
+        # A cause is often told just before its effect: "The sun warms the land unevenly, so
+        # air moves. Moving air is wind."
+        precedes = any(c.hit is s.hit and c.position - 1 == s.position for c in chosen)
+        follows = precedes and cue_strength(wanted.kind, s.text) > 0
     if follows and (words < _MIN_WORDS or wanted.budget_words > 60):
         gain += _NEXT_SENTENCE_BONUS
     if wanted.prefer_examples and any(c.hit is s.hit for c in chosen):
@@ -284,7 +301,11 @@ def _trimmed(s: Sentence, budget_words: int) -> Sentence:
 
 
 def example_strength(text: str) -> float:
-    strength = 1.0 if _EXAMPLE.search(text) else 0.0
-    if _DIGIT.search(text):
-        strength += 0.3
-    return min(1.0, strength)
+    """How much a sentence looks like an example, in [0, 1]: an example phrase ("for example",
+    "such as", "imagine") counts fully; a concrete instance, with numbers or names, half."""
+    if _EXAMPLE.search(text):
+        return 1.0
+    words = text.split()
+    numbers = _DIGIT.search(text) or any(w.strip(",.;:").lower() in _NUMBERS for w in words)
+    names = any(w[:1].isupper() for w in words[1:])
+    return 0.5 if numbers or names else 0.0
