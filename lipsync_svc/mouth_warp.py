@@ -23,7 +23,7 @@ from lipsync_svc.mouth import MouthShape
 from lipsync_svc.mouth_locator import track_mouth
 
 # Widest opening of the lips, as a fraction of the mouth's width.
-MAX_OPENING = 0.5
+MAX_OPENING = 0.34
 # Share of the opening taken by the upper lip rising (the rest is the jaw dropping).
 UPPER_SHARE = 0.3
 # The jaw drops over this many mouth half widths each side of the centre.
@@ -60,11 +60,16 @@ def _palette(frame: np.ndarray, shape: np.ndarray) -> np.ndarray:
     y0, y1 = int(max(0, top)), int(max(top + 1, bottom)) + 1
     lips = frame[y0:y1, x0:x1].reshape(-1, 3).astype(np.float32)
     lip_colour = np.median(lips, axis=0) if len(lips) else np.array([90, 90, 150], np.float32)
-    light = float(np.percentile(lips.mean(axis=1), 90)) if len(lips) else 180.0
-    cavity = lip_colour * 0.3 + np.array([4, 2, 8], np.float32)
-    teeth = np.clip(np.array([0.9, 0.95, 1.0], np.float32) * max(140.0, light * 1.05), 0, 230)
+    # Teeth are lit like the brightest skin around the mouth, a little less.
+    around = frame[
+        int(max(0, top - half_w)) : int(bottom + half_w) + 1,
+        int(max(0, cx - 2 * half_w)) : int(cx + 2 * half_w) + 1,
+    ].reshape(-1, 3)
+    light = float(np.percentile(around.mean(axis=1), 95)) if len(around) else 180.0
+    cavity = lip_colour * np.array([0.2, 0.2, 0.3], np.float32) + np.array([3, 2, 6], np.float32)
+    teeth = np.clip(np.array([0.9, 0.95, 1.0], np.float32) * max(140.0, 0.95 * light), 0, 235)
     teeth = 0.85 * teeth + 0.15 * lip_colour * (teeth.mean() / max(1.0, float(lip_colour.mean())))
-    tongue = lip_colour * np.array([0.55, 0.55, 0.75], np.float32)
+    tongue = lip_colour * np.array([0.5, 0.5, 0.72], np.float32)
     # A mouth that already shows its teeth (a smile) keeps its own: none are drawn.
     draw_teeth = 1.0
     row = frame[max(0, int(lip_y) - 2) : max(1, int(lip_y)), x0:x1].reshape(-1, 3)
@@ -92,8 +97,9 @@ def _draw_inside(
     below_lip = ys - upper_edge
     depth = below_lip / np.maximum(gap, 1e-3)  # 0 at the upper lip .. 1 at the lower
     alpha = np.clip(np.minimum(below_lip, lower_edge - ys) + 0.5, 0, 1) * np.clip(gap, 0, 1)
-    # Darkest towards the back of the mouth, a little lighter just inside the lips.
-    shade = 0.7 + 0.9 * (depth - 0.45) ** 2
+    # Darkest towards the back of the mouth, lighter just inside the lips and towards the corners
+    # (the lips' inner sides catch light).
+    shade = 0.65 + 1.2 * (depth - 0.45) ** 2 + 0.5 * np.abs(u)[None, :] ** 3
     inside = cavity[None, None, :] * shade[..., None]
     show = float(np.clip((relative_opening * half_w - 1.5) / (0.25 * half_w), 0, 1))
     # The tongue, low in the mouth once it is open wide.
@@ -141,9 +147,11 @@ def warp_mouth(frame: np.ndarray, geometry: np.ndarray, shape: MouthShape) -> np
     xs = np.arange(x0, x1, dtype=np.float32)
     u = (xs - cx) / half_w
     # Lips part between the corners; the jaw drops over a wider span, tapering to nothing.
-    lens = np.clip(1 - u**2, 0, 1) ** 0.7
+    # The upper lip curves more sharply to the corners than the lower (a real mouth's shape).
+    lens = np.clip(1 - u**2, 0, 1) ** 0.8
+    upper_lens = np.clip(1 - u**2, 0, 1) ** 1.4
     jaw_taper = 0.5 * (1 + np.cos(np.pi * np.minimum(np.abs(u) / JAW_SPAN, 1)))
-    up = (UPPER_SHARE * opening * lens)[None, :]
+    up = (UPPER_SHARE * opening * upper_lens)[None, :]
     low = ((1 - UPPER_SHARE) * opening * lens)[None, :]
     drop = ((1 - UPPER_SHARE) * opening * jaw_taper)[None, :]
 
