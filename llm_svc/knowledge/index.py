@@ -36,7 +36,7 @@ class RelevancePolicy:
     #: Lowest share of the question's distinct terms the passage must contain, each term
     #: weighted by its IDF (a specific term counts more than a common one; a term the knowledge
     #: base does not know at all counts the most).
-    min_coverage: float = 0.5
+    min_coverage: float = 0.6
     #: Words per passage when splitting documents.
     passage_max_words: int = 80
 

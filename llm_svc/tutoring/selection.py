@@ -36,6 +36,7 @@ _TOPIC_WEIGHT = 0.4
 _CUE_WEIGHT = 0.35
 _RANK_WEIGHT = 0.3
 _OPENING_BONUS = 0.15
+_TITLE_OPENING_BONUS = 0.4
 _EXAMPLE_WEIGHT = 1.0
 _NEXT_SENTENCE_BONUS = 0.35
 _DEFINES_BONUS = 0.5
@@ -47,7 +48,10 @@ _RELATIVE_FLOOR = 0.5
 _SAME_DOCUMENT_BONUS = 0.3
 _SAME_PASSAGE_BONUS = 0.2
 _NEXT_PASSAGE_BONUS = 0.4
+# "X is a ...", "X means ...", "... is called X": the sentence's first such verb.
 _DEFINITION_VERB = re.compile(r"\s(?:is|are|means)(?: called)?\s")
+# "X is why ..." gives a reason, not a meaning.
+_NOT_A_MEANING = re.compile(r"(?:why|how|when|where|because|not|also)\b")
 # Search terms a defined subject has at most ("the water cycle": 2).
 _SUBJECT_TERMS = 3
 # A further sentence joins when it adds at least this much.
@@ -179,6 +183,10 @@ def _score(scorer: Scorer, s: Sentence, wanted: Wanted, best_score: float) -> fl
     defining = wanted.kind in _DEFINING and not wanted.prefer_examples
     if s.position == 0 and defining:
         score += _OPENING_BONUS  # a paragraph opens with what it is about
+        if s.hit.passage.index == 0 and wanted.focus <= frozenset(
+            scorer.terms(s.hit.passage.title)
+        ):
+            score += _TITLE_OPENING_BONUS  # and a document opens with what its title names
     score += _COVERAGE_WEIGHT * s.hit.coverage  # its passage covers the whole question
     if defining and wanted.focus & _defined(scorer, s.text):
         score += _DEFINES_BONUS
@@ -218,7 +226,7 @@ def _defined(scorer: Scorer, text: str) -> frozenset[str]:
     """The terms a sentence defines: its subject in "A fraction is ...", "Evaporation means
     ...", or what it names in "This is called evaporation"; empty when it defines nothing."""
     match = _DEFINITION_VERB.search(text)
-    if not match:
+    if not match or _NOT_A_MEANING.match(text, match.end()):
         return frozenset()
     if match.group(0).strip().lower().endswith("called"):
         return frozenset(scorer.terms(text[match.end() : match.end() + 40]))

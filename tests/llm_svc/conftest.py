@@ -39,7 +39,7 @@ def llm_settings(data_dir: Path, **overrides: Any) -> LlmSettings:
         "ollama_context_passages": 3,
         "ollama_keep_alive": "",
         "knowledge_min_score": 0.0,
-        "knowledge_min_coverage": 0.5,
+        "knowledge_min_coverage": 0.6,
     }
     values.update(overrides)
     return LlmSettings(**values)

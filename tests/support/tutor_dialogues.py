@@ -159,6 +159,47 @@ made from reeds that grew by the Nile.
 ]
 
 
+# For calibrating the no-material threshold: questions the suite's knowledge base answers, and
+# questions it has nothing on (some sharing a word with it: "spiders eat", "speed of light").
+ON_TOPIC_QUESTIONS = [
+    "what is climate",
+    "what is weather",
+    "what makes wind",
+    "why does it rain",
+    "what does a thermometer measure",
+    "what is climate change",
+    "what does the heart do",
+    "how many chambers does the heart have",
+    "what are valves",
+    "how do bees help flowers",
+    "what is pollination",
+    "what do worker bees do",
+    "what is an earthquake",
+    "what is a seismometer",
+    "where do earthquakes happen",
+    "who were the pharaohs",
+    "what is papyrus",
+    "what are hieroglyphs",
+]
+OFF_TOPIC_QUESTIONS = [
+    "who won the football world cup",
+    "what is the capital of France",
+    "why is the sky blue",
+    "how do rockets fly",
+    "what is your favourite colour",
+    "who invented the telephone",
+    "how do I bake bread",
+    "tell me a joke",
+    "what is the speed of light",
+    "how many legs does a spider have",
+    "who painted the Mona Lisa",
+    "how does the moon affect the tides",
+    "what do spiders eat",
+    "how do fish breathe underwater",
+    "what is the biggest ocean",
+]
+
+
 @dataclass(frozen=True)
 class Expect:
     """What a reply must be.
