@@ -7,9 +7,9 @@ buffer and decoder, and keeps only what the harness needs:
 
 - video: one record per frame (RTP timestamp, first packet's arrival, key frame or not, read
   from the H.264 NAL type or the VP8 payload header);
-- audio: one record per packet (RTP timestamp, arrival, level from the ``ssrc-audio-level``
-  header extension: the edge sends shared, level-less silence between turns and the answer's
-  audio with its level);
+- audio: one record per packet (RTP timestamp, arrival, payload size and level when sent:
+  the edge sends one shared 3-byte Opus packet of silence between turns, so a larger packet
+  is the answer's sound);
 - RTCP sender reports, which map each stream's RTP clock to the sender's wall clock: the
   mapping a browser uses to play audio and video in step. ``presentation_s`` gives a
   packet's time on that clock, so the A/V onset offset is measured as a browser would see it.
@@ -32,6 +32,7 @@ from loadtest.student_probe import StudentProbe
 VIDEO_CLOCK = 90000
 AUDIO_CLOCK = 48000
 SILENT_LEVEL = 127  # -127 dBov: digital silence
+SILENT_OPUS_BYTES = 8  # Opus packets of digital silence are 3 bytes; sound makes tens
 
 
 @dataclass
@@ -50,11 +51,14 @@ class RtpAudio:
     arrival: float
     rtp_ts: int
     level: int | None
+    size: int = 0
 
     @property
     def sounding(self) -> bool:
         """The packet carries the tutor's audio (not the idle silence, not digital zero)."""
-        return self.level is not None and self.level < SILENT_LEVEL
+        if self.level is not None:
+            return self.level < SILENT_LEVEL
+        return self.size > SILENT_OPUS_BYTES
 
 
 @dataclass
@@ -154,7 +158,14 @@ class RtpStudentProbe(StudentProbe):
         rtp = self.rtp
         if kind == "audio":
             level = packet.extensions.audio_level
-            rtp.audio.append(RtpAudio(now, packet.timestamp, None if level is None else level[1]))
+            rtp.audio.append(
+                RtpAudio(
+                    now,
+                    packet.timestamp,
+                    None if level is None else level[1],
+                    size=len(packet.payload),
+                )
+            )
             return
         if rtp.frames and rtp.frames[-1].rtp_ts == packet.timestamp:
             return  # a later packet of the same frame

@@ -6,7 +6,9 @@ Both tracks hand aiortc encoded packets where they can (the sender then only pac
   the turn's first frame with a key frame and closed when the idle loop resumes, at one of
   its key frames. Every switch therefore lands on a key frame and decodes cleanly.
 - audio: between turns one Opus packet of silence, encoded once per process; a turn's audio
-  is returned as frames for aiortc's Opus encoder.
+  through the peer's own Opus encoder, stamped on the same timeline (aiortc's encoder would
+  restamp frames from its own counter, which would jump the audio's RTP clock at every turn
+  and break the browser's lip sync).
 """
 
 from __future__ import annotations
@@ -210,6 +212,7 @@ class PlayoutAudioTrack(MediaStreamTrack):
         self._playout = playout
         self._ticker = _Ticker(AUDIO_PTIME_S, playout)
         self.pre_encoded_silence = True
+        self._opus: av.AudioCodecContext | None = None
 
     async def recv(self) -> av.AudioFrame | av.Packet:
         """The next 20 ms, returned at its presentation time."""
@@ -218,8 +221,9 @@ class PlayoutAudioTrack(MediaStreamTrack):
         now = await self._ticker.next()
         pcm = self._playout.next_audio(now)
         pts = self._ticker.index * AUDIO_FRAME_SAMPLES
-        if pcm is None and self.pre_encoded_silence:
-            packet = av.Packet(opus_silence())
+        if self.pre_encoded_silence:
+            data = opus_silence() if pcm is None else self._encode(pcm)
+            packet = av.Packet(data)
             packet.pts = pts
             packet.time_base = Fraction(1, AUDIO_RATE)
             return packet
@@ -229,3 +233,19 @@ class PlayoutAudioTrack(MediaStreamTrack):
         frame.pts = pts
         frame.time_base = Fraction(1, AUDIO_RATE)
         return frame
+
+    def _encode(self, pcm: bytes) -> bytes:
+        if self._opus is None:
+            opus = av.CodecContext.create("libopus", "w")
+            assert isinstance(opus, av.AudioCodecContext)
+            opus.sample_rate = AUDIO_RATE
+            opus.layout = "mono"
+            opus.format = "s16"
+            opus.bit_rate = 32000
+            opus.options = {"application": "lowdelay"}  # CELT only: 2.5 ms look-ahead
+            opus.open()
+            self._opus = opus
+        samples = np.frombuffer(pcm, dtype="<i2").reshape(1, -1)
+        frame = av.AudioFrame.from_ndarray(samples, format="s16", layout="mono")
+        frame.sample_rate = AUDIO_RATE
+        return b"".join(bytes(p) for p in self._opus.encode(frame))

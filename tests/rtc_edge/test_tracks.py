@@ -80,22 +80,24 @@ async def test_the_still_frame_shows_until_the_loop_is_known() -> None:
     assert packets[3].is_keyframe
 
 
-async def test_audio_track_sends_turn_audio_as_frames_and_silence_as_one_shared_packet() -> None:
+async def test_audio_track_encodes_turn_audio_on_its_timeline_and_shares_silence() -> None:
     playout = MediaPlayout(fps=25)
     track = PlayoutAudioTrack(playout)
     playout.push_frame(media_frame(0, amplitude=0.5))
     sent = [await track.recv() for _ in range(8)]
-    frames = [s for s in sent if isinstance(s, av.AudioFrame)]
-    silence = [s for s in sent if isinstance(s, av.Packet)]
-    assert len(frames) == 2  # the 40 ms of the frame's audio, no more
-    assert all(f.samples == 960 and f.sample_rate == 48000 for f in frames)
-    assert all(np.abs(f.to_ndarray()).max() > 10000 for f in frames)
-    assert len({bytes(p) for p in silence}) == 1 and len(silence) == 6
+    assert all(isinstance(s, av.Packet) for s in sent)
+    silence = [bytes(s) for s in sent if len(bytes(s)) <= 8]
+    assert len(silence) == 6 and len(set(silence)) == 1  # one shared packet of silence
     pts = [s.pts for s in sent]
-    assert pts == sorted(pts) and all(b - a >= 960 for a, b in itertools.pairwise(pts))
+    assert all(b - a == 960 for a, b in itertools.pairwise(pts))  # no jump at the turn
     decoder = av.CodecContext.create("opus", "r")
-    decoded = decoder.decode(av.Packet(bytes(silence[0])))
-    assert decoded and np.abs(decoded[0].to_ndarray()).max() == 0
+    peaks = []
+    for packet in sent:
+        frames = decoder.decode(av.Packet(bytes(packet)))
+        peaks.append(max(float(np.abs(f.to_ndarray()).max()) for f in frames) if frames else 0.0)
+    # The 40 ms of the frame's audio (its tail in a third packet: the codec's look-ahead).
+    assert 2 <= sum(peak > 0.15 for peak in peaks) <= 3
+    assert peaks[0] == 0
 
 
 async def test_stopped_track_ends() -> None:
