@@ -31,7 +31,9 @@ def test_cpu_meter_sums_to_the_processes_real_cpu_time() -> None:
     # The kernel's account of the reaped burners, from their start to their exit.
     charged = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     assert charged >= 0.9
-    assert end.seconds["busy"] == pytest.approx(charged, abs=0.06)
+    # What a process burns between its last reading and its exit is missed (a poll interval,
+    # longer when the machine is busy).
+    assert end.seconds["busy"] == pytest.approx(charged, abs=0.15)
     window = CpuWindow.between(start, end)
     assert window.cores["busy"] * window.seconds == pytest.approx(
         end.seconds["busy"] - start.seconds["busy"]
