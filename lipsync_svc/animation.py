@@ -116,6 +116,7 @@ class Animation:
         self._framer = PcmFramer(self.frame_samples)
         self._visemes = VisemeTimeline()
         self._next_index = 0
+        self._reader: asyncio.Task[None] | None = None
         self._start_idle = start_idle_index % avatar.frame_count
 
     def push(self, item: AudioInput) -> list[_Pending]:
@@ -157,6 +158,11 @@ class Animation:
             for p, picture in zip(batch, pictures, strict=True)
         ]
 
+    def close(self) -> None:
+        """Stops reading input (the call is over); frames being rendered are dropped."""
+        if self._reader is not None:
+            self._reader.cancel()
+
     async def run(self, inputs: AsyncIterator[AudioInput]) -> AsyncIterator[AnimatedFrame]:
         """Frames for ``inputs`` as they are made, in order, until the input ends and is flushed.
 
@@ -179,7 +185,7 @@ class Animation:
             except Exception as exc:
                 await queue.put(exc)
 
-        reader = asyncio.get_running_loop().create_task(read())
+        reader = self._reader = asyncio.get_running_loop().create_task(read())
         try:
             finished = False
             while not finished:

@@ -6,6 +6,7 @@ import asyncio
 import itertools
 import logging
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -165,6 +166,16 @@ def _media_frame(
     )
 
 
+@dataclass
+class _AnimateCall:
+    """What one StreamingAnimate call holds until it is done."""
+
+    animation: Animation | None = None
+    frames: int = 0
+    cancelled: bool = False
+    released: bool = False
+
+
 class LipsyncServicer(lipsync_pb2_grpc.LipsyncServiceServicer):
     """vtutor.lipsync.v1.LipsyncService over an engine, an avatar store and a creator.
 
@@ -257,7 +268,24 @@ class LipsyncServicer(lipsync_pb2_grpc.LipsyncServiceServicer):
             raise ResourceExhausted(
                 f"{self._streams} animation streams are running, the limit of this instance"
             )
+        # A cancelled call (the gateway cancels at every barge-in) may leave this generator
+        # suspended at a yield, never resumed, so that its finally would run only when it is
+        # collected: the slot is freed and the animation stopped when the call is done.
         self._streams += 1
+        call = _AnimateCall()
+
+        def done(_: object = None) -> None:
+            if call.released:
+                return
+            call.released = True
+            self._streams -= 1
+            if call.animation is not None:
+                call.animation.close()
+            if call.cancelled or context.cancelled():
+                # A normal end (barge-in), not an error.
+                logger.info("animation cancelled by the client after %d frames", call.frames)
+
+        context.add_done_callback(done)
         try:
             avatar = await asyncio.to_thread(self.store.load, config.avatar_id)
             encoder = _encoder(
@@ -268,7 +296,7 @@ class LipsyncServicer(lipsync_pb2_grpc.LipsyncServiceServicer):
                 self.settings.jpeg_quality,
             )
             stream = await asyncio.to_thread(self.engine.open_stream, avatar, rate, fps)
-            animation = Animation(
+            call.animation = Animation(
                 stream,
                 avatar,
                 sample_rate=rate,
@@ -277,10 +305,14 @@ class LipsyncServicer(lipsync_pb2_grpc.LipsyncServiceServicer):
                 batch_size=self.settings.batch_size,
                 start_idle_index=config.start_idle_index,
             )
-            async for frame in animation.run(_audio_inputs(rest)):
+            async for frame in call.animation.run(_audio_inputs(rest)):
+                call.frames += 1
                 yield _media_frame(frame, encoder, rate)
+        except asyncio.CancelledError:
+            call.cancelled = True
+            raise
         finally:
-            self._streams -= 1
+            done()
 
     async def CreateAvatar(
         self,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 
 import cv2
 import grpc
@@ -267,3 +268,34 @@ async def test_the_stream_limit_answers_resource_exhausted(
     assert failure.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
     hold.set()
     assert await first.read() == grpc.aio.EOF
+
+
+async def test_a_client_cancelling_mid_stream_is_no_error(
+    service: LipsyncServicer,
+    stub: lipsync_pb2_grpc.LipsyncServiceStub,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # The gateway cancels StreamingAnimate at every barge-in: a normal event, not an error.
+    caplog.set_level(logging.DEBUG)
+    more = asyncio.Event()
+
+    async def send() -> object:
+        yield lipsync_pb2.StreamingAnimateRequest(config=lipsync_pb2.AnimateConfig())
+        pcm = speech_like(0.4)
+        for i in range(0, len(pcm), 1280):
+            yield lipsync_pb2.StreamingAnimateRequest(
+                audio=lipsync_pb2.AnimateAudio(data=pcm[i : i + 1280])
+            )
+        await more.wait()
+
+    call = stub.StreamingAnimate(send())
+    assert (await call.read()).frame_index == 0
+    call.cancel()
+    await asyncio.sleep(0.5)
+    # The stream's slot is free again, and nothing was logged as an error.
+    assert service._streams == 0
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert errors == [], [r.getMessage() for r in errors]
+    assert any(
+        "cancelled" in r.getMessage() for r in caplog.records if r.name.startswith("lipsync")
+    )
