@@ -1,14 +1,20 @@
 """Benchmark of tts_svc: ``python -m benchmarks.tts_svc [--quick] [--streams 1,16]``.
 
-Starts ``python -m tts_svc`` as its own process and measures, at each concurrency:
+For each engine (``--engines piper,espeak``; the first is the default engine and fills the
+top-level ``levels``), starts ``python -m tts_svc`` as its own process and measures, at each
+concurrency:
 
 - first-clause latency: from sending the token that completes the first clause (its
   punctuation) to receiving that clause's first audio. Tokens arrive at LLM pace; the
   segmenter needs the next character to decide a boundary, so the latency includes one
-  token interval. ``after lookahead`` measures from that next token instead;
+  token interval. ``after lookahead`` measures from that next token instead: from the
+  moment the clause is known to be complete;
 - real-time factor: wall time to synthesize a whole answer sent at once / its audio length;
 - underruns: audio chunks that would reach a player after their play time, if playback
   started with the first chunk (0 means the stream never starves a listener).
+
+Then, in a process pinned to one core (one inference at a time, one thread), the real-time
+factor of one stream: ``rtf_one_core``.
 
 Prints a table and writes JSON to ``bench-results/tts_svc.json``.
 """
@@ -33,6 +39,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from vtutor.common.v1 import media_pb2
 from vtutor.tts.v1 import tts_pb2, tts_pb2_grpc
 
+from tts_svc.config import TtsSettings
 from tts_svc.segmenter import TextSegmenter
 
 ANSWER = (
@@ -41,6 +48,15 @@ ANSWER = (
     "each fraction with that denominator, add the numerators, and simplify the result if "
     "you can. So one half plus one third is three sixths plus two sixths, which is five "
     "sixths."
+)
+# Answers whose first segment ends differently: a short sentence, a clause cut at a comma
+# after a few words, a longer first sentence. Streams take them in turn.
+ANSWERS = (
+    ANSWER,
+    "Plants make their food, mostly sugar, from sunlight, water and carbon dioxide. The "
+    "green pigment in their leaves, called chlorophyll, captures the light they need.",
+    "The water cycle moves water between the oceans and the sky. Water evaporates, forms "
+    "clouds, and falls again as rain or snow, which flows back to the sea.",
 )
 SAMPLE_RATE = 16000
 
@@ -93,7 +109,11 @@ def tokens_of(text: str) -> list[str]:
 
 def first_clause_tokens(tokens: list[str]) -> tuple[int, int]:
     """(index of the token that ends the first segment, index of the token that decides it)."""
-    segmenter = TextSegmenter()
+    defaults = TtsSettings()
+    segmenter = TextSegmenter(
+        min_clause_words=defaults.min_clause_words,
+        first_clause_words=defaults.first_clause_words,
+    )
     for deciding, token in enumerate(tokens):
         if segmenter.push(token):
             received = "".join(tokens[: deciding + 1])
@@ -173,12 +193,15 @@ def percentile(values: list[float], fraction: float) -> float:
 async def run_level(
     stub: tts_pb2_grpc.TtsServiceStub, streams: int, rounds: int, interval_s: float
 ) -> LevelResult:
-    tokens = tokens_of(ANSWER)
+    answers = [tokens_of(answer) for answer in ANSWERS]
     results: list[StreamResult] = []
     errors = 0
-    for _ in range(rounds):
+    for round_index in range(rounds):
         outcomes = await asyncio.gather(
-            *(paced_stream(stub, tokens, interval_s) for _ in range(streams)),
+            *(
+                paced_stream(stub, answers[(round_index + n) % len(answers)], interval_s)
+                for n in range(streams)
+            ),
             return_exceptions=True,
         )
         for outcome in outcomes:
@@ -187,7 +210,7 @@ async def run_level(
             else:
                 results.append(outcome)
     started = time.perf_counter()
-    whole = await asyncio.gather(*(whole_text_stream(stub, ANSWER * 3) for _ in range(streams)))
+    whole = await asyncio.gather(*(whole_text_stream(stub, ANSWER) for _ in range(streams)))
     wall = time.perf_counter() - started
     latencies = [r.first_clause_latency_ms for r in results] or [float("nan")]
     return LevelResult(
@@ -222,15 +245,50 @@ async def wait_serving(address: str, process: asyncio.subprocess.Process) -> Non
     raise SystemExit("tts_svc did not become SERVING within 30 s")
 
 
-async def main_async(args: argparse.Namespace) -> dict[str, object]:
+async def start_service(
+    engine: str, extra_env: dict[str, str] | None = None, *, one_core: bool = False
+) -> tuple[asyncio.subprocess.Process, str]:
+    """``python -m tts_svc`` with ``engine``, serving; returns the process and its address."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    env = {**os.environ, "TTS_PORT": str(port), "TTS_LOG_LEVEL": "WARNING"}
-    process = await asyncio.create_subprocess_exec(sys.executable, "-m", "tts_svc", env=env)
+    env = {
+        **os.environ,
+        "TTS_PORT": str(port),
+        "TTS_LOG_LEVEL": "WARNING",
+        "TTS_ENGINE": engine,
+        **(extra_env or {}),
+    }
+
+    def pin_to_one_core() -> None:
+        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "tts_svc",
+        env=env,
+        preexec_fn=pin_to_one_core if one_core else None,
+    )
     address = f"127.0.0.1:{port}"
     try:
         await wait_serving(address, process)
+    except BaseException:
+        process.terminate()
+        await process.wait()
+        raise
+    return process, address
+
+
+async def stop_service(process: asyncio.subprocess.Process) -> None:
+    process.terminate()
+    await process.wait()
+
+
+async def bench_engine(engine: str, args: argparse.Namespace) -> dict[str, object]:
+    """Concurrency levels, then the one-core real-time factor, of one engine."""
+    process, address = await start_service(engine)
+    try:
         async with grpc.aio.insecure_channel(address) as channel:
             stub = tts_pb2_grpc.TtsServiceStub(channel)
             await whole_text_stream(stub, "Warm up.")
@@ -239,35 +297,59 @@ async def main_async(args: argparse.Namespace) -> dict[str, object]:
                 for streams in args.streams
             ]
     finally:
-        process.terminate()
-        await process.wait()
+        await stop_service(process)
+    one_core = {"TTS_PIPER_WORKERS": "1", "TTS_PIPER_THREADS": "1"}
+    process, address = await start_service(engine, one_core, one_core=True)
+    try:
+        async with grpc.aio.insecure_channel(address) as channel:
+            stub = tts_pb2_grpc.TtsServiceStub(channel)
+            await whole_text_stream(stub, "Warm up.")
+            runs = [await whole_text_stream(stub, ANSWER) for _ in range(args.rounds)]
+    finally:
+        await stop_service(process)
     return {
-        "engine": os.environ.get("TTS_ENGINE", "espeak"),
+        "name": engine,
+        "levels": [asdict(level) for level in levels],
+        "rtf_one_core": statistics.median(wall / audio for wall, audio in runs),
+    }
+
+
+async def main_async(args: argparse.Namespace) -> dict[str, object]:
+    engines = [await bench_engine(engine, args) for engine in args.engines]
+    return {
+        "engine": args.engines[0],
         "token_interval_ms": args.token_interval_ms,
         "rounds": args.rounds,
         "sample_rate_hz": SAMPLE_RATE,
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
-        "levels": [asdict(level) for level in levels],
+        # The default engine's levels, where `make bench` reads its headlines.
+        "levels": engines[0]["levels"],
+        "engines": engines,
     }
 
 
 def print_table(report: dict[str, object]) -> None:
     print(
-        f"tts_svc ({report['engine']}), tokens every {report['token_interval_ms']} ms, "
+        f"tts_svc, tokens every {report['token_interval_ms']} ms, "
         f"{report['rounds']} round(s) per level"
     )
     header = (
-        f"{'streams':>7} {'1st clause p50':>14} {'p95':>7} {'max':>7} {'after look':>10} "
-        f"{'RTF/stream':>10} {'RTF total':>9} {'underruns':>9} {'errors':>6}"
+        f"{'engine':>7} {'streams':>7} {'1st clause p50':>14} {'p95':>7} {'max':>7} "
+        f"{'after look':>10} {'RTF/stream':>10} {'RTF total':>9} {'underruns':>9} {'errors':>6}"
     )
     print(header)
-    for level in report["levels"]:  # type: ignore[attr-defined]
-        print(
-            f"{level['streams']:>7} {level['first_clause_p50_ms']:>11.1f} ms "
-            f"{level['first_clause_p95_ms']:>7.1f} {level['first_clause_max_ms']:>7.1f} "
-            f"{level['after_lookahead_p50_ms']:>7.1f} ms {level['rtf_per_stream']:>10.4f} "
-            f"{level['rtf_aggregate']:>9.4f} {level['underrun_streams']:>9} {level['errors']:>6}"
-        )
+    for engine in report["engines"]:  # type: ignore[attr-defined]
+        for level in engine["levels"]:
+            print(
+                f"{engine['name']:>7} {level['streams']:>7} "
+                f"{level['first_clause_p50_ms']:>11.1f} ms "
+                f"{level['first_clause_p95_ms']:>7.1f} {level['first_clause_max_ms']:>7.1f} "
+                f"{level['after_lookahead_p50_ms']:>7.1f} ms {level['rtf_per_stream']:>10.4f} "
+                f"{level['rtf_aggregate']:>9.4f} {level['underrun_streams']:>9} "
+                f"{level['errors']:>6}"
+            )
+    for engine in report["engines"]:  # type: ignore[attr-defined]
+        print(f"{engine['name']}: real-time factor on one core {engine['rtf_one_core']:.4f}")
 
 
 def main() -> None:
@@ -279,6 +361,12 @@ def main() -> None:
         type=lambda s: [int(x) for x in s.split(",")],
         default=[1, 16],
         help="concurrency levels, comma-separated (default 1,16)",
+    )
+    parser.add_argument(
+        "--engines",
+        type=lambda s: s.split(","),
+        default=["piper", "espeak"],
+        help="engines, comma-separated, the default engine first (default piper,espeak)",
     )
     parser.add_argument("--rounds", type=int, default=3, help="rounds per level (default 3)")
     parser.add_argument("--token-interval-ms", type=float, default=25.0, help="LLM pace")

