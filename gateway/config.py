@@ -38,9 +38,11 @@ class GatewaySettings(ServiceSettings):
     # Turns of history sent to the LLM with each new question.
     max_history_turns: int = Field(default=20, ge=0)
 
-    # Barge-in: speech must last this long past SPEECH_STARTED (on the input audio timeline)
-    # before it interrupts a playing turn, so coughs and "uh-huh" do not cut the tutor off.
-    false_start_guard_ms: int = Field(default=250, ge=0)
+    # Barge-in: speech must last this long past its onset (on the input audio timeline) before
+    # it interrupts a playing turn, so coughs and a short "mm" do not cut the tutor off. ASR
+    # reports the onset after 150 ms of speech; 200 ms stops the tutor within 250 ms of the
+    # onset (issue 19) and still lets a short false start end first.
+    false_start_guard_ms: int = Field(default=200, ge=0)
     # A final transcript that arrives while a turn plays, without a barge-in before it, starts
     # a new turn only with at least this many words (shorter ones are backchannel).
     false_start_min_words: int = Field(default=2, ge=1)

@@ -1,7 +1,9 @@
 """Speculative answers: start the answer to a stable interim transcript before the final one.
 
 When the student's interim transcript has not changed for ``speculation_stable_ms`` (usually
-the silence before the end of the utterance is declared), the answer to it is prepared hidden:
+the silence before the end of the utterance is declared), or as soon as the ASR ends the
+utterance (its end-of-turn decision: the final transcript is still being decoded), the answer
+to the latest interim transcript is prepared hidden:
 LLM, TTS and lip-sync run, their output waits in the turn's channel, nothing reaches the client.
 When the final transcript comes and matches (normalized: case, punctuation and spacing aside),
 the prepared turn is committed and its first audio is ready at once; when it differs, or the
@@ -35,7 +37,8 @@ class Speculation:
 
     def __init__(self, context: ConversationContext) -> None:
         self._context = context
-        self._text = ""
+        self._text = ""  # normalized
+        self._interim = ""
         self._timer: asyncio.Task[None] | None = None
         self._turn: TurnHandle | None = None
 
@@ -58,15 +61,26 @@ class Speculation:
             return  # unchanged: the timer runs on
         await self.cancel("interim transcript changed")
         self._text = text
-        if len(text.split()) >= self._context.settings.speculation_min_words:
+        self._interim = event.text
+        if self._worth_answering(text):
             delay_s = self._context.settings.speculation_stable_ms / 1000
             self._timer = asyncio.create_task(self._prepare_after(event.text, delay_s))
+
+    def on_speech_ended(self) -> None:
+        """The ASR ended the utterance: answer the latest interim transcript now, if not yet."""
+        if not self.enabled or self._turn is not None or not self._worth_answering(self._text):
+            return
+        self._stop_timer()
+        self._prepare(self._interim)
+
+    def _worth_answering(self, text: str) -> bool:
+        return len(text.split()) >= self._context.settings.speculation_min_words
 
     async def take(self, final_text: str) -> TurnHandle | None:
         """The prepared answer if it answers ``final_text``; else None (and it is discarded)."""
         self._stop_timer()
         turn, self._turn = self._turn, None
-        self._text = ""
+        self._text = self._interim = ""
         if turn is None:
             return None
         if not turn.done and normalized(final_text) == normalized(turn.text):
@@ -77,7 +91,7 @@ class Speculation:
     async def cancel(self, reason: str) -> None:
         """Drops the prepared answer and the timer (new speech, a typed message, the end)."""
         self._stop_timer()
-        self._text = ""
+        self._text = self._interim = ""
         turn, self._turn = self._turn, None
         if turn is not None:
             await turn.discard(reason)
@@ -85,6 +99,9 @@ class Speculation:
     async def _prepare_after(self, text: str, delay_s: float) -> None:
         await asyncio.sleep(delay_s)
         self._timer = None
+        self._prepare(text)
+
+    def _prepare(self, text: str) -> None:
         turn = TurnHandle.plan(self._context, text, spoken=True, speculative=True)
         self._turn = turn
         turn.prepare()

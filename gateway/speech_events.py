@@ -27,11 +27,15 @@ class InterimText:
 @dataclass(frozen=True)
 class SpeechEnded:
     """The student stopped speaking at ``offset_ms`` (``end_of_speech_us`` on the stream clock:
-    when that audio arrived)."""
+    when that audio arrived); the final transcript follows. ``turn_complete``: the ASR's
+    end-of-turn model judged the student finished (``end_of_turn_probability``; None when no
+    model judged)."""
 
     offset_ms: float
     end_of_speech_us: int
     utterance_index: int
+    turn_complete: bool = False
+    end_of_turn_probability: float | None = None
 
 
 @dataclass(frozen=True)

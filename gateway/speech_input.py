@@ -157,7 +157,15 @@ class SpeechInput:
             await self._on_speech(SpeechStarted(offset_ms, self.received_ms, event.utterance_index))
             return
         self._speech_ended_us = self._arrival_us(offset_ms)
-        await self._on_speech(SpeechEnded(offset_ms, self._speech_ended_us, event.utterance_index))
+        await self._on_speech(
+            SpeechEnded(
+                offset_ms,
+                self._speech_ended_us,
+                event.utterance_index,
+                turn_complete=event.turn_complete,
+                end_of_turn_probability=event.end_of_turn_probability,
+            )
+        )
 
     async def _on_text(self, result: RecognizedText, base_ms: float) -> None:
         start_ms = int(base_ms + result.utterance_start_ms)

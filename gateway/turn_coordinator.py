@@ -2,9 +2,17 @@
 
 It consumes speech events, typed text and interrupts; it starts a turn for a final transcript
 or a typed message, and cuts the playing turn on barge-in, on an interrupt or on a new
-question. Barge-in has a guard: speech must last ``false_start_guard_ms`` past its onset (on
-the input audio timeline) before it cuts the tutor off, so a cough or an "mm" does not; a final
-transcript over a playing turn starts a new turn only with ``false_start_min_words`` words.
+question.
+
+False starts are kept from interrupting the tutor in three ways:
+- speech must last ``false_start_guard_ms`` past its onset (on the input audio timeline, so
+  ASR latency does not count against it) before it cuts the tutor off: the ASR reports
+  SPEECH_STARTED after 150 ms of speech, and the guard (200 ms) waits for a little more, so a
+  cough, a click or a short "mm" that ends first does nothing;
+- longer speech whose interim transcript is only backchannel ("mm", "uh-huh", "hmm") by then
+  waits for the end of the utterance, and interrupts only if its transcript turns out to be more;
+- a final transcript that is only backchannel never starts a turn, and over a playing turn
+  one shorter than ``false_start_min_words`` words does not either.
 """
 
 from __future__ import annotations
@@ -32,6 +40,37 @@ from gateway.upstream.asr_client import SpeechActivity
 logger = logging.getLogger(__name__)
 
 MAX_TEXT_CHARS = 4000
+# Sounds that acknowledge or hesitate, not ask: never a question, never a barge-in.
+BACKCHANNEL = frozenset(
+    [
+        "mm",
+        "mmm",
+        "mhm",
+        "hm",
+        "hmm",
+        "uh",
+        "um",
+        "umm",
+        "uhm",
+        "er",
+        "erm",
+        "ah",
+        "oh",
+        "uh-huh",
+        "mm-hmm",
+        "mmhmm",
+        "uhhuh",
+        "huh",
+    ]
+)
+
+
+def is_backchannel(text: str) -> bool:
+    """True when ``text`` is nothing but backchannel sounds (an empty text is not)."""
+    words = [w.strip(".,!?").lower() for w in text.split()]
+    return bool(words) and all(w in BACKCHANNEL for w in words)
+
+
 _INVALID_ARGUMENT = int(grpc.StatusCode.INVALID_ARGUMENT.value[0])
 
 
@@ -48,6 +87,7 @@ class TurnCoordinator:
         self._lock = asyncio.Lock()
         self._onset_ms: float | None = None
         self._barge_in: asyncio.Task[None] | None = None
+        self._barge_in_text = ""  # the barging utterance's latest interim transcript
         self._speculation = Speculation(context)
 
     @property
@@ -68,11 +108,15 @@ class TurnCoordinator:
         elif isinstance(event, SpeechEnded):
             await context.emit(SpeechActivity(False, int(event.offset_ms), event.utterance_index))
             await self._on_speech_ended(event)
+            if self.current_turn is None:
+                self._speculation.on_speech_ended()
         elif isinstance(event, InterimText):
             if context.options.interim_transcripts:
                 await context.emit(
                     TranscriptOut(event.text, False, "", event.utterance_start_ms, 0)
                 )
+            if self._onset_ms is not None:
+                self._barge_in_text = event.text
             if self.current_turn is None:
                 await self._speculation.on_interim(event)
         elif isinstance(event, FinalText):
@@ -118,7 +162,8 @@ class TurnCoordinator:
         )
         playing = self.current_turn is not None
         words = len(event.text.split())
-        if not event.text or (playing and words < context.settings.false_start_min_words):
+        too_short = playing and words < context.settings.false_start_min_words
+        if not event.text or too_short or is_backchannel(event.text):
             # Nothing said, or a short backchannel over the tutor: no new turn.
             await self._speculation.cancel("no turn")
             await context.emit(final)
@@ -164,17 +209,21 @@ class TurnCoordinator:
 
     async def _on_speech_ended(self, event: SpeechEnded) -> None:
         onset = self._onset_ms
+        said = self._barge_in_text
         turn = self.current_turn
         self._disarm_barge_in()
         if onset is None or turn is None:
             return
-        if event.offset_ms - onset >= self._context.settings.false_start_guard_ms:
+        lasted_ms = event.offset_ms - onset
+        if lasted_ms >= self._context.settings.false_start_guard_ms and not is_backchannel(said):
             await self._barge_in_on(turn)
         else:
-            logger.debug("false start of %d ms ignored", event.offset_ms - onset)
+            logger.debug("false start of %d ms ignored", lasted_ms)
 
     async def _barge_in_after(self, turn: TurnHandle, delay_s: float) -> None:
         await asyncio.sleep(delay_s)
+        if is_backchannel(self._barge_in_text):
+            return  # "mm...": the end of the utterance decides (see _on_speech_ended)
         # From here on the interruption is not cancelled with the timer.
         self._barge_in = None
         self._onset_ms = None
@@ -187,6 +236,7 @@ class TurnCoordinator:
 
     def _disarm_barge_in(self) -> None:
         self._onset_ms = None
+        self._barge_in_text = ""
         timer, self._barge_in = self._barge_in, None
         if timer is not None and timer is not asyncio.current_task():
             timer.cancel()

@@ -25,11 +25,18 @@ class RecognitionSettings:
 
 @dataclass(frozen=True)
 class SpeechActivity:
-    """The student started or stopped speaking, at ``offset_ms`` of this ASR stream's audio."""
+    """The student started or stopped speaking, at ``offset_ms`` of this ASR stream's audio.
+
+    On an end, ``turn_complete`` says the ASR's end-of-turn model judged the student finished
+    (after a short pause, before the silence rule), with ``end_of_turn_probability``; None when
+    no model judged it.
+    """
 
     started: bool
     offset_ms: int
     utterance_index: int
+    turn_complete: bool = False
+    end_of_turn_probability: float | None = None
 
 
 @dataclass(frozen=True)
@@ -47,6 +54,20 @@ class RecognizedText:
 AsrEvent = SpeechActivity | RecognizedText
 
 
+def _turn_complete(event: asr_pb2.SpeechEvent) -> bool:
+    # The end-of-turn fields are newer than some asr_svc deployments: absent means no model.
+    reason = getattr(event, "end_of_turn_reason", 0)
+    return bool(reason) and reason == getattr(asr_pb2, "END_OF_TURN_REASON_TURN_COMPLETE", -1)
+
+
+def _end_of_turn_probability(event: asr_pb2.SpeechEvent) -> float | None:
+    if "end_of_turn_probability" not in event.DESCRIPTOR.fields_by_name:
+        return None
+    if not event.HasField("end_of_turn_probability"):
+        return None
+    return float(event.end_of_turn_probability)
+
+
 def _event(message: asr_pb2.StreamingRecognizeResponse) -> AsrEvent | None:
     kind = message.WhichOneof("response")
     if kind == "speech_event":
@@ -57,6 +78,8 @@ def _event(message: asr_pb2.StreamingRecognizeResponse) -> AsrEvent | None:
             started=event.type == asr_pb2.SPEECH_EVENT_TYPE_SPEECH_STARTED,
             offset_ms=event.offset_ms,
             utterance_index=event.utterance_index,
+            turn_complete=_turn_complete(event),
+            end_of_turn_probability=_end_of_turn_probability(event),
         )
     if kind == "result":
         result = message.result

@@ -256,3 +256,35 @@ async def test_order_of_a_spoken_turn_and_its_turn_ids() -> None:
     assert [f.pts_us for f in frames] == sorted(f.pts_us for f in frames)
     assert record.outcome is TurnOutcome.COMPLETED and record_to_proto(record).outcome == 1
     assert 0 < record.timings.end_of_speech_us <= record.timings.final_transcript_us
+
+
+async def test_a_long_mm_over_the_tutor_neither_interrupts_nor_asks() -> None:
+    fakes = FakeUpstreams(llm=FakeLlm(delay_s=0.01))
+    async with LiveConversation(fakes, unit_settings(media_lead_ms=50)) as live:
+        await ask_by_voice(live)
+        await live.wait_for(is_media)
+        received = int(live.conversation.speech.received_ms)
+        # "mmm" for 400 ms: past the guard, but its interim transcript is backchannel.
+        await fakes.asr.say(
+            SpeechActivity(True, received, 1), RecognizedText("mmm", False, received, 0, 1)
+        )
+        await live.audio(400)
+        await asyncio.sleep(0.2)
+        assert live.conversation.current_turn is not None
+        await fakes.asr.say(
+            SpeechActivity(False, received + 400, 1),
+            RecognizedText("mmm", True, received, received + 400, 1),
+        )
+        record = await live.ended()
+    assert record.outcome is TurnOutcome.COMPLETED
+    assert len(fakes.llm.requests) == 1
+
+
+async def test_backchannel_alone_starts_no_turn() -> None:
+    fakes = FakeUpstreams()
+    async with LiveConversation(fakes) as live:
+        await live.audio(700)
+        await fakes.asr.say(*spoken("uh huh"))
+        await live.wait_for(lambda e: isinstance(e, TranscriptOut) and e.is_final)
+        await asyncio.sleep(0.05)
+    assert fakes.llm.requests == [] and live.turn_events() == []

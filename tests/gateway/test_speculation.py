@@ -149,3 +149,19 @@ async def test_without_speculation_only_the_final_transcript_starts_a_turn() -> 
         record = await live.ended()
     assert not record.speculative and record.outcome is TurnOutcome.COMPLETED
     assert not fakes.asr.settings[0].interim_results  # nobody needs interim results
+
+
+async def test_the_asr_ending_the_utterance_starts_the_speculation_at_once() -> None:
+    fakes = FakeUpstreams(llm=FakeLlm(delay_s=0.001))
+    settings = unit_settings(speculation_stable_ms=5000)  # stability alone would take 5 s
+    async with LiveConversation(fakes, settings) as live:
+        await live.audio(700)
+        await fakes.asr.say(SpeechActivity(True, 0, 0), interim("what is photosynthesis"))
+        assert fakes.llm.requests == []
+        # The end-of-turn model judged the question complete: the final is being decoded.
+        await fakes.asr.say(SpeechActivity(False, 600, 0, True, 0.93))
+        await until(lambda: fakes.llm.requests)
+        assert answer_events(live) == []
+        await fakes.asr.say(RecognizedText("what is photosynthesis", True, 0, 600, 0))
+        record = await live.ended()
+    assert record.speculative and len(fakes.llm.requests) == 1
