@@ -211,8 +211,8 @@ class PiperEngine(TtsEngine):
             ]
             for timing in align_words(words, word_sounds, sounds):
                 yield WordSpan(timing.word, timing.start_ms, timing.end_ms)
-            for span in viseme_spans(timed, offset, frame_ms):
-                yield span
+            for viseme in viseme_visemes(timed, offset, frame_ms):
+                yield viseme
         except Cancelled:
             return
         finally:
