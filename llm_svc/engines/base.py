@@ -81,6 +81,10 @@ class KnowledgeSource(Protocol):
         """The IDF-weighted share of ``wanted`` terms that are ``present``."""
         ...
 
+    def sentences(self, passage: Passage) -> tuple[tuple[str, frozenset[str]], ...]:
+        """The sentences of one of its passages, each with its search terms."""
+        ...
+
     def topics(self) -> list[str]:
         """The titles of its documents."""
         ...

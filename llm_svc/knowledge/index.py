@@ -14,7 +14,13 @@ import bm25s
 import numpy as np
 
 from llm_svc.knowledge.analysis import TextAnalyzer
-from llm_svc.knowledge.documents import Document, Passage, PassageHit, split_into_passages
+from llm_svc.knowledge.documents import (
+    Document,
+    Passage,
+    PassageHit,
+    split_into_passages,
+    split_sentences,
+)
 
 _MIN_CANDIDATES = 50
 # How alike (difflib ratio) a misheard word and a known word must be to read one as the other.
@@ -82,6 +88,7 @@ class KnowledgeBase:
         # A term no passage contains weighs the most: that is what makes a question off-topic.
         self._unknown_idf = math.log(1 + (count + 0.5) / 0.5)
         self._vocabulary: list[str] | None = None
+        self._sentences: dict[tuple[str, int], tuple[tuple[str, frozenset[str]], ...]] = {}
         self._bm25 = bm25s.BM25()
         if self.passages:
             self._bm25.index(corpus, show_progress=False)
@@ -147,6 +154,22 @@ class KnowledgeBase:
         total = sum(self.idf(term) for term in wanted)
         return sum(self.idf(term) for term in wanted & present) / total if total else 0.0
 
+    def sentences(self, passage: Passage) -> tuple[tuple[str, frozenset[str]], ...]:
+        """The sentences of a passage of this knowledge base, each with its search terms.
+
+        Worked out once per passage (answers are made of sentences; analysing them again for
+        every question would cost time before the first token).
+        """
+        key = (passage.document_id, passage.index)
+        cached = self._sentences.get(key)
+        if cached is None:
+            cached = tuple(
+                (text, frozenset(self._analyzer.terms(text)))
+                for text in split_sentences(passage.text)
+            )
+            self._sentences[key] = cached  # bounded by the passages; a race only repeats work
+        return cached
+
     def topics(self) -> list[str]:
         """The titles of the documents, in the order they were indexed."""
         return [document.title for document in self.documents.values()]
@@ -176,6 +199,8 @@ class KnowledgeBase:
         if not terms or not judged or not self.passages or limit < 1:
             return []
         scores = np.asarray(self._bm25.get_scores(terms), dtype=np.float64)
+        weights = {term: self.idf(term) for term in judged}
+        total = sum(weights.values())
         hits: list[PassageHit] = []
         # Coverage is checked on the best-scoring candidates only, so a huge knowledge base with
         # many weak matches costs no more than a small one.
@@ -189,7 +214,7 @@ class KnowledgeBase:
                 if must_cover is None
                 else self._document_terms[self.passages[position].document_id]
             )
-            coverage = self.weighted_coverage(judged, present)
+            coverage = sum(weights[term] for term in judged & present) / total
             if coverage >= self.policy.min_coverage:
                 hits.append(PassageHit(self.passages[position], score, coverage))
                 if len(hits) == limit:

@@ -13,6 +13,7 @@ example of a fraction").
 from __future__ import annotations
 
 import enum
+import functools
 import re
 from dataclasses import dataclass
 
@@ -136,6 +137,7 @@ class IntentReading:
     remainder: str
 
 
+@functools.lru_cache(maxsize=8192)  # the same sentences are compared on every turn
 def normalize(text: str) -> str:
     """Lower-cased words of ``text`` without punctuation (transcripts have none)."""
     return " ".join(_CLEAN.sub(" ", text.lower().replace("’", "'")).split())

@@ -9,6 +9,7 @@ with the topic before it.
 from __future__ import annotations
 
 import enum
+import functools
 import re
 
 from llm_svc.tutoring.intents import normalize
@@ -130,6 +131,7 @@ def question_type(text: str) -> QuestionType:
     return QuestionType.OTHER
 
 
+@functools.lru_cache(maxsize=8192)  # scored for every question on the same sentences
 def cue_strength(kind: QuestionType, sentence: str) -> float:
     """How much a sentence looks like the kind of answer ``kind`` wants, in [0, 1]."""
     words = normalize(sentence).split()

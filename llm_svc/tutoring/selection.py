@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from llm_svc.knowledge.documents import PassageHit, split_sentences
+from llm_svc.knowledge.documents import Passage, PassageHit
 from llm_svc.tutoring.intents import normalize
 from llm_svc.tutoring.questions import CUES, QuestionType, cue_strength
 
@@ -66,6 +66,8 @@ class Scorer(Protocol):
     def terms(self, text: str) -> list[str]: ...
 
     def weighted_coverage(self, wanted: frozenset[str], present: frozenset[str]) -> float: ...
+
+    def sentences(self, passage: Passage) -> tuple[tuple[str, frozenset[str]], ...]: ...
 
 
 @dataclass(frozen=True)
@@ -133,9 +135,9 @@ class Wanted:
 def sentences_of(scorer: Scorer, hits: list[PassageHit]) -> list[Sentence]:
     """Every sentence of the hits' passages, with its search terms."""
     return [
-        Sentence(hit, rank, position, text, frozenset(scorer.terms(text)))
+        Sentence(hit, rank, position, text, terms)
         for rank, hit in enumerate(hits)
-        for position, text in enumerate(split_sentences(hit.passage.text))
+        for position, (text, terms) in enumerate(scorer.sentences(hit.passage))
     ]
 
 
