@@ -211,7 +211,7 @@ class PiperEngine(TtsEngine):
             ]
             for timing in align_words(words, word_sounds, sounds):
                 yield WordSpan(timing.word, timing.start_ms, timing.end_ms)
-            for viseme in viseme_visemes(timed, offset, frame_ms):
+            for viseme in viseme_spans(timed, offset, frame_ms):
                 yield viseme
         except Cancelled:
             return
