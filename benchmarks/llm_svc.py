@@ -129,7 +129,7 @@ def _percentile(ordered: list[float], fraction: float) -> float:
 
 
 @contextlib.contextmanager
-def _process(command: list[str], env: dict[str, str], ready: str) -> Iterator[str]:
+def run_process(command: list[str], env: dict[str, str], ready: str) -> Iterator[str]:
     """Runs a child process until the context ends; yields the first match of ``ready``
     (a regex with one group) in its output."""
     proc = subprocess.Popen(
@@ -161,7 +161,7 @@ def _process(command: list[str], env: dict[str, str], ready: str) -> Iterator[st
                 proc.kill()
 
 
-async def _wait_serving(address: str) -> None:
+async def wait_serving(address: str) -> None:
     async with grpc.aio.insecure_channel(address) as channel:
         stub = health_pb2_grpc.HealthStub(channel)
         for _ in range(600):
@@ -247,7 +247,7 @@ def main(argv: list[str] | None = None) -> int:
     ]  # fmt: skip
     with (
         tempfile.TemporaryDirectory() as data_dir,
-        _process(fake_command, env, r"listening on (\S+)") as ollama_url,
+        run_process(fake_command, env, r"listening on (\S+)") as ollama_url,
     ):
         service_env = {
             **env,
@@ -257,10 +257,10 @@ def main(argv: list[str] | None = None) -> int:
             "LLM_PORT": "0",
             "LLM_DATA_DIR": data_dir,
         }
-        with _process(
+        with run_process(
             [sys.executable, "-m", "llm_svc"], service_env, r"listening on (\S+:\d+)"
         ) as service_address:
-            asyncio.run(_wait_serving(service_address))
+            asyncio.run(wait_serving(service_address))
             results = asyncio.run(measure(ollama_url, service_address, concurrencies, rounds))
 
     report = {

@@ -16,7 +16,16 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench-results"
-BENCHES = ["asr_svc", "llm_svc", "tts_svc", "lipsync_svc", "gateway", "rtc_edge", "loadtest"]
+BENCHES = [
+    "asr_svc",
+    "llm_svc",
+    "tutor_dialogue",
+    "tts_svc",
+    "lipsync_svc",
+    "gateway",
+    "rtc_edge",
+    "loadtest",
+]
 
 
 # The numbers worth a glance, by where each benchmark's JSON keeps them: a dotted path where
@@ -47,6 +56,17 @@ HEADLINES: list[tuple[str, str, str]] = [
         "llm_svc",
         "added time to first token p95, 16 streams (ms)",
         "overhead[overhead-16].ttft_ms_p95_added",
+    ),
+    (
+        "tutor_dialogue",
+        "answers from the right passage, held-out dialogues",
+        "held_out.right_passage_share",
+    ),
+    ("tutor_dialogue", "mean answer length, held-out (words)", "held_out.mean_answer_words"),
+    (
+        "tutor_dialogue",
+        "retrieval first token p50, demo questions (ms)",
+        "first_token.demo_questions.p50_ms",
     ),
     (
         "tts_svc",
