@@ -24,7 +24,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_health.v1.health import aio as health_aio  # type: ignore[attr-defined]
 from grpc_reflection.v1alpha import reflection
 
-from svc_core.errors import ErrorMappingInterceptor
+from svc_core.interceptor import ErrorMappingInterceptor
 from svc_core.logs import configure_logging
 from svc_core.settings import ServiceSettings
 from svc_core.telemetry import Telemetry, setup_telemetry
@@ -100,7 +100,10 @@ class GrpcServer:
         self.health = health_aio.HealthServicer()
         interceptors = [
             *(telemetry.server_interceptors() if telemetry else []),
-            ErrorMappingInterceptor(),
+            ErrorMappingInterceptor(
+                drain_pause_s=settings.reject_drain_pause_s,
+                drain_max_s=settings.reject_drain_max_s,
+            ),
         ]
         self.server = grpc.aio.server(interceptors=interceptors, options=_server_options(settings))
         self.port = 0
