@@ -33,3 +33,24 @@ def test_bench_measures_both_paths_and_writes_json(tmp_path):
         assert result["ttft_ms_p50"] > 0
         assert result["tokens_per_s_total"] > 0
     assert [o["name"] for o in report["overhead"]] == ["overhead-1", "overhead-3"]
+
+
+def test_tutor_dialogue_bench_reports_both_halves_and_the_calibration(tmp_path):
+    output = tmp_path / "tutor_dialogue.json"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LLM_")}
+    subprocess.run(
+        [sys.executable, "-m", "benchmarks.tutor_dialogue", "--rounds", "1",
+         "--output", str(output)],
+        cwd=ROOT, env={**env, "PYTHONPATH": str(ROOT)}, check=True, timeout=120,
+        capture_output=True,
+    )  # fmt: skip
+    report = json.loads(output.read_text())
+    for half in ("tuning", "held_out"):
+        assert report[half]["answers"] > 5
+        assert 0 <= report[half]["right_passage_share"] <= 1
+        assert 5 < report[half]["mean_answer_words"] <= 60
+    assert report["first_token"]["demo_questions"]["n"] == 5 * 9
+    assert report["first_token"]["demo_questions"]["p50_ms"] > 0
+    calibration = report["calibration"]
+    assert calibration["suite"]["on_topic_min"] >= calibration["threshold"]
+    assert calibration["suite"]["off_topic_max"] < calibration["threshold"]
