@@ -49,7 +49,8 @@ class WebRtcStudent(Student):
         self._speaking_since: float | None = None
         self._last_answer: TurnSample | None = None
         # Light students: RTP timestamps of the current answer's first frame and first sound.
-        self._first_rtp: dict[int, tuple[int, int]] = {}  # id(sample) -> (video, audio)
+        self._first_video_rtp: dict[int, int] = {}  # id(sample) -> RTP timestamp
+        self._first_audio_rtp: dict[int, int] = {}
 
     async def connect(self) -> None:
         created = await self.create_session()
@@ -134,8 +135,8 @@ class WebRtcStudent(Student):
                 continue
             if answer.first_frame_at is None:
                 answer.first_frame_at = frame.arrival
-                self._first_rtp[id(answer)] = (frame.rtp_ts, -1)
-            first_video = self._first_rtp.get(id(answer), (frame.rtp_ts, -1))[0]
+                self._first_video_rtp[id(answer)] = frame.rtp_ts
+            first_video = self._first_video_rtp.setdefault(id(answer), frame.rtp_ts)
             pts_s = ((frame.rtp_ts - first_video) % 2**32) / VIDEO_CLOCK
             answer.media.add_video(frame.arrival, pts_s)
         while cursor["audio"] < len(rtp.audio):
@@ -146,8 +147,7 @@ class WebRtcStudent(Student):
                 continue
             if answer.first_audio_at is None:
                 answer.first_audio_at = packet.arrival
-                video_ts = self._first_rtp.get(id(answer), (-1, -1))[0]
-                self._first_rtp[id(answer)] = (video_ts, packet.rtp_ts)
+                self._first_audio_rtp[id(answer)] = packet.rtp_ts
             answer.last_media_at = packet.arrival
 
     def _av_onset(self, sample: TurnSample) -> None:
@@ -159,7 +159,8 @@ class WebRtcStudent(Student):
             sample.av_onset_ms = arrival_ms
             return
         sample.av_onset_arrival_ms = arrival_ms
-        video_ts, audio_ts = self._first_rtp.get(id(sample), (-1, -1))
+        video_ts = self._first_video_rtp.get(id(sample), -1)
+        audio_ts = self._first_audio_rtp.get(id(sample), -1)
         rtp = self.probe.rtp
         video_s = rtp.video_clock.presentation_s(video_ts) if video_ts >= 0 else None
         audio_s = rtp.audio_clock.presentation_s(audio_ts) if audio_ts >= 0 else None
