@@ -79,6 +79,8 @@ HEADLINES: list[tuple[str, str, str]] = [
         "levels[16_streams].first_clause_p95_ms",
     ),
     ("tts_svc", "real-time factor per stream", "levels[1_streams].rtf_per_stream"),
+    ("tts_svc", "piper real-time factor, one core", "engines[piper].rtf_one_core"),
+    ("tts_svc", "espeak real-time factor, one core", "engines[espeak].rtf_one_core"),
     ("lipsync_svc", "procedural frames/s, 256 px", "engine_fps[procedural-drawn-256px].fps"),
     ("lipsync_svc", "procedural frames/s, 512 px", "engine_fps[procedural-drawn-512px].fps"),
     ("lipsync_svc", "wav2lip frames/s, 256 px", "engine_fps[wav2lip-drawn-256px].fps"),
