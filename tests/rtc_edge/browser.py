@@ -58,3 +58,89 @@ async () => {
   return { framesDecoded, localType };
 }
 """
+
+
+# Installed in the student page before it joins: records, on the page's own clock
+# (performance.now(), ms), when each tutor video frame was presented (requestVideoFrameCallback,
+# with its RTP timestamp and arrival), when the tutor's sound is heard (an AudioWorklet on the
+# remote audio, mapped to the page clock through AudioContext.getOutputTimestamp) and when
+# the data channel said the tutor started speaking.
+AV_PROBE_SCRIPT = """
+(() => {
+  const avt = { frames: [], sound: [], speakingAt: null, listeningAt: null, error: null };
+  window.avt = avt;
+  const worklet = `
+    class Onset extends AudioWorkletProcessor {
+      process(inputs) {
+        const channel = inputs[0] && inputs[0][0];
+        if (channel) {
+          let peak = 0;
+          for (let i = 0; i < channel.length; i++) peak = Math.max(peak, Math.abs(channel[i]));
+          if (peak > 0.02) this.port.postMessage({ contextTime: currentTime, peak });
+        }
+        return true;
+      }
+    }
+    registerProcessor("onset", Onset);`;
+  async function listen(stream) {
+    const ctx = new AudioContext();
+    const blob = new Blob([worklet], { type: "text/javascript" });
+    await ctx.audioWorklet.addModule(URL.createObjectURL(blob));
+    const node = new AudioWorkletNode(ctx, "onset");
+    node.port.onmessage = (e) => {
+      const stamp = ctx.getOutputTimestamp();
+      // When this block is heard: getOutputTimestamp pairs the context time being played out
+      // now with the page clock, so the output latency is already inside the mapping.
+      const heard = stamp.performanceTime + (e.data.contextTime - stamp.contextTime) * 1000;
+      avt.outputLatency = ctx.outputLatency;
+      avt.baseLatency = ctx.baseLatency;
+      avt.sound.push({ at: heard, peak: e.data.peak });
+    };
+    ctx.createMediaStreamSource(stream).connect(node);
+    await ctx.resume();
+  }
+  function watchVideo(video) {
+    const step = (now, meta) => {
+      avt.frames.push({ now, shown: meta.expectedDisplayTime, received: meta.receiveTime,
+                        rtp: meta.rtpTimestamp, presented: meta.presentedFrames });
+      video.requestVideoFrameCallback(step);
+    };
+    video.requestVideoFrameCallback(step);
+  }
+  const timer = setInterval(() => {
+    const video = document.getElementById("tutor-video");
+    const vt = window.vt;
+    if (!vt || !vt.channel || !video || !video.srcObject) return;
+    const stream = video.srcObject;
+    if (!stream.getAudioTracks().length || !stream.getVideoTracks().length) return;
+    clearInterval(timer);
+    vt.channel.addEventListener("message", (e) => {
+      const m = JSON.parse(e.data);
+      if (m.type === "playback" && m.state === "speaking" && avt.speakingAt === null)
+        avt.speakingAt = performance.now();
+      if (m.type === "playback" && m.state === "listening" && avt.listeningAt === null)
+        avt.listeningAt = performance.now();
+    });
+    watchVideo(video);
+    listen(stream).catch((err) => { avt.error = String(err); });
+  }, 20);
+})();
+"""
+
+# The inbound video's codec and the receiver's signs of a broken stream: a picture loss
+# indication (PLI/FIR) is what the decoder sends when it cannot decode what it got.
+VIDEO_HEALTH_SCRIPT = """
+async () => {
+  const stats = await window.vt.pc.getStats();
+  let out = null;
+  stats.forEach((r) => {
+    if (r.type === "inbound-rtp" && r.kind === "video") {
+      const codec = r.codecId ? stats.get(r.codecId) : null;
+      out = { codec: codec ? codec.mimeType : null, framesDecoded: r.framesDecoded,
+              keyFramesDecoded: r.keyFramesDecoded, pliCount: r.pliCount, firCount: r.firCount,
+              framesDropped: r.framesDropped, freezeCount: r.freezeCount };
+    }
+  });
+  return out;
+}
+"""
