@@ -34,6 +34,14 @@ _CLAUSE_BREAK = re.compile(r"[,;:]\s")
 # Weights of the parts of a sentence's score (tuned on the dialogue suite's tuning half).
 _TOPIC_WEIGHT = 0.4
 _CUE_WEIGHT = 0.35
+_SECTION_CUE = 1.0
+_EXPLAINS_BONUS = 0.4
+# "X because Y" and "Y, so X" ("so that" and "so you can" give a purpose, not a cause).
+_CAUSE = re.compile(
+    r"\b(?P<because>because|since|due to)\b"
+    r"|\b(?P<so>so(?! that\b| you\b)|therefore|that is why|this is why|which is why)\b",
+    re.IGNORECASE,
+)
 _RANK_WEIGHT = 0.3
 _OPENING_BONUS = 0.15
 _TITLE_OPENING_BONUS = 0.4
@@ -42,7 +50,7 @@ _NEXT_SENTENCE_BONUS = 0.35
 _DEFINES_BONUS = 0.5
 _COVERAGE_WEIGHT = 0.5
 _DEFINING = (QuestionType.DEFINITION, QuestionType.DIFFERENCE, QuestionType.OTHER)
-_REPEATED_PENALTY = 0.5
+_REPEATED_PENALTY = 0.2
 # Passages scoring below this share of the best one are not drawn on.
 _RELATIVE_FLOOR = 0.5
 _SAME_DOCUMENT_BONUS = 0.3
@@ -57,7 +65,7 @@ _SUBJECT_TERMS = 3
 # A further sentence joins when it adds at least this much.
 _MIN_GAIN = 0.3
 # Below this many words an answer takes the next sentence of its passage for context.
-_MIN_WORDS = 18
+_MIN_WORDS = 25
 
 
 class Scorer(Protocol):
@@ -180,7 +188,10 @@ def _score(scorer: Scorer, s: Sentence, wanted: Wanted, best_score: float) -> fl
     score = scorer.weighted_coverage(wanted.focus, s.terms) if wanted.focus else 0.0
     if wanted.topic:
         score += _TOPIC_WEIGHT * scorer.weighted_coverage(wanted.topic, s.terms)
-    score += _CUE_WEIGHT * cue_strength(wanted.kind, s.text)
+    # A section's heading says what kind of thing it tells ("What makes the weather" gives
+    # reasons, "Where earthquakes happen" places).
+    section_cue = cue_strength(wanted.kind, s.hit.passage.section) if s.hit.passage.section else 0
+    score += _CUE_WEIGHT * max(cue_strength(wanted.kind, s.text), _SECTION_CUE * section_cue)
     score += _RANK_WEIGHT * s.hit.score / best_score
     defining = wanted.kind in _DEFINING and not wanted.prefer_examples
     if s.position == 0 and defining:
@@ -192,6 +203,8 @@ def _score(scorer: Scorer, s: Sentence, wanted: Wanted, best_score: float) -> fl
     score += _COVERAGE_WEIGHT * s.hit.coverage  # its passage covers the whole question
     if defining and wanted.focus & _defined(scorer, s.text):
         score += _DEFINES_BONUS
+    if wanted.kind is QuestionType.REASON and _explains(scorer, s.text, wanted.focus):
+        score += _EXPLAINS_BONUS
     if wanted.penalize_said and _was_said(s, wanted):
         score -= _REPEATED_PENALTY
     if wanted.prefer_examples:
@@ -218,6 +231,17 @@ def _add_continuity(
             scores[id(s)] += _SAME_PASSAGE_BONUS
         if wanted.sequel and (passage[0], passage[1] - 1) in said:
             scores[id(s)] += _NEXT_PASSAGE_BONUS
+
+
+def _explains(scorer: Scorer, text: str, focus: frozenset[str]) -> bool:
+    """Whether a sentence gives the reason for a focus term: the term before "because" ("leaves
+    are green because ...") or after "so" ("... so clouds form and it may rain")."""
+    for match in _CAUSE.finditer(text):
+        before = frozenset(scorer.terms(text[: match.start()]))
+        after = frozenset(scorer.terms(text[match.end() :]))
+        if (match.group("because") and focus & before) or (match.group("so") and focus & after):
+            return True
+    return False
 
 
 def _was_said(s: Sentence, wanted: Wanted) -> bool:
