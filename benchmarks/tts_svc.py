@@ -14,7 +14,8 @@ concurrency:
   started with the first chunk (0 means the stream never starves a listener).
 
 Then, in a process pinned to one core (one inference at a time, one thread), the real-time
-factor of one stream: ``rtf_one_core``.
+factor of one stream: by wall time (``rtf_one_core``) and by the service's own CPU time
+(``cpu_rtf_one_core``, which other load on the machine barely changes).
 
 Prints a table and writes JSON to ``bench-results/tts_svc.json``.
 """
@@ -304,19 +305,63 @@ async def bench_engine(engine: str, args: argparse.Namespace) -> dict[str, objec
         async with grpc.aio.insecure_channel(address) as channel:
             stub = tts_pb2_grpc.TtsServiceStub(channel)
             await whole_text_stream(stub, "Warm up.")
+            cpu_before = process_cpu_s(process.pid)
             runs = [await whole_text_stream(stub, ANSWER) for _ in range(args.rounds)]
+            cpu_s = process_cpu_s(process.pid) - cpu_before
     finally:
         await stop_service(process)
     return {
         "name": engine,
         "levels": [asdict(level) for level in levels],
+        # Wall time on the pinned core: inflated by whatever else runs on that core.
         "rtf_one_core": statistics.median(wall / audio for wall, audio in runs),
+        # The service's own CPU time per second of audio: what a core it had alone would take.
+        "cpu_rtf_one_core": cpu_s / sum(audio for _, audio in runs),
     }
 
 
+def process_cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) a process has used so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def piper_first_audio_cpu_ms(rounds: int) -> dict[str, float]:
+    """CPU time (one thread) from a first segment's text to its first audio window, per answer.
+
+    The compute behind the first-clause latency, without the waiting a busy machine adds:
+    phonemes, text encoder, the first window's flow and decoder.
+    """
+    from tts_svc.engines.piper import DEFAULT_VOICE, decode_windows
+    from tts_svc.piper_voice import PiperModel, RunHandle, installed_voice_files
+
+    (voice,) = [v for v in installed_voice_files() if v.name == DEFAULT_VOICE]
+    model = PiperModel(voice, threads=1)
+    first_frames = TtsSettings().piper_first_chunk_frames
+    results = {}
+    for answer in ANSWERS:
+        tokens = tokens_of(answer)
+        clause_token, _ = first_clause_tokens(tokens)
+        first_segment = "".join(tokens[: clause_token + 1]).strip()
+        times = []
+        for _ in range(max(3, rounds)):
+            handle = RunHandle()
+            started = time.thread_time()
+            phonemes = model.phonemize(first_segment)[0]
+            sentence = model.encode(phonemes, 1.0, handle)
+            _, end = next(decode_windows(sentence.frames, first_frames))
+            model.decode(model.flow(sentence, 0, end, handle), 0, end, handle)
+            times.append((time.thread_time() - started) * 1000)
+        results[first_segment] = statistics.median(times)
+    return results
+
+
 async def main_async(args: argparse.Namespace) -> dict[str, object]:
+    load_before = os.getloadavg()[0]
     engines = [await bench_engine(engine, args) for engine in args.engines]
     return {
+        # Other work on the machine slows every wall-clock number here; this says how much.
+        "load_average_1min": {"before": load_before, "after": os.getloadavg()[0]},
         "engine": args.engines[0],
         "token_interval_ms": args.token_interval_ms,
         "rounds": args.rounds,
@@ -325,6 +370,11 @@ async def main_async(args: argparse.Namespace) -> dict[str, object]:
         # The default engine's levels, where `make bench` reads its headlines.
         "levels": engines[0]["levels"],
         "engines": engines,
+        "piper_first_audio_cpu_ms": (
+            await asyncio.to_thread(piper_first_audio_cpu_ms, args.rounds)
+            if "piper" in args.engines
+            else {}
+        ),
     }
 
 
@@ -349,7 +399,14 @@ def print_table(report: dict[str, object]) -> None:
                 f"{level['errors']:>6}"
             )
     for engine in report["engines"]:  # type: ignore[attr-defined]
-        print(f"{engine['name']}: real-time factor on one core {engine['rtf_one_core']:.4f}")
+        print(
+            f"{engine['name']}: real-time factor on one core {engine['rtf_one_core']:.4f} "
+            f"(wall), {engine['cpu_rtf_one_core']:.4f} (its own CPU time)"
+        )
+    for segment, cpu_ms in report["piper_first_audio_cpu_ms"].items():  # type: ignore[attr-defined]
+        print(f"piper CPU time to first audio of {segment!r}: {cpu_ms:.1f} ms")
+    load = report["load_average_1min"]
+    print(f"load average (1 min) before {load['before']:.1f}, after {load['after']:.1f}")  # type: ignore[index]
 
 
 def main() -> None:
