@@ -17,7 +17,6 @@ buffer and decoder, and keeps only what the harness needs:
 
 from __future__ import annotations
 
-import bisect
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -72,11 +71,12 @@ class SenderClock:
         """``rtp_ts`` on the sender's wall clock, from the nearest report; None before one."""
         if not self.reports:
             return None
-        keys = [r[0] for r in self.reports]
-        i = min(bisect.bisect_left(keys, rtp_ts), len(keys) - 1)
-        report_ts, report_s = self.reports[i]
-        delta = (rtp_ts - report_ts + 2**31) % 2**32 - 2**31  # RTP timestamps wrap at 2^32
-        return report_s + delta / self.clock_rate
+
+        def delta(report: tuple[int, float]) -> int:
+            return (rtp_ts - report[0] + 2**31) % 2**32 - 2**31  # RTP timestamps wrap at 2^32
+
+        nearest = min(self.reports, key=lambda report: abs(delta(report)))
+        return nearest[1] + delta(nearest) / self.clock_rate
 
 
 def _h264_keyframe(payload: bytes) -> bool:
@@ -145,7 +145,6 @@ class RtpStudentProbe(StudentProbe):
                 clock = self.rtp.video_clock if kind == "video" else self.rtp.audio_clock
                 ntp_s = (info.ntp_timestamp >> 32) + (info.ntp_timestamp & 0xFFFFFFFF) / 2**32
                 clock.reports.append((info.rtp_timestamp, ntp_s))
-                clock.reports.sort()
             await handle_rtcp(packet)
 
         # Instance attributes: the DTLS transport looks the handlers up on each packet.
