@@ -23,11 +23,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from svc_core.errors import InvalidArgument
+
+# The drain checks for the client's next message this often.
+_DRAIN_STEP_S = 0.02
 
 
 @dataclass(frozen=True)
@@ -94,15 +98,18 @@ class RequestStream:
             raise bad_message(message, index=self._count - 1)
         return message
 
+    def _pending_read(self) -> asyncio.Task[Any]:
+        if self._pending is None:
+            self._pending = asyncio.get_running_loop().create_task(self._read())
+        return self._pending
+
     async def _read(self) -> Any:
         return await anext(self._source)
 
     async def _next(self) -> Any:
         if self._ended:
             raise StopAsyncIteration
-        if self._pending is None:
-            self._pending = asyncio.get_running_loop().create_task(self._read())
-        pending = self._pending
+        pending = self._pending_read()
         try:
             message = await asyncio.shield(pending)
         except StopAsyncIteration:
@@ -126,24 +133,29 @@ class RequestStream:
         half-closed then receives the status the server sent, never a failed write. A client
         that waits for the answer costs one ``pause_s``; one that keeps streaming, ``max_s``.
 
+        The pause is counted in short steps rather than wall time, so a process that was not
+        scheduled for a while (a loaded machine) does not mistake that for the client's pause.
+
         Returns:
             How many messages were dropped.
         """
         loop = asyncio.get_running_loop()
         deadline = loop.time() + max_s
+        quiet_steps_needed = max(1, math.ceil(pause_s / _DRAIN_STEP_S))
+        quiet_steps = 0
         dropped = 0
-        while not self._ended:
-            wait_s = min(pause_s, deadline - loop.time())
-            if wait_s <= 0:
-                break
+        while not self._ended and loop.time() < deadline:
+            pending = self._pending_read()
+            await asyncio.wait({pending}, timeout=_DRAIN_STEP_S)
+            if not pending.done():
+                quiet_steps += 1
+                if quiet_steps >= quiet_steps_needed:
+                    break
+                continue
+            quiet_steps = 0
             try:
-                await asyncio.wait_for(self._next(), wait_s)
-            except (StopAsyncIteration, TimeoutError):
-                break
-            except asyncio.CancelledError:
-                current = asyncio.current_task()
-                if current is not None and current.cancelling():
-                    raise
+                await self._next()
+            except StopAsyncIteration:
                 break
             except Exception:
                 # The call ended under us (the client cancelled, the server is stopping).
