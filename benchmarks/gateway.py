@@ -27,6 +27,7 @@ import numpy as np
 from vtutor.common.v1 import media_pb2
 from vtutor.gateway.v1 import gateway_pb2, gateway_pb2_grpc
 
+from gateway import metrics as gateway_metrics
 from gateway.app import build_gateway
 from gateway.auth import bearer_metadata
 from gateway.config import GatewaySettings
@@ -242,6 +243,8 @@ async def run(args: argparse.Namespace, addresses: dict[str, str]) -> dict[str, 
                     )
                 }
             report["overhead_by_sessions"] = overhead
+            # Answers prepared before the final transcript (gateway.speculation).
+            report["speculations"] = dict(gateway_metrics.SPECULATIONS)
     finally:
         await shutdown()
         await server.stop(0)
@@ -255,6 +258,7 @@ def print_table(report: dict[str, object]) -> None:
     print("\nspoken question (video 128x128, embedded engines)      p50        p95     n")
     for key, values in spoken.items():
         print(f"  {key:<40} {values['p50']:>9} {values['p95']:>10} {values['n']:>5}")
+    print(f"  speculations: {report.get('speculations')}")
     print("\ntext turns (audio answers): gateway overhead per turn    p50        p95     n")
     overhead = report["overhead_by_sessions"]
     assert isinstance(overhead, dict)
