@@ -31,8 +31,9 @@ QUESTION = "What is photosynthesis?"
 
 @pytest.fixture
 def slow_llm_service() -> Iterator[ServiceProcess]:
-    """An llm_svc of its own that streams at a model's pace (30 ms per word piece)."""
-    service = ServiceProcess("llm_svc", {"LLM_RETRIEVAL_TOKEN_DELAY_MS": "30"})
+    """An llm_svc of its own that streams at a model's pace (60 ms per word piece): its short
+    spoken answers (issue 16) are still streaming when the tests interrupt them."""
+    service = ServiceProcess("llm_svc", {"LLM_RETRIEVAL_TOKEN_DELAY_MS": "60"})
     service.start()
     try:
         yield service
