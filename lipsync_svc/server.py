@@ -172,7 +172,8 @@ class _AnimateCall:
 
     animation: Animation | None = None
     frames: int = 0
-    cancelled: bool = False
+    #: The call ran to its end or failed with a status (else the client cancelled it).
+    finished: bool = False
     released: bool = False
 
 
@@ -281,8 +282,8 @@ class LipsyncServicer(lipsync_pb2_grpc.LipsyncServiceServicer):
             self._streams -= 1
             if call.animation is not None:
                 call.animation.close()
-            if call.cancelled or context.cancelled():
-                # A normal end (barge-in), not an error.
+            if not call.finished:
+                # Cancelled by the client (a barge-in): a normal end, not an error.
                 logger.info("animation cancelled by the client after %d frames", call.frames)
 
         context.add_done_callback(done)
@@ -308,8 +309,9 @@ class LipsyncServicer(lipsync_pb2_grpc.LipsyncServiceServicer):
             async for frame in call.animation.run(_audio_inputs(rest)):
                 call.frames += 1
                 yield _media_frame(frame, encoder, rate)
-        except asyncio.CancelledError:
-            call.cancelled = True
+            call.finished = True
+        except Exception:
+            call.finished = True  # an error with its own status
             raise
         finally:
             done()

@@ -217,6 +217,11 @@ async def test_concurrent_streams_each_get_their_own_exact_audio(
             grpc.StatusCode.NOT_FOUND,
             "not found",
         ),
+        (
+            animate_requests(b"", config=lipsync_pb2.AnimateConfig(start_idle_index=-1)),
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "start_idle_index",
+        ),
         ([], grpc.StatusCode.INVALID_ARGUMENT, "empty stream"),
     ],
     ids=[
@@ -230,6 +235,7 @@ async def test_concurrent_streams_each_get_their_own_exact_audio(
         "odd-width",
         "unknown-avatar",
         "bad-avatar-id",
+        "negative-start",
         "empty",
     ],
 )
@@ -291,11 +297,35 @@ async def test_a_client_cancelling_mid_stream_is_no_error(
     call = stub.StreamingAnimate(send())
     assert (await call.read()).frame_index == 0
     call.cancel()
-    await asyncio.sleep(0.5)
+
+    def ours() -> list[str]:
+        return [r.getMessage() for r in caplog.records if r.name.startswith("lipsync")]
+
+    # Wait (with a generous guard) until the service has seen the cancel.
+    for _ in range(200):
+        if service._streams == 0 and any("cancelled" in message for message in ours()):
+            break
+        await asyncio.sleep(0.05)
     # The stream's slot is free again, and nothing was logged as an error.
     assert service._streams == 0
     errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert errors == [], [r.getMessage() for r in errors]
-    assert any(
-        "cancelled" in r.getMessage() for r in caplog.records if r.name.startswith("lipsync")
+    assert any("cancelled" in message for message in ours())
+
+
+async def test_a_stream_continues_from_the_idle_frame_on_screen(
+    service: LipsyncServicer, stub: lipsync_pb2_grpc.LipsyncServiceStub
+) -> None:
+    # In silence the frames are the idle loop itself, from the frame the client says is shown
+    # (taken modulo the loop's length), so the head does not jump when the tutor starts.
+    idle = service.store.default
+    count = idle.frame_count
+    config = lipsync_pb2.AnimateConfig(
+        pixel_format=media_pb2.PIXEL_FORMAT_RGB24, start_idle_index=count + 37
     )
+    responses = await animate(stub, animate_requests(speech_like(0.4, loud=False), config=config))
+    frames = rgb_frames(responses)
+    assert [r.idle_index for r in responses] == [(37 + k) % count for k in range(10)]
+    for k, frame in enumerate(frames):
+        expected = cv2.cvtColor(idle.frames[(37 + k) % count], cv2.COLOR_BGR2RGB)
+        assert np.array_equal(frame, expected)
