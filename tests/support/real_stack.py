@@ -21,6 +21,10 @@ from tests.support.service_process import ServiceProcess, free_port
 API_KEY = "test-service-key"
 SERVICE_AUTH = (("authorization", f"Bearer {API_KEY}"),)
 UPSTREAMS = ("asr_svc", "llm_svc", "tts_svc", "lipsync_svc")
+# The shared tts_svc speaks with espeak-ng, not the default Piper voice: the gateway and e2e
+# tests time interruptions against its near-instant speech, and the suite must stay light on
+# two cores. The default engine is tested as a process in tests/tts_svc/test_main.py.
+UPSTREAM_ENV = {"tts_svc": {"TTS_ENGINE": "espeak"}}
 
 
 @dataclass
@@ -79,7 +83,9 @@ def start_real_stack() -> RealStack:
         RuntimeError: A process did not become healthy (its log is in the message); whatever
             had started is stopped again.
     """
-    upstreams = {package: ServiceProcess(package) for package in UPSTREAMS}
+    upstreams = {
+        package: ServiceProcess(package, UPSTREAM_ENV.get(package)) for package in UPSTREAMS
+    }
     started: list[ServiceProcess] = []
     try:
         for service in upstreams.values():
