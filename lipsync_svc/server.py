@@ -286,7 +286,8 @@ class LipsyncServicer(lipsync_pb2_grpc.LipsyncServiceServicer):
                 # Cancelled by the client (a barge-in): a normal end, not an error.
                 logger.info("animation cancelled by the client after %d frames", call.frames)
 
-        context.add_done_callback(done)
+        # grpc-stubs declare DoneCallback as a class, not a protocol: any callable works.
+        context.add_done_callback(done)  # type: ignore[arg-type]
         try:
             avatar = await asyncio.to_thread(self.store.load, config.avatar_id)
             encoder = _encoder(
