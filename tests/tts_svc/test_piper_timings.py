@@ -1,11 +1,16 @@
-"""How the piper engine times words and mouth shapes from phoneme durations (no model)."""
+"""How the piper engine times words and mouth shapes from phoneme durations, and the engine
+registry (no model loaded)."""
 
 from __future__ import annotations
 
 import pytest
 
+from svc_core.server import StartupError
+from tts_svc.config import TtsSettings
+from tts_svc.engines import create_engine
 from tts_svc.engines.base import Viseme
 from tts_svc.engines.piper import decode_windows, viseme_spans
+from tts_svc.languages import language_of_voice
 from tts_svc.piper_voice import TimedPhoneme
 from tts_svc.visemes import viseme_for_ipa
 from tts_svc.word_alignment import TimedSound, align_words, written_words
@@ -119,3 +124,17 @@ def test_decode_windows_grow_and_cover_every_frame() -> None:
     assert [s for s, _ in windows[1:]] == [e for _, e in windows[:-1]]
     assert windows[-1][1] == 1000
     assert windows[-1][1] - windows[-1][0] >= 8  # no sliver at the end
+
+
+@pytest.mark.parametrize(
+    ("voice", "language"),
+    [("en_US-joe-medium", "en-US"), ("en-GB-RyanNeural", "en-GB"), ("en-us", ""), ("", "")],
+)
+def test_language_of_a_voice_name(voice: str, language: str) -> None:
+    assert language_of_voice(voice) == language
+
+
+def test_unknown_engine_is_a_startup_error() -> None:
+    with pytest.raises(StartupError, match=r"unknown TTS engine 'nope'.*piper, espeak, edge"):
+        create_engine(TtsSettings(), "nope")
+    assert create_engine(TtsSettings()).name == "piper"  # the default, built but not loaded

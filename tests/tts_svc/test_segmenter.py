@@ -147,3 +147,16 @@ def test_invalid_options_are_rejected() -> None:
         TextSegmenter(min_clause_words=0)
     with pytest.raises(ValueError):
         TextSegmenter(max_segment_chars=5)
+
+
+def test_the_first_clause_is_cut_sooner() -> None:
+    text = "To add them, you first find a common denominator, then add the tops, and done."
+    assert all_segments(text, "tokens", min_clause_words=6, first_clause_words=3) == [
+        "To add them,",
+        "you first find a common denominator,",
+        "then add the tops, and done.",
+    ]
+    # Without the option the first clause waits like every other.
+    assert all_segments(text, "tokens", min_clause_words=6)[0] == (
+        "To add them, you first find a common denominator,"
+    )
