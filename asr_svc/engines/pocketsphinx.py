@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from asr_svc.confidence import transcript_confidence, word_confidence
 from asr_svc.config import AsrSettings
 from asr_svc.engines.base import (
     SAMPLE_RATE,
@@ -264,14 +265,14 @@ class PocketsphinxStream(EngineStream):
                 word=base_word(segment.word),
                 start_ms=segment.start_frame * _FRAME_MS,
                 end_ms=(segment.end_frame + 1) * _FRAME_MS,
-                confidence=_clamp(segment.prob),
+                confidence=word_confidence(segment.prob),
             )
             for segment in self._decoder.seg()
             if _is_word(segment.word)
         )
         text = _clean_text(hypothesis.hypstr) if hypothesis is not None else ""
-        confidence = sum(w.confidence for w in words) / len(words) if words else 0.0
-        return Transcript(text=text, confidence=round(confidence, 4), words=words)
+        confidence = transcript_confidence([w.confidence for w in words])
+        return Transcript(text=text, confidence=confidence, words=words)
 
     def close(self) -> None:
         if self._in_utterance:
@@ -288,7 +289,3 @@ def _is_word(token: str) -> bool:
 
 def _clean_text(text: str) -> str:
     return " ".join(base_word(word) for word in text.split() if _is_word(word))
-
-
-def _clamp(value: float) -> float:
-    return round(min(max(float(value), 0.0), 1.0), 4)

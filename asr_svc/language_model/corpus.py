@@ -13,6 +13,7 @@ rest (issue 15: a hint biases, it does not restrict).
 from __future__ import annotations
 
 import hashlib
+import math
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -21,8 +22,10 @@ from importlib import resources
 
 from asr_svc.language_model.words import phrase_words, sentences
 
-#: How many times a phrase hint counts, against once for a sentence of the documents.
+#: How many times a phrase hint counts at least, against once for a sentence of the documents.
 HINT_WEIGHT = 3
+#: The share of the corpus's lines the hints get together (as repetitions), at least.
+HINT_SHARE = 3.0
 #: Key terms (single words, then two-word terms) that question templates are built over.
 MAX_TERMS = 60
 MAX_PAIRED_TERMS = 12
@@ -114,16 +117,16 @@ def corpus_lines(text: TutorText) -> list[str]:
     lines = list(everyday_english())
     for document in text.documents:
         lines.extend(" ".join(words) for words in sentences(document))
-    terms = list(text.key_terms) or key_terms([*text.documents, *text.hints])
-    hint_terms: list[str] = []
-    for hint in text.hints:
-        words = phrase_words(hint)
-        if words:
-            lines.extend([" ".join(words)] * HINT_WEIGHT)
-            if len(words) <= 2:
-                hint_terms.append(" ".join(words))
-    terms = list(dict.fromkeys(terms + hint_terms))
+    hinted = [" ".join(words) for hint in text.hints if (words := phrase_words(hint))]
+    # A hint of one or two words names a topic: students ask about it like a key term.
+    terms = list(text.key_terms) or key_terms(text.documents)
+    terms = list(dict.fromkeys(terms + [hint for hint in hinted if hint.count(" ") < 2]))
     lines.extend(_questions(terms))
+    if hinted:
+        # Hints get a fixed share of the counts however large the rest is, so a client's
+        # whole-sentence hints keep the weight they had when they were the whole model.
+        repeat = max(HINT_WEIGHT, math.ceil(HINT_SHARE * len(lines) / len(hinted)))
+        lines.extend(hint for hint in hinted for _ in range(repeat))
     return lines
 
 

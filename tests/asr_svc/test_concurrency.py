@@ -49,7 +49,9 @@ async def test_eight_concurrent_streams_each_get_their_own_transcript(
         assert overlaps.index(max(overlaps)) == index, (transcript, SENTENCES[index][0])
         assert overlaps[index] >= len(SENTENCES[index][0].split()) / 2
     exact = sum(t == [text] for t, (text, _, _) in zip(transcripts, SENTENCES, strict=True))
-    assert exact >= 6
+    # Hints weight the stream's model without replacing it (issue 15), so everyday words
+    # compete with them: 5 of 8 come out word for word (6-8 when hints were the whole model).
+    assert exact >= 4
 
 
 def _shared_words(a: str, b: str) -> int:
@@ -58,7 +60,9 @@ def _shared_words(a: str, b: str) -> int:
 
 async def test_a_client_that_goes_quiet_does_not_stall_others(pocketsphinx_engine, serve_asr):
     stalled_speech = recording([SENTENCES[0], SENTENCES[1]])
-    speech = recording([SENTENCES[5]])
+    # A sentence the hinted model gets word for word (the en-gb "the answer is four" is heard
+    # as "the on is is four" now that hints no longer restrict the vocabulary, issue 15).
+    speech = recording([SENTENCES[4]])
     async with serve_asr(pocketsphinx_engine, worker_threads=2, input_queue_chunks=4) as (
         server,
         recognizer,
@@ -79,7 +83,7 @@ async def test_a_client_that_goes_quiet_does_not_stall_others(pocketsphinx_engin
                 ),
                 timeout=60,
             )
-            assert [f.transcript for f in finals(responses)] == ["the answer is four"]
+            assert [f.transcript for f in finals(responses)] == [SENTENCES[4][0]]
             # The quiet stream is still open, waiting for its client.
             assert recognizer.active_streams == 1
             stalled.cancel()

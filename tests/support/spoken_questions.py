@@ -122,3 +122,44 @@ def word_error_rate(pairs: list[tuple[str, str]]) -> float:
         e, n = word_errors(reference, hypothesis)
         edits, total = edits + e, total + n
     return edits / total if total else 0.0
+
+
+def correct_words(reference: str, hypothesis: str) -> list[bool]:
+    """For each hypothesis word, whether a minimal alignment matches it to the same word."""
+    ref, hyp = reference.split(), hypothesis.split()
+    cost = np.zeros((len(ref) + 1, len(hyp) + 1), dtype=np.int32)
+    cost[:, 0] = np.arange(len(ref) + 1)
+    cost[0, :] = np.arange(len(hyp) + 1)
+    for i in range(1, len(ref) + 1):
+        for j in range(1, len(hyp) + 1):
+            cost[i, j] = min(
+                cost[i - 1, j] + 1,
+                cost[i, j - 1] + 1,
+                cost[i - 1, j - 1] + (ref[i - 1] != hyp[j - 1]),
+            )
+    correct = [False] * len(hyp)
+    i, j = len(ref), len(hyp)
+    while i > 0 and j > 0:
+        if cost[i, j] == cost[i - 1, j - 1] + (ref[i - 1] != hyp[j - 1]):
+            correct[j - 1] = ref[i - 1] == hyp[j - 1]
+            i, j = i - 1, j - 1
+        elif cost[i, j] == cost[i - 1, j] + 1:
+            i -= 1
+        else:
+            j -= 1
+    return correct
+
+
+def calibration_error(confidences: list[float], correct: list[bool], bins: int = 5) -> float:
+    """Expected calibration error: |mean confidence - accuracy| per bin, weighted by size."""
+    conf = np.asarray(confidences, dtype=np.float64)
+    right = np.asarray(correct, dtype=np.float64)
+    if not len(conf):
+        return 0.0
+    index = np.minimum((conf * bins).astype(int), bins - 1)
+    error = 0.0
+    for b in range(bins):
+        members = index == b
+        if members.any():
+            error += members.mean() * abs(conf[members].mean() - right[members].mean())
+    return float(error)

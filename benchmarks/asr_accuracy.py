@@ -1,0 +1,157 @@
+"""Recognition accuracy with tutors' own language models (issue 15), for ``benchmarks.asr_svc``.
+
+On the spoken-question set of ``tests/support/spoken_questions`` (espeak-ng voices and speeds;
+clean, and with white or pink noise at 20 dB SNR), each question is recognized twice by the
+pocketsphinx engine: with the general English model, and with the language model of a tutor
+whose knowledge base is the question's document (off-topic questions go to the tutors in
+turn). No phrase hints. The ``held_out`` split was not used while developing the method; its
+numbers are the headline. Streams are opened as the service opens them (same decoder pool and
+channel adaptation), with the whole question as one utterance.
+
+Also: the real-time factor of decoding with a tutor's model, and the time to build a tutor's
+model from 50 pages of documents (model text, pronunciations, and the first decoder).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from asr_svc.config import AsrSettings
+from asr_svc.engines.base import KnowledgeText, StreamSpec, Transcript
+from asr_svc.engines.pocketsphinx import PocketsphinxEngine
+from tests.support import spoken_questions
+
+RATE = 16000
+WORDS_PER_PAGE = 500
+DEMO_DOCUMENTS = Path(__file__).resolve().parent.parent / "llm_svc" / "data" / "demo"
+
+
+def _decode(
+    engine: PocketsphinxEngine, spec: StreamSpec, pcm: bytes
+) -> tuple[Transcript, float, float]:
+    """The transcript, and the wall and CPU seconds the decode took (this thread's CPU time:
+    other processes on a shared machine do not inflate it)."""
+    stream = engine.open_stream(spec)
+    try:
+        started, cpu = time.perf_counter(), time.thread_time()
+        stream.start_utterance()
+        stream.accept(np.frombuffer(pcm, dtype="<i2"))
+        transcript = stream.finish(len(pcm) // 2)
+        return transcript, time.perf_counter() - started, time.thread_time() - cpu
+    finally:
+        stream.close()
+
+
+def _condition(engine: PocketsphinxEngine, split: str, noise: str) -> dict[str, Any]:
+    documents = spoken_questions.documents(split)
+    specs = {
+        name: StreamSpec(knowledge=KnowledgeText(name, f"{split}/{name}", (text,)))
+        for name, text in documents.items()
+    }
+    names = list(documents)
+    pairs: dict[str, list[tuple[str, str]]] = {
+        "tutor_on": [], "general_on": [], "tutor_off": [], "general_off": []
+    }  # fmt: skip
+    decode_s = cpu_s = audio_s = 0.0
+    confidences: list[float] = []
+    correct: list[bool] = []
+    for question in spoken_questions.questions(split):
+        if noise == "clean":
+            pcm = spoken_questions.clean_pcm(question)
+        else:
+            pcm = spoken_questions.noisy_pcm(question, 20.0, noise)
+        document = question.document if question.on_topic else names[question.index % len(names)]
+        topic = "on" if question.on_topic else "off"
+        _decode(engine, specs[document], pcm[: 2 * RATE // 10])  # the model is built, not timed
+        transcript, seconds, cpu = _decode(engine, specs[document], pcm)
+        decode_s, cpu_s = decode_s + seconds, cpu_s + cpu
+        audio_s += len(pcm) / (2 * RATE)
+        pairs[f"tutor_{topic}"].append((question.text, transcript.text))
+        confidences.extend(word.confidence for word in transcript.words)
+        correct.extend(spoken_questions.correct_words(question.text, transcript.text))
+        general = _decode(engine, StreamSpec(), pcm)[0].text
+        pairs[f"general_{topic}"].append((question.text, general))
+    result: dict[str, Any] = {
+        key: round(spoken_questions.word_error_rate(value), 3) for key, value in pairs.items()
+    }
+    result["tutor_rtf"] = round(decode_s / audio_s, 4)
+    result["tutor_rtf_cpu"] = round(cpu_s / audio_s, 4)
+    result["word_confidence_ece"] = round(
+        spoken_questions.calibration_error(confidences, correct), 3
+    )
+    result["word_accuracy"] = round(sum(correct) / max(1, len(correct)), 3)
+    result["questions"] = {key: len(value) for key, value in pairs.items() if key[0] == "t"}
+    result["examples"] = [
+        {"said": said, "tutor": heard, "general": general}
+        for (said, heard), (_, general) in list(
+            zip(pairs["tutor_on"], pairs["general_on"], strict=True)
+        )[:4]
+    ]
+    return result
+
+
+def fifty_pages() -> list[str]:
+    """50 pages (~25,000 words) of documents: the set's documents and the demo's, repeated."""
+    texts = [*spoken_questions.documents("dev").values()]
+    texts += [*spoken_questions.documents("held_out").values()]
+    texts += [path.read_text("utf-8") for path in sorted(DEMO_DOCUMENTS.glob("*.md"))]
+    pages: list[str] = []
+    words = 0
+    while words < 50 * WORDS_PER_PAGE:
+        text = texts[len(pages) % len(texts)]
+        pages.append(text)
+        words += len(text.split())
+    return pages
+
+
+def build_time(engine: PocketsphinxEngine) -> dict[str, Any]:
+    """Seconds to build a tutor's model (and its first decoder) from 50 pages of documents."""
+    pages = fifty_pages()
+    knowledge = KnowledgeText("fifty-pages", f"fifty-{time.time()}", tuple(pages))
+    started = time.perf_counter()
+    model = engine.tutor_model(StreamSpec(knowledge=knowledge))
+    built = time.perf_counter()
+    engine.open_stream(StreamSpec(knowledge=knowledge)).close()
+    ready = time.perf_counter()
+    return {
+        "words": sum(len(page.split()) for page in pages),
+        "vocabulary": len(model.vocabulary) if model is not None else 0,
+        "model_s": round(built - started, 2),
+        "model_and_decoder_s": round(ready - started, 2),
+    }
+
+
+def bench_accuracy(*, quick: bool) -> dict[str, Any]:
+    """WER per split and noise condition, tutor model against the general one; build time."""
+    engine = PocketsphinxEngine(AsrSettings(port=0, idle_decoders=16))
+    engine.load()
+    noises = ("clean", "white") if quick else ("clean", "white", "pink")
+    report: dict[str, Any] = {"build_50_pages": build_time(engine)}
+    for split in ("dev", "held_out"):
+        report[split] = {noise: _condition(engine, split, noise) for noise in noises}
+    return report
+
+
+def print_accuracy(report: dict[str, Any]) -> None:
+    """A table of the accuracy report."""
+    print(
+        f"\n{'split':<9} {'audio':<6} {'on-topic WER tutor/general':>27} "
+        f"{'off-topic WER tutor/general':>28} {'RTF wall/CPU':>13} {'conf. ECE':>9}"
+    )
+    for split in ("dev", "held_out"):
+        for noise, row in report[split].items():
+            print(
+                f"{split:<9} {noise:<6} {row['tutor_on']:>14.3f} / {row['general_on']:<10.3f} "
+                f"{row['tutor_off']:>15.3f} / {row['general_off']:<10.3f} "
+                f"{row['tutor_rtf']:>6.3f}/{row['tutor_rtf_cpu']:<6.3f} "
+                f"{row['word_confidence_ece']:>9.3f}"
+            )
+    build = report["build_50_pages"]
+    print(
+        f"tutor model from {build['words']} words ({build['vocabulary']} distinct): "
+        f"{build['model_s']} s, with its first decoder {build['model_and_decoder_s']} s"
+    )
