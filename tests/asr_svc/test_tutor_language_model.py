@@ -94,8 +94,8 @@ def test_words_missing_from_the_dictionary_get_pronunciations_from_espeak():
 def test_on_topic_questions_are_recognized_with_the_tutors_model(pocketsphinx_engine):
     docs = spoken_questions.documents("dev")
     names = list(docs)
-    pairs = []
-    general_pairs = []
+    pairs: list[tuple[str, str]] = []
+    general_pairs: list[tuple[str, str]] = []
     right: list[float] = []  # transcript confidences of questions heard word for word
     wrong: list[float] = []  # ... and of questions heard with half their words wrong or worse
     for question in spoken_questions.questions("dev"):
@@ -189,7 +189,7 @@ async def test_the_service_recognizes_with_the_knowledge_base_and_follows_its_ch
                     with pytest.raises(grpc.aio.AioRpcError) as error:
                         await transcript(volcano_question, "bad id!")
                     assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-                    assert "knowledge_base_id" in error.value.details()
+                    assert "knowledge_base_id" in (error.value.details() or "")
         finally:
             await shutdown()
 
