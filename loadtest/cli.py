@@ -55,6 +55,14 @@ def parser() -> argparse.ArgumentParser:
         help="webrtc students: read RTP only (light) or decode every frame",
     )
     p.add_argument(
+        "--student-processes",
+        type=int,
+        default=0,
+        metavar="K",
+        help="run the students in K child processes (0: in this one); their CPU is reported "
+        "apart from the stack's",
+    )
+    p.add_argument(
         "--listen",
         type=float,
         default=None,
@@ -205,6 +213,7 @@ def one_run(
             edge_url=target["edge"],
             progress_interval_s=args.progress_interval,
             cpu=meter,
+            student_processes=args.student_processes,
         )
     )
     report = build_report(config, recorder, target=target)

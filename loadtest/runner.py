@@ -35,6 +35,7 @@ async def run_load(
     edge_url: str = "",
     progress_interval_s: float = 2.0,
     cpu: CpuMeter | None = None,
+    student_processes: int = 0,
 ) -> Recorder:
     """Runs ``config.students`` students against a gateway (and edge, for WebRTC).
 
@@ -42,6 +43,9 @@ async def run_load(
         cpu: When given, CPU time is sampled for the report's phases (``recorder.cpu``):
             baseline (no students), listening (``config.listen_s``, everyone connected and
             silent) and run (the questions).
+        student_processes: Run the students in this many child processes (``loadtest.worker``)
+            so they do not compete with this process's event loop; 0: here. Their CPU is
+            added to the meter's ``loadtest (students)`` group.
 
     Returns:
         What was measured.
@@ -73,12 +77,8 @@ async def run_load(
         deadline=talk_at + config.duration_s,
         edge_url=edge_url,
         talk_at=talk_at,
+        gateway_address=gateway_address,
     )
-    students = [_student(config, index, context) for index in range(config.students)]
-
-    async def start(index: int, student: Student) -> None:
-        await asyncio.sleep(config.ramp_up_s * index / config.students)
-        await student.run()
 
     async def report_progress() -> None:
         while True:
@@ -98,23 +98,16 @@ async def run_load(
             start = cpu.sample()
         recorder.cpu_run_start = start
 
-    reporter = asyncio.create_task(report_progress())
+    reporter = asyncio.create_task(report_progress()) if not student_processes else None
     phases = asyncio.create_task(measure_phases()) if cpu else None
-    limit = talk_at - recorder.origin + config.duration_s + config.turn_timeout_s + DRAIN_GRACE_S
     try:
-        tasks = [asyncio.create_task(start(i, s)) for i, s in enumerate(students)]
-        done, pending = await asyncio.wait(tasks, timeout=limit)
-        for task in pending:  # bounded in time, whatever the stack does
-            task.cancel()
-            recorder.error("CLIENT_TIMEOUT")
-        for task in [*done, *pending]:
-            with contextlib.suppress(asyncio.CancelledError):
-                exc = task.exception() if task.done() and not task.cancelled() else None
-                if exc is not None:
-                    logger.error("a student failed", exc_info=exc)
-                    recorder.error("CLIENT_ERROR")
-        if pending:
-            await asyncio.wait(pending, timeout=10)
+        if student_processes:
+            from loadtest.worker import run_in_processes
+
+            await run_in_processes(context, student_processes, cpu)
+            recorder.students_listening = config.students
+        else:
+            await run_students(context, range(config.students))
     finally:
         if cpu and recorder.cpu_run_start is not None:
             recorder.cpu["run"] = CpuWindow.between(recorder.cpu_run_start, cpu.sample())
@@ -127,6 +120,38 @@ async def run_load(
         await channel.close(None)
     recorder.finished = time.monotonic()
     return recorder
+
+
+def run_limit_s(context: RunContext) -> float:
+    """How long the students of a run may take, whatever the stack does."""
+    config = context.config
+    return context.deadline - context.recorder.origin + config.turn_timeout_s + DRAIN_GRACE_S
+
+
+async def run_students(context: RunContext, indices: range) -> None:
+    """Runs the students ``indices`` of the run (each started at its place in the ramp-up)."""
+    config, recorder = context.config, context.recorder
+
+    async def start(index: int) -> None:
+        student = _student(config, index, context)
+        delay = context.recorder.origin + config.ramp_up_s * index / config.students
+        await asyncio.sleep(max(delay - time.monotonic(), 0.0))
+        await student.run()
+
+    tasks = [asyncio.create_task(start(i)) for i in indices]
+    remaining = context.recorder.origin + run_limit_s(context) - time.monotonic()
+    done, pending = await asyncio.wait(tasks, timeout=max(remaining, 1.0))
+    for task in pending:  # bounded in time, whatever the stack does
+        task.cancel()
+        recorder.error("CLIENT_TIMEOUT")
+    for task in [*done, *pending]:
+        with contextlib.suppress(asyncio.CancelledError):
+            exc = task.exception() if task.done() and not task.cancelled() else None
+            if exc is not None:
+                logger.error("a student failed", exc_info=exc)
+                recorder.error("CLIENT_ERROR")
+    if pending:
+        await asyncio.wait(pending, timeout=10)
 
 
 def _student(config: LoadTestConfig, index: int, context: RunContext) -> Student:

@@ -36,6 +36,7 @@ class RunContext:
     # time.monotonic() before which connected students listen in silence (the CPU report's
     # listening phase); 0: at once.
     talk_at: float = 0.0
+    gateway_address: str = ""  # for students in other processes
 
     def tutor(self) -> gateway_pb2.TutorProfile:
         """The tutor every student talks to; the questions are its ASR phrase hints."""

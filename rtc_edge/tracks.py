@@ -43,6 +43,10 @@ logger = logging.getLogger(__name__)
 
 # After a stall longer than this (CPU starved) ticks are skipped instead of sent in a burst.
 MAX_LAG_S = 0.5
+# A video frame is picked and encoded this long before its tick and sent on the tick: aiortc's
+# RTCP sender reports map RTP time to the time a packet was sent, which is what browsers sync
+# audio and video by, so a frame sent an encode late would play that much behind its sound.
+ENCODE_LEAD_S = 0.015
 
 
 class _Ticker:
@@ -53,7 +57,8 @@ class _Ticker:
         self.playout = playout
         self.index = -1
 
-    async def next(self) -> float:
+    async def next(self, lead_s: float = 0.0) -> float:
+        """Waits until ``lead_s`` before the next tick; returns the tick's time."""
         clock = self.playout.clock
         start = self.playout.start_clock()
         if self.index < 0:
@@ -62,12 +67,19 @@ class _Ticker:
         else:
             self.index += 1
         due = start + self.index * self.period_s
-        wait = due - clock()
+        wait = due - lead_s - clock()
         if wait > 0:
             await asyncio.sleep(wait)
         elif wait < -MAX_LAG_S:
             self.index = int((clock() - start) / self.period_s)
-        return clock()
+            due = start + self.index * self.period_s
+        return due
+
+    async def until(self, due: float) -> None:
+        """Waits until ``due`` (a tick's time) if it is still ahead."""
+        wait = due - self.playout.clock()
+        if wait > 0:
+            await asyncio.sleep(wait)
 
 
 @dataclass
@@ -122,8 +134,8 @@ class PlayoutVideoTrack(MediaStreamTrack):
         """The next frame's packet, returned at its presentation time."""
         if self.readyState != "live" or self._playout.closed:
             raise MediaStreamError
-        now = await self._ticker.next()
-        image = self._playout.next_video(now)
+        tick = await self._ticker.next(lead_s=ENCODE_LEAD_S)
+        image = self._playout.next_video(tick)
         if image is None and self._encoder is None and self._opening is None:
             upcoming = self._playout.upcoming_image()
             if upcoming is not None:
@@ -131,6 +143,7 @@ class PlayoutVideoTrack(MediaStreamTrack):
                 # leaves on its tick together with its first sound (not an encoder-open late).
                 self._opening = asyncio.create_task(asyncio.to_thread(self._open_encoder, upcoming))
         encoded = self._next_idle() if image is None else await self._encode_turn(image)
+        await self._ticker.until(tick)
         if encoded.keyframe:
             self.stats.keyframes += 1
         return encoded_packet(
@@ -218,8 +231,8 @@ class PlayoutAudioTrack(MediaStreamTrack):
         """The next 20 ms, returned at its presentation time."""
         if self.readyState != "live" or self._playout.closed:
             raise MediaStreamError
-        now = await self._ticker.next()
-        pcm = self._playout.next_audio(now)
+        tick = await self._ticker.next()
+        pcm = self._playout.next_audio(tick)
         pts = self._ticker.index * AUDIO_FRAME_SAMPLES
         if self.pre_encoded_silence:
             data = opus_silence() if pcm is None else self._encode(pcm)
