@@ -23,7 +23,16 @@ RESULTS = ROOT / "bench-results"
 def summary(report: dict[str, Any]) -> dict[str, Any]:
     """The headline numbers of a full report (what ``make bench`` tabulates)."""
     latency = report["latency_ms"]
-    keep = [*STAGES, *(f"gateway.{s}" for s in STAGES), "barge_in_stop", "max_frame_gap"]
+    keep = [
+        *STAGES,
+        *(f"gateway.{s}" for s in STAGES),
+        "barge_in_stop",
+        "barge_in_last_media",
+        "max_frame_gap",
+        "av_onset_offset",
+        "av_onset_offset_abs",
+    ]
+    cpu = report.get("cpu", {})
     return {
         "name": "loadtest",
         "mode": report["config"]["mode"],
@@ -37,7 +46,18 @@ def summary(report: dict[str, Any]) -> dict[str, Any]:
             if name in latency
         },
         "frame_rate_fps_p50": report["frame_rate_fps"].get("p50"),
-        "report": "bench-results/loadtest/loadtest.json",
+        "cpu": {
+            key: cpu[key]
+            for key in (
+                "cores_per_listening_student",
+                "cores_per_listening_student_total",
+                "cores_per_active_student",
+                "cores_per_active_student_total",
+                "active_students_mean",
+            )
+            if key in cpu
+        },
+        "report": f"bench-results/loadtest/{report.get('name', 'loadtest')}.json",
     }
 
 
@@ -45,27 +65,48 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the load test's exit status."""
     parser = argparse.ArgumentParser(prog="python -m benchmarks.loadtest", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="2 students for 15 s (else 4, 30 s)")
+    parser.add_argument("--webrtc", action="store_true", help="light WebRTC students, CPU split")
     args = parser.parse_args(argv)
-    students, duration = ("2", "15") if args.quick else ("4", "30")
     folder = RESULTS / "loadtest"
-    status = loadtest_main(
-        [
-            "--spawn-stack",
-            "--students", students,
+    if args.webrtc:
+        name = "loadtest-webrtc"
+        students = "4" if args.quick else "10"
+        extra = [
+            "--mode", "webrtc",
+            "--student-processes", "2",
+            "--listen", "5",
+            "--max-turns", "2" if args.quick else "3",
+            "--duration", "20" if args.quick else "40",
+            "--ramp-up", "4",
+            "--think-time", "2",
+        ]  # fmt: skip
+    else:
+        name = "loadtest"
+        students, duration = ("2", "15") if args.quick else ("4", "30")
+        extra = [
             "--duration", duration,
             "--ramp-up", "2",
             "--think-time", "1",
             "--barge-in-every", "1" if args.quick else "2",
+        ]  # fmt: skip
+    status = loadtest_main(
+        [
+            "--spawn-stack",
+            "--students", students,
+            *extra,
             "--out", str(folder),
+            "--name", name,
             "--progress-interval", "5",
         ]
     )  # fmt: skip
-    report_path = folder / "loadtest.json"
+    report_path = folder / f"{name}.json"
     if status != 0 or not report_path.exists():
         return status or 1
-    result = summary(json.loads(report_path.read_text()))
-    (RESULTS / "loadtest.json").write_text(json.dumps(result, indent=2))
-    print(f"wrote {RESULTS / 'loadtest.json'}")
+    report = json.loads(report_path.read_text())
+    report["name"] = name
+    result = summary(report)
+    (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=2))
+    print(f"wrote {RESULTS / f'{name}.json'}")
     return 0
 
 

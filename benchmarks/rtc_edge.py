@@ -1,5 +1,6 @@
 """``python -m benchmarks.rtc_edge [--quick]``: end of speech -> first video frame through the edge
-and TURN, and CPU per connected peer. Writes bench-results/rtc_edge.json.
+and TURN, and CPU per connected peer (listening: the shared idle loop's packets, no encoding).
+Writes bench-results/rtc_edge.json.
 
 By default it starts the whole stack as child processes on free loopback ports (the four
 inference services, the gateway, coturn, and ``python -m rtc_edge``); ``--gateway`` uses a
@@ -121,6 +122,7 @@ async def _cpu_per_peer(stack: LocalStack, peers: int, window_s: float) -> dict[
         await asyncio.sleep(window_s)
         loaded = (_cpu_seconds(stack.edge) - before) / window_s
         frames = [len(p.received.video) for p in probes]
+        codecs = probes[0].codecs if probes else {}
     finally:
         for probe in probes:
             await probe.close()
@@ -130,6 +132,7 @@ async def _cpu_per_peer(stack: LocalStack, peers: int, window_s: float) -> dict[
         "edge_cores_with_peers": round(loaded, 4),
         "cores_per_peer": round((loaded - baseline) / peers, 4),
         "min_frames_received_per_peer": min(frames),
+        "codecs": codecs,
     }
 
 
