@@ -103,7 +103,7 @@ async def _one_turn(stack: LocalStack, index: int, speech: bytes) -> dict[str, f
         await probe.close()
 
 
-async def _cpu_per_peer(stack: LocalStack, peers: int, window_s: float) -> dict[str, float]:
+async def _cpu_per_peer(stack: LocalStack, peers: int, window_s: float) -> dict[str, object]:
     assert stack.edge is not None
     before = _cpu_seconds(stack.edge)
     await asyncio.sleep(window_s)
