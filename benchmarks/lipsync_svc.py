@@ -1,16 +1,19 @@
 """``python -m benchmarks.lipsync_svc``: frames per second per engine, and 25 fps streams sustained.
 
-Two measurements:
+Three measurements:
 
 1. Engine throughput: one stream rendering speech-like audio as fast as it can, through the
-   engine and the I420 encoder (no gRPC), at 256 and 512 px. The procedural engine is timed on
-   the drawn avatar (mouth drawn) and on an avatar made from a video (mouth warped); wav2lip on
-   the drawn avatar, with the checkpoint given or a random-weight one (speed does not depend
-   on the weights).
+   engine and the I420 encoder (no gRPC), at 256 and 512 px, on one core (OpenCV limited to
+   one thread). The procedural engine is timed on the drawn avatar (mouth drawn) and on an
+   avatar made from a video of a real face (Grace Hopper's portrait from matplotlib, swaying;
+   its own mouth warped); wav2lip on the drawn avatar, with the checkpoint given or a
+   random-weight one (speed does not depend on the weights).
 2. Concurrent streams: the service as its own process (``python -m lipsync_svc``); N clients
    each send audio in real time (one 40 ms frame of audio every 40 ms) and read frames. N
    streams are sustained when every stream gets every frame and 95% of frames arrive within
    250 ms of their audio. N doubles until a trial fails, then bisects.
+3. Avatar creation: seconds to make a procedural avatar from a 10 s 1280x720 video of the
+   swaying portrait (decode, find face and lips, crop, loop, cache).
 
 Writes bench-results/lipsync_svc.json. ``--device cuda`` runs wav2lip on a GPU.
 """
@@ -24,6 +27,7 @@ import os
 import socket
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -59,30 +63,61 @@ def speech_like(seconds: float) -> np.ndarray:
     return (0.25 * voice * envelope / np.max(np.abs(voice))).astype(np.float32)
 
 
-def _write_video(path: Path, size: int, frames: int) -> None:
-    import av
+def _portrait() -> np.ndarray | None:
+    """A real face: Grace Hopper's portrait from matplotlib's sample data, if installed."""
+    try:
+        import matplotlib
+    except ImportError:
+        return None
+    import cv2
 
-    drawn = DrawnFace(size, 100)
+    image = cv2.imread(str(Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg"))
+    return image if image is not None else None
+
+
+def _sway(image: np.ndarray, index: int) -> np.ndarray:
+    """``image`` moved as a listening head sways (a few pixels, under a degree)."""
+    import cv2
+
+    t = index / FPS
+    h, w = image.shape[:2]
+    matrix = cv2.getRotationMatrix2D((w / 2, h / 2), 0.8 * np.sin(np.pi * t + 2), 1.0)
+    matrix[:, 2] += (3 * np.sin(np.pi * t), 1.5 * np.sin(np.pi * t + 1))
+    return cv2.warpAffine(image, matrix, (w, h), borderMode=cv2.BORDER_REFLECT)
+
+
+def _write_video(path: Path, width: int, height: int, frames: int) -> str:
+    """A test video of a face (the portrait swaying, else the drawn face); returns which."""
+    import av
+    import cv2
+
+    portrait = _portrait()
+    drawn = DrawnFace(min(width, height), 100)
     with av.open(str(path), "w") as container:
         stream = container.add_stream("libx264", rate=FPS)
-        stream.width = stream.height = size
+        stream.width, stream.height = width, height
         stream.pix_fmt = "yuv420p"
         for index in range(frames):
-            image = drawn.render(index, MouthShape(abs(float(np.sin(index / 5))) * 0.3))
+            if portrait is not None:
+                scale = height / portrait.shape[0]
+                face = cv2.resize(_sway(portrait, index), None, fx=scale, fy=scale)
+                image = np.full((height, width, 3), 128, np.uint8)
+                x0 = max(0, (width - face.shape[1]) // 2)
+                image[:, x0 : x0 + face.shape[1]] = face[:, : width - x0]
+            else:
+                square = drawn.render(index, MouthShape(abs(float(np.sin(index / 5))) * 0.3))
+                image = cv2.resize(square, (width, height))
             for packet in stream.encode(av.VideoFrame.from_ndarray(image, format="bgr24")):
                 container.mux(packet)
         for packet in stream.encode():
             container.mux(packet)
+    return "portrait" if portrait is not None else "drawn"
 
 
-def _video_avatar(work: Path, size: int, engine_name: str) -> LoadedAvatar:
-    video = work / f"face-{size}.mp4"
-    _write_video(video, size, 110)
+def _make_avatar(video: Path, size: int, engine_name: str) -> LoadedAvatar:
     spec = AvatarSpec(
         f"bench-{size}", "bench", engine_name, AvatarOptions(max_size=size, idle_loop_seconds=4.0)
     )
-    import threading
-
     prepared = prepare_avatar(
         video,
         spec,
@@ -94,6 +129,28 @@ def _video_avatar(work: Path, size: int, engine_name: str) -> LoadedAvatar:
     for name, value in prepared.caches.items():
         prepared.avatar.preload_cache(name, value)
     return prepared.avatar
+
+
+def _video_avatar(work: Path, size: int, engine_name: str) -> LoadedAvatar:
+    video = work / f"face-{size}.mp4"
+    _write_video(video, size, size, 110)
+    return _make_avatar(video, size, engine_name)
+
+
+def avatar_creation(work: Path) -> dict[str, Any]:
+    """Seconds to make a procedural avatar (512 px, 4 s loop) from a 10 s 720p video."""
+    video = work / "face-720p.mp4"
+    face = _write_video(video, 1280, 720, 10 * FPS)
+    started = time.perf_counter()
+    avatar = _make_avatar(video, 512, "procedural")
+    seconds = time.perf_counter() - started
+    return {
+        "name": "procedural-720p-10s",
+        "face": face,
+        "seconds": round(seconds, 2),
+        "idle_frames": avatar.frame_count,
+        "size": [avatar.info.width, avatar.info.height],
+    }
 
 
 def engine_fps(engine: LipsyncEngine, avatar: LoadedAvatar, frames: int, batch: int) -> float:
@@ -247,6 +304,9 @@ def _random_checkpoint(work: Path) -> Path:
 
 
 def _print_table(result: dict[str, Any]) -> None:
+    if "avatar_creation" in result:
+        creation = result["avatar_creation"]
+        print(f"\navatar from a 10 s 720p video ({creation['face']}): {creation['seconds']} s")
     print(f"\n{'engine / avatar / size':<32} {'frames/s':>9} {'ms/frame':>9}")
     for entry in result["engine_fps"]:
         print(f"{entry['name']:<32} {entry['fps']:>9.1f} {entry['ms_per_frame']:>9.2f}")
@@ -283,8 +343,14 @@ def main(argv: list[str] | None = None) -> int:
         "engine_fps": [],
         "concurrency": [],
     }
+    import cv2
+
+    cv2.setNumThreads(1)  # frames per second per core
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
+        if "procedural" in engines:
+            result["avatar_creation"] = avatar_creation(work)
+            print(json.dumps(result["avatar_creation"]), flush=True)
         for engine_name in engines:
             env = {
                 "LIPSYNC_ENGINE": engine_name,

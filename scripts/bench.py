@@ -48,6 +48,41 @@ HEADLINES: list[tuple[str, str, str]] = [
         "engines[pocketsphinx].streams_1.onset_to_speech_started_ms.p50",
     ),
     (
+        "asr_svc",
+        "on-topic WER, tutor model, held-out questions, clean",
+        "tutor_model.held_out.clean.tutor_on",
+    ),
+    (
+        "asr_svc",
+        "on-topic WER, tutor model, held-out, 20 dB white noise",
+        "tutor_model.held_out.white.tutor_on",
+    ),
+    (
+        "asr_svc",
+        "on-topic WER, general model, held-out, clean",
+        "tutor_model.held_out.clean.general_on",
+    ),
+    (
+        "asr_svc",
+        "off-topic WER, tutor model, held-out, clean",
+        "tutor_model.held_out.clean.tutor_off",
+    ),
+    (
+        "asr_svc",
+        "off-topic WER, general model, held-out, clean",
+        "tutor_model.held_out.clean.general_off",
+    ),
+    (
+        "asr_svc",
+        "tutor model real-time factor (CPU time)",
+        "tutor_model.held_out.clean.tutor_rtf_cpu",
+    ),
+    (
+        "asr_svc",
+        "tutor model build, 50 pages (s)",
+        "tutor_model.build_50_pages.model_and_decoder_s",
+    ),
+    (
         "llm_svc",
         "added time to first token p50, 1 stream (ms)",
         "overhead[overhead-1].ttft_ms_p50_added",
@@ -83,6 +118,12 @@ HEADLINES: list[tuple[str, str, str]] = [
     ("tts_svc", "espeak real-time factor, one core (CPU time)", "engines[espeak].cpu_rtf_one_core"),
     ("lipsync_svc", "procedural frames/s, 256 px", "engine_fps[procedural-drawn-256px].fps"),
     ("lipsync_svc", "procedural frames/s, 512 px", "engine_fps[procedural-drawn-512px].fps"),
+    (
+        "lipsync_svc",
+        "procedural frames/s, real face, 256 px, one core",
+        "engine_fps[procedural-video-256px].fps",
+    ),
+    ("lipsync_svc", "avatar from a 10 s 720p video (s)", "avatar_creation.seconds"),
     ("lipsync_svc", "wav2lip frames/s, 256 px", "engine_fps[wav2lip-drawn-256px].fps"),
     (
         "lipsync_svc",
