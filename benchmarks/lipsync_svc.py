@@ -101,7 +101,7 @@ def _write_video(path: Path, width: int, height: int, frames: int) -> str:
             if portrait is not None:
                 scale = height / portrait.shape[0]
                 face = cv2.resize(_sway(portrait, index), None, fx=scale, fy=scale)
-                image = np.full((height, width, 3), 128, np.uint8)
+                image: np.ndarray = np.full((height, width, 3), 128, np.uint8)
                 x0 = max(0, (width - face.shape[1]) // 2)
                 image[:, x0 : x0 + face.shape[1]] = face[:, : width - x0]
             else:
