@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
+from asr_svc.end_of_turn import EndOfTurnMode
 from asr_svc.endpointing import EndpointingOptions
 from svc_core.settings import ServiceSettings
 
@@ -60,6 +61,22 @@ class AsrSettings(ServiceSettings):
     max_utterance_ms: int = Field(default=30_000, ge=1_000)
     speech_pad_ms: int = Field(default=200, ge=0)
 
+    # End of turn (issue 19). "smart_turn": after turn_pause_ms of silence the Smart Turn
+    # model (from the pipecat-ai wheel, or the ONNX file turn_model names) and the words so
+    # far judge whether the student has finished; if so the utterance ends there, else it
+    # waits up to turn_max_silence_ms of silence. "silence": min_silence_ms of silence ends
+    # every utterance. With smart_turn, min_silence_ms still applies to pauses the model could
+    # not judge because every turn_threads slot was busy.
+    # The default stays "silence" for now: Smart Turn misjudges espeak-ng's formant speech
+    # (about 40% of complete espeak questions score under 0.5, against none of the same
+    # questions in a neural voice), and espeak is what the tests and the load harness speak.
+    end_of_turn: EndOfTurnMode = "silence"
+    turn_pause_ms: int = Field(default=160, ge=32, le=2_000)
+    turn_max_silence_ms: int = Field(default=2_500, ge=100, le=10_000)
+    turn_threshold: float = Field(default=0.5, gt=0, lt=1)
+    turn_model: str = ""
+    turn_threads: int = Field(default=2, ge=1, le=16)
+
     # Interim results: incremental engines (pocketsphinx) at most every interim_interval_ms
     # of audio; re-decoding engines (faster-whisper) every redecode_interval_ms, one at a time
     # per stream, and only while a worker is free.
@@ -84,4 +101,7 @@ class AsrSettings(ServiceSettings):
             vad_threshold=self.vad_threshold,
             max_utterance_ms=min(self.max_utterance_ms, self.max_utterance_limit_ms),
             speech_pad_ms=self.speech_pad_ms,
+            end_of_turn=self.end_of_turn,
+            turn_pause_ms=self.turn_pause_ms,
+            turn_max_silence_ms=max(self.turn_max_silence_ms, self.turn_pause_ms),
         )

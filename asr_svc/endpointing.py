@@ -5,6 +5,12 @@ live: speech is confirmed once it has lasted ``min_speech_ms`` (that moment driv
 so it is reported at once), and ended after ``min_silence_ms`` below the lower threshold or
 when the utterance reaches ``max_utterance_ms``. Two thresholds (``vad_threshold`` to enter
 speech, 0.15 below it to leave) keep brief dips inside words from splitting an utterance.
+
+With the ``smart_turn`` end of turn (issue 19), silence alone does not end an utterance: after
+``turn_pause_ms`` of it the endpointer reports a ``SpeechPause`` and waits for a verdict
+(``resolve``). A complete turn ends at once; an unfinished one gets up to
+``turn_max_silence_ms`` of silence to go on; an unjudged pause (the model was busy) falls back
+to ``min_silence_ms``.
 """
 
 from __future__ import annotations
@@ -12,6 +18,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from enum import Enum
 
+from asr_svc.end_of_turn import EndOfTurnMode, TurnVerdict
+from asr_svc.events import EndOfTurnReason
 from svc_core.errors import InvalidArgument
 
 
@@ -24,6 +32,9 @@ class EndpointingOptions:
     vad_threshold: float = 0.5
     max_utterance_ms: int = 30_000
     speech_pad_ms: int = 200
+    end_of_turn: EndOfTurnMode = "silence"
+    turn_pause_ms: int = 160
+    turn_max_silence_ms: int = 2_500
 
     @property
     def exit_threshold(self) -> float:
@@ -76,14 +87,27 @@ class SpeechOnset:
 
 
 @dataclass(frozen=True)
+class SpeechPause:
+    """A pause of ``turn_pause_ms`` began at ``silence_start``: is the turn over?
+
+    The endpointer waits for ``Endpointer.resolve`` before it takes the next window.
+    """
+
+    silence_start: int
+
+
+@dataclass(frozen=True)
 class SpeechOffset:
     """The utterance is over; its speech ended at ``end_sample``.
 
     ``forced`` is True when it was cut at ``max_utterance_ms`` rather than ended by silence.
+    ``probability`` is the end-of-turn model's, when it judged the pause that ended it.
     """
 
     end_sample: int
     forced: bool = False
+    reason: EndOfTurnReason = EndOfTurnReason.SILENCE
+    probability: float | None = None
 
 
 class _State(Enum):
@@ -101,9 +125,19 @@ class Endpointer:
         self._min_speech = round(options.min_speech_ms * per_ms)
         self._min_silence = round(options.min_silence_ms * per_ms)
         self._max_utterance = round(options.max_utterance_ms * per_ms)
+        self._smart = options.end_of_turn == "smart_turn"
+        self._pause = round(options.turn_pause_ms * per_ms)
+        self._max_silence = round(options.turn_max_silence_ms * per_ms)
         self._state = _State.QUIET
         self._onset = 0
         self._silence_start: int | None = None
+        # The silence that ends the utterance now, and the reason it would give; smart turn
+        # has none until a pause is judged.
+        self._limit: int | None = None
+        self._limit_reason = EndOfTurnReason.SILENCE
+        self._judged = False  # this stretch of silence had its pause judged
+        self._awaiting = False  # a SpeechPause went out; resolve() is due
+        self._probability: float | None = None
 
     @property
     def speaking(self) -> bool:
@@ -112,13 +146,18 @@ class Endpointer:
 
     def step(
         self, probability: float, window_start: int, window_end: int
-    ) -> SpeechOnset | SpeechOffset | None:
+    ) -> SpeechOnset | SpeechOffset | SpeechPause | None:
         """Takes the speech probability of the window [window_start, window_end).
 
         Returns:
             An onset when speech is confirmed in this window, an offset when the utterance
-            ends in it, else None.
+            ends in it, a pause to judge (smart turn), else None.
+
+        Raises:
+            RuntimeError: A pause is waiting for ``resolve``.
         """
+        if self._awaiting:
+            raise RuntimeError("a pause is waiting for its verdict: call resolve() first")
         options = self.options
         if self._state is _State.QUIET:
             if probability < options.vad_threshold:
@@ -132,34 +171,69 @@ class Endpointer:
         if self._state is _State.CANDIDATE:
             if window_end - self._onset >= self._min_speech:
                 self._state = _State.SPEAKING
-                self._silence_start = None
+                self._speech_resumed()
                 return SpeechOnset(self._onset)
             return None
 
         # Speaking.
         if probability >= options.vad_threshold:
-            self._silence_start = None
+            self._speech_resumed()
         elif probability < options.exit_threshold and self._silence_start is None:
             self._silence_start = window_start
-        if (
-            self._silence_start is not None
-            and window_end - self._silence_start >= self._min_silence
-        ):
-            return self._end(self._silence_start, forced=False)
+        if self._silence_start is not None:
+            silence = window_end - self._silence_start
+            if self._smart and not self._judged and silence >= self._pause:
+                self._judged = self._awaiting = True
+                return SpeechPause(self._silence_start)
+            if self._limit is not None and silence >= self._limit:
+                return self._end(self._silence_start, self._limit_reason)
         if window_end - self._onset >= self._max_utterance:
             end = self._silence_start if self._silence_start is not None else window_end
-            return self._end(end, forced=True)
+            return self._end(end, EndOfTurnReason.MAX_UTTERANCE)
+        return None
+
+    def resolve(self, verdict: TurnVerdict) -> SpeechOffset | None:
+        """The verdict on the pause just reported; the offset when the turn is complete.
+
+        Raises:
+            RuntimeError: No pause is waiting.
+        """
+        if not self._awaiting or self._silence_start is None:
+            raise RuntimeError("no pause is waiting for a verdict")
+        self._awaiting = False
+        self._probability = verdict.probability
+        if verdict.complete:
+            return self._end(self._silence_start, EndOfTurnReason.TURN_COMPLETE)
+        if verdict.complete is None:
+            self._limit, self._limit_reason = self._min_silence, EndOfTurnReason.SILENCE
+        else:
+            self._limit, self._limit_reason = self._max_silence, EndOfTurnReason.SILENCE_LIMIT
         return None
 
     def flush(self, end_sample: int) -> SpeechOffset | None:
         """The stream ended at ``end_sample``: ends an utterance in progress, if any."""
+        self._awaiting = False
         if self._state is _State.SPEAKING:
             end = self._silence_start if self._silence_start is not None else end_sample
-            return self._end(end, forced=False)
+            return self._end(end, EndOfTurnReason.END_OF_AUDIO)
         self._state = _State.QUIET
         return None
 
-    def _end(self, end_sample: int, *, forced: bool) -> SpeechOffset:
+    def _speech_resumed(self) -> None:
+        self._silence_start = None
+        self._judged = False
+        self._probability = None
+        self._limit = None if self._smart else self._min_silence
+        self._limit_reason = EndOfTurnReason.SILENCE
+
+    def _end(self, end_sample: int, reason: EndOfTurnReason) -> SpeechOffset:
+        probability = self._probability
         self._state = _State.QUIET
         self._silence_start = None
-        return SpeechOffset(end_sample, forced=forced)
+        self._probability = None
+        return SpeechOffset(
+            end_sample,
+            forced=reason is EndOfTurnReason.MAX_UTTERANCE,
+            reason=reason,
+            probability=probability,
+        )

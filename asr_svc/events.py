@@ -13,13 +13,29 @@ class SpeechEventKind(Enum):
     ENDED = "ended"
 
 
+class EndOfTurnReason(Enum):
+    """Why an utterance ended."""
+
+    SILENCE = "silence"  # min_silence_ms of silence (the silence rule, or the model was busy)
+    TURN_COMPLETE = "turn_complete"  # the end-of-turn model judged the turn complete at a pause
+    SILENCE_LIMIT = "silence_limit"  # judged unfinished, but the silence reached its limit
+    MAX_UTTERANCE = "max_utterance"  # cut at max_utterance_ms
+    END_OF_AUDIO = "end_of_audio"  # the client half-closed during speech
+
+
 @dataclass(frozen=True)
 class SpeechEvent:
-    """Speech began or ended at ``offset_ms`` of the stream's audio."""
+    """Speech began or ended at ``offset_ms`` of the stream's audio.
+
+    ENDED events say why (``end_reason``) and, when the end-of-turn model judged the pause
+    that ended the utterance, its probability that the turn was complete.
+    """
 
     kind: SpeechEventKind
     offset_ms: int
     utterance_index: int
+    end_reason: EndOfTurnReason | None = None
+    end_of_turn_probability: float | None = None
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,10 @@ Everything here is synchronous and runs on the worker pool, one call at a time p
 (a lock makes sure of it, since a cancelled call may still be finishing on its thread when the
 next one, or ``close``, arrives). Offsets are counted in 16 kHz samples of the stream's audio
 and reported in ms from the stream's first sample.
+
+Two moments stop processing so the caller can do slow work elsewhere: the end of an utterance
+(``final_due``: decode it with ``finalize``) and, with the smart-turn end of turn, the start
+of a pause (``turn_check_due``: judge it with ``judge_turn``).
 """
 
 from __future__ import annotations
@@ -14,7 +18,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from asr_svc.endpointing import Endpointer, EndpointingOptions, SpeechOffset, SpeechOnset
+from asr_svc.end_of_turn import MODEL_SECONDS, UNJUDGED, TurnJudge
+from asr_svc.endpointing import (
+    Endpointer,
+    EndpointingOptions,
+    SpeechOffset,
+    SpeechOnset,
+    SpeechPause,
+)
 from asr_svc.engines.base import SAMPLE_RATE, EngineStream, Transcript
 from asr_svc.events import (
     RecognitionEvent,
@@ -25,6 +36,9 @@ from asr_svc.events import (
 )
 from asr_svc.vad import WINDOW_SAMPLES, SileroVadStream
 from svc_core.audio import StreamResampler
+
+#: Audio before the onset that the end-of-turn model hears (as pipecat gives it).
+_TURN_PRE_SPEECH = SAMPLE_RATE // 2
 
 
 def samples_to_ms(samples: int) -> int:
@@ -61,6 +75,9 @@ class RecognitionPipeline:
         interim_interval_ms: At most one interim result per this much audio.
         incremental: The engine decodes as audio arrives, so interim results are computed
             inline; otherwise ``interim_request`` says when the caller should re-decode.
+        turn_judge: Judges pauses when ``endpointing.end_of_turn`` is ``smart_turn``; without
+            one every pause is left to the silence rule.
+        language: Primary language subtag of the speech (for the judge's word rule).
     """
 
     def __init__(
@@ -73,6 +90,8 @@ class RecognitionPipeline:
         interim_results: bool,
         interim_interval_ms: int,
         incremental: bool,
+        turn_judge: TurnJudge | None = None,
+        language: str = "en",
     ) -> None:
         self._engine = engine_stream
         self._vad = vad
@@ -98,11 +117,26 @@ class RecognitionPipeline:
         self._ending: tuple[_Utterance, int, int] | None = None
         self._defer_finals = False
         self._flushed = False  # the resampler's tail has been taken (the client half-closed)
+        self._turn_judge = turn_judge
+        self._language = language or "en"
+        # The last 8 s, which the end-of-turn model hears (kept only for smart turn).
+        self._recent: deque[tuple[int, np.ndarray]] | None = (
+            deque(maxlen=MODEL_SECONDS * SAMPLE_RATE // WINDOW_SAMPLES + 1)
+            if endpointing.end_of_turn == "smart_turn"
+            else None
+        )
+        # A pause waiting for its verdict: (its audio, the words so far).
+        self._pause: tuple[np.ndarray, str] | None = None
 
     @property
     def position_ms(self) -> int:
         """How much of the stream's audio has been through the VAD, in ms."""
         return samples_to_ms(self._position)
+
+    @property
+    def turn_check_due(self) -> bool:
+        """A pause began (smart turn): ``judge_turn`` must decide whether it ends the turn."""
+        return self._pause is not None
 
     @property
     def final_due(self) -> bool:
@@ -124,8 +158,37 @@ class RecognitionPipeline:
                 self._process(self._resampler.process(pcm) if pcm else b"", events)
             finally:
                 self._defer_finals = False
-            if self._incremental and self._ending is None:
+            if self._incremental and self._ending is None and self._pause is None:
                 self._inline_interim(events)
+            return events
+
+    def judge_turn(self, *, judged: bool = True) -> list[RecognitionEvent]:
+        """Decides whether the pause that stopped the last ``feed`` ends the turn.
+
+        Blocking (the model takes ~50 ms): run it off the event loop. Then call ``feed(b"")``
+        (or ``finalize`` first, when ``final_due``) to go on.
+
+        Args:
+            judged: False when the model is too busy: the silence rule decides instead.
+
+        Returns:
+            SPEECH_ENDED when the turn is over, else nothing.
+        """
+        with self._lock:
+            self._check_open()
+            if self._pause is None:
+                return []
+            audio, words = self._pause
+            self._pause = None
+            verdict = (
+                self._turn_judge.judge(audio, words, self._language)
+                if judged and self._turn_judge is not None
+                else UNJUDGED
+            )
+            events: list[RecognitionEvent] = []
+            offset = self._endpointer.resolve(verdict)
+            if offset is not None:
+                self._end_utterance(offset, events)
             return events
 
     def finalize(self) -> list[RecognitionEvent]:
@@ -143,7 +206,7 @@ class RecognitionPipeline:
         with self._lock:
             self._check_open()
             events: list[RecognitionEvent] = []
-            if self._ending is not None:
+            if self._ending is not None or self._pause is not None:
                 return events
             self._defer_finals = True
             try:
@@ -152,7 +215,7 @@ class RecognitionPipeline:
                 self._process(flushed, events)
             finally:
                 self._defer_finals = False
-            if self._ending is not None:
+            if self._ending is not None or self._pause is not None:
                 return events
             if self._utterance is not None and len(self._pending):
                 # The last partial window is too short for the VAD, but it is speech audio.
@@ -218,6 +281,8 @@ class RecognitionPipeline:
         whole = len(pending) // WINDOW_SAMPLES * WINDOW_SAMPLES
         start = 0
         while start < whole:
+            if self._pause is not None:
+                break  # the caller judges the pause, then feeds the rest
             if self._ending is not None:
                 if self._defer_finals:
                     break  # the caller finalizes, then feeds the rest
@@ -233,6 +298,8 @@ class RecognitionPipeline:
         self._position += WINDOW_SAMPLES
         probability = self._vad.probability(window.astype(np.float32) / 32768.0)
         self._history.append((start, window))
+        if self._recent is not None:
+            self._recent.append((start, window))
         if self._utterance is not None:
             self._accept(window)
         decision = self._endpointer.step(probability, start, self._position)
@@ -240,6 +307,20 @@ class RecognitionPipeline:
             self._start_utterance(decision, events)
         elif isinstance(decision, SpeechOffset):
             self._end_utterance(decision, events)
+        elif isinstance(decision, SpeechPause):
+            self._pause = (self._pause_audio(), self._pause_words())
+
+    def _pause_audio(self) -> np.ndarray:
+        """The utterance so far (from half a second before its onset), as the model hears it."""
+        assert self._recent is not None and self._utterance is not None
+        since = self._utterance.onset - _TURN_PRE_SPEECH
+        windows = [w for s, w in self._recent if s >= since]
+        return np.concatenate(windows).astype(np.float32) / 32768.0
+
+    def _pause_words(self) -> str:
+        # Only an incremental engine's hypothesis is current; a re-decoding engine's last
+        # interim may be a second old, and a stale "... the" would hold a finished turn.
+        return self._engine.interim() if self._incremental else ""
 
     def _accept(self, samples: np.ndarray) -> None:
         assert self._utterance is not None
@@ -281,7 +362,13 @@ class RecognitionPipeline:
         self._last_audio_end = utterance.audio_start + keep
         end_sample = max(offset.end_sample, utterance.onset)
         events.append(
-            SpeechEvent(SpeechEventKind.ENDED, samples_to_ms(end_sample), utterance.index)
+            SpeechEvent(
+                SpeechEventKind.ENDED,
+                samples_to_ms(end_sample),
+                utterance.index,
+                end_reason=offset.reason,
+                end_of_turn_probability=offset.probability,
+            )
         )
         self._ending = (utterance, end_sample, keep)
 

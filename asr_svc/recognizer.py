@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from asr_svc.config import AsrSettings
+from asr_svc.end_of_turn import TurnJudge
 from asr_svc.engines import create_engine
 from asr_svc.engines.base import AsrEngine, EngineStream, StreamSpec, primary_language
 from asr_svc.events import RecognitionEvent
@@ -85,6 +86,13 @@ class Recognizer:
         )
         self._interim_slots: asyncio.Semaphore | None = None
         self._active = 0
+        # End-of-turn judgements (smart turn): their own pool, so a pause's ~50 ms verdict
+        # never waits behind a decode and never holds up another stream's audio.
+        self._turn_judge: TurnJudge | None = None
+        self._turn_executor = ThreadPoolExecutor(
+            max_workers=settings.turn_threads, thread_name_prefix="asr-turn"
+        )
+        self._turn_slots: asyncio.Semaphore | None = None
         self.knowledge = KnowledgeSource(
             settings.llm_address, timeout_s=settings.knowledge_timeout_s
         )
@@ -109,6 +117,14 @@ class Recognizer:
         logger.info("loading the %s engine", self.engine.name)
         await self.engine.start()
         vad = await loop.run_in_executor(self._decode_executor, SileroVad)
+        if self.settings.end_of_turn == "smart_turn":
+            self._turn_judge = await loop.run_in_executor(
+                self._decode_executor,
+                lambda: TurnJudge.load(
+                    self.settings.turn_model, threshold=self.settings.turn_threshold
+                ),
+            )
+            self._turn_slots = asyncio.Semaphore(self.settings.turn_threads)
         # Interim re-decodes may use at most half the pool, so finals always find a worker.
         self._interim_slots = asyncio.Semaphore(max(1, self.settings.worker_threads // 2))
         self._vad = vad
@@ -118,6 +134,7 @@ class Recognizer:
         self._vad = None
         self._executor.shutdown(wait=False, cancel_futures=True)
         self._decode_executor.shutdown(wait=False, cancel_futures=True)
+        self._turn_executor.shutdown(wait=False, cancel_futures=True)
         await self.knowledge.close()
         if self._owns_engine:
             await self.engine.close()
@@ -166,6 +183,8 @@ class Recognizer:
                     else self.settings.redecode_interval_ms
                 ),
                 incremental=self.engine.capabilities.incremental,
+                turn_judge=self._turn_judge,
+                language=spec.language,
             )
             runner = StreamRunner(
                 pipeline,
@@ -174,6 +193,8 @@ class Recognizer:
                 check_chunk=self._check_chunk,
                 queue_chunks=self.settings.input_queue_chunks,
                 interim_slots=self._interim_slots,
+                turn_executor=self._turn_executor,
+                turn_slots=self._turn_slots,
             )
             async for event in runner.run(audio):
                 yield event

@@ -9,7 +9,13 @@ from vtutor.asr.v1 import asr_pb2, asr_pb2_grpc
 from vtutor.common.v1 import media_pb2, speech_pb2
 
 from asr_svc.config import AsrSettings
-from asr_svc.events import RecognitionEvent, RecognitionResult, SpeechEvent, SpeechEventKind
+from asr_svc.events import (
+    EndOfTurnReason,
+    RecognitionEvent,
+    RecognitionResult,
+    SpeechEvent,
+    SpeechEventKind,
+)
 from asr_svc.recognizer import PCM_S16LE, Recognizer, StreamRequest
 from svc_core.server import ServiceBinding
 from svc_core.streams import split_config
@@ -17,6 +23,13 @@ from svc_core.streams import split_config
 _EVENT_TYPES = {
     SpeechEventKind.STARTED: asr_pb2.SPEECH_EVENT_TYPE_SPEECH_STARTED,
     SpeechEventKind.ENDED: asr_pb2.SPEECH_EVENT_TYPE_SPEECH_ENDED,
+}
+_END_REASONS = {
+    EndOfTurnReason.SILENCE: asr_pb2.END_OF_TURN_REASON_SILENCE,
+    EndOfTurnReason.TURN_COMPLETE: asr_pb2.END_OF_TURN_REASON_TURN_COMPLETE,
+    EndOfTurnReason.SILENCE_LIMIT: asr_pb2.END_OF_TURN_REASON_SILENCE_LIMIT,
+    EndOfTurnReason.MAX_UTTERANCE: asr_pb2.END_OF_TURN_REASON_MAX_UTTERANCE,
+    EndOfTurnReason.END_OF_AUDIO: asr_pb2.END_OF_TURN_REASON_END_OF_AUDIO,
 }
 _PCM_ENCODINGS = (media_pb2.AUDIO_ENCODING_UNSPECIFIED, media_pb2.AUDIO_ENCODING_PCM_S16LE)
 
@@ -78,6 +91,12 @@ def event_message(event: RecognitionEvent) -> asr_pb2.StreamingRecognizeResponse
                 type=_EVENT_TYPES[event.kind],
                 offset_ms=event.offset_ms,
                 utterance_index=event.utterance_index,
+                end_of_turn_reason=(
+                    _END_REASONS[event.end_reason]
+                    if event.end_reason is not None
+                    else asr_pb2.END_OF_TURN_REASON_UNSPECIFIED
+                ),
+                end_of_turn_probability=event.end_of_turn_probability,
             )
         )
     assert isinstance(event, RecognitionResult)

@@ -5,12 +5,15 @@ is slowed by gRPC flow control instead of growing memory) and handed to the pipe
 worker pool, one call at a time. A response consumer that stops reading stalls only its own
 stream. Interim re-decodes of engines that are not incremental run beside the stream's
 audio processing, at most one per stream and only while the shared interim slots allow, so
-they never delay endpointing or a final result.
+they never delay endpointing or a final result. End-of-turn judgements (smart turn) run on
+their own small pool, once per pause; when every slot is taken the pause is left to the
+silence rule rather than queued, so load costs latency, never a lost or doubled turn.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import Executor
@@ -39,6 +42,9 @@ class StreamRunner:
         check_chunk: Validates each audio chunk; raises a ServiceError for bad input.
         queue_chunks: Audio chunks read ahead at most.
         interim_slots: Shared limit on concurrent interim re-decodes across streams.
+        turn_executor: Pool for end-of-turn judgements (the smart-turn model).
+        turn_slots: Shared limit on concurrent judgements; a pause that finds none free is
+            left to the silence rule.
     """
 
     def __init__(
@@ -50,6 +56,8 @@ class StreamRunner:
         check_chunk: Callable[[bytes], None],
         queue_chunks: int,
         interim_slots: asyncio.Semaphore,
+        turn_executor: Executor | None = None,
+        turn_slots: asyncio.Semaphore | None = None,
     ) -> None:
         self._pipeline = pipeline
         self._executor = executor
@@ -57,6 +65,8 @@ class StreamRunner:
         self._check_chunk = check_chunk
         self._queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=queue_chunks)
         self._interim_slots = interim_slots
+        self._turn_executor = turn_executor
+        self._turn_slots = turn_slots
         self._held: Any = None  # an item taken out of the queue while batching, to handle next
 
     async def run(self, audio: AsyncIterator[bytes]) -> AsyncIterator[RecognitionEvent]:
@@ -93,6 +103,13 @@ class StreamRunner:
                         if isinstance(event, RecognitionResult) and event.is_final:
                             finalized = event.utterance_index
                         yield event
+                    if self._pipeline.turn_check_due:
+                        # A pause began: is the turn over? Then SPEECH_ENDED (and the final
+                        # decode below), else on with the audio after the pause.
+                        events = await self._judge_turn()
+                        if not self._pipeline.final_due:
+                            events += await self._step(ending, b"")
+                        continue
                     if not self._pipeline.final_due:
                         break
                     # SPEECH_ENDED is out; now the final decode (on the decode pool, so other
@@ -156,6 +173,15 @@ class StreamRunner:
                 return await self._decode(self._pipeline.run_interim, request)
 
         return asyncio.create_task(redecode(), name="asr-interim")
+
+    async def _judge_turn(self) -> list[RecognitionEvent]:
+        slots = self._turn_slots
+        if self._turn_executor is None or slots is None or slots.locked():
+            logger.debug("end-of-turn model busy: the silence rule decides this pause")
+            return await self._call(functools.partial(self._pipeline.judge_turn, judged=False))
+        async with slots:
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(self._turn_executor, self._pipeline.judge_turn)
 
     async def _step(self, ending: bool, item: Any) -> list[RecognitionEvent]:
         if ending:

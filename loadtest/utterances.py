@@ -26,6 +26,20 @@ DEFAULT_QUESTIONS = (
 )
 # Amplitude (of 32767) below which a 10 ms window counts as silence when trimming.
 SILENCE_PEAK = 300
+# Questions with a thinking pause (issue 19): spoken whole, then cut after the first part and
+# given THINKING_PAUSE_MS of silence there, so the words before the pause keep the intonation
+# of a sentence that goes on. A tutor must hear each as one turn.
+THINKING_PAUSE_QUESTIONS = (
+    ("what is the difference between", "a plant cell and an animal cell"),
+    ("can you explain how the", "water cycle works"),
+    ("how many planets are in the", "solar system"),
+    ("why is the", "sky blue"),
+    ("tell me about the", "french revolution"),
+    ("how do plants make their", "own food"),
+    ("what happens when you mix", "red and blue paint"),
+    ("how does photosynthesis", "work"),
+)
+THINKING_PAUSE_MS = 700
 
 
 @dataclass(frozen=True)
@@ -75,6 +89,74 @@ def espeak_utterance(text: str, *, voice: str = "en-us", words_per_minute: int =
     samples = pcm16_to_float(wav[44 : 44 + (len(wav) - 44) // 2 * 2])
     pcm = float_to_pcm16(resample(samples, rate, SAMPLE_RATE))
     return Utterance(name=text.replace(" ", "_"), text=text, pcm=trim_silence(pcm))
+
+
+def _spectral_frames(samples: np.ndarray) -> np.ndarray:
+    """Log band energies of 25 ms frames every 10 ms, mean-normalized (for alignment)."""
+    frame, hop = SAMPLE_RATE // 40, SAMPLE_RATE // 100
+    count = max(1, (len(samples) - frame) // hop + 1)
+    padded = np.pad(samples.astype(np.float32), (0, max(0, frame - len(samples))))
+    frames = np.stack([padded[i * hop : i * hop + frame] for i in range(count)])
+    power = np.abs(np.fft.rfft(frames * np.hanning(frame), axis=1)) ** 2
+    bands = np.log(power[:, 1:201].reshape(count, 25, 8).sum(axis=2) + 1e-3)
+    return bands - bands.mean(axis=0)
+
+
+def _aligned_end(first_part: np.ndarray, whole: np.ndarray) -> int:
+    """Where ``first_part`` ends inside ``whole`` (in samples), by open-end DTW on spectra."""
+    a, b = _spectral_frames(first_part), _spectral_frames(whole)
+    cost = np.sqrt(((a[:, np.newaxis, :] - b[np.newaxis, :, :]) ** 2).sum(axis=2))
+    total = np.full((len(a), len(b)), np.inf)
+    total[0] = np.cumsum(cost[0])
+    for i in range(1, len(a)):
+        best = np.minimum(total[i - 1], np.concatenate([[np.inf], total[i - 1][:-1]]))
+        row = cost[i] + best
+        for j in range(1, len(b)):  # horizontal steps: the whole lingers on one frame
+            row[j] = min(row[j], row[j - 1] + cost[i, j])
+        total[i] = row
+    # Normalized by path length (roughly i + j), so a longer match is not penalized.
+    last = total[-1] / (len(a) + np.arange(len(b)))
+    return (int(np.argmin(last)) + 1) * (SAMPLE_RATE // 100)
+
+
+def insert_pause(whole: bytes, first_part: bytes, pause_ms: int = THINKING_PAUSE_MS) -> bytes:
+    """``whole`` (trimmed PCM of a sentence) with ``pause_ms`` of silence after its first part.
+
+    ``first_part`` is the same first words spoken alone; aligning its spectrum to the whole's
+    (dynamic time warping) finds where those words end in the whole sentence, and the cut goes
+    at the quietest 10 ms within 40 ms of that point (between words).
+    """
+    samples = np.frombuffer(whole, dtype="<i2")
+    first = np.frombuffer(first_part, dtype="<i2")
+    if len(first) >= len(samples):
+        raise ValueError("the first part is not shorter than the whole sentence")
+    estimate = _aligned_end(first, samples)
+    window = SAMPLE_RATE // 100
+    low = max(window, estimate - 4 * window)
+    high = max(low + 1, min(len(samples) - window, estimate + 4 * window))
+    starts = range(low, high, window // 2)
+    energy = [float(np.sum(samples[i : i + window].astype(np.float64) ** 2)) for i in starts]
+    cut = starts[int(np.argmin(energy))] + window // 2
+    silence = bytes(2 * (SAMPLE_RATE * pause_ms // 1000))
+    return samples[:cut].tobytes() + silence + samples[cut:].tobytes()
+
+
+def thinking_pause_utterance(
+    first: str,
+    rest: str,
+    *,
+    pause_ms: int = THINKING_PAUSE_MS,
+    voice: str = "en-us",
+    words_per_minute: int = 160,
+) -> Utterance:
+    """``first rest`` spoken by espeak-ng with a ``pause_ms`` thinking pause between them."""
+    whole = espeak_utterance(f"{first} {rest}", voice=voice, words_per_minute=words_per_minute)
+    alone = espeak_utterance(first, voice=voice, words_per_minute=words_per_minute)
+    return Utterance(
+        name=f"{whole.name}_pause{pause_ms}",
+        text=whole.text,
+        pcm=insert_pause(whole.pcm, alone.pcm, pause_ms),
+    )
 
 
 def load_wav(path: Path) -> Utterance:

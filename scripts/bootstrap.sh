@@ -36,6 +36,9 @@ if [ ! -f "$stamp" ]; then
   # torch first, pinned: any other request pulls the registry's multi-GB CUDA build.
   .venv/bin/pip install -q "torch==2.13.0"
   .venv/bin/pip install -q -e ".[dev]"
+  # asr_svc's end-of-turn model is a file inside the pipecat-ai wheel; pipecat's own
+  # dependencies (protobuf<7, numba, openai, ...) would break ours, so without them.
+  .venv/bin/pip install -q --no-deps "pipecat-ai==1.14.0"
   rm -f .venv/.installed-*
   touch "$stamp"
 fi

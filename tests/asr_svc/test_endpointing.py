@@ -6,6 +6,7 @@ import grpc
 import pytest
 
 from asr_svc.endpointing import Endpointer, EndpointingOptions, SpeechOffset, SpeechOnset
+from asr_svc.events import EndOfTurnReason
 from svc_core.errors import InvalidArgument
 
 pytestmark = pytest.mark.unit
@@ -64,7 +65,10 @@ def test_max_utterance_cuts_and_a_new_utterance_follows():
 
 def test_flush_ends_speech_in_progress_but_not_a_candidate():
     options = EndpointingOptions(min_speech_ms=150)
-    assert run([0.0] * 3 + [0.9] * 20, options)[-1] == (23, SpeechOffset(23 * W, forced=False))
+    assert run([0.0] * 3 + [0.9] * 20, options)[-1] == (
+        23,
+        SpeechOffset(23 * W, forced=False, reason=EndOfTurnReason.END_OF_AUDIO),
+    )
     assert run([0.0] * 3 + [0.9] * 2, options) == []
 
 

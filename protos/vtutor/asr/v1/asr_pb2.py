@@ -26,15 +26,17 @@ from vtutor.common.v1 import media_pb2 as vtutor_dot_common_dot_v1_dot_media__pb
 from vtutor.common.v1 import speech_pb2 as vtutor_dot_common_dot_v1_dot_speech__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17vtutor/asr/v1/asr.proto\x12\rvtutor.asr.v1\x1a\x1cvtutor/common/v1/media.proto\x1a\x1dvtutor/common/v1/speech.proto\"u\n\x19StreamingRecognizeRequest\x12\x32\n\x06\x63onfig\x18\x01 \x01(\x0b\x32 .vtutor.asr.v1.RecognitionConfigH\x00\x12\x0f\n\x05\x61udio\x18\x02 \x01(\x0cH\x00\x42\x13\n\x11streaming_request\"\xe0\x01\n\x11RecognitionConfig\x12\x33\n\x0c\x61udio_format\x18\x01 \x01(\x0b\x32\x1d.vtutor.common.v1.AudioFormat\x12\x15\n\rlanguage_code\x18\x02 \x01(\t\x12\x17\n\x0finterim_results\x18\x03 \x01(\x08\x12\x14\n\x0cphrase_hints\x18\x04 \x03(\t\x12\x35\n\x0b\x65ndpointing\x18\x05 \x01(\x0b\x32 .vtutor.asr.v1.EndpointingConfig\x12\x19\n\x11knowledge_base_id\x18\x06 \x01(\t\"\x8a\x01\n\x11\x45ndpointingConfig\x12\x16\n\x0emin_silence_ms\x18\x01 \x01(\x05\x12\x15\n\rmin_speech_ms\x18\x02 \x01(\x05\x12\x15\n\rvad_threshold\x18\x03 \x01(\x02\x12\x18\n\x10max_utterance_ms\x18\x04 \x01(\x05\x12\x15\n\rspeech_pad_ms\x18\x05 \x01(\x05\"\x90\x01\n\x1aStreamingRecognizeResponse\x12\x32\n\x0cspeech_event\x18\x01 \x01(\x0b\x32\x1a.vtutor.asr.v1.SpeechEventH\x00\x12\x32\n\x06result\x18\x02 \x01(\x0b\x32 .vtutor.asr.v1.RecognitionResultH\x00\x42\n\n\x08response\"g\n\x0bSpeechEvent\x12,\n\x04type\x18\x01 \x01(\x0e\x32\x1e.vtutor.asr.v1.SpeechEventType\x12\x11\n\toffset_ms\x18\x02 \x01(\x03\x12\x17\n\x0futterance_index\x18\x03 \x01(\x05\"\xdc\x01\n\x11RecognitionResult\x12\x12\n\ntranscript\x18\x01 \x01(\t\x12\x10\n\x08is_final\x18\x02 \x01(\x08\x12\x11\n\tstability\x18\x03 \x01(\x02\x12\x12\n\nconfidence\x18\x04 \x01(\x02\x12+\n\x05words\x18\x05 \x03(\x0b\x32\x1c.vtutor.common.v1.WordTiming\x12\x1a\n\x12utterance_start_ms\x18\x06 \x01(\x03\x12\x18\n\x10utterance_end_ms\x18\x07 \x01(\x03\x12\x17\n\x0futterance_index\x18\x08 \x01(\x05*~\n\x0fSpeechEventType\x12!\n\x1dSPEECH_EVENT_TYPE_UNSPECIFIED\x10\x00\x12$\n SPEECH_EVENT_TYPE_SPEECH_STARTED\x10\x01\x12\"\n\x1eSPEECH_EVENT_TYPE_SPEECH_ENDED\x10\x02\x32{\n\nAsrService\x12m\n\x12StreamingRecognize\x12(.vtutor.asr.v1.StreamingRecognizeRequest\x1a).vtutor.asr.v1.StreamingRecognizeResponse(\x01\x30\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17vtutor/asr/v1/asr.proto\x12\rvtutor.asr.v1\x1a\x1cvtutor/common/v1/media.proto\x1a\x1dvtutor/common/v1/speech.proto\"u\n\x19StreamingRecognizeRequest\x12\x32\n\x06\x63onfig\x18\x01 \x01(\x0b\x32 .vtutor.asr.v1.RecognitionConfigH\x00\x12\x0f\n\x05\x61udio\x18\x02 \x01(\x0cH\x00\x42\x13\n\x11streaming_request\"\xe0\x01\n\x11RecognitionConfig\x12\x33\n\x0c\x61udio_format\x18\x01 \x01(\x0b\x32\x1d.vtutor.common.v1.AudioFormat\x12\x15\n\rlanguage_code\x18\x02 \x01(\t\x12\x17\n\x0finterim_results\x18\x03 \x01(\x08\x12\x14\n\x0cphrase_hints\x18\x04 \x03(\t\x12\x35\n\x0b\x65ndpointing\x18\x05 \x01(\x0b\x32 .vtutor.asr.v1.EndpointingConfig\x12\x19\n\x11knowledge_base_id\x18\x06 \x01(\t\"\x8a\x01\n\x11\x45ndpointingConfig\x12\x16\n\x0emin_silence_ms\x18\x01 \x01(\x05\x12\x15\n\rmin_speech_ms\x18\x02 \x01(\x05\x12\x15\n\rvad_threshold\x18\x03 \x01(\x02\x12\x18\n\x10max_utterance_ms\x18\x04 \x01(\x05\x12\x15\n\rspeech_pad_ms\x18\x05 \x01(\x05\"\x90\x01\n\x1aStreamingRecognizeResponse\x12\x32\n\x0cspeech_event\x18\x01 \x01(\x0b\x32\x1a.vtutor.asr.v1.SpeechEventH\x00\x12\x32\n\x06result\x18\x02 \x01(\x0b\x32 .vtutor.asr.v1.RecognitionResultH\x00\x42\n\n\x08response\"\xe5\x01\n\x0bSpeechEvent\x12,\n\x04type\x18\x01 \x01(\x0e\x32\x1e.vtutor.asr.v1.SpeechEventType\x12\x11\n\toffset_ms\x18\x02 \x01(\x03\x12\x17\n\x0futterance_index\x18\x03 \x01(\x05\x12:\n\x12\x65nd_of_turn_reason\x18\x04 \x01(\x0e\x32\x1e.vtutor.asr.v1.EndOfTurnReason\x12$\n\x17\x65nd_of_turn_probability\x18\x05 \x01(\x02H\x00\x88\x01\x01\x42\x1a\n\x18_end_of_turn_probability\"\xdc\x01\n\x11RecognitionResult\x12\x12\n\ntranscript\x18\x01 \x01(\t\x12\x10\n\x08is_final\x18\x02 \x01(\x08\x12\x11\n\tstability\x18\x03 \x01(\x02\x12\x12\n\nconfidence\x18\x04 \x01(\x02\x12+\n\x05words\x18\x05 \x03(\x0b\x32\x1c.vtutor.common.v1.WordTiming\x12\x1a\n\x12utterance_start_ms\x18\x06 \x01(\x03\x12\x18\n\x10utterance_end_ms\x18\x07 \x01(\x03\x12\x17\n\x0futterance_index\x18\x08 \x01(\x05*~\n\x0fSpeechEventType\x12!\n\x1dSPEECH_EVENT_TYPE_UNSPECIFIED\x10\x00\x12$\n SPEECH_EVENT_TYPE_SPEECH_STARTED\x10\x01\x12\"\n\x1eSPEECH_EVENT_TYPE_SPEECH_ENDED\x10\x02*\xec\x01\n\x0f\x45ndOfTurnReason\x12\"\n\x1e\x45ND_OF_TURN_REASON_UNSPECIFIED\x10\x00\x12\x1e\n\x1a\x45ND_OF_TURN_REASON_SILENCE\x10\x01\x12$\n END_OF_TURN_REASON_TURN_COMPLETE\x10\x02\x12$\n END_OF_TURN_REASON_SILENCE_LIMIT\x10\x03\x12$\n END_OF_TURN_REASON_MAX_UTTERANCE\x10\x04\x12#\n\x1f\x45ND_OF_TURN_REASON_END_OF_AUDIO\x10\x05\x32{\n\nAsrService\x12m\n\x12StreamingRecognize\x12(.vtutor.asr.v1.StreamingRecognizeRequest\x1a).vtutor.asr.v1.StreamingRecognizeResponse(\x01\x30\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'vtutor.asr.v1.asr_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_SPEECHEVENTTYPE']._serialized_start=1065
-  _globals['_SPEECHEVENTTYPE']._serialized_end=1191
+  _globals['_SPEECHEVENTTYPE']._serialized_start=1192
+  _globals['_SPEECHEVENTTYPE']._serialized_end=1318
+  _globals['_ENDOFTURNREASON']._serialized_start=1321
+  _globals['_ENDOFTURNREASON']._serialized_end=1557
   _globals['_STREAMINGRECOGNIZEREQUEST']._serialized_start=103
   _globals['_STREAMINGRECOGNIZEREQUEST']._serialized_end=220
   _globals['_RECOGNITIONCONFIG']._serialized_start=223
@@ -43,10 +45,10 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_ENDPOINTINGCONFIG']._serialized_end=588
   _globals['_STREAMINGRECOGNIZERESPONSE']._serialized_start=591
   _globals['_STREAMINGRECOGNIZERESPONSE']._serialized_end=735
-  _globals['_SPEECHEVENT']._serialized_start=737
-  _globals['_SPEECHEVENT']._serialized_end=840
-  _globals['_RECOGNITIONRESULT']._serialized_start=843
-  _globals['_RECOGNITIONRESULT']._serialized_end=1063
-  _globals['_ASRSERVICE']._serialized_start=1193
-  _globals['_ASRSERVICE']._serialized_end=1316
+  _globals['_SPEECHEVENT']._serialized_start=738
+  _globals['_SPEECHEVENT']._serialized_end=967
+  _globals['_RECOGNITIONRESULT']._serialized_start=970
+  _globals['_RECOGNITIONRESULT']._serialized_end=1190
+  _globals['_ASRSERVICE']._serialized_start=1559
+  _globals['_ASRSERVICE']._serialized_end=1682
 # @@protoc_insertion_point(module_scope)

@@ -14,9 +14,24 @@ class SpeechEventType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     SPEECH_EVENT_TYPE_UNSPECIFIED: _ClassVar[SpeechEventType]
     SPEECH_EVENT_TYPE_SPEECH_STARTED: _ClassVar[SpeechEventType]
     SPEECH_EVENT_TYPE_SPEECH_ENDED: _ClassVar[SpeechEventType]
+
+class EndOfTurnReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    END_OF_TURN_REASON_UNSPECIFIED: _ClassVar[EndOfTurnReason]
+    END_OF_TURN_REASON_SILENCE: _ClassVar[EndOfTurnReason]
+    END_OF_TURN_REASON_TURN_COMPLETE: _ClassVar[EndOfTurnReason]
+    END_OF_TURN_REASON_SILENCE_LIMIT: _ClassVar[EndOfTurnReason]
+    END_OF_TURN_REASON_MAX_UTTERANCE: _ClassVar[EndOfTurnReason]
+    END_OF_TURN_REASON_END_OF_AUDIO: _ClassVar[EndOfTurnReason]
 SPEECH_EVENT_TYPE_UNSPECIFIED: SpeechEventType
 SPEECH_EVENT_TYPE_SPEECH_STARTED: SpeechEventType
 SPEECH_EVENT_TYPE_SPEECH_ENDED: SpeechEventType
+END_OF_TURN_REASON_UNSPECIFIED: EndOfTurnReason
+END_OF_TURN_REASON_SILENCE: EndOfTurnReason
+END_OF_TURN_REASON_TURN_COMPLETE: EndOfTurnReason
+END_OF_TURN_REASON_SILENCE_LIMIT: EndOfTurnReason
+END_OF_TURN_REASON_MAX_UTTERANCE: EndOfTurnReason
+END_OF_TURN_REASON_END_OF_AUDIO: EndOfTurnReason
 
 class StreamingRecognizeRequest(_message.Message):
     __slots__ = ("config", "audio")
@@ -65,14 +80,18 @@ class StreamingRecognizeResponse(_message.Message):
     def __init__(self, speech_event: _Optional[_Union[SpeechEvent, _Mapping]] = ..., result: _Optional[_Union[RecognitionResult, _Mapping]] = ...) -> None: ...
 
 class SpeechEvent(_message.Message):
-    __slots__ = ("type", "offset_ms", "utterance_index")
+    __slots__ = ("type", "offset_ms", "utterance_index", "end_of_turn_reason", "end_of_turn_probability")
     TYPE_FIELD_NUMBER: _ClassVar[int]
     OFFSET_MS_FIELD_NUMBER: _ClassVar[int]
     UTTERANCE_INDEX_FIELD_NUMBER: _ClassVar[int]
+    END_OF_TURN_REASON_FIELD_NUMBER: _ClassVar[int]
+    END_OF_TURN_PROBABILITY_FIELD_NUMBER: _ClassVar[int]
     type: SpeechEventType
     offset_ms: int
     utterance_index: int
-    def __init__(self, type: _Optional[_Union[SpeechEventType, str]] = ..., offset_ms: _Optional[int] = ..., utterance_index: _Optional[int] = ...) -> None: ...
+    end_of_turn_reason: EndOfTurnReason
+    end_of_turn_probability: float
+    def __init__(self, type: _Optional[_Union[SpeechEventType, str]] = ..., offset_ms: _Optional[int] = ..., utterance_index: _Optional[int] = ..., end_of_turn_reason: _Optional[_Union[EndOfTurnReason, str]] = ..., end_of_turn_probability: _Optional[float] = ...) -> None: ...
 
 class RecognitionResult(_message.Message):
     __slots__ = ("transcript", "is_final", "stability", "confidence", "words", "utterance_start_ms", "utterance_end_ms", "utterance_index")

@@ -1,0 +1,216 @@
+"""Semantic end of turn: has the student finished, or paused mid-sentence to think?
+
+When a pause begins (``turn_pause_ms`` of silence), the pipeline asks a ``TurnJudge``. It
+combines two signals:
+
+- **Smart Turn v3.2** (pipecat-ai, BSD-2-Clause), an audio model that hears intonation and
+  rhythm: the last 8 s of the utterance as Whisper log-mel features in, the probability that
+  the turn is complete out. The ONNX file ships inside the ``pipecat-ai`` wheel; only the file
+  is used (pipecat itself is never imported: its package pulls in loguru, openai and more).
+- **The words so far**, where an incremental engine has them: an English sentence does not
+  end on an article, a conjunction or a possessive ("what is the difference between",
+  "tell me about the"), so such a hypothesis is unfinished whatever the audio suggests.
+
+The turn is complete when the model says so (probability >= threshold) and the words do not
+contradict it; otherwise the pipeline waits, up to ``turn_max_silence_ms``, for more speech.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from importlib import metadata, util
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from asr_svc.whisper_features import SAMPLE_RATE, log_mel
+from svc_core.server import StartupError
+
+logger = logging.getLogger(__name__)
+
+EndOfTurnMode = Literal["smart_turn", "silence"]
+
+#: The distribution and the file inside it that carry the model.
+SMART_TURN_DISTRIBUTION = "pipecat-ai"
+SMART_TURN_FILE = "pipecat/audio/turn/smart_turn/data/smart-turn-v3.2-cpu.onnx"
+#: The model hears the last 8 s (800 feature frames).
+MODEL_SECONDS = 8
+_MODEL_FRAMES = MODEL_SECONDS * SAMPLE_RATE // 160
+_INSTALL_HINT = (
+    "install the model's package without its dependencies (only its ONNX file is used): "
+    "pip install --no-deps 'pipecat-ai==1.14.0'; or set ASR_TURN_MODEL to the file, or "
+    "ASR_END_OF_TURN=silence for the silence-only rule"
+)
+
+# Words an English sentence does not end on: articles, coordinating and subordinating
+# conjunctions, possessive determiners, and prepositions that need an object. Prepositions
+# that can end a question ("what is it made of", "where are you from") are left out.
+_UNFINISHED_ENDINGS = {
+    "en": frozenset(
+        {
+            *("a", "an", "the"),
+            *("and", "or", "but", "nor", "because", "although", "though", "unless"),
+            *("whereas", "than", "between", "versus"),
+            *("my", "your", "our", "their", "its"),
+        }
+    ),
+}
+
+
+def smart_turn_model_path() -> Path:
+    """Where the installed pipecat-ai wheel keeps the Smart Turn v3.2 CPU model.
+
+    Found through the distribution's file list (or, failing that, the package's location),
+    without importing pipecat.
+
+    Raises:
+        StartupError: pipecat-ai is not installed, or its wheel lacks the file.
+    """
+    candidates: list[Path] = []
+    try:
+        files = metadata.files(SMART_TURN_DISTRIBUTION) or []
+        candidates += [Path(str(f.locate())) for f in files if str(f) == SMART_TURN_FILE]
+    except metadata.PackageNotFoundError:
+        pass
+    # find_spec on the top-level package reads no module code.
+    spec = util.find_spec("pipecat")
+    if spec is not None and spec.submodule_search_locations:
+        for folder in spec.submodule_search_locations:
+            candidates.append(Path(folder).parent / SMART_TURN_FILE)
+    for path in candidates:
+        if path.is_file():
+            return path
+    raise StartupError(f"the Smart Turn end-of-turn model was not found: {_INSTALL_HINT}")
+
+
+class SmartTurnModel:
+    """The loaded Smart Turn ONNX model, shared by every stream (sessions are thread-safe).
+
+    Args:
+        path: The ONNX file; by default the one in the pipecat-ai wheel.
+    """
+
+    def __init__(self, path: Path | None = None) -> None:
+        path = path or smart_turn_model_path()
+        if not path.is_file():
+            raise StartupError(f"the end-of-turn model {path} does not exist: {_INSTALL_HINT}")
+        try:
+            import onnxruntime
+        except ImportError as exc:
+            raise StartupError(
+                "the end-of-turn model needs onnxruntime: install the asr extra "
+                "(pip install 'virtual-tutor[asr]')"
+            ) from exc
+        options = onnxruntime.SessionOptions()
+        # One thread per inference (~50 ms on these cores); streams judge in parallel on the
+        # service's turn pool instead, so one busy stream never takes every core.
+        options.inter_op_num_threads = 1
+        options.intra_op_num_threads = 1
+        options.log_severity_level = 3
+        try:
+            self._session: Any = onnxruntime.InferenceSession(
+                str(path), providers=["CPUExecutionProvider"], sess_options=options
+            )
+        except Exception as exc:  # onnxruntime raises its own exception types
+            raise StartupError(f"cannot load the end-of-turn model {path}: {exc}") from exc
+        inputs = self._session.get_inputs()
+        if [i.name for i in inputs] != ["input_features"] or inputs[0].shape[1:] != [80, 800]:
+            raise StartupError(
+                f"{path} is not a Smart Turn v3 model (expected input_features [batch, 80, 800])"
+            )
+        self.path = path
+
+    def probability(self, audio: np.ndarray) -> float:
+        """Probability in [0, 1] that the speaker has finished their turn.
+
+        Args:
+            audio: 16 kHz float samples in [-1, 1] ending where the pause began (plus the
+                pause so far); the last 8 s are used, shorter audio is padded with silence
+                in front, as the model was trained.
+        """
+        samples = MODEL_SECONDS * SAMPLE_RATE
+        x = np.asarray(audio, dtype=np.float32)[-samples:]
+        x = np.pad(x, (samples - len(x), 0))
+        features = log_mel(x, frames=_MODEL_FRAMES)[np.newaxis]
+        (output,) = self._session.run(None, {"input_features": features})
+        # The export applies the sigmoid itself (its output is named "logits" nonetheless).
+        return float(np.clip(np.asarray(output).reshape(-1)[0], 0.0, 1.0))
+
+
+def unfinished_by_words(text: str, language: str = "en") -> bool:
+    """True when ``text`` ends on a word that a sentence in ``language`` cannot end on.
+
+    Languages without a word list never count as unfinished.
+    """
+    endings = _UNFINISHED_ENDINGS.get(language)
+    words = text.lower().split()
+    return bool(endings and words and words[-1].strip(".,?!'\"") in endings)
+
+
+@dataclass(frozen=True)
+class TurnVerdict:
+    """What the judge made of a pause.
+
+    Attributes:
+        complete: True when the turn is over; False when the student should get more time;
+            None when nobody judged (the model was busy), so the silence rule applies.
+        probability: The model's probability that the turn is complete; None unjudged.
+        unfinished_words: The words so far end mid-sentence (overrides the model).
+    """
+
+    complete: bool | None
+    probability: float | None = None
+    unfinished_words: bool = False
+
+
+UNJUDGED = TurnVerdict(complete=None)
+
+
+class TurnJudge:
+    """Decides at a pause whether a turn is complete (``SmartTurnModel`` plus the words).
+
+    Args:
+        model: The audio model.
+        threshold: Probability at or above which the model's verdict is "complete".
+    """
+
+    def __init__(self, model: SmartTurnModel, *, threshold: float = 0.5) -> None:
+        self.model = model
+        self.threshold = threshold
+        self._calls = 0
+        self._lock = threading.Lock()
+
+    @classmethod
+    def load(cls, model_path: str = "", *, threshold: float = 0.5) -> TurnJudge:
+        """Loads the model (from ``model_path``, or the pipecat-ai wheel when empty).
+
+        Raises:
+            StartupError: The model is missing or not a Smart Turn v3 model.
+        """
+        return cls(SmartTurnModel(Path(model_path) if model_path else None), threshold=threshold)
+
+    @property
+    def calls(self) -> int:
+        """Model inferences run so far (for tests and metrics)."""
+        return self._calls
+
+    def judge(self, audio: np.ndarray, words: str = "", language: str = "en") -> TurnVerdict:
+        """The verdict on a pause (blocking: ~50 ms of model time; run it on a worker).
+
+        Args:
+            audio: The utterance up to now at 16 kHz, float in [-1, 1].
+            words: The recognizer's hypothesis so far ("" when it has none).
+            language: Primary language subtag of the speech.
+        """
+        probability = self.model.probability(audio)
+        with self._lock:
+            self._calls += 1
+        unfinished = unfinished_by_words(words, language)
+        complete = probability >= self.threshold and not unfinished
+        logger.debug(
+            "end of turn: p=%.2f unfinished words=%s -> %s", probability, unfinished, complete
+        )
+        return TurnVerdict(complete, round(probability, 4), unfinished)

@@ -1,0 +1,137 @@
+"""End of turn without the model: the features it hears, the word rule, the endpointer's pauses."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from asr_svc.end_of_turn import TurnVerdict, unfinished_by_words
+from asr_svc.endpointing import Endpointer, EndpointingOptions, SpeechOffset, SpeechPause
+from asr_svc.events import EndOfTurnReason
+from asr_svc.whisper_features import log_mel
+from tests.support.speech import espeak_pcm
+
+pytestmark = pytest.mark.unit
+
+W = 512  # samples per VAD window (32 ms)
+
+
+@pytest.mark.parametrize("seconds", [8.0, 3.2])
+def test_log_mel_matches_the_whisper_feature_extractor(seconds):
+    transformers = pytest.importorskip("transformers")
+    speech = np.frombuffer(espeak_pcm("why is the sky blue"), dtype="<i2") / 32768.0
+    audio = np.zeros(int(seconds * 16000), dtype=np.float32)
+    audio[-len(speech) - 4000 : -4000] = speech
+    extractor = transformers.WhisperFeatureExtractor(
+        feature_size=80, sampling_rate=16000, hop_length=160, chunk_length=8, n_fft=400
+    )
+    expected = extractor(
+        audio,
+        sampling_rate=16000,
+        padding="max_length",
+        max_length=128000,
+        truncation=True,
+        do_normalize=True,
+        return_tensors="np",
+    ).input_features[0]
+    ours = log_mel(audio, frames=800)
+    assert ours.shape == expected.shape == (80, 800)
+    np.testing.assert_allclose(ours, expected, atol=2e-4)
+
+
+@pytest.mark.parametrize(
+    ("text", "unfinished"),
+    [
+        ("what is the difference between", True),
+        ("tell me about THE", True),
+        ("how do plants make their", True),
+        ("is it a fruit or", True),
+        ("what is it made of", False),  # prepositions may end a question
+        ("why is the sky blue", False),
+        ("", False),
+    ],
+)
+def test_words_a_sentence_cannot_end_on(text, unfinished):
+    assert unfinished_by_words(text) is unfinished
+
+
+def test_the_word_rule_is_english_only():
+    assert not unfinished_by_words("what is the difference between", "de")
+
+
+def _smart(**overrides: int) -> EndpointingOptions:
+    options = {"min_speech_ms": 64, "min_silence_ms": 500, "turn_pause_ms": 160}
+    options.update(overrides)
+    return EndpointingOptions(end_of_turn="smart_turn", **options)  # type: ignore[arg-type]
+
+
+def _speak_then_silence(endpointer: Endpointer, speech: int, silence: int, start: int = 0):
+    """Steps speech windows then silent ones; returns (window index, decision) of the first
+    decision in the silence."""
+    for index in range(start, start + speech):
+        endpointer.step(0.9, index * W, (index + 1) * W)
+    for index in range(start + speech, start + speech + silence):
+        decision = endpointer.step(0.0, index * W, (index + 1) * W)
+        if isinstance(decision, SpeechPause | SpeechOffset):
+            return index, decision
+    return None
+
+
+def test_a_pause_judged_complete_ends_the_utterance_where_the_silence_began():
+    endpointer = Endpointer(_smart())
+    index, pause = _speak_then_silence(endpointer, 20, 100)
+    # 160 ms = 5 windows of silence from window 20.
+    assert (index, pause) == (24, SpeechPause(20 * W))
+    with pytest.raises(RuntimeError):
+        endpointer.step(0.0, 25 * W, 26 * W)  # no window before the verdict
+    offset = endpointer.resolve(TurnVerdict(complete=True, probability=0.91))
+    assert offset == SpeechOffset(20 * W, reason=EndOfTurnReason.TURN_COMPLETE, probability=0.91)
+    assert not endpointer.speaking
+
+
+def test_an_unfinished_pause_waits_for_the_silence_limit():
+    endpointer = Endpointer(_smart(turn_max_silence_ms=2500))
+    assert _speak_then_silence(endpointer, 20, 100) is not None
+    assert endpointer.resolve(TurnVerdict(complete=False, probability=0.2)) is None
+    decisions = [(i, endpointer.step(0.0, i * W, (i + 1) * W)) for i in range(25, 120)]
+    ends = [(i, d) for i, d in decisions if d is not None]
+    # 2500 ms = 78.1 windows of silence from window 20: ends in window 98, reporting the
+    # probability of the verdict that held it.
+    assert ends == [
+        (98, SpeechOffset(20 * W, reason=EndOfTurnReason.SILENCE_LIMIT, probability=0.2))
+    ]
+
+
+def test_speech_after_an_unfinished_pause_continues_the_utterance_and_is_judged_again():
+    endpointer = Endpointer(_smart())
+    assert _speak_then_silence(endpointer, 20, 100) is not None
+    assert endpointer.resolve(TurnVerdict(complete=False, probability=0.1)) is None
+    # 700 ms of thinking (22 windows), then speech again and a second pause.
+    for index in range(25, 42):
+        assert endpointer.step(0.0, index * W, (index + 1) * W) is None
+    index, second = _speak_then_silence(endpointer, 15, 100, start=42)
+    assert second == SpeechPause(57 * W)
+    offset = endpointer.resolve(TurnVerdict(complete=True, probability=0.8))
+    assert offset is not None and offset.end_sample == 57 * W
+
+
+def test_an_unjudged_pause_falls_back_to_the_silence_rule():
+    endpointer = Endpointer(_smart(min_silence_ms=500))
+    _speak_then_silence(endpointer, 20, 100)
+    assert endpointer.resolve(TurnVerdict(complete=None)) is None
+    ends = [
+        (i, d) for i in range(25, 60) if (d := endpointer.step(0.0, i * W, (i + 1) * W)) is not None
+    ]
+    # 500 ms = 15.6 windows from window 20.
+    assert ends == [(35, SpeechOffset(20 * W, reason=EndOfTurnReason.SILENCE))]
+
+
+def test_the_silence_rule_never_pauses():
+    endpointer = Endpointer(EndpointingOptions(min_speech_ms=64, min_silence_ms=300))
+    index, decision = _speak_then_silence(endpointer, 20, 100)
+    assert (index, decision) == (29, SpeechOffset(20 * W, reason=EndOfTurnReason.SILENCE))
+
+
+def test_resolve_without_a_pause_is_an_error():
+    with pytest.raises(RuntimeError):
+        Endpointer(_smart()).resolve(TurnVerdict(complete=True))
