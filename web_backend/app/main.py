@@ -27,6 +27,9 @@ from web_backend.app.core.config import MIB, Settings
 from web_backend.app.core.context import AppContext
 from web_backend.app.core.db import make_engine, make_session_factory
 from web_backend.app.core.gateway import GatewayClient, GatewayError
+from web_backend.app.core.login_throttle import LoginThrottle
+from web_backend.app.core.pdf_worker import PdfLimits, PdfTextReader
+from web_backend.app.core.security_headers import SecurityHeaders
 from web_backend.app.core.turn_recorder import SessionTurnRecorder
 
 logger = logging.getLogger(__name__)
@@ -53,6 +56,20 @@ def create_app(settings: Settings) -> FastAPI:
         jwt_secret=settings.resolved_jwt_secret(),
         avatar_jobs=AvatarJobRunner(session_factory, gateway, settings.data_dir / "voices"),
         turn_recorder=SessionTurnRecorder(session_factory, gateway),
+        login_throttle=LoginThrottle(
+            per_account=settings.login_limits_per_account,
+            per_address=settings.login_limits_per_address,
+            storage_uri=settings.login_throttle_storage,
+        ),
+        pdfs=PdfTextReader(
+            PdfLimits(
+                max_pages=settings.max_pdf_pages,
+                timeout_s=settings.pdf_timeout_s,
+                memory_mb=settings.pdf_memory_mb,
+                max_chars=settings.max_document_chars,
+            ),
+            workers=settings.pdf_workers,
+        ),
     )
 
     @asynccontextmanager
@@ -87,6 +104,18 @@ def create_app(settings: Settings) -> FastAPI:
         if length.isdigit() and int(length) > max_request:
             return JSONResponse({"detail": "request body too large"}, status_code=413)
         return await call_next(request)
+
+    headers = SecurityHeaders(settings.rtc_edge_url)
+
+    @app.middleware("http")
+    async def add_security_headers(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        response = await call_next(request)
+        content_type = response.headers.get("content-type", "")
+        for name, value in headers.for_response(request.url.path, content_type).items():
+            response.headers.setdefault(name, value)
+        return response
 
     @app.exception_handler(GatewayError)
     async def gateway_error(_request: Request, error: GatewayError) -> JSONResponse:

@@ -50,6 +50,23 @@ class Settings(BaseSettings):
     stun_urls: list[str] = Field(default_factory=list)
     ice_relay_only: bool = False
 
+    # Failed logins allowed per account and per client address, in `limits` notation; tiers
+    # make the wait grow with the failures. The storage is memory:// (one process) or a shared
+    # store such as redis://host:6379 when several replicas serve logins.
+    login_limits_per_account: str = "5/minute;20/hour;100/day"
+    login_limits_per_address: str = "30/minute;300/hour;1000/day"
+    login_throttle_storage: str = "memory://"
+
+    # Documents: a PDF is read in a worker process with these limits, so one huge or
+    # malicious file cannot stall the backend.
+    max_pdf_pages: int = Field(default=2000, ge=1)
+    pdf_timeout_s: float = Field(default=30.0, gt=0)
+    pdf_memory_mb: int = Field(default=1024, ge=64)
+    # Characters of text a document may yield (what the knowledge base indexes).
+    max_document_chars: int = Field(default=5_000_000, ge=1)
+    # PDFs read at once; more wait their turn.
+    pdf_workers: int = Field(default=2, ge=1, le=32)
+
     max_video_bytes: int = Field(default=100 * MIB, ge=1)
     max_voice_bytes: int = Field(default=50 * MIB, ge=1)
     max_document_bytes: int = Field(default=10 * MIB, ge=1)

@@ -10,6 +10,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from web_backend.app.core.config import Settings
 from web_backend.app.core.gateway import GatewayClient
+from web_backend.app.core.login_throttle import LoginThrottle
+from web_backend.app.core.pdf_worker import PdfTextReader
 
 if TYPE_CHECKING:
     from web_backend.app.core.avatar_jobs import AvatarJobRunner
@@ -27,3 +29,5 @@ class AppContext:
     jwt_secret: str
     avatar_jobs: AvatarJobRunner
     turn_recorder: SessionTurnRecorder
+    login_throttle: LoginThrottle
+    pdfs: PdfTextReader

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import io
 import logging
 import shutil
 import tempfile
@@ -11,8 +10,8 @@ from pathlib import Path
 from typing import BinaryIO
 
 from fastapi import HTTPException, UploadFile, status
-from pypdf import PdfReader
-from pypdf.errors import PdfReadError
+
+from web_backend.app.core.pdf_worker import PdfTextReader
 
 logger = logging.getLogger(__name__)
 
@@ -110,17 +109,19 @@ def move_into(path: Path, destination: Path) -> None:
     shutil.move(path, destination)
 
 
-def document_text(filename: str, data: bytes) -> tuple[str, str]:
+async def document_text(filename: str, data: bytes, pdfs: PdfTextReader) -> tuple[str, str]:
     """The plain text of a document and its content type.
 
-    Text and Markdown must be UTF-8; PDFs must have a text layer (scans are refused).
+    Text and Markdown must be UTF-8; PDFs must have a text layer (scans are refused) and are
+    read in a worker process within ``pdfs.limits``.
 
     Raises:
-        HTTPException: 415 for other types, 422 for unreadable or textless files.
+        HTTPException: 415 for other types; 413 for a PDF over its page or text limit; 422 for
+            unreadable or textless files, or a PDF that takes too long to read.
     """
     name = filename.lower()
     if data[:5] == b"%PDF-" or name.endswith(".pdf"):
-        return _pdf_text(data), "application/pdf"
+        return await _pdf_text(filename, data, pdfs), "application/pdf"
     if name.endswith((".txt", ".md", ".markdown", ".text")):
         try:
             text = data.decode("utf-8-sig")
@@ -132,21 +133,46 @@ def document_text(filename: str, data: bytes) -> tuple[str, str]:
             raise HTTPException(
                 status.HTTP_422_UNPROCESSABLE_CONTENT, detail=f"{filename} is not a text file"
             )
+        if len(text) > pdfs.limits.max_chars:
+            raise HTTPException(
+                status.HTTP_413_CONTENT_TOO_LARGE,
+                detail=f"{filename} has more than {pdfs.limits.max_chars} characters",
+            )
         kind = "text/markdown" if name.endswith((".md", ".markdown")) else "text/plain"
         return _must_have_text(filename, text), kind
     raise unsupported(f"{filename}: documents must be .txt, .md or .pdf")
 
 
-def _pdf_text(data: bytes) -> str:
-    try:
-        reader = PdfReader(io.BytesIO(data))
-        pages = [page.extract_text() or "" for page in reader.pages]
-    except (PdfReadError, ValueError, KeyError, TypeError) as error:
-        logger.info("unreadable PDF upload: %s", type(error).__name__)
+async def _pdf_text(filename: str, data: bytes, pdfs: PdfTextReader) -> str:
+    outcome = await pdfs.read(data)
+    limits = pdfs.limits
+    if outcome.kind == "text":
+        return _must_have_text(filename, outcome.text)
+    logger.info("PDF upload refused: %s %s", outcome.kind, outcome.value)
+    if outcome.kind == "too_many_pages":
         raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT, detail="the PDF could not be read"
-        ) from None
-    return _must_have_text("the PDF", "\n\n".join(pages))
+            status.HTTP_413_CONTENT_TOO_LARGE,
+            detail=f"{filename} has {outcome.value} pages: at most {limits.max_pages} are read",
+        )
+    if outcome.kind == "too_much_text":
+        raise HTTPException(
+            status.HTTP_413_CONTENT_TOO_LARGE,
+            detail=f"{filename} has more than {limits.max_chars} characters of text",
+        )
+    if outcome.kind == "slow":
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            detail=f"{filename} could not be read within {limits.timeout_s:g} s: "
+            "split it into smaller files",
+        )
+    if outcome.kind == "too_big":
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            detail=f"{filename} needs more than {limits.memory_mb} MB to read",
+        )
+    raise HTTPException(
+        status.HTTP_422_UNPROCESSABLE_CONTENT, detail=f"{filename} could not be read as a PDF"
+    )
 
 
 def _must_have_text(what: str, text: str) -> str:

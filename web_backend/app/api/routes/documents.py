@@ -51,7 +51,7 @@ async def upload_documents(
         data = await upload.read(limit + 1)
         if len(data) > limit:
             raise too_large(filename, limit)
-        text, content_type = document_text(filename, data)
+        text, content_type = await document_text(filename, data, ctx.pdfs)
         title = filename.rsplit(".", 1)[0] or filename
         parsed.append(
             {
