@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -104,8 +105,11 @@ class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):
                     # A handler written with context.write() rather than as a generator.
                     await result
                     return
-                async for response in result:
-                    yield response
+                # aclosing: a cancelled call closes the handler's generator now, so its own
+                # cleanup (stopping engine work) runs at once, not whenever it is collected.
+                async with contextlib.aclosing(result):
+                    async for response in result:
+                        yield response
             except BaseException as exc:
                 await self._end_with_error(exc, context, method, requests)
             finally:
