@@ -257,6 +257,10 @@ class MediaPlayout:
         self.stats.idle_frames_played += 1
         return None
 
+    def audio_quiet_until(self, until: float) -> bool:
+        """No queued audio is due before ``until`` (half a tick of slack, as ``next_audio``)."""
+        return not self._audio or self._audio[0].due > until - AUDIO_PTIME_S / 2
+
     def upcoming_image(self) -> I420Image | None:
         """The next queued turn picture, not yet due (None when nothing is queued)."""
         return next((q.image for q in self._video if q.image is not None), None)

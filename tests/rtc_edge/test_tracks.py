@@ -11,7 +11,7 @@ from aiortc.mediastreams import MediaStreamError
 
 from rtc_edge.idle_loop import encode_loop
 from rtc_edge.playout import MediaPlayout
-from rtc_edge.tracks import PlayoutAudioTrack, PlayoutVideoTrack
+from rtc_edge.tracks import PlayoutAudioTrack, PlayoutVideoTrack, opus_silence
 from rtc_edge.video_encoding import EncoderSettings, VideoCodecName
 from tests.rtc_edge.synthetic_media import flat_image, media_frame
 
@@ -88,15 +88,19 @@ async def test_audio_track_encodes_turn_audio_on_its_timeline_and_shares_silence
     sent = [await track.recv() for _ in range(8)]
     packets = [s for s in sent if isinstance(s, av.Packet)]
     assert len(packets) == len(sent)
-    silence = [bytes(s) for s in packets if len(bytes(s)) <= 8]
-    assert len(silence) == 6 and len(set(silence)) == 1  # one shared packet of silence
-    pts = [int(s.pts or 0) for s in packets]
-    assert all(b - a == 960 for a, b in itertools.pairwise(pts))  # no jump at the turn
+    data = [bytes(p) for p in packets]
+    # Silence is one of two shared packets: 20 ms, or 40 ms while nothing is due for two ticks.
+    silent = [d for d in data if d in (opus_silence(1), opus_silence(2))]
+    assert opus_silence(2) in silent and len(silent) == len(data) - 2
+    # One timeline: each packet starts where the one before ended, no jump at the turn.
+    pts = [int(p.pts or 0) for p in packets]
+    lengths = [1920 if d == opus_silence(2) else 960 for d in data]
+    assert all(b - a == n for a, b, n in zip(pts, pts[1:], lengths, strict=False))
     decoder = av.CodecContext.create("opus", "r")
     assert isinstance(decoder, av.AudioCodecContext)
     peaks = []
-    for packet in packets:
-        frames = decoder.decode(av.Packet(bytes(packet)))
+    for packet in data:
+        frames = decoder.decode(av.Packet(packet))
         peaks.append(max(float(np.abs(f.to_ndarray()).max()) for f in frames) if frames else 0.0)
     # The 40 ms of the frame's audio (its tail in a third packet: the codec's look-ahead).
     assert 2 <= sum(peak > 0.15 for peak in peaks) <= 3
