@@ -15,8 +15,14 @@ from dataclasses import dataclass
 
 from llm_svc.engines.base import ChatMessage, KnowledgeSource
 from llm_svc.knowledge.documents import PassageHit
-from llm_svc.tutoring.intents import Intent, normalize, read_intent, topic_words
-from llm_svc.tutoring.prompts import CLARIFY_PATTERN, asks_for_check, tutor_prompt
+from llm_svc.tutoring.intents import (
+    Intent,
+    normalize,
+    read_intent,
+    sounds_like_a_question,
+    topic_words,
+)
+from llm_svc.tutoring.prompts import CHECK_PATTERN, CLARIFY_PATTERN, asks_for_check, tutor_prompt
 from llm_svc.tutoring.questions import (
     QuestionType,
     is_follow_up,
@@ -189,6 +195,12 @@ def _step(
         return _Step(intent, None, topic, topic.text, None, "", topic.kind)
     if intent is not Intent.QUESTION:
         return _Step(intent, None, topic, "", None, "", QuestionType.OTHER)
+    if topic is not None and CHECK_PATTERN.search(last_reply) and not sounds_like_a_question(text):
+        # "Can you tell me in your own words what a fraction is?" - "a part of a whole": the
+        # student's answer, checked against what was said about the topic.
+        if topic.detail:
+            return _Step(Intent.ATTEMPT, None, topic, topic.detail, topic.text, text, topic.kind)
+        return _Step(Intent.ATTEMPT, None, topic, topic.text, None, text, topic.kind)
     own = terms(text)
     kind = question_type(text)
     if topic is not None and is_follow_up(text, own):

@@ -21,6 +21,8 @@ from llm_svc.tutoring.selection import Selection, Wanted, example_strength, sele
 
 # Passages searched for sentences; answers draw on at most ReplyPolicy.max_passages of them.
 _CANDIDATE_PASSAGES = 5
+# Share of the words of a student's answer (IDF-weighted) that must match what was taught.
+_RIGHT_ENOUGH = 0.5
 
 
 @dataclass(frozen=True)
@@ -70,7 +72,34 @@ def compose_reply(turn: Turn, knowledge: KnowledgeSource | None, policy: ReplyPo
         return _repeat(turn, knowledge)
     if turn.topic is None or not turn.query:
         return Reply(prompts.NOTHING_YET)
+    if intent is Intent.ATTEMPT:
+        return _feedback(turn, knowledge) or _answer(turn, knowledge, policy)
     return _answer(turn, knowledge, policy)
+
+
+def _feedback(turn: Turn, knowledge: KnowledgeSource) -> Reply | None:
+    """Right or not quite: the student's answer to a check question, against the sentences of
+    the last reply (its own words, the topic's left out, IDF-weighted). None when the last
+    reply's sentences are not in the notes any more."""
+    said = normalize(turn.last_reply)
+    hits = find_passages(knowledge, turn, limit=_CANDIDATE_PASSAGES)
+    key = [
+        (hit, text, terms)
+        for hit in hits
+        for text, terms in knowledge.sentences(hit.passage)
+        if normalize(text) in said
+    ]
+    if not key:
+        return None
+    topic = frozenset(knowledge.terms(turn.topic.text if turn.topic else ""))
+    attempt = frozenset(knowledge.terms(turn.focus)) - topic
+    taught = frozenset().union(*(terms for _, _, terms in key)) - topic
+    first_hit, first_sentence, _ = key[0]
+    if not attempt:  # "I don't know", "um"
+        return Reply(_join(prompts.NO_ATTEMPT, first_sentence), (first_hit,))
+    if knowledge.weighted_coverage(attempt, taught) >= _RIGHT_ENOUGH:
+        return Reply(_join(prompts.RIGHT, prompts.AFTER_RIGHT), (first_hit,))
+    return Reply(_join(prompts.NOT_QUITE, first_sentence, prompts.AFTER_NOT_QUITE), (first_hit,))
 
 
 def _answer(turn: Turn, knowledge: KnowledgeSource, policy: ReplyPolicy) -> Reply:

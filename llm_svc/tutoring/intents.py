@@ -39,6 +39,8 @@ class Intent(enum.Enum):
     YES = "yes"
     #: "No" (to "Did you mean ...?").
     NO = "no"
+    #: An answer to the tutor's question that checks understanding (read in context).
+    ATTEMPT = "attempt"
 
 
 # Checked in this order: the first pattern found decides. "I don't understand, say it more
@@ -151,6 +153,17 @@ def read_intent(text: str) -> IntentReading:
             # Every phrase of the intent goes ("tell me more ... in detail").
             return IntentReading(intent, " ".join(pattern.sub(" ", plain).split()))
     return IntentReading(Intent.QUESTION, plain)
+
+
+_QUESTION_START = re.compile(
+    r"^(?:what|whats|what's|why|how|when|where|who|whom|whose|which|is|are|was|were|do|does|"
+    r"did|can|could|will|would|should|shall|may|tell|explain|give|show|describe)\b"
+)
+
+
+def sounds_like_a_question(text: str) -> bool:
+    """Whether a message asks something (transcripts have no question marks: its first word)."""
+    return "?" in text or bool(_QUESTION_START.match(normalize(text)))
 
 
 def topic_words(remainder: str) -> str:

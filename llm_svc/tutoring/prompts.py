@@ -123,3 +123,12 @@ NO_EXAMPLE = "My notes have no example of that. Here is the main idea again:"
 NOTHING_MORE = "That's everything my notes say about it."
 ACKNOWLEDGE = "Great! What else would you like to know?"
 CLARIFY_PATTERN = re.compile(r"Did you mean (.+?)\?\s*$")
+#: The end of a reply that asked a question checking understanding (``check_question``).
+CHECK_PATTERN = re.compile(
+    r"(?:in your own words[^?]*|one thing you learned from that|tell me the main idea)\?\s*$"
+)
+RIGHT = "Yes, that's right, well done!"
+NOT_QUITE = "Not quite."
+NO_ATTEMPT = "That's okay."
+AFTER_RIGHT = "What would you like to know next?"
+AFTER_NOT_QUITE = "Would you like me to say it more simply?"

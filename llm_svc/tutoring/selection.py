@@ -62,6 +62,9 @@ _DEFINITION_VERB = re.compile(r"\s(?:is|are|means)(?: called)?\s")
 _NOT_A_MEANING = re.compile(r"(?:why|how|when|where|because|not|also)\b")
 # Search terms a defined subject has at most ("the water cycle": 2).
 _SUBJECT_TERMS = 3
+# ... and a name it gives ("is the denominator") at most this many.
+_NAMED_TERMS = 2
+_CLAUSE_END = re.compile(r"[,;:.!?]")
 # A further sentence joins when it adds at least this much.
 _MIN_GAIN = 0.3
 # Below this many words an answer takes the next sentence of its passage for context.
@@ -258,7 +261,10 @@ def _defined(scorer: Scorer, text: str) -> frozenset[str]:
         return frozenset(scorer.terms(text[match.end() : match.end() + 40]))
     subject = frozenset(scorer.terms(text[: match.start()]))
     # A long stretch before the verb is a clause of its own, not the subject being defined.
-    return subject if len(subject) <= _SUBJECT_TERMS else frozenset()
+    defined = subject if len(subject) <= _SUBJECT_TERMS else frozenset()
+    # "The number on the bottom is the denominator: ...", "Moving air is wind."
+    named = frozenset(scorer.terms(_CLAUSE_END.split(text[match.end() :], maxsplit=1)[0]))
+    return defined | (named if len(named) <= _NAMED_TERMS else frozenset())
 
 
 def _gain(

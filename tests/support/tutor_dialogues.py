@@ -206,7 +206,8 @@ class Expect:
 
     ``kind`` is one of: ``answer`` (from the passage of ``document`` that contains ``passage``),
     ``no_material``, ``clarify`` ("Did you mean ...?" naming ``mentions``), ``greeting``,
-    ``thanks``, ``no_knowledge`` (a tutor without a knowledge base).
+    ``thanks``, ``feedback`` (on the student's answer to a check question), ``no_knowledge``
+    (a tutor without a knowledge base).
     """
 
     kind: str = "answer"
@@ -346,6 +347,23 @@ DIALOGUES: list[Dialogue] = [
                 "yes",
                 answer("weather-climate", "", "weather is what the air", "climate is the usual"),
                 intent="confirm",
+            ),
+        ],
+    ),
+    Dialogue(
+        "answers to the check question",
+        [
+            Exchange("what is pollination", answer("bees", "pollen moves from one flower")),
+            Exchange(
+                "pollen goes from one flower to another flower",
+                Expect("feedback", mentions=("that's right",)),
+                intent="attempt",
+            ),
+            Exchange("what is a seismometer", answer("earthquakes", "seismometer")),
+            Exchange(
+                "a kind of volcano",
+                Expect("feedback", mentions=("not quite", "seismometer")),
+                intent="attempt",
             ),
         ],
     ),
@@ -545,6 +563,8 @@ def problems(outcome: Outcome) -> list[str]:
     elif expect.kind == "thanks":
         if "welcome" not in reply or outcome.citations:
             found.append("not an answer to thanks")
+    elif expect.kind == "feedback" and outcome.finish_reason != llm_pb2.FINISH_REASON_STOP:
+        found.append("no feedback on the student's answer")
     elif expect.kind == "no_knowledge" and ("notes" not in reply or outcome.citations):
         found.append("a tutor without notes answered from some")
     return found
