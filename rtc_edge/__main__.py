@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import logging
+import sys
+
 from aiohttp import web
+from pydantic import ValidationError
 
 from rtc_edge.app import build_app
 from rtc_edge.config import EdgeSettings
@@ -11,7 +15,14 @@ from svc_core.logs import configure_logging
 
 def main() -> None:
     """Builds settings and serves until SIGTERM/SIGINT (peers are closed on the way out)."""
-    settings = EdgeSettings()
+    try:
+        settings = EdgeSettings()
+    except ValidationError as error:
+        # A missing or development TURN secret outside development, or a malformed setting.
+        configure_logging("INFO", service="rtc_edge")
+        for problem in error.errors():
+            logging.getLogger("rtc_edge").error("cannot start rtc_edge: %s", problem["msg"])
+        sys.exit(2)
     configure_logging(settings.log_level, service="rtc_edge")
     web.run_app(
         build_app(settings),

@@ -26,6 +26,7 @@ from rtc_edge.idle_loop import IdleLoopCache, SharedIdleLoops
 from rtc_edge.metrics import metrics_response
 from rtc_edge.peer_session import PeerSession
 from rtc_edge.peers import EdgeFull, PeerRegistry
+from rtc_edge.security_headers import security_headers
 from rtc_edge.turn_credentials import ice_configuration, make_turn_credential
 
 logger = logging.getLogger(__name__)
@@ -251,6 +252,7 @@ async def index(request: web.Request) -> web.FileResponse:
 def build_app(settings: EdgeSettings) -> web.Application:
     """The aiohttp application; the gateway channel opens when it starts."""
     app = web.Application(client_max_size=MAX_SDP_BYTES)
+    app.on_response_prepare.append(security_headers(settings.frame_ancestors))
     state = EdgeState(settings)
     app[STATE] = state
     use_host_candidate_ip(settings.host_candidate_ip)

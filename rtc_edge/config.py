@@ -6,14 +6,15 @@ import json
 from dataclasses import dataclass
 from typing import Annotated
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import NoDecode, SettingsConfigDict
 
 from rtc_edge.video_encoding import VIDEO_CODECS, VideoCodecName
 from svc_core.settings import ServiceSettings
 
-# Must equal static-auth-secret in deploy/coturn/dev.conf so `make dev` works with no setup;
-# production sets RTC_TURN_SECRET (the app warns when the dev secret is served off loopback).
+# Equals static-auth-secret in deploy/coturn/dev.conf: used only with RTC_DEVELOPMENT=1 (what
+# `make dev` sets). It is public, so outside development the edge refuses to start with it or
+# with no secret at all (issue 21, item 8), as the gateway does without its API key.
 DEV_TURN_SECRET = "dev-turn-secret"
 
 
@@ -32,9 +33,11 @@ class EdgeSettings(ServiceSettings):
     # Seconds to wait for the gateway's `ready` (or its refusal) when a peer offers.
     gateway_ready_timeout_s: float = Field(default=10.0, gt=0)
 
+    # A developer's machine (`make dev`): the public development TURN secret is allowed.
+    development: bool = False
     # TURN REST credentials: the secret shared with coturn (static-auth-secret), the URLs handed
-    # to browsers, and the credential lifetime.
-    turn_secret: SecretStr = SecretStr(DEV_TURN_SECRET)
+    # to browsers, and the credential lifetime. Required unless `development`.
+    turn_secret: SecretStr = SecretStr("")
     turn_urls: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: ["turn:127.0.0.1:3478?transport=udp"]
     )
@@ -45,6 +48,11 @@ class EdgeSettings(ServiceSettings):
     # spends no relay ports. Loopback matches deploy/coturn/dev.conf; empty uses every
     # non-loopback interface (aioice's default).
     host_candidate_ip: str = "127.0.0.1"
+
+    # Origins whose pages may frame the student page (the web_backend's), comma-separated.
+    frame_ancestors: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["http://127.0.0.1:8000", "http://localhost:8000"]
+    )
 
     # Peers served at once; more are refused with 503.
     max_peers: int = Field(default=20, ge=1)
@@ -83,7 +91,7 @@ class EdgeSettings(ServiceSettings):
             return [name.strip().lower() for name in value.split(",") if name.strip()]
         return value
 
-    @field_validator("turn_urls", mode="before")
+    @field_validator("turn_urls", "frame_ancestors", mode="before")
     @classmethod
     def _split_urls(cls, value: object) -> object:
         # RTC_TURN_URLS=turn:a:3478,turn:b:3478 as well as a JSON list.
@@ -92,6 +100,24 @@ class EdgeSettings(ServiceSettings):
                 return json.loads(value)
             return [url.strip() for url in value.split(",") if url.strip()]
         return value
+
+    @model_validator(mode="after")
+    def _turn_secret_outside_development(self) -> EdgeSettings:
+        secret = self.turn_secret.get_secret_value()
+        if self.development:
+            if not secret:
+                self.turn_secret = SecretStr(DEV_TURN_SECRET)
+        elif not secret:
+            raise ValueError(
+                "RTC_TURN_SECRET is not set: set it to coturn's static-auth-secret "
+                "(RTC_DEVELOPMENT=1 uses deploy/coturn/dev.conf's public one)"
+            )
+        elif secret == DEV_TURN_SECRET:
+            raise ValueError(
+                "RTC_TURN_SECRET is the public development secret: set coturn's real "
+                "static-auth-secret, or RTC_DEVELOPMENT=1 on a developer's machine"
+            )
+        return self
 
 
 @dataclass(frozen=True)

@@ -80,7 +80,12 @@ def services(data_dir: Path, api_key: str) -> list[DevService]:
         DevService(
             "rtc_edge",
             [py, "-m", "rtc_edge"],
-            {"RTC_DATA_DIR": str(data_dir / "rtc"), "RTC_GATEWAY_API_KEY": api_key},
+            # Development: the edge may sign with deploy/coturn/dev.conf's public TURN secret.
+            {
+                "RTC_DATA_DIR": str(data_dir / "rtc"),
+                "RTC_GATEWAY_API_KEY": api_key,
+                "RTC_DEVELOPMENT": "1",
+            },
         ),
         DevService(
             "web",
