@@ -6,6 +6,10 @@ For each engine it starts the service in-process on a free port and, over gRPC:
   end of speech -> final result (includes the endpointer's min_silence wait), SPEECH_ENDED ->
   final (the decode), and speech onset -> SPEECH_STARTED (what barge-in waits for).
 
+Then the recognition accuracy of tutors' own language models (``benchmarks.asr_accuracy``:
+word error rate on spoken questions about tutors' documents, clean and at 20 dB SNR,
+against the general model; real-time factor; the time to build a model from 50 pages).
+
 faster-whisper uses ``ASR_MODEL`` when it is set; otherwise a tiny random-weight model is built
 (needs the dev extra), which times the pipeline, not a real model. Prints a table and writes
 ``bench-results/asr_svc.json``.
@@ -32,6 +36,7 @@ from vtutor.common.v1 import media_pb2
 from asr_svc.config import AsrSettings
 from asr_svc.recognizer import Recognizer
 from asr_svc.server import build_service
+from benchmarks.asr_accuracy import bench_accuracy, print_accuracy
 from svc_core.audio import float_to_pcm16, pcm16_to_float, resample
 from svc_core.server import GrpcServer
 
@@ -255,12 +260,16 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
                     no_speech_threshold=1.0 if "random" in model[1] else 0.6,
                 )
                 results.append(await bench_engine(settings, model[1], utterances=utterances))
-    return {
+    report: dict[str, Any] = {
         "chunk_ms": CHUNK_MS,
         "min_silence_ms": AsrSettings().min_silence_ms,
         "cpu_count": os.cpu_count(),
         "engines": results,
     }
+    if "pocketsphinx" in args.engines:
+        # Recognition accuracy with tutors' own language models (issue 15).
+        report["tutor_model"] = await asyncio.to_thread(bench_accuracy, quick=args.quick)
+    return report
 
 
 def main() -> None:
@@ -277,6 +286,8 @@ def main() -> None:
     args = parser.parse_args()
     report = asyncio.run(main_async(args))
     _print_table(report["engines"])
+    if "tutor_model" in report:
+        print_accuracy(report["tutor_model"])
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(report, indent=2))
     print(f"\nwritten: {args.output}")
