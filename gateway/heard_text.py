@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from gateway.upstream.tts_client import SpokenSegment
+
+if TYPE_CHECKING:
+    from gateway.turn_output import TurnOutput
+    from gateway.turn_pipeline import PipelineProgress
 
 
 def heard_text(segments: Sequence[SpokenSegment], heard_ms: int) -> str:
@@ -29,3 +34,26 @@ def heard_text(segments: Sequence[SpokenSegment], heard_ms: int) -> str:
             parts.append(" ".join(words))
         break
     return " ".join(p for p in parts if p)
+
+
+def delivered_answer(
+    *,
+    completed: bool,
+    spoken: bool,
+    progress: PipelineProgress,
+    output: TurnOutput,
+    heard_at: float,
+) -> tuple[str, int]:
+    """What of a turn's answer reached the student, and how many µs of its speech played.
+
+    A completed turn delivered everything. A turn cut short (interrupted or failed) delivered,
+    when spoken, the words heard by ``heard_at`` (``time.monotonic()``); as text only, the
+    captions sent.
+    """
+    playback = output.playback
+    if completed:
+        return "".join(progress.answer).strip(), playback.sent_ms * 1000
+    if spoken:
+        heard_ms = playback.heard_ms(heard_at)
+        return heard_text(progress.segments, heard_ms), heard_ms * 1000
+    return "".join(output.sent_text).strip(), 0

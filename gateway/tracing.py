@@ -161,6 +161,12 @@ class TurnTrace:
         self.span.end()
 
 
+def caller_links() -> list[Link]:
+    """A link to the current span (the Chat call a turn answers), if there is one."""
+    caller = trace.get_current_span().get_span_context()
+    return [Link(caller, {"vtutor.link": "caller"})] if caller.is_valid else []
+
+
 def stage_latencies_ms(timings: TurnTimings) -> dict[str, float]:
     """Time spent in each stage of a turn, in ms (stages that did not happen are left out).
 

@@ -173,8 +173,11 @@ class TurnCoordinator:
             async with self._lock:
                 await self._replace_turn("new question")
                 self._turn = prepared
-                await prepared.commit(end_of_speech_us=event.end_of_speech_us, transcript=final)
-            return
+                shown = await prepared.commit(
+                    end_of_speech_us=event.end_of_speech_us, transcript=final
+                )
+            if shown:
+                return
         turn = TurnHandle.plan(
             context, event.text, spoken=True, end_of_speech_us=event.end_of_speech_us
         )

@@ -19,14 +19,11 @@ import uuid
 from dataclasses import replace
 from datetime import UTC, datetime
 
-from opentelemetry import trace as otel_trace
-from opentelemetry.trace import Link
-
 from gateway import metrics
 from gateway.conversation_context import ConversationContext
 from gateway.events import ErrorOut, TranscriptOut, TurnEventKind, TurnEventOut
-from gateway.heard_text import heard_text
-from gateway.tracing import TurnTrace
+from gateway.heard_text import delivered_answer
+from gateway.tracing import TurnTrace, caller_links
 from gateway.turn_output import TurnOutput
 from gateway.turn_pipeline import TurnPipeline
 from gateway.turn_plan import plan_turn
@@ -106,7 +103,7 @@ class TurnHandle:
         if context.tracing is not None:
             turn_trace = context.tracing.start_turn(turn_id, spoken=spoken, start_us=start_us)
         else:
-            turn_trace = TurnTrace.start(turn_id, clock, links=_caller_links())
+            turn_trace = TurnTrace.start(turn_id, clock, links=caller_links())
         turn_trace.record_asr_final(timings)
         plan = plan_turn(
             turn_id,
@@ -149,12 +146,17 @@ class TurnHandle:
         """Starts the pipeline hidden: nothing reaches the client until ``commit``."""
         self._run_hidden()
 
-    async def commit(self, *, end_of_speech_us: int, transcript: TranscriptOut) -> None:
+    async def commit(self, *, end_of_speech_us: int, transcript: TranscriptOut) -> bool:
         """Makes a prepared turn the turn: the final transcript matched what it answers.
 
         Stages that were ready before the commit count as ready at the commit: nothing of
         the answer could reach the client earlier.
+
+        Returns:
+            False when the prepared turn had already ended (it failed): answer afresh.
         """
+        if self._ending:
+            return False
         now = max(self.context.clock.now_us(), 1)
         self.timings.end_of_speech_us = end_of_speech_us
         self.timings.final_transcript_us = now
@@ -166,6 +168,7 @@ class TurnHandle:
         self.trace.record_asr_final(self.timings)
         metrics.record_speculation(committed=True)
         await self._show(transcript)
+        return True
 
     async def discard(self, reason: str) -> None:
         """Drops a prepared turn that will not be the turn: no event, no record."""
@@ -281,20 +284,17 @@ class TurnHandle:
         clock = self.context.clock
         timings = self.timings
         timings.end_us = max(clock.now_us(), 1)
-        playback = self.output.playback
-        if playback.last_sent is not None:
-            timings.last_frame_us = clock.us_at(playback.last_sent)
+        last_sent = self.output.playback.last_sent
+        if last_sent is not None:
+            timings.last_frame_us = clock.us_at(last_sent)
         progress = self.pipeline.progress
-        if outcome is TurnOutcome.COMPLETED:
-            answer = "".join(progress.answer).strip()
-            played_us = playback.sent_ms * 1000
-        elif self.pipeline.plan.speech is not None:
-            heard_ms = playback.heard_ms(heard_at)
-            answer = heard_text(progress.segments, heard_ms)
-            played_us = heard_ms * 1000
-        else:
-            answer = "".join(self.output.sent_text).strip()
-            played_us = 0
+        answer, played_us = delivered_answer(
+            completed=outcome is TurnOutcome.COMPLETED,
+            spoken=self.pipeline.plan.speech is not None,
+            progress=progress,
+            output=self.output,
+            heard_at=heard_at,
+        )
         self.pipeline.release_media(played_us)
         self.trace.end(outcome, timings, error=failure.message if failure else "")
         metrics.record_turn(outcome, timings)
@@ -313,8 +313,3 @@ class TurnHandle:
             failure=failure,
             speculative=self.speculative,
         )
-
-
-def _caller_links() -> list[Link]:
-    caller = otel_trace.get_current_span().get_span_context()
-    return [Link(caller, {"vtutor.link": "caller"})] if caller.is_valid else []

@@ -165,3 +165,18 @@ async def test_the_asr_ending_the_utterance_starts_the_speculation_at_once() -> 
         await fakes.asr.say(RecognizedText("what is photosynthesis", True, 0, 600, 0))
         record = await live.ended()
     assert record.speculative and len(fakes.llm.requests) == 1
+
+
+async def test_a_speculation_that_failed_is_answered_afresh_by_the_final() -> None:
+    fakes = FakeUpstreams(llm=FakeLlm(fail_after=0))
+    settings = unit_settings(speculation_stable_ms=STABLE_MS)
+    async with LiveConversation(fakes, settings) as live:
+        await live.audio(700)
+        await fakes.asr.say(SpeechActivity(True, 0, 0), interim("what is photosynthesis"))
+        await until(lambda: fakes.llm.streams and fakes.llm.streams[0].outcome == "failed")
+        fakes.llm.fail_after = None  # the LLM is back
+        await fakes.asr.say(*final("what is photosynthesis"))
+        record = await live.ended()
+    assert record.outcome is TurnOutcome.COMPLETED and not record.speculative
+    assert len(fakes.llm.requests) == 2
+    assert turn_ids(live) == {record.turn_id}  # the failed speculation left no trace
