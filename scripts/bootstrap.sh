@@ -45,8 +45,9 @@ fi
 
 if [ ! -d node_modules/@bufbuild/buf ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   log "installing npm tooling"
-  # `npm install` follows the lock file; `npm ci` would refuse it, because the lock can only
-  # list the optional per-platform buf binaries this registry mirror carries.
-  npm install --no-audit --no-fund --loglevel=error
+  # `npm ci` installs exactly what the lock says and never writes it, so a fresh clone stays
+  # clean (issue 21, item 10). The lock lists every platform's optional buf binary: with only
+  # Linux's, `npm install` added the others and rewrote it.
+  npm ci --no-audit --no-fund --loglevel=error
 fi
 log "ready"
