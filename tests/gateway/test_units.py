@@ -8,9 +8,12 @@ import pytest
 
 from gateway.auth import ServiceCredential, bearer_token
 from gateway.config import GatewaySettings
+from gateway.events import AssistantTextOut, AudioOut, FrameOut
 from gateway.heard_text import heard_text
 from gateway.playback import Playback
+from gateway.proto_mapping import converse_response
 from gateway.sessions import SessionRegistry, TutorProfile
+from gateway.upstream.lipsync_client import AnimatedFrame
 from gateway.upstream.tts_client import SpokenSegment, SpokenWord
 from svc_core.errors import FailedPrecondition, ResourceExhausted, Unauthenticated
 
@@ -150,3 +153,23 @@ def test_settings_defaults_and_prefix(monkeypatch):
     assert settings.lipsync_address == "127.0.0.1:50055"
     assert settings.llm_address == "llm:1"
     assert settings.engine_url(50051) == "gw.example:443"
+
+
+def test_audio_and_frames_carry_their_turn_id_on_the_wire():
+    registry = SessionRegistry(
+        max_sessions=1, idle_timeout_s=60, default_ttl_s=60, ended_retention_s=60
+    )
+    session, _ = registry.create(
+        tenant_id="t", student_id="s", tutor=TutorProfile(), engine_url="x"
+    )
+    audio = converse_response(
+        AudioOut("turn-a", b"\x00\x00" * 320, 40_000, 16000), session, send_text=True
+    )
+    frame = AnimatedFrame(0, 8, 8, 1, b"\x80" * 96, b"\x00\x00" * 640, 0, 16000)
+    media = converse_response(FrameOut("turn-b", frame, 80_000), session, send_text=True)
+    text = converse_response(AssistantTextOut("turn-a", "Hi"), session, send_text=True)
+    assert audio is not None and audio.turn_id == "turn-a" and audio.audio.pts_us == 40_000
+    assert (
+        media is not None and media.turn_id == "turn-b" and media.media_frame.video.pts_us == 80_000
+    )
+    assert text is not None and text.turn_id == ""  # captions name their turn inside
