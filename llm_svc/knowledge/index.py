@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import functools
 import logging
 import math
 import re
@@ -23,6 +24,7 @@ from llm_svc.knowledge.documents import (
 )
 
 _MIN_CANDIDATES = 50
+_TERMS_CACHE = 4096
 # How alike (difflib ratio) a misheard word and a known word must be to read one as the other.
 _SIMILAR_WORD = 0.7
 _SIMILAR_JOINED = 0.7
@@ -88,6 +90,9 @@ class KnowledgeBase:
         # A term no passage contains weighs the most: that is what makes a question off-topic.
         self._unknown_idf = math.log(1 + (count + 0.5) / 0.5)
         self._vocabulary: list[str] | None = None
+        # Answers analyse the same sentences, titles and clauses on every turn; the cache goes
+        # with this (immutable) knowledge base.
+        self._terms = functools.lru_cache(maxsize=_TERMS_CACHE)(self._analyze)
         self._sentences: dict[tuple[str, int], tuple[tuple[str, frozenset[str]], ...]] = {}
         self._bm25 = bm25s.BM25()
         if self.passages:
@@ -137,13 +142,16 @@ class KnowledgeBase:
         match = difflib.get_close_matches(word, self._vocabulary, n=1, cutoff=cutoff)
         return match[0] if match else ""
 
+    def _analyze(self, text: str) -> tuple[str, ...]:
+        return tuple(self._analyzer.terms(text))
+
     def following(self, passage: Passage) -> Passage | None:
         """The passage after ``passage`` in its document; None at the end."""
         return self._by_position.get((passage.document_id, passage.index + 1))
 
     def terms(self, text: str) -> list[str]:
         """The search terms of ``text``, as questions and passages are analyzed."""
-        return self._analyzer.terms(text)
+        return list(self._terms(text))
 
     def idf(self, term: str) -> float:
         """How specific a search term is in this knowledge base (higher: rarer)."""
