@@ -23,11 +23,13 @@ from lipsync_svc.engines.base import LipsyncEngine
 from lipsync_svc.face_detection import HaarFaceDetector, smooth_boxes
 from lipsync_svc.frames import FaceBox, fit_within
 from lipsync_svc.idle_loop import LONGEST, apply_plan, loop_plan
-from lipsync_svc.video_source import check_cancelled, video_frames
+from lipsync_svc.video_source import check_cancelled, speech_share, video_frames
 from svc_core.errors import InvalidArgument
 
 # Longest side of the grey frames the detector reads.
 DETECTION_SIDE = 360
+# A video whose audio is this much speech may show the person's own mouth shapes.
+MIN_SPEECH_SHARE = 0.2
 # At least this share of frames must show a face.
 MIN_FACE_SHARE = 0.25
 # Head-and-shoulders framing around the face boxes, in face widths / heights.
@@ -265,5 +267,6 @@ def prepare_avatar(
         frames=loop_frames,
         boxes=loop_boxes,
         face_padding=options.face_padding,
+        source_speech=speech_share(video) >= MIN_SPEECH_SHARE,
     )
     return PreparedAvatar(avatar, engine.build_avatar_cache(avatar))

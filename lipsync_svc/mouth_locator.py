@@ -204,7 +204,8 @@ def locate_mouth(frame: np.ndarray, face: FaceBox) -> MouthBox | None:
     left, right = _extent(col_profile, start, 0.3 * float(col_profile[start]), 2)
     bx, by, bw, bh = left, top, right - left + 1, bottom - top + 1
     width_share = bw / (face.w * scale)
-    if not MIN_WIDTH <= width_share <= MAX_WIDTH or bh > 0.7 * bw:
+    # (A wide-open mouth is nearly as tall as it is wide.)
+    if not MIN_WIDTH <= width_share <= MAX_WIDTH or bh > 1.1 * bw:
         return None
 
     # The lip line, from the middle half of the mouth's width.

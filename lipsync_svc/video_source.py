@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TypeVar
 
 import av
+import numpy as np
 
 from svc_core.errors import InvalidArgument
 
@@ -52,6 +53,38 @@ def _open(path: Path, declared_format: str) -> av.container.InputContainer:
         container.close()
         raise InvalidArgument("the file has no video stream")
     return container
+
+
+def speech_share(path: Path, *, window_s: float = 0.04, level_dbfs: float = -40.0) -> float:
+    """Share of the video's audio track, in windows of ``window_s``, as loud as speech; 0.0 when
+    the file has no audio track or it cannot be decoded."""
+    try:
+        container = av.open(str(path), mode="r")
+    except (av.error.FFmpegError, ValueError):
+        return 0.0
+    try:
+        if not container.streams.audio:
+            return 0.0
+        stream = container.streams.audio[0]
+        loud = total = 0
+        pending = np.zeros(0, np.float32)
+        for frame in container.decode(stream):
+            samples = frame.to_ndarray().astype(np.float32)
+            if samples.dtype.kind != "f" or np.abs(samples).max(initial=0) > 1.5:
+                samples = samples / 32768.0
+            mono = samples.reshape(len(frame.layout.channels), -1).mean(axis=0)
+            pending = np.concatenate([pending, mono])
+            size = max(1, int(window_s * frame.sample_rate))
+            while len(pending) >= size:
+                window, pending = pending[:size], pending[size:]
+                rms = float(np.sqrt(np.mean(np.square(window)))) + 1e-9
+                loud += 20 * np.log10(rms) > level_dbfs
+                total += 1
+        return loud / total if total else 0.0
+    except av.error.FFmpegError:
+        return 0.0
+    finally:
+        container.close()
 
 
 def video_frames(

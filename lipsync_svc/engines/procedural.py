@@ -1,7 +1,9 @@
 """The embedded engine: mouth shapes from viseme hints or audio features, no model needed.
 
-On the built-in drawn avatar the mouth is drawn; on avatars made from video the mouth region
-of each idle frame is warped (see mouth_warp). In silence the idle frame is shown untouched.
+On the built-in drawn avatar the mouth is drawn. On avatars made from a video of the person
+speaking, their own mouth images matching each shape are blended in (mouth_bank); on avatars
+made from silent or still videos the real mouth is opened by warping the lower face
+(mouth_warp). In silence the idle frame is shown untouched.
 """
 
 from __future__ import annotations
@@ -13,12 +15,21 @@ import numpy as np
 from lipsync_svc.avatar import LoadedAvatar
 from lipsync_svc.engines.base import EngineCapabilities, EngineStream, FrameRequest, LipsyncEngine
 from lipsync_svc.mouth import MouthDriver
+from lipsync_svc.mouth_bank import MouthBank, build_mouth_bank, render_from_bank
 from lipsync_svc.mouth_locator import NoMouthFound
 from lipsync_svc.mouth_warp import mouth_geometry, warp_mouth
 from svc_core.errors import InvalidArgument
 
 # v2: the lips found by colour (mouth_locator); older avatars rebuild it when first loaded.
 MOUTH_CACHE = "procedural_mouth_v2"
+# The person's own mouths (mouth_bank), for avatars whose video shows them speaking.
+BANK_PATCHES = "procedural_bank_patches"
+BANK_OPENINGS = "procedural_bank_openings"
+BANK_SOURCES = "procedural_bank_sources"
+
+
+def _no_bank(avatar: LoadedAvatar) -> np.ndarray:
+    return np.zeros(0, np.float32)
 
 
 class ProceduralStream(EngineStream):
@@ -29,6 +40,16 @@ class ProceduralStream(EngineStream):
         self._driver = MouthDriver(sample_rate)
         self._geometry = (
             None if avatar.drawn is not None else avatar.cache(MOUTH_CACHE, mouth_geometry)
+        )
+        openings = avatar.cache(BANK_OPENINGS, _no_bank)
+        self._bank = (
+            MouthBank(
+                avatar.cache(BANK_PATCHES, _no_bank),
+                openings,
+                avatar.cache(BANK_SOURCES, _no_bank),
+            )
+            if len(openings) >= 2
+            else None
         )
 
     def render(self, requests: Sequence[FrameRequest]) -> list[np.ndarray]:
@@ -42,7 +63,12 @@ class ProceduralStream(EngineStream):
                 frames.append(self._avatar.drawn.render_mouth(idle, request.idle_index, shape))
             else:
                 assert self._geometry is not None
-                frames.append(warp_mouth(idle, self._geometry[request.idle_index], shape))
+                geometry = self._geometry[request.idle_index]
+                if self._bank is not None:
+                    face_width = float(self._avatar.boxes[request.idle_index][2])
+                    frames.append(render_from_bank(idle, geometry, face_width, shape, self._bank))
+                else:
+                    frames.append(warp_mouth(idle, geometry, shape))
         return frames
 
 
@@ -55,9 +81,15 @@ class ProceduralEngine(LipsyncEngine):
     @classmethod
     def build_avatar_cache(cls, avatar: LoadedAvatar) -> dict[str, np.ndarray]:
         try:
-            return {MOUTH_CACHE: mouth_geometry(avatar)}
+            caches = {MOUTH_CACHE: mouth_geometry(avatar)}
         except NoMouthFound as exc:
             raise InvalidArgument(str(exc)) from exc
+        bank = build_mouth_bank(avatar.frames, avatar.boxes) if avatar.source_speech else None
+        if bank is not None:
+            caches[BANK_PATCHES] = bank.patches
+            caches[BANK_OPENINGS] = bank.openings
+            caches[BANK_SOURCES] = bank.sources
+        return caches
 
     def open_stream(self, avatar: LoadedAvatar, sample_rate: int, fps: int) -> EngineStream:
         return ProceduralStream(avatar, sample_rate)

@@ -23,20 +23,40 @@ CODECS = {"mp4": "libx264", "webm": "libvpx", "mov": "mpeg4"}
 
 
 def face_video(
-    fmt: str = "mp4", *, frames: int = 60, size: int = 256, fps: int = 25, face: bool = True
+    fmt: str = "mp4",
+    *,
+    frames: int = 60,
+    size: int = 256,
+    fps: int = 25,
+    face: bool = True,
+    speech: bool = False,
+    openings: list[float] | None = None,
 ) -> bytes:
-    """A short video the tests make: the drawn face talking (its mouth opens and closes), or,
-    with ``face=False``, a moving gradient with no face in it."""
+    """A short video the tests make: the drawn face talking (its mouth opens and closes, or as
+    ``openings`` says per frame), or, with ``face=False``, a moving gradient with no face in
+    it. With ``speech`` the mp4 carries an AAC audio track of speech-like sound."""
     out = io.BytesIO()
     container = av.open(out, "w", format=fmt)
     stream = container.add_stream(CODECS[fmt], rate=fps)
     stream.width = stream.height = size
     stream.pix_fmt = "yuv420p"
+    if speech:
+        audio_stream = container.add_stream("aac", rate=16000)
+        audio_stream.layout = "mono"
+        pcm = np.frombuffer(speech_like(frames / fps), "<i2").astype(np.float32) / 32768
+        for start in range(0, len(pcm) - 1023, 1024):
+            chunk = av.AudioFrame.from_ndarray(pcm[None, start : start + 1024], "fltp", "mono")
+            chunk.sample_rate = 16000
+            chunk.pts = start
+            for packet in audio_stream.encode(chunk):
+                container.mux(packet)
     drawn = DrawnFace(size, 100)
     ramp = np.linspace(0, 255, size, dtype=np.float32)
     for index in range(frames):
         if face:
-            opening = abs(float(np.sin(index / 4))) * 0.8
+            opening = (
+                openings[index] if openings is not None else abs(float(np.sin(index / 4))) * 0.8
+            )
             image = drawn.render(index, MouthShape(opening, 0.0))
         else:
             row = ((ramp + 6 * index) % 256).astype(np.uint8)
@@ -47,6 +67,9 @@ def face_video(
             container.mux(packet)
     for packet in stream.encode():
         container.mux(packet)
+    if speech:
+        for packet in audio_stream.encode():
+            container.mux(packet)
     container.close()
     return out.getvalue()
 
