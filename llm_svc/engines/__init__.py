@@ -22,8 +22,12 @@ def create_engine(settings: LlmSettings) -> LlmEngine:
     """The engine ``settings.engine`` names, configured from settings (not yet started).
 
     Raises:
-        StartupError: The engine's packages are not installed.
+        StartupError: No engine has that name, or its packages are not installed.
     """
+    if settings.engine not in ENGINES:
+        raise StartupError(
+            f"LLM_ENGINE={settings.engine!r} is not an engine: use one of {', '.join(ENGINES)}"
+        )
     module_name, class_name = ENGINES[settings.engine].split(":")
     try:
         module = importlib.import_module(module_name)

@@ -168,3 +168,15 @@ def test_without_a_knowledge_base_the_model_gets_no_notes_message():
     assert [m["role"] for m in ungrounded] == ["system", "user"]
     assert [m["role"] for m in unmatched] == ["system", "system", "user"]
     assert "no material" in unmatched[1]["content"]
+
+
+def test_an_engine_name_without_an_engine_is_a_startup_error(tmp_path):
+    from llm_svc.config import LlmSettings
+    from llm_svc.engines import ENGINES, create_engine
+    from svc_core.server import StartupError
+
+    assert set(ENGINES) == {"retrieval", "ollama"}
+    # Settings validate the name; a caller that bypasses validation still gets a clear error.
+    settings = LlmSettings.model_construct(engine="gpt")
+    with pytest.raises(StartupError, match=r"LLM_ENGINE='gpt'.*retrieval, ollama"):
+        create_engine(settings)
