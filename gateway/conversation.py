@@ -20,6 +20,7 @@ from gateway.conversation_context import ConversationContext, SessionTurns
 from gateway.converse_inputs import AudioIn, ClientInput, ConverseOptions, InterruptIn, TextIn
 from gateway.events import ConverseEvent, ErrorOut, SessionOpened
 from gateway.sessions import Session, SessionRegistry, SessionState
+from gateway.speech_events import SpeechEvent
 from gateway.speech_input import SpeechInput
 from gateway.stream_clock import StreamClock
 from gateway.tracing import ConversationTracing
@@ -70,11 +71,14 @@ class Conversation:
             sender=self.sender,
             session=session,
         )
-        self.turns = TurnCoordinator(self.context)
         # Speculative answers need interim transcripts even when the client wants none.
         interim = options.interim_transcripts or settings.speculation_stable_ms > 0
-        self.speech = SpeechInput(self.context, self.turns.on_speech, interim_results=interim)
+        self.speech = SpeechInput(self.context, self._on_speech, interim_results=interim)
+        self.turns = TurnCoordinator(self.context, quiet_ms=lambda: self.speech.quiet_ms)
         self._failure: BaseException | None = None
+
+    async def _on_speech(self, event: SpeechEvent) -> None:
+        await self.turns.on_speech(event)
 
     @property
     def current_turn(self) -> TurnHandle | None:

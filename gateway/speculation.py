@@ -15,12 +15,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
+from collections.abc import Callable
 
 from gateway.conversation_context import ConversationContext
 from gateway.speech_events import InterimText
 from gateway.turn_handle import TurnHandle
 
 _NOT_WORD = re.compile(r"[^\w']+")
+# A stable interim transcript is answered once the audio has been quiet this long.
+PAUSE_MS = 100
+PAUSE_POLL_S = 0.02
 
 
 def normalized(text: str) -> str:
@@ -33,10 +37,13 @@ class Speculation:
 
     Args:
         context: The conversation.
+        quiet_ms: How long the student's audio has been quiet: a stable interim transcript is
+            answered only in a pause, not while a long word is still being spoken.
     """
 
-    def __init__(self, context: ConversationContext) -> None:
+    def __init__(self, context: ConversationContext, quiet_ms: Callable[[], float]) -> None:
         self._context = context
+        self._quiet_ms = quiet_ms
         self._text = ""  # normalized
         self._interim = ""
         self._timer: asyncio.Task[None] | None = None
@@ -98,6 +105,11 @@ class Speculation:
 
     async def _prepare_after(self, text: str, delay_s: float) -> None:
         await asyncio.sleep(delay_s)
+        # Interim results come at most every 200 ms and only when they change, so a stable
+        # one is often the middle of a word: wait for the pause (new speech cancels us).
+        # Loudness is sampled as audio arrives, not signalled: look again shortly.
+        while self._quiet_ms() < PAUSE_MS:  # noqa: ASYNC110
+            await asyncio.sleep(PAUSE_POLL_S)
         self._timer = None
         self._prepare(text)
 

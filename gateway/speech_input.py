@@ -14,6 +14,8 @@ from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
+import numpy as np
+
 from gateway.conversation_context import ConversationContext
 from gateway.speech_events import (
     FinalText,
@@ -25,7 +27,7 @@ from gateway.speech_events import (
 )
 from gateway.upstream.asr_client import RecognitionSettings, RecognizedText, SpeechActivity
 from gateway.upstream.channels import UpstreamError
-from svc_core.audio import check_pcm_chunk
+from svc_core.audio import check_pcm_chunk, pcm16_to_float
 
 logger = logging.getLogger(__name__)
 
@@ -34,6 +36,9 @@ logger = logging.getLogger(__name__)
 ASR_QUEUE_CHUNKS = 500
 # After an ASR stream fails, wait this long before opening another.
 ASR_RETRY_S = 1.0
+# Audio quieter than this (RMS, full scale 1.0; about -40 dBFS) counts as a pause. Only the
+# speculation gate uses it (whether the student has paused yet); the ASR's VAD decides turns.
+QUIET_RMS = 0.01
 
 OnSpeech = Callable[[SpeechEvent], Awaitable[None]]
 
@@ -68,11 +73,19 @@ class SpeechInput:
         self._arrivals: deque[tuple[float, float]] = deque(maxlen=3000)
         self._speech_ended_us = 0
         self._dropped_chunks = 0
+        self._quiet_since_ms: float | None = None
 
     @property
     def received_ms(self) -> float:
         """Input audio received so far, in ms."""
         return self._received_samples * 1000 / self._context.options.input_sample_rate_hz
+
+    @property
+    def quiet_ms(self) -> float:
+        """How long the latest audio has been quiet (a pause, as far as loudness tells), in ms."""
+        if self._quiet_since_ms is None:
+            return 0.0
+        return self.received_ms - self._quiet_since_ms
 
     async def on_audio(self, data: bytes) -> None:
         """Takes a chunk of the student's audio, (re)opening the ASR stream when needed.
@@ -83,6 +96,11 @@ class SpeechInput:
         check_pcm_chunk(data)
         start_ms = self.received_ms
         self._received_samples += len(data) // 2
+        if data and float(np.sqrt(np.mean(pcm16_to_float(data) ** 2))) < QUIET_RMS:
+            if self._quiet_since_ms is None:
+                self._quiet_since_ms = start_ms
+        else:
+            self._quiet_since_ms = None
         self._arrivals.append((self.received_ms, time.monotonic()))
         run = self._asr
         if run is None or (run.task is not None and run.task.done()):

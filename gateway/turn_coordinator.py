@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 
 import grpc
 
@@ -79,16 +80,19 @@ class TurnCoordinator:
 
     Args:
         context: The conversation.
+        quiet_ms: How long the student's audio has been quiet (gates speculative answers).
     """
 
-    def __init__(self, context: ConversationContext) -> None:
+    def __init__(
+        self, context: ConversationContext, quiet_ms: Callable[[], float] = lambda: 0.0
+    ) -> None:
         self._context = context
         self._turn: TurnHandle | None = None
         self._lock = asyncio.Lock()
         self._onset_ms: float | None = None
         self._barge_in: asyncio.Task[None] | None = None
         self._barge_in_text = ""  # the barging utterance's latest interim transcript
-        self._speculation = Speculation(context)
+        self._speculation = Speculation(context, quiet_ms)
 
     @property
     def current_turn(self) -> TurnHandle | None:

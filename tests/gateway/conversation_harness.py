@@ -8,6 +8,8 @@ import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+import numpy as np
+
 from gateway.config import GatewaySettings
 from gateway.conversation import Conversation
 from gateway.converse_inputs import AudioIn, ClientInput, ConverseOptions, InterruptIn, TextIn
@@ -127,10 +129,16 @@ class LiveConversation:
 
     # Client inputs ----------------------------------------------------------------------------
 
-    async def audio(self, ms: int) -> None:
-        """Sends ``ms`` of (silent) student audio."""
+    async def audio(self, ms: int, *, loud: bool = False) -> None:
+        """Sends ``ms`` of student audio: silence, or a loud tone (speech, as loudness goes)."""
+        samples = 16 * CHUNK_MS
+        if loud:
+            tone = (np.sin(np.arange(samples) * 2 * np.pi * 200 / 16000) * 8000).astype("<i2")
+            chunk = tone.tobytes()
+        else:
+            chunk = bytes(samples * 2)
         for _ in range(ms // CHUNK_MS):
-            await self._inputs.put(AudioIn(bytes(16 * CHUNK_MS * 2)))
+            await self._inputs.put(AudioIn(chunk))
         await asyncio.sleep(0.005)
 
     async def text(self, text: str) -> None:

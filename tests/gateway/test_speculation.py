@@ -180,3 +180,17 @@ async def test_a_speculation_that_failed_is_answered_afresh_by_the_final() -> No
     assert record.outcome is TurnOutcome.COMPLETED and not record.speculative
     assert len(fakes.llm.requests) == 2
     assert turn_ids(live) == {record.turn_id}  # the failed speculation left no trace
+
+
+async def test_a_stable_interim_is_answered_only_once_the_student_pauses() -> None:
+    async with speculating() as live:
+        fakes = live.fakes
+        await live.audio(700, loud=True)
+        await fakes.asr.say(SpeechActivity(True, 0, 0), interim("what is the"))
+        await asyncio.sleep(STABLE_MS * 3 / 1000)
+        assert fakes.llm.requests == []  # still speaking: a long word, not a pause
+        await live.audio(200)  # the pause
+        await until(lambda: fakes.llm.requests)
+        await fakes.asr.say(*final("what is the"))
+        record = await live.ended()
+    assert record.speculative
