@@ -17,7 +17,8 @@ from llm_svc.tutoring import prompts
 from llm_svc.tutoring.conversation import Turn, find_passages
 from llm_svc.tutoring.intents import Intent, normalize
 from llm_svc.tutoring.questions import asks_what_next, strip_type_words
-from llm_svc.tutoring.selection import Selection, Wanted, example_strength, select
+from llm_svc.tutoring.selection import Selection, Wanted, select
+from llm_svc.tutoring.sentence_roles import example_strength
 
 # Passages searched for sentences; answers draw on at most ReplyPolicy.max_passages of them.
 _CANDIDATE_PASSAGES = 5

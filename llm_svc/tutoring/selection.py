@@ -17,31 +17,19 @@ from typing import Protocol
 
 from llm_svc.knowledge.documents import Passage, PassageHit
 from llm_svc.tutoring.intents import normalize
-from llm_svc.tutoring.questions import CUES, QuestionType, cue_strength
+from llm_svc.tutoring.questions import QuestionType, cue_strength
+from llm_svc.tutoring.sentence_roles import defined_terms, example_strength, explains
 
 _ANAPHORIC_START = re.compile(
     r"^(?:this|that|these|those|it|its|they|their|them|he|she|his|her|such|so|then|but|also)\b",
     re.IGNORECASE,
 )
-_EXAMPLE = re.compile(
-    r"\bfor (?:example|instance)\b|\bsuch as\b|\be\.g\.|\bimagine\b|\bif you\b"
-    r"|\bsuppose\b|\bwhen you\b|\bsay you\b|\bexamples? of\b",
-    re.IGNORECASE,
-)
-_DIGIT = re.compile(r"\d")
-_NUMBERS = CUES[QuestionType.QUANTITY]
 _CLAUSE_BREAK = re.compile(r"[,;:]\s")
 # Weights of the parts of a sentence's score (tuned on the dialogue suite's tuning half).
 _TOPIC_WEIGHT = 0.4
 _CUE_WEIGHT = 0.35
 _SECTION_CUE = 1.0
 _EXPLAINS_BONUS = 0.4
-# "X because Y" and "Y, so X" ("so that" and "so you can" give a purpose, not a cause).
-_CAUSE = re.compile(
-    r"\b(?P<because>because|since|due to)\b"
-    r"|\b(?P<so>so(?! that\b| you\b)|therefore|that is why|this is why|which is why)\b",
-    re.IGNORECASE,
-)
 _RANK_WEIGHT = 0.3
 _OPENING_BONUS = 0.15
 _TITLE_OPENING_BONUS = 0.4
@@ -56,15 +44,6 @@ _RELATIVE_FLOOR = 0.5
 _SAME_DOCUMENT_BONUS = 0.3
 _SAME_PASSAGE_BONUS = 0.2
 _NEXT_PASSAGE_BONUS = 0.4
-# "X is a ...", "X means ...", "... is called X": the sentence's first such verb.
-_DEFINITION_VERB = re.compile(r"\s(?:is|are|means)(?: called)?\s")
-# "X is why ..." gives a reason, not a meaning.
-_NOT_A_MEANING = re.compile(r"(?:why|how|when|where|because|not|also)\b")
-# Search terms a defined subject has at most ("the water cycle": 2).
-_SUBJECT_TERMS = 3
-# ... and a name it gives ("is the denominator") at most this many.
-_NAMED_TERMS = 2
-_CLAUSE_END = re.compile(r"[,;:.!?]")
 # A further sentence joins when it adds at least this much.
 _MIN_GAIN = 0.3
 # Below this many words an answer takes the next sentence of its passage for context.
@@ -204,9 +183,9 @@ def _score(scorer: Scorer, s: Sentence, wanted: Wanted, best_score: float) -> fl
         ):
             score += _TITLE_OPENING_BONUS  # and a document opens with what its title names
     score += _COVERAGE_WEIGHT * s.hit.coverage  # its passage covers the whole question
-    if defining and wanted.focus & _defined(scorer, s.text):
+    if defining and wanted.focus & defined_terms(scorer, s.text):
         score += _DEFINES_BONUS
-    if wanted.kind is QuestionType.REASON and _explains(scorer, s.text, wanted.focus):
+    if wanted.kind is QuestionType.REASON and explains(scorer, s.text, wanted.focus):
         score += _EXPLAINS_BONUS
     if wanted.penalize_said and _was_said(s, wanted):
         score -= _REPEATED_PENALTY
@@ -236,35 +215,8 @@ def _add_continuity(
             scores[id(s)] += _NEXT_PASSAGE_BONUS
 
 
-def _explains(scorer: Scorer, text: str, focus: frozenset[str]) -> bool:
-    """Whether a sentence gives the reason for a focus term: the term before "because" ("leaves
-    are green because ...") or after "so" ("... so clouds form and it may rain")."""
-    for match in _CAUSE.finditer(text):
-        before = frozenset(scorer.terms(text[: match.start()]))
-        after = frozenset(scorer.terms(text[match.end() :]))
-        if (match.group("because") and focus & before) or (match.group("so") and focus & after):
-            return True
-    return False
-
-
 def _was_said(s: Sentence, wanted: Wanted) -> bool:
     return bool(wanted.said) and normalize(s.text) in wanted.said
-
-
-def _defined(scorer: Scorer, text: str) -> frozenset[str]:
-    """The terms a sentence defines: its subject in "A fraction is ...", "Evaporation means
-    ...", or what it names in "This is called evaporation"; empty when it defines nothing."""
-    match = _DEFINITION_VERB.search(text)
-    if not match or _NOT_A_MEANING.match(text, match.end()):
-        return frozenset()
-    if match.group(0).strip().lower().endswith("called"):
-        return frozenset(scorer.terms(text[match.end() : match.end() + 40]))
-    subject = frozenset(scorer.terms(text[: match.start()]))
-    # A long stretch before the verb is a clause of its own, not the subject being defined.
-    defined = subject if len(subject) <= _SUBJECT_TERMS else frozenset()
-    # "The number on the bottom is the denominator: ...", "Moving air is wind."
-    named = frozenset(scorer.terms(_CLAUSE_END.split(text[match.end() :], maxsplit=1)[0]))
-    return defined | (named if len(named) <= _NAMED_TERMS else frozenset())
 
 
 def _gain(
@@ -282,8 +234,8 @@ def _gain(
     gain = scorer.weighted_coverage(wanted.focus, s.terms & uncovered) if uncovered else 0.0
     if wanted.kind in _DEFINING and len(wanted.focus) > 1:
         # "The difference between weather and climate": a sentence defining each side.
-        defined = frozenset().union(*(_defined(scorer, c.text) for c in chosen))
-        if (wanted.focus - defined) & _defined(scorer, s.text):
+        defined = frozenset().union(*(defined_terms(scorer, c.text) for c in chosen))
+        if (wanted.focus - defined) & defined_terms(scorer, s.text):
             gain += _DEFINES_BONUS
     follows = any(c.hit is s.hit and c.position + 1 == s.position for c in chosen)
     if wanted.kind is QuestionType.REASON and not follows:
@@ -338,14 +290,3 @@ def _trimmed(s: Sentence, budget_words: int) -> Sentence:
     if breaks and breaks[-1] > len(text) // 3:
         text = text[: breaks[-1]]
     return Sentence(s.hit, s.rank, s.position, text.rstrip(",;:") + ".", s.terms)
-
-
-def example_strength(text: str) -> float:
-    """How much a sentence looks like an example, in [0, 1]: an example phrase ("for example",
-    "such as", "imagine") counts fully; a concrete instance, with numbers or names, half."""
-    if _EXAMPLE.search(text):
-        return 1.0
-    words = text.split()
-    numbers = _DIGIT.search(text) or any(w.strip(",.;:").lower() in _NUMBERS for w in words)
-    names = any(w[:1].isupper() for w in words[1:])
-    return 0.5 if numbers or names else 0.0
