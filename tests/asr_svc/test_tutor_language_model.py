@@ -201,3 +201,17 @@ def test_word_confidence_is_a_monotonic_map_into_0_1():
     assert 0 < values[0] < 0.2 and 0.8 < values[-1] < 1
     assert transcript_confidence([]) == 0.0
     assert transcript_confidence([0.5, 1.0]) == 0.75
+
+
+@pytest.mark.integration
+def test_faster_whisper_gets_the_hints_then_the_documents_key_terms_as_hotwords(whisper_engine):
+    document = spoken_questions.documents("dev")["volcanoes"]
+    spec = StreamSpec(phrase_hints=("mount etna",), knowledge=_knowledge("v", document))
+    stream = whisper_engine.open_stream(spec)
+    try:
+        hotwords = stream._hotwords or ""
+    finally:
+        stream.close()
+    assert hotwords.startswith("mount etna volcanoes")
+    assert "magma" in hotwords and "lava" in hotwords
+    assert whisper_engine.open_stream(StreamSpec())._hotwords is None
