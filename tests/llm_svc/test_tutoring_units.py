@@ -180,3 +180,9 @@ def test_an_engine_name_without_an_engine_is_a_startup_error(tmp_path):
     settings = LlmSettings.model_construct(engine="gpt")
     with pytest.raises(StartupError, match=r"LLM_ENGINE='gpt'.*retrieval, ollama"):
         create_engine(settings)
+
+
+def test_only_an_explicit_setting_makes_the_demo_answer_tutors_without_notes():
+    from llm_svc.config import LlmSettings
+
+    assert LlmSettings.model_fields["retrieval_fallback_knowledge_base"].default == ""
