@@ -29,6 +29,7 @@ from lipsync_svc.frames import (
     output_size,
 )
 from lipsync_svc.mouth import Viseme, VisemeSpan
+from lipsync_svc.talking_sample import render_talking_sample
 from svc_core.audio import check_sample_rate
 from svc_core.errors import InvalidArgument, ResourceExhausted, Unavailable
 from svc_core.server import ServiceBinding, ServiceParts
@@ -363,9 +364,34 @@ class LipsyncServicer(lipsync_pb2_grpc.LipsyncServiceServicer):
     ) -> lipsync_pb2.GetAvatarPreviewResponse:
         self._check_ready()
         image, width, height = await asyncio.to_thread(self.store.preview, request.avatar_id)
-        return lipsync_pb2.GetAvatarPreviewResponse(
+        response = lipsync_pb2.GetAvatarPreviewResponse(
             image=image, mime_type="image/jpeg", width=width, height=height
         )
+        if request.HasField("speech"):
+            speech = request.speech
+            if speech.audio_format.encoding not in (
+                media_pb2.AUDIO_ENCODING_UNSPECIFIED,
+                media_pb2.AUDIO_ENCODING_PCM_S16LE,
+            ) or speech.audio_format.channels not in (0, 1):
+                raise InvalidArgument("talking sample: send mono PCM s16le speech")
+            rate = check_sample_rate(speech.audio_format.sample_rate_hz)
+            avatar = await asyncio.to_thread(self.store.load, request.avatar_id)
+            visemes = [
+                VisemeSpan(_VISEMES[hint.viseme], hint.start_ms, hint.end_ms)
+                for hint in speech.visemes
+                if hint.viseme in _VISEMES
+            ]
+            response.talking_video = await asyncio.to_thread(
+                render_talking_sample,
+                self.engine,
+                avatar,
+                speech.data,
+                rate,
+                visemes,
+                batch_size=self.settings.batch_size,
+            )
+            response.talking_video_mime_type = "video/mp4"
+        return response
 
     async def StreamIdleFrames(
         self, request: lipsync_pb2.StreamIdleFramesRequest, context: grpc.aio.ServicerContext

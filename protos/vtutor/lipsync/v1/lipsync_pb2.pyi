@@ -184,22 +184,38 @@ class DeleteAvatarResponse(_message.Message):
     def __init__(self) -> None: ...
 
 class GetAvatarPreviewRequest(_message.Message):
-    __slots__ = ("avatar_id",)
+    __slots__ = ("avatar_id", "speech")
     AVATAR_ID_FIELD_NUMBER: _ClassVar[int]
+    SPEECH_FIELD_NUMBER: _ClassVar[int]
     avatar_id: str
-    def __init__(self, avatar_id: _Optional[str] = ...) -> None: ...
+    speech: PreviewSpeech
+    def __init__(self, avatar_id: _Optional[str] = ..., speech: _Optional[_Union[PreviewSpeech, _Mapping]] = ...) -> None: ...
+
+class PreviewSpeech(_message.Message):
+    __slots__ = ("audio_format", "data", "visemes")
+    AUDIO_FORMAT_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    VISEMES_FIELD_NUMBER: _ClassVar[int]
+    audio_format: _media_pb2.AudioFormat
+    data: bytes
+    visemes: _containers.RepeatedCompositeFieldContainer[_speech_pb2.VisemeEvent]
+    def __init__(self, audio_format: _Optional[_Union[_media_pb2.AudioFormat, _Mapping]] = ..., data: _Optional[bytes] = ..., visemes: _Optional[_Iterable[_Union[_speech_pb2.VisemeEvent, _Mapping]]] = ...) -> None: ...
 
 class GetAvatarPreviewResponse(_message.Message):
-    __slots__ = ("image", "mime_type", "width", "height")
+    __slots__ = ("image", "mime_type", "width", "height", "talking_video", "talking_video_mime_type")
     IMAGE_FIELD_NUMBER: _ClassVar[int]
     MIME_TYPE_FIELD_NUMBER: _ClassVar[int]
     WIDTH_FIELD_NUMBER: _ClassVar[int]
     HEIGHT_FIELD_NUMBER: _ClassVar[int]
+    TALKING_VIDEO_FIELD_NUMBER: _ClassVar[int]
+    TALKING_VIDEO_MIME_TYPE_FIELD_NUMBER: _ClassVar[int]
     image: bytes
     mime_type: str
     width: int
     height: int
-    def __init__(self, image: _Optional[bytes] = ..., mime_type: _Optional[str] = ..., width: _Optional[int] = ..., height: _Optional[int] = ...) -> None: ...
+    talking_video: bytes
+    talking_video_mime_type: str
+    def __init__(self, image: _Optional[bytes] = ..., mime_type: _Optional[str] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., talking_video: _Optional[bytes] = ..., talking_video_mime_type: _Optional[str] = ...) -> None: ...
 
 class StreamIdleFramesRequest(_message.Message):
     __slots__ = ("avatar_id", "fps", "pixel_format", "width", "height", "max_frames", "unpaced")
