@@ -100,6 +100,10 @@ def installed_voice_files(voices_dir: Path | None = None) -> list[PiperVoiceFile
 
 def _packaged_model_paths() -> Iterator[Path]:
     for dist in metadata.distributions():
+        # Most distributions hold no voice: a look at the raw file list skips them quickly
+        # (parsing every list, torch's included, takes a second).
+        if CONFIG_SUFFIX not in (dist.read_text("RECORD") or dist.read_text("SOURCES.txt") or ""):
+            continue
         files = dist.files or []
         configs = {str(f) for f in files if str(f).endswith(CONFIG_SUFFIX)}
         for file in files:
