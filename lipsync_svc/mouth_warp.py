@@ -66,7 +66,11 @@ def _palette(frame: np.ndarray, shape: np.ndarray) -> np.ndarray:
         int(max(0, cx - 2 * half_w)) : int(cx + 2 * half_w) + 1,
     ].reshape(-1, 3)
     light = float(np.percentile(around.mean(axis=1), 95)) if len(around) else 180.0
-    cavity = lip_colour * np.array([0.2, 0.2, 0.3], np.float32) + np.array([3, 2, 6], np.float32)
+    # A dark red-brown (as the drawn avatar's), lit like these lips and tinted by them.
+    brightness = float(lip_colour.mean()) / 140.0
+    cavity = 0.5 * lip_colour * np.array([0.18, 0.18, 0.3], np.float32) + 0.5 * np.array(
+        [34, 24, 58], np.float32
+    ) * np.clip(brightness, 0.5, 1.5)
     teeth = np.clip(np.array([0.9, 0.95, 1.0], np.float32) * max(140.0, 0.95 * light), 0, 235)
     teeth = 0.85 * teeth + 0.15 * lip_colour * (teeth.mean() / max(1.0, float(lip_colour.mean())))
     tongue = lip_colour * np.array([0.5, 0.5, 0.72], np.float32)
