@@ -8,6 +8,12 @@
   DEBUG, even when the handler turned the cancellation into another exception on its way out.
 - Before a streaming call is ended with an error, the requests the client is still sending
   are drained (``RequestStream.drain``) so the client reads the real status, not a failed write.
+
+``ResponseWriterInterceptor`` writes each response of a server-streaming call itself: when the
+client has gone (a barge-in cancels an upstream call), gRPC's own writer fails and logs an
+ERROR traceback per call if the cancellation has not reached it yet (measured: 79 of 300
+cancelled streams with a slow reader); written here, the failure ends the call as a
+cancellation, logged at DEBUG (issue 18, item 6).
 """
 
 from __future__ import annotations
@@ -172,3 +178,53 @@ class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):
         if requests is not None:
             await requests.drain(pause_s=self._drain_pause_s, max_s=self._drain_max_s)
         await context.abort(code, message)
+
+
+class ResponseWriterInterceptor(grpc.aio.ServerInterceptor):
+    """Writes the responses of server-streaming handlers; a failed write is a cancellation.
+
+    Put it first (outermost), so every other interceptor's responses pass through it.
+    """
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        handler = await continuation(handler_call_details)
+        if handler is None or not handler.response_streaming:
+            return handler
+        method = handler_call_details.method
+        behavior: Any = handler.unary_stream or handler.stream_stream
+
+        async def write_responses(request: Any, context: grpc.aio.ServicerContext) -> None:
+            result = behavior(request, context)
+            if inspect.isawaitable(result):
+                await result
+                return
+            try:
+                async for response in result:
+                    try:
+                        await context.write(response)
+                    except grpc.aio.AbortError:
+                        raise
+                    except Exception as error:
+                        # gRPC's ExecuteBatchError: the call ended under the write.
+                        logger.debug("%s: the client went away (%s)", method, error)
+                        raise asyncio.CancelledError from error
+            finally:
+                # The handler's cleanup runs now, not whenever the generator is collected.
+                close = getattr(result, "aclose", None)
+                if close is not None:
+                    await close()
+
+        factory = (
+            grpc.unary_stream_rpc_method_handler
+            if handler.unary_stream
+            else grpc.stream_stream_rpc_method_handler
+        )
+        return factory(
+            write_responses,
+            request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer,
+        )

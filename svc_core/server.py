@@ -24,7 +24,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_health.v1.health import aio as health_aio  # type: ignore[attr-defined]
 from grpc_reflection.v1alpha import reflection
 
-from svc_core.interceptor import ErrorMappingInterceptor
+from svc_core.interceptor import ErrorMappingInterceptor, ResponseWriterInterceptor
 from svc_core.logs import configure_logging
 from svc_core.settings import ServiceSettings
 from svc_core.telemetry import Telemetry, setup_telemetry
@@ -99,6 +99,7 @@ class GrpcServer:
         self.bindings = list(bindings)
         self.health = health_aio.HealthServicer()
         interceptors = [
+            ResponseWriterInterceptor(),
             *(telemetry.server_interceptors() if telemetry else []),
             ErrorMappingInterceptor(
                 drain_pause_s=settings.reject_drain_pause_s,

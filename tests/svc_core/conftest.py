@@ -53,6 +53,10 @@ def make_echo_servicer(pb2: ModuleType, pb2_grpc: ModuleType) -> object:
                 raise RuntimeError("secret internal detail")
             return pb2.EchoResponse(text=request.text)
 
+        async def EchoRepeat(self, request, context):
+            for index in range(request.times):
+                yield pb2.EchoStreamResponse(text=request.text, index=index)
+
         async def EchoStream(self, request_iterator, context):
             index = 0
             async for request in request_iterator:
