@@ -88,8 +88,6 @@ class LoadedAvatar:
         face_padding: Margin engines add around the face box when they crop the face.
         drawn: The drawing behind the built-in avatar, so engines can draw its mouth instead of
             warping pixels; None for avatars made from video.
-        source_speech: While an avatar is being made: its video's audio track has speech, so
-            its frames may show the person's own mouth shapes (engines may keep them).
     """
 
     info: AvatarInfo
@@ -97,7 +95,6 @@ class LoadedAvatar:
     boxes: np.ndarray
     face_padding: float = 0.25
     drawn: DrawnFace | None = None
-    source_speech: bool = False
     _caches: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 

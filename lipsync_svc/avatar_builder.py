@@ -23,6 +23,7 @@ from lipsync_svc.engines.base import LipsyncEngine
 from lipsync_svc.face_detection import HaarFaceDetector, smooth_boxes
 from lipsync_svc.frames import FaceBox, fit_within
 from lipsync_svc.idle_loop import LONGEST, apply_plan, loop_plan
+from lipsync_svc.mouth_bank import build_mouth_bank, close_mouths
 from lipsync_svc.video_source import check_cancelled, speech_share, video_frames
 from svc_core.errors import InvalidArgument
 
@@ -249,6 +250,16 @@ def prepare_avatar(
     check_cancelled(cancelled)
     loop_frames, loop_boxes = apply_plan(loop_plan(greys[:count], loop_length), clip, clip_boxes)
 
+    # A video of the person speaking: keep their own mouths (mouth_bank), and shut the mouth
+    # of the loop, which is shown while the tutor listens.
+    bank_caches: dict[str, np.ndarray] = {}
+    if speech_share(video) >= MIN_SPEECH_SHARE:
+        report(BuildProgress(Stage.BUILDING_IDLE_LOOP, 78, "keeping the speaker's own mouths"))
+        bank = build_mouth_bank(loop_frames, loop_boxes)
+        if bank is not None:
+            loop_frames = close_mouths(loop_frames, loop_boxes, bank)
+            bank_caches = bank.caches()
+
     report(BuildProgress(Stage.ENGINE_CACHE, 82, f"preparing for {engine.name}"))
     check_cancelled(cancelled)
     loop_frames.flags.writeable = False
@@ -267,6 +278,5 @@ def prepare_avatar(
         frames=loop_frames,
         boxes=loop_boxes,
         face_padding=options.face_padding,
-        source_speech=speech_share(video) >= MIN_SPEECH_SHARE,
     )
-    return PreparedAvatar(avatar, engine.build_avatar_cache(avatar))
+    return PreparedAvatar(avatar, {**bank_caches, **engine.build_avatar_cache(avatar)})

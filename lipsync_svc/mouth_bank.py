@@ -34,6 +34,10 @@ CENTRE = (56.0, 30.0)
 MAX_ENTRIES = 10
 # A video "shows speech" when its mouth opening spans at least this (opening / mouth width).
 MIN_OPENING_RANGE = 0.12
+# The avatar's cached arrays that hold a bank.
+PATCHES_CACHE = "mouth_bank_patches"
+OPENINGS_CACHE = "mouth_bank_openings"
+SOURCES_CACHE = "mouth_bank_sources"
 
 
 @dataclass(frozen=True)
@@ -44,6 +48,14 @@ class MouthBank:
     patches: np.ndarray
     openings: np.ndarray
     sources: np.ndarray
+
+    def caches(self) -> dict[str, np.ndarray]:
+        """The bank as arrays to store with the avatar."""
+        return {
+            PATCHES_CACHE: self.patches,
+            OPENINGS_CACHE: self.openings,
+            SOURCES_CACHE: self.sources,
+        }
 
     def pick(self, opening: float) -> tuple[int, int, float]:
         """The two entries around relative ``opening`` (0 closed .. 1 the widest in the bank)
@@ -193,4 +205,23 @@ def render_from_bank(
         placed *= np.clip(gain, 0.8, 1.25)
     out = frame.copy()
     out[y0:y1, x0:x1] = np.clip(region + (placed - region) * alpha + 0.5, 0, 255).astype(np.uint8)
+    return out
+
+
+def close_mouths(frames: np.ndarray, boxes: np.ndarray, bank: MouthBank) -> np.ndarray:
+    """The frames with every open mouth replaced by the bank's closed one.
+
+    A video of the person speaking makes an idle loop that would talk while the tutor
+    listens; the listening face keeps its mouth shut.
+    """
+    out = frames.copy()
+    closed = MouthShape(0.0, 0.0)
+    threshold = float(bank.openings[0]) + 0.05
+    for index in range(len(frames)):
+        box = FaceBox.from_array(boxes[index])
+        mouth = locate_mouth(frames[index], box)
+        if mouth is None or mouth_opening(frames[index], mouth) <= threshold:
+            continue
+        geometry = np.array([mouth.center_x, mouth.lip_y, mouth.half_width, mouth.top], np.float32)
+        out[index] = render_from_bank(frames[index], geometry, box.w, closed, bank)
     return out

@@ -15,17 +15,19 @@ import numpy as np
 from lipsync_svc.avatar import LoadedAvatar
 from lipsync_svc.engines.base import EngineCapabilities, EngineStream, FrameRequest, LipsyncEngine
 from lipsync_svc.mouth import MouthDriver
-from lipsync_svc.mouth_bank import MouthBank, build_mouth_bank, render_from_bank
+from lipsync_svc.mouth_bank import (
+    OPENINGS_CACHE,
+    PATCHES_CACHE,
+    SOURCES_CACHE,
+    MouthBank,
+    render_from_bank,
+)
 from lipsync_svc.mouth_locator import NoMouthFound
 from lipsync_svc.mouth_warp import mouth_geometry, warp_mouth
 from svc_core.errors import InvalidArgument
 
 # v2: the lips found by colour (mouth_locator); older avatars rebuild it when first loaded.
 MOUTH_CACHE = "procedural_mouth_v2"
-# The person's own mouths (mouth_bank), for avatars whose video shows them speaking.
-BANK_PATCHES = "procedural_bank_patches"
-BANK_OPENINGS = "procedural_bank_openings"
-BANK_SOURCES = "procedural_bank_sources"
 
 
 def _no_bank(avatar: LoadedAvatar) -> np.ndarray:
@@ -41,12 +43,13 @@ class ProceduralStream(EngineStream):
         self._geometry = (
             None if avatar.drawn is not None else avatar.cache(MOUTH_CACHE, mouth_geometry)
         )
-        openings = avatar.cache(BANK_OPENINGS, _no_bank)
+        # The person's own mouths, kept when the avatar's video showed them speaking.
+        openings = avatar.cache(OPENINGS_CACHE, _no_bank)
         self._bank = (
             MouthBank(
-                avatar.cache(BANK_PATCHES, _no_bank),
+                avatar.cache(PATCHES_CACHE, _no_bank),
                 openings,
-                avatar.cache(BANK_SOURCES, _no_bank),
+                avatar.cache(SOURCES_CACHE, _no_bank),
             )
             if len(openings) >= 2
             else None
@@ -81,15 +84,9 @@ class ProceduralEngine(LipsyncEngine):
     @classmethod
     def build_avatar_cache(cls, avatar: LoadedAvatar) -> dict[str, np.ndarray]:
         try:
-            caches = {MOUTH_CACHE: mouth_geometry(avatar)}
+            return {MOUTH_CACHE: mouth_geometry(avatar)}
         except NoMouthFound as exc:
             raise InvalidArgument(str(exc)) from exc
-        bank = build_mouth_bank(avatar.frames, avatar.boxes) if avatar.source_speech else None
-        if bank is not None:
-            caches[BANK_PATCHES] = bank.patches
-            caches[BANK_OPENINGS] = bank.openings
-            caches[BANK_SOURCES] = bank.sources
-        return caches
 
     def open_stream(self, avatar: LoadedAvatar, sample_rate: int, fps: int) -> EngineStream:
         return ProceduralStream(avatar, sample_rate)

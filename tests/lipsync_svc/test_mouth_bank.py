@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 
+import cv2
 import numpy as np
 import pytest
 from vtutor.common.v1 import media_pb2
@@ -11,9 +12,10 @@ from vtutor.lipsync.v1 import lipsync_pb2, lipsync_pb2_grpc
 
 from lipsync_svc.config import LipsyncSettings
 from lipsync_svc.drawn_face import DrawnFace
+from lipsync_svc.face_detection import HaarFaceDetector
 from lipsync_svc.mouth import MouthShape
-from lipsync_svc.mouth_bank import build_mouth_bank, render_from_bank
-from lipsync_svc.mouth_locator import track_mouth
+from lipsync_svc.mouth_bank import build_mouth_bank, mouth_opening, render_from_bank
+from lipsync_svc.mouth_locator import locate_mouth, track_mouth
 from tests.lipsync_svc.conftest import (
     animate,
     animate_requests,
@@ -94,9 +96,27 @@ async def test_a_video_of_the_person_speaking_keeps_their_own_mouths(
         stub,
         create_requests("talker", video, options=lipsync_pb2.AvatarOptions(idle_loop_seconds=2)),
     )
-    bank_file = settings.avatars_dir / "talker" / "cache" / "procedural_bank_patches.npy"
+    bank_file = settings.avatars_dir / "talker" / "cache" / "mouth_bank_patches.npy"
     # Only a video with speech in its audio gets a bank; a silent one is warped instead.
     assert bank_file.is_file() == speech
+    # The idle loop (shown while the tutor listens) of a speaker keeps its mouth shut.
+    request = lipsync_pb2.StreamIdleFramesRequest(
+        avatar_id="talker", pixel_format=media_pb2.PIXEL_FORMAT_RGB24, unpaced=True, max_frames=50
+    )
+    openings = []
+    async for response in stub.StreamIdleFrames(request):
+        frame = response.frame
+        image = np.frombuffer(frame.data, np.uint8).reshape(frame.height, frame.width, 3)
+        bgr = np.ascontiguousarray(image[..., ::-1])
+        face = HaarFaceDetector().detect(cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY))
+        mouth = locate_mouth(bgr, face) if face is not None else None
+        if mouth is not None:
+            openings.append(mouth_opening(bgr, mouth))
+    assert len(openings) > 25
+    if speech:
+        assert max(openings) < 0.2, openings
+    else:
+        assert max(openings) > 0.3, openings  # the video's own talking mouth, as it was
     config = lipsync_pb2.AnimateConfig(
         avatar_id="talker", pixel_format=media_pb2.PIXEL_FORMAT_RGB24
     )
