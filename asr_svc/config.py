@@ -86,7 +86,7 @@ class AsrSettings(ServiceSettings):
     # llm_svc, which owns tutors' knowledge bases: a stream whose config names one is
     # recognized with the tutor's own language model. Empty: every tutor gets the general model.
     llm_address: str = "127.0.0.1:50053"
-    knowledge_timeout_s: float = Field(default=5.0, gt=0)
+    knowledge_timeout_s: float = Field(default=2.0, gt=0)
 
     # pocketsphinx: decoders kept for reuse after their streams end (a general-model decoder
     # takes ~0.5 s and ~90 MB to build).

@@ -32,7 +32,7 @@ class KnowledgeSource:
         cache_size: Knowledge bases whose documents are kept.
     """
 
-    def __init__(self, address: str, *, timeout_s: float = 5.0, cache_size: int = 32) -> None:
+    def __init__(self, address: str, *, timeout_s: float = 2.0, cache_size: int = 32) -> None:
         self.address = address
         self._timeout_s = timeout_s
         self._cache_size = cache_size
