@@ -142,7 +142,8 @@ class WebRtcStudent(Student):
         while cursor["audio"] < len(rtp.audio):
             packet = rtp.audio[cursor["audio"]]
             cursor["audio"] += 1
-            answer = self.playing
+            # The answer being heard: still the interrupted one until its sound stops.
+            answer = self.playing or self._last_answer
             if answer is None or not packet.sounding or packet.arrival <= answer.speech_end:
                 continue
             if answer.first_audio_at is None:

@@ -7,6 +7,10 @@ same epoch) and a turn's first due time is put on a video tick, so a turn's firs
 its first sound leave on the same tick: they start together and cannot drift apart. Between
 turns the video track shows the avatar's idle loop and the audio is silence. Media carry their
 turn id: an interrupted turn's media are dropped at once, queued or still arriving.
+
+A turn with video starts with its picture: its sound waits until the video track shows the
+turn's first frame, and if that frame goes out late (a starved CPU, an encoder slow to open)
+the whole turn is shifted by that lateness, so sound and picture still start together.
 """
 
 from __future__ import annotations
@@ -54,18 +58,18 @@ class PlayoutStats:
     stale_audio_dropped: int = 0
 
 
-@dataclass(frozen=True)
+@dataclass
 class _Queued:
     due: float
     turn_id: str
 
 
-@dataclass(frozen=True)
+@dataclass
 class _QueuedImage(_Queued):
     image: I420Image | None
 
 
-@dataclass(frozen=True)
+@dataclass
 class _QueuedAudio(_Queued):
     pcm: bytes
 
@@ -105,6 +109,9 @@ class MediaPlayout:
         self._speaking = False
         self._on_playback = on_playback
         self._dead_turns: deque[str] = deque(maxlen=DEAD_TURNS)
+        # Turns with video whose first frame has not been shown yet: their sound waits.
+        self._unshown_turns: set[str] = set()
+        self._video_pulled = False  # a video track plays this playout (else nothing gates sound)
         self.epoch: float | None = None  # when the tracks' first tick was
         self.closed = False
 
@@ -121,6 +128,9 @@ class MediaPlayout:
         if self._refused(frame.turn_id):
             return
         due = self._due(frame.pts_us)
+        idle = not self._video and not self._audio
+        if self._video_pulled and frame.turn_id and frame.image is not None and idle:
+            self._unshown_turns = {frame.turn_id}  # a turn starts: its picture leads
         self._video.append(_QueuedImage(due, frame.turn_id, frame.image))
         self._queue_audio(due, frame.audio)
 
@@ -240,7 +250,19 @@ class MediaPlayout:
 
     def next_video(self, now: float) -> I420Image | None:
         """The turn picture to show at ``now``; None when the idle loop should show."""
+        self._video_pulled = True
         shown: _QueuedImage | None = None
+        head = self._video[0] if self._video else None
+        if head is not None and head.turn_id in self._unshown_turns:
+            if head.due > now + 0.5 / self.fps:
+                self.stats.idle_frames_played += 1
+                return None
+            # The turn's first frame: shown now, whatever the rest that is due; if it is late,
+            # the turn (and its sound, which has waited) moves by that much.
+            self._unshown_turns.discard(head.turn_id)
+            self._shift_turn(head.turn_id, max(0.0, now - head.due))
+            while self._video and self._video[0].image is None:
+                self._video.popleft()
         while self._video and self._video[0].due <= now + 0.5 / self.fps:
             shown = self._video.popleft()
         if shown is not None:
@@ -257,16 +279,25 @@ class MediaPlayout:
         self.stats.idle_frames_played += 1
         return None
 
-    def audio_quiet_until(self, until: float) -> bool:
-        """No queued audio is due before ``until`` (half a tick of slack, as ``next_audio``)."""
-        return not self._audio or self._audio[0].due > until - AUDIO_PTIME_S / 2
-
     def upcoming_image(self) -> I420Image | None:
         """The next queued turn picture, not yet due (None when nothing is queued)."""
         return next((q.image for q in self._video if q.image is not None), None)
 
+    def _shift_turn(self, turn_id: str, by_s: float) -> None:
+        if by_s <= 0:
+            return
+        for queued in (*self._video, *self._audio):
+            if queued.turn_id == turn_id:
+                queued.due += by_s
+        if self._anchor is not None:
+            self._anchor += by_s
+        if self._last_due is not None:
+            self._last_due += by_s
+
     def next_audio(self, now: float) -> bytes | None:
         """20 ms of the turn's audio to play at ``now``; None for silence."""
+        if self._audio and self._audio[0].turn_id in self._unshown_turns:
+            return None  # the turn's picture has not started yet
         while self._audio and self._audio[0].due < now - STALE_AUDIO_S:
             self._audio.popleft()
             self.stats.stale_audio_dropped += 1

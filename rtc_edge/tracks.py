@@ -200,32 +200,25 @@ class PlayoutVideoTrack(MediaStreamTrack):
 
 
 @functools.cache
-def opus_silence(ticks: int = 1) -> bytes:
-    """One Opus packet of ``ticks`` x 20 ms of silence (48 kHz mono), encoded once."""
-    samples = np.zeros((1, AUDIO_FRAME_SAMPLES * ticks), dtype="<i2")
+def opus_silence() -> bytes:
+    """One 20 ms Opus packet of silence (48 kHz, as aiortc's encoder makes it), encoded once."""
+    samples = np.zeros((1, AUDIO_FRAME_SAMPLES), dtype="<i2")
     frame = av.AudioFrame.from_ndarray(samples, format="s16", layout="mono")
     frame.sample_rate = AUDIO_RATE
     frame.pts = 0
     frame.time_base = Fraction(1, AUDIO_RATE)
-    if ticks == 1:
-        payloads, _ = OpusEncoder().encode(frame)
-        return payloads[0]
-    encoder = av.CodecContext.create("libopus", "w")
-    assert isinstance(encoder, av.AudioCodecContext)
-    encoder.sample_rate = AUDIO_RATE
-    encoder.layout = "mono"
-    encoder.format = "s16"
-    encoder.options = {"frame_duration": str(20 * ticks)}
-    return b"".join(bytes(p) for p in encoder.encode(frame))
+    payloads, _ = OpusEncoder().encode(frame)
+    return payloads[0]
 
 
 class PlayoutAudioTrack(MediaStreamTrack):
     """The tutor's voice as 20 ms mono Opus packets at 48 kHz; shared silence between turns.
 
-    Between turns, silence goes out as one 40 ms packet every other tick (on the video's
-    40 ms grid, where a turn's first sound is due), halving the packets a listening student
-    costs. ``pre_encoded_silence`` is False when the peer negotiated another codec than Opus:
-    then silence is sent as 20 ms frames for aiortc to encode.
+    Silence stays in 20 ms packets: one 40 ms packet every other tick would halve a listening
+    student's audio packets, but Chromium's audio jitter buffer then showed no less delay at a
+    turn's start and it was not worth a second packet size. ``pre_encoded_silence`` is False
+    when the peer negotiated another codec than Opus: then silence is sent as frames for
+    aiortc to encode.
     """
 
     kind = "audio"
@@ -245,13 +238,7 @@ class PlayoutAudioTrack(MediaStreamTrack):
         pcm = self._playout.next_audio(tick)
         pts = self._ticker.index * AUDIO_FRAME_SAMPLES
         if self.pre_encoded_silence:
-            if pcm is None and self._ticker.index % 2 == 0 and self._playout.audio_quiet_until(
-                tick + 2 * AUDIO_PTIME_S
-            ):
-                self._ticker.index += 1  # this packet covers the next tick too
-                data = opus_silence(2)
-            else:
-                data = opus_silence() if pcm is None else self._encode(pcm)
+            data = opus_silence() if pcm is None else self._encode(pcm)
             packet = av.Packet(data)
             packet.pts = pts
             packet.time_base = Fraction(1, AUDIO_RATE)

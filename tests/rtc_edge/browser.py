@@ -31,7 +31,12 @@ async def chromium(fake_microphone_wav: Path) -> AsyncIterator[BrowserContext]:
     with tempfile.TemporaryDirectory(prefix="chromium-") as profile:
         async with async_playwright() as playwright:
             context = await playwright.chromium.launch_persistent_context(
-                profile, executable_path=CHROMIUM, headless=True, args=args
+                # The tests' own probes are evaluated in the page: exempt from its CSP.
+                profile,
+                executable_path=CHROMIUM,
+                headless=True,
+                args=args,
+                bypass_csp=True,
             )
             try:
                 yield context
@@ -139,6 +144,26 @@ async () => {
       out = { codec: codec ? codec.mimeType : null, framesDecoded: r.framesDecoded,
               keyFramesDecoded: r.keyFramesDecoded, pliCount: r.pliCount, firCount: r.firCount,
               framesDropped: r.framesDropped, freezeCount: r.freezeCount };
+    }
+  });
+  return out;
+}
+"""
+
+# Chromium's own account of how long each stream waits before playout (seconds per frame or
+# sample, averaged): with audio/video sync working, the video waits for the audio.
+PLAYOUT_DELAY_SCRIPT = """
+async () => {
+  const stats = await window.vt.pc.getStats();
+  const out = {};
+  stats.forEach((r) => {
+    if (r.type === "inbound-rtp" && r.jitterBufferEmittedCount) {
+      out[r.kind] = {
+        jitterBufferDelay: r.jitterBufferDelay / r.jitterBufferEmittedCount,
+        jitterBufferTargetDelay: (r.jitterBufferTargetDelay || 0) / r.jitterBufferEmittedCount,
+        jitterBufferMinimumDelay: (r.jitterBufferMinimumDelay || 0) / r.jitterBufferEmittedCount,
+        estimatedPlayoutTimestamp: r.estimatedPlayoutTimestamp || null,
+      };
     }
   });
   return out;

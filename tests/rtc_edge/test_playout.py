@@ -176,3 +176,28 @@ def test_a_turn_starts_on_a_video_tick_of_the_shared_clock() -> None:
     ticks = (due - epoch) / 0.04
     assert abs(ticks - round(ticks)) < 1e-6
     assert due >= clock.now + 0.05 - 1e-9
+
+
+def test_a_turns_sound_waits_for_its_first_picture_and_the_turn_shifts_with_it() -> None:
+    clock = FakeClock()
+    playout = MediaPlayout(fps=25, clock=clock)
+    assert playout.next_video(clock.now) is None  # a video track plays this peer
+    for i in range(5):
+        playout.push_frame(media_frame(i, luma=100 + i))
+    clock.now += 0.1  # the first frame is due; the video track is starved and late
+    assert playout.next_audio(clock.now) is None  # the sound does not start without it
+    clock.now += 0.3
+    assert _luma(playout.next_video(clock.now)) == 100  # the first frame, not a later one
+    assert playout.next_audio(clock.now) is not None  # the sound starts with it...
+    assert playout.stats.stale_audio_dropped == 0  # ...from its beginning
+    clock.now += 0.04
+    assert _luma(playout.next_video(clock.now)) == 101  # and the turn goes on from there
+    assert playout.next_audio(clock.now) is not None
+
+
+def test_without_a_video_track_the_sound_plays_on_time() -> None:
+    clock = FakeClock()
+    playout = MediaPlayout(fps=25, clock=clock)
+    playout.push_frame(media_frame(0))
+    clock.now += 0.06
+    assert playout.next_audio(clock.now) is not None
