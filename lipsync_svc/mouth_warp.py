@@ -181,14 +181,24 @@ def warp_mouth(frame: np.ndarray, geometry: np.ndarray, shape: MouthShape) -> np
     src_y = np.where(~(above | skin | below), lip_y, src_y)
 
     # Spread (width > 0) samples nearer the centre, so the mouth looks wider; rounded, farther.
-    near = np.exp(-(((ys - lip_y) / (1.2 * half_w + opening)) ** 2))
-    taper = 0.5 * (1 + np.cos(np.pi * np.minimum(np.abs(u) / 2.0, 1.0)))[None, :]
-    squeeze = 1 - WIDTH_GAIN * float(np.clip(shape.width, -1, 1)) * near * taper
-    src_x = (cx + (xs[None, :] - cx) * squeeze).astype(np.float32)
+    width_change = WIDTH_GAIN * float(np.clip(shape.width, -1, 1))
+    if abs(width_change) > 1e-3:
+        near = np.exp(-(((ys - lip_y) / (1.2 * half_w + opening)) ** 2))
+        taper = 0.5 * (1 + np.cos(np.pi * np.minimum(np.abs(u) / 2.0, 1.0)))[None, :]
+        src_x = (cx + (xs[None, :] - cx) * (1 - width_change * near * taper)).astype(np.float32)
+    else:
+        src_x = np.broadcast_to(xs[None, :], src_y.shape).astype(np.float32)
 
-    region = cv2.remap(
-        frame, src_x, src_y.astype(np.float32), cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
-    ).astype(np.float32)
+    out = frame.copy()
+    region = out[r0:r1, x0:x1]
+    cv2.remap(
+        frame,
+        src_x,
+        src_y.astype(np.float32),
+        cv2.INTER_LINEAR,
+        dst=region,
+        borderMode=cv2.BORDER_REPLICATE,
+    )
 
     # The inside of the mouth between the parted lips, feathered by a pixel at its edges; only
     # the band of rows and columns it can cover is computed.
@@ -198,8 +208,8 @@ def warp_mouth(frame: np.ndarray, geometry: np.ndarray, shape: MouthShape) -> np
     c1 = min(x1 - x0, int(np.ceil(cx + half_w)) + 1 - x0)
     if b1 > b0 and c1 > c0:
         band = (slice(b0, b1), slice(c0, c1))
-        region[band] = _draw_inside(
-            region[band],
+        inside = _draw_inside(
+            region[band].astype(np.float32),
             ys[b0:b1],
             upper_edge[:, c0:c1],
             lower_edge[:, c0:c1],
@@ -208,7 +218,5 @@ def warp_mouth(frame: np.ndarray, geometry: np.ndarray, shape: MouthShape) -> np
             half_w,
             geometry[6:],
         )
-
-    out = frame.copy()
-    out[r0:r1, x0:x1] = np.clip(region + 0.5, 0, 255).astype(np.uint8)
+        region[band] = np.clip(inside + 0.5, 0, 255).astype(np.uint8)
     return out
