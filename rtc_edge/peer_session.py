@@ -180,7 +180,7 @@ class PeerSession:
     async def _load_idle_loop(self) -> None:
         loop = await self._idle_loops.get(
             self.ready.avatar_id,
-            self.video_track.settings,
+            self.video_track.settings.software,
             token=self.token,
             width=self.video.width,
             height=self.video.height,

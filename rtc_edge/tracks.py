@@ -127,7 +127,7 @@ class PlayoutVideoTrack(MediaStreamTrack):
         self.settings = replace(self.settings, codec=codec)
 
     def show_idle_loop(self, loop: EncodedLoop) -> None:
-        """Uses ``loop`` (encoded with this track's settings) while no turn plays."""
+        """Uses ``loop`` (encoded with this track's settings, in software) while no turn plays."""
         self._idle = loop
 
     async def recv(self) -> av.Packet:
@@ -181,11 +181,10 @@ class PlayoutVideoTrack(MediaStreamTrack):
         super().stop()
 
     def _next_idle(self) -> EncodedFrame:
-        loop = (
-            self._idle if self._idle is not None and self._idle.settings == self.settings else None
-        )
+        idle = self.settings.software
+        loop = self._idle if self._idle is not None and self._idle.settings == idle else None
         if loop is None:
-            loop = still_loop(*self._fallback_size, self.settings)
+            loop = still_loop(*self._fallback_size, idle)
         if loop is not self._shown_loop:
             self._shown_loop, self._idle_index = loop, 0  # a new loop starts at its key frame
         if self._encoder is not None:

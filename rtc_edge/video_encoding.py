@@ -10,7 +10,7 @@ SPS/PPS for H.264), so a stream can switch between encoders at a key frame.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from typing import Literal
 
@@ -48,6 +48,11 @@ class EncoderSettings:
     bitrate_kbps: int = 800
     keyframe_interval: int = 50
     hardware: bool = False
+
+    @property
+    def software(self) -> EncoderSettings:
+        """The same stream encoded in software (what idle loops use: encoded once, at start)."""
+        return replace(self, hardware=False)
 
     @property
     def encoder_name(self) -> str:

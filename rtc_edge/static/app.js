@@ -1,9 +1,15 @@
 // The student page: joins a tutor session over WebRTC (relayed through TURN when the edge says
 // so), shows the tutor's video and captions, and sends typed questions and interrupts.
+//
+// A student arrives from a join link with the session id and engine token in the URL fragment
+// (#session_id=...&token=...&tutor=...), which browsers never send to a server. The page keeps
+// them for this tab only (a reload still works), drops them from the address bar, and shows
+// one button: the click is the user gesture browsers require for the microphone and sound.
 "use strict";
 
 const $ = (id) => document.getElementById(id);
 const ICE_GATHER_TIMEOUT_MS = 8000;
+const STORED = "vtutor.session";
 
 // Exposed for the tests and for debugging in the console.
 const vt = { pc: null, channel: null, sessionId: "", token: "", messages: [], state: "idle" };
@@ -20,11 +26,25 @@ function showError(text) {
   box.hidden = !text;
 }
 
-// A link from the backend carries the session in the fragment (never sent to servers) or in
-// the query: #session_id=...&token=...
+// The link's credentials: the fragment (or, from older links, the query), else what this tab
+// kept from its link before a reload.
 function credentialsFromUrl() {
   const params = new URLSearchParams(location.hash.slice(1) || location.search.slice(1));
-  return { sessionId: params.get("session_id") || "", token: params.get("token") || "" };
+  const found = {
+    sessionId: params.get("session_id") || "",
+    token: params.get("token") || "",
+    tutor: params.get("tutor") || "",
+  };
+  if (found.sessionId && found.token) {
+    try { sessionStorage.setItem(STORED, JSON.stringify(found)); } catch (_) { /* private mode */ }
+    history.replaceState(null, "", location.pathname);
+    return found;
+  }
+  try {
+    const kept = JSON.parse(sessionStorage.getItem(STORED) || "null");
+    if (kept && kept.sessionId && kept.token) return kept;
+  } catch (_) { /* nothing kept */ }
+  return { sessionId: "", token: "", tutor: "" };
 }
 
 function authHeaders() {
@@ -108,15 +128,32 @@ function onMessage(event) {
       $("speaking").textContent = message.state === "speaking" ? "Tutor is speaking" : "Listening";
       break;
     case "error":
-      showError(`Problem in ${message.stage || "the tutor"}: ${message.message}`);
+      // The details are for developers (console); the student gets a sentence.
+      console.warn("tutor error", message.stage, message.code, message.message);
+      showError(problemSentence(message.stage));
       break;
   }
+}
+
+const STAGE_WORDS = {
+  asr: "hearing what you said",
+  llm: "thinking of an answer",
+  tts: "speaking the answer",
+  lipsync: "showing the video",
+};
+
+function problemSentence(stage) {
+  const what = STAGE_WORDS[stage];
+  return what
+    ? `The tutor had a problem ${what}. Try asking again.`
+    : "The tutor had a problem. Try asking again.";
 }
 
 // Connection ------------------------------------------------------------------------------
 function setConnectedControls(connected) {
   for (const id of ["text", "send", "interrupt", "leave"]) $(id).disabled = !connected;
   $("join").disabled = connected;
+  $("manual-join").disabled = connected;
 }
 
 async function join(event) {
@@ -124,7 +161,12 @@ async function join(event) {
   showError("");
   vt.sessionId = $("session-id").value.trim();
   vt.token = $("token").value.trim();
+  if (!vt.sessionId || !vt.token) {
+    showError("Both a session id and a token are needed to join.");
+    return;
+  }
   $("join").disabled = true;
+  $("manual-join").disabled = true;
   try {
     await connect();
   } catch (error) {
@@ -231,6 +273,16 @@ function interrupt() {
 const initial = credentialsFromUrl();
 $("session-id").value = initial.sessionId;
 $("token").value = initial.token;
+if (initial.sessionId && initial.token) {
+  // From a link: one button, no fields.
+  const tutor = initial.tutor || "your tutor";
+  $("title").textContent = initial.tutor ? `Talk with ${initial.tutor}` : "Virtual Tutor";
+  $("welcome").textContent = `Ready when you are: press the button and say hello to ${tutor}.`;
+  $("join").hidden = false;
+  $("start-hint").hidden = false;
+  $("manual").hidden = true;
+}
+$("join").addEventListener("click", join);
 $("join-form").addEventListener("submit", join);
 $("leave").addEventListener("click", () => leave(true));
 $("text-form").addEventListener("submit", sendText);

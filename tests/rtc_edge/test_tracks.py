@@ -12,7 +12,12 @@ from aiortc.mediastreams import MediaStreamError
 from rtc_edge.idle_loop import encode_loop
 from rtc_edge.playout import MediaPlayout
 from rtc_edge.tracks import PlayoutAudioTrack, PlayoutVideoTrack, opus_silence
-from rtc_edge.video_encoding import EncoderSettings, VideoCodecName
+from rtc_edge.video_encoding import (
+    EncoderSettings,
+    EncoderUnavailable,
+    VideoCodecName,
+    VideoEncoder,
+)
 from tests.rtc_edge.synthetic_media import flat_image, media_frame
 
 pytestmark = pytest.mark.unit
@@ -112,3 +117,25 @@ async def test_stopped_track_ends() -> None:
     track.stop()
     with pytest.raises(MediaStreamError):
         await track.recv()
+
+
+async def test_nvenc_that_cannot_open_falls_back_to_libx264(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    hardware = EncoderSettings(codec="h264", keyframe_interval=5, hardware=True)
+    try:
+        VideoEncoder(hardware, 32, 32).close()
+        pytest.skip("NVENC opens here")
+    except EncoderUnavailable:
+        pass
+    playout = MediaPlayout(fps=25)
+    track = PlayoutVideoTrack(playout, hardware, fallback_size=(32, 32))
+    track.show_idle_loop(encode_loop([flat_image(32, 60)] * 5, hardware.software))
+    packets = [await track.recv() for _ in range(2)]
+    for i in range(3):
+        playout.push_frame(media_frame(i, luma=210, size=32))
+    while track.stats.turn_frames_encoded < 3:
+        packets.append(await track.recv())
+    assert decoded_lumas("h264", packets)[:2] == [60, 60]  # the idle loop, in software
+    assert 210 in decoded_lumas("h264", packets)
+    assert not track.settings.hardware and "NVENC" in caplog.text
