@@ -143,12 +143,17 @@ class RecognitionPipeline:
         """An utterance has ended (SPEECH_ENDED went out) and ``finalize`` must decode it."""
         return self._ending is not None
 
-    def feed(self, pcm: bytes) -> list[RecognitionEvent]:
+    def feed(self, pcm: bytes, *, interim: bool = True) -> list[RecognitionEvent]:
         """Processes client audio (s16le at the input rate); returns what it produced.
 
         When an utterance ends, processing stops right after its SPEECH_ENDED, so that event
         goes out before the (possibly slow) final decode: call ``finalize``, then ``feed(b"")``
         to go on with the audio that followed.
+
+        Args:
+            pcm: The audio.
+            interim: False skips this call's interim result (the caller is behind: an interim
+                would be stale by the time it went out, and its cost delays the final).
         """
         with self._lock:
             self._check_open()
@@ -158,7 +163,7 @@ class RecognitionPipeline:
                 self._process(self._resampler.process(pcm) if pcm else b"", events)
             finally:
                 self._defer_finals = False
-            if self._incremental and self._ending is None and self._pause is None:
+            if interim and self._incremental and self._ending is None and self._pause is None:
                 self._inline_interim(events)
             return events
 

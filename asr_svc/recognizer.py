@@ -195,6 +195,9 @@ class Recognizer:
                 interim_slots=self._interim_slots,
                 turn_executor=self._turn_executor,
                 turn_slots=self._turn_slots,
+                turn_wait_s=max(
+                    0.0, (endpointing.min_silence_ms - endpointing.turn_pause_ms) / 1000
+                ),
             )
             async for event in runner.run(audio):
                 yield event

@@ -3,11 +3,13 @@
 Audio is read ahead into a bounded queue (so a client that sends faster than recognition runs
 is slowed by gRPC flow control instead of growing memory) and handed to the pipeline on the
 worker pool, one call at a time. A response consumer that stops reading stalls only its own
-stream. Interim re-decodes of engines that are not incremental run beside the stream's
-audio processing, at most one per stream and only while the shared interim slots allow, so
-they never delay endpointing or a final result. End-of-turn judgements (smart turn) run on
-their own small pool, once per pause; when every slot is taken the pause is left to the
-silence rule rather than queued, so load costs latency, never a lost or doubled turn.
+stream. When the pool is busy, audio processing skips interim results; interim re-decodes of
+engines that are not incremental run beside the stream's audio processing, at most one per
+stream and only while the shared interim slots allow, so they never delay endpointing or a
+final result. End-of-turn judgements (smart turn) run on
+their own small pool, once per pause; a pause that finds no slot free within what the silence
+rule would have waited anyway is left to the silence rule, so load costs at most the silence
+rule's latency, never a lost turn.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import time
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import Executor
 from typing import Any, TypeVar
@@ -28,6 +31,8 @@ T = TypeVar("T")
 _END = object()
 # When recognition falls behind, up to this much queued audio goes to the pool in one call.
 _MAX_BATCH_BYTES = 16 * 1024
+# A feed that waited longer than this for a worker skips its interim result.
+_BUSY_WAIT_S = 0.05
 
 
 class StreamRunner:
@@ -43,8 +48,9 @@ class StreamRunner:
         queue_chunks: Audio chunks read ahead at most.
         interim_slots: Shared limit on concurrent interim re-decodes across streams.
         turn_executor: Pool for end-of-turn judgements (the smart-turn model).
-        turn_slots: Shared limit on concurrent judgements; a pause that finds none free is
-            left to the silence rule.
+        turn_slots: Shared limit on concurrent judgements.
+        turn_wait_s: How long a pause waits for a free slot before it is left to the silence
+            rule (the silence rule's min_silence_ms minus the pause already heard).
     """
 
     def __init__(
@@ -58,6 +64,7 @@ class StreamRunner:
         interim_slots: asyncio.Semaphore,
         turn_executor: Executor | None = None,
         turn_slots: asyncio.Semaphore | None = None,
+        turn_wait_s: float = 0.0,
     ) -> None:
         self._pipeline = pipeline
         self._executor = executor
@@ -67,6 +74,7 @@ class StreamRunner:
         self._interim_slots = interim_slots
         self._turn_executor = turn_executor
         self._turn_slots = turn_slots
+        self._turn_wait_s = turn_wait_s
         self._held: Any = None  # an item taken out of the queue while batching, to handle next
 
     async def run(self, audio: AsyncIterator[bytes]) -> AsyncIterator[RecognitionEvent]:
@@ -176,17 +184,39 @@ class StreamRunner:
 
     async def _judge_turn(self) -> list[RecognitionEvent]:
         slots = self._turn_slots
-        if self._turn_executor is None or slots is None or slots.locked():
-            logger.debug("end-of-turn model busy: the silence rule decides this pause")
-            return await self._call(functools.partial(self._pipeline.judge_turn, judged=False))
-        async with slots:
-            loop = asyncio.get_running_loop()
-            return await loop.run_in_executor(self._turn_executor, self._pipeline.judge_turn)
+        if self._turn_executor is not None and slots is not None:
+            try:
+                # Waiting for a slot costs nothing while the silence rule would not have ended
+                # the utterance yet anyway; past that, the silence rule decides.
+                async with asyncio.timeout(self._turn_wait_s):
+                    await slots.acquire()
+            except TimeoutError:
+                pass
+            else:
+                try:
+                    loop = asyncio.get_running_loop()
+                    return await loop.run_in_executor(
+                        self._turn_executor, self._pipeline.judge_turn
+                    )
+                finally:
+                    slots.release()
+        logger.debug("end-of-turn model busy: the silence rule decides this pause")
+        return await self._call(functools.partial(self._pipeline.judge_turn, judged=False))
 
     async def _step(self, ending: bool, item: Any) -> list[RecognitionEvent]:
         if ending:
             return await self._call(self._pipeline.finish)
-        return await self._call(self._pipeline.feed, self._batch(item) if item else b"")
+        audio = self._batch(item) if item else b""
+        submitted = time.perf_counter()
+
+        def feed() -> list[RecognitionEvent]:
+            # A call that waited for a worker means the pool is busy: it skips its interim
+            # result (stale by now, and its cost delays everyone's endpointing and finals),
+            # which are never skipped (issue 20, item 4).
+            busy = time.perf_counter() - submitted > _BUSY_WAIT_S
+            return self._pipeline.feed(audio, interim=not busy)
+
+        return await self._call(feed)
 
     async def _call(self, function: Callable[..., T], *args: Any) -> T:
         loop = asyncio.get_running_loop()

@@ -2,13 +2,16 @@
 
 For each engine it starts the service in-process on a free port and, over gRPC:
 - real-time factor: one stream of espeak-ng speech sent as fast as the service takes it;
-- latencies with 1 and 8 concurrent streams sent in real time (20 ms chunks on a clock):
+- latencies with 1, 4, 8 and 16 concurrent streams sent in real time (20 ms chunks on a clock):
   end of speech -> final result (includes the endpointer's min_silence wait), SPEECH_ENDED ->
   final (the decode), and speech onset -> SPEECH_STARTED (what barge-in waits for).
 
 Then the recognition accuracy of tutors' own language models (``benchmarks.asr_accuracy``:
 word error rate on spoken questions about tutors' documents, clean and at 20 dB SNR,
 against the general model; real-time factor; the time to build a model from 50 pages).
+
+Then end of turn (``benchmarks.asr_end_of_turn``): smart turn against the silence rule on
+complete questions and on questions with a 700 ms thinking pause, and smart turn under load.
 
 faster-whisper uses ``ASR_MODEL`` when it is set; otherwise a tiny random-weight model is built
 (needs the dev extra), which times the pipeline, not a real model. Prints a table and writes
@@ -37,6 +40,7 @@ from asr_svc.config import AsrSettings
 from asr_svc.recognizer import Recognizer
 from asr_svc.server import build_service
 from benchmarks.asr_accuracy import bench_accuracy, print_accuracy
+from benchmarks.asr_end_of_turn import bench_end_of_turn, print_end_of_turn
 from svc_core.audio import float_to_pcm16, pcm16_to_float, resample
 from svc_core.server import GrpcServer
 
@@ -49,6 +53,8 @@ SENTENCES = [
     ("seven times eight is fifty six", "en-gb", 170),
 ]
 RESULTS = Path("bench-results") / "asr_svc.json"
+# Concurrent real-time streams: end of speech -> final p95 against load (issue 20, item 4).
+STREAM_COUNTS = (1, 4, 8, 16)
 
 
 @dataclass
@@ -185,7 +191,7 @@ async def bench_engine(settings: AsrSettings, label: str, *, utterances: int) ->
             "load_s": round(load_s, 2),
             "rtf": round(fast["wall_s"][0] / long_speech.seconds, 4),
         }
-        for streams in (1, 8):
+        for streams in STREAM_COUNTS:
             runs = await asyncio.gather(
                 *(
                     _stream(server.address, make_speech(utterances, shift=i), realtime=True)
@@ -222,7 +228,7 @@ def _print_table(results: list[dict[str, Any]]) -> None:
         f"{'ENDED->final p50/p95':>21} {'onset->STARTED p50/p95':>23}"
     )
     for result in results:
-        for streams in (1, 8):
+        for streams in STREAM_COUNTS:
             row = result[f"streams_{streams}"]
             cells = [
                 f"{row[k]['p50']:>8.0f}/{row[k]['p95']:<6.0f}"
@@ -285,7 +291,12 @@ def main() -> None:
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args()
     report = asyncio.run(main_async(args))
+    if "pocketsphinx" in args.engines:
+        # End of turn (issue 19) and smart turn under load; pocketsphinx only.
+        report["end_of_turn"] = asyncio.run(bench_end_of_turn(quick=args.quick))
     _print_table(report["engines"])
+    if "end_of_turn" in report:
+        print_end_of_turn(report["end_of_turn"])
     if "tutor_model" in report:
         print_accuracy(report["tutor_model"])
     args.output.parent.mkdir(parents=True, exist_ok=True)

@@ -190,30 +190,49 @@ async def test_speech_ended_carries_the_decision_over_grpc(serve_asr, pocketsphi
     assert [e.end_of_turn_reason for e in started] == [asr_pb2.END_OF_TURN_REASON_UNSPECIFIED]
 
 
-async def test_a_busy_model_leaves_the_pause_to_the_silence_rule(pocketsphinx_engine):
-    """Every judging slot taken: the turn still ends, by min_silence_ms, never waits."""
-    judge = TurnJudge.load()
+async def _run_with_slot_taken(engine, judge: TurnJudge, *, held_s: float, wait_s: float):
+    """Runs a question through a StreamRunner whose only judging slot another stream holds
+    for ``held_s``; returns the SPEECH_ENDED events."""
     spoken = framed(SPEAKERS["espeak"]("what is photosynthesis"))
     slots = asyncio.Semaphore(1)
-    await slots.acquire()  # another stream holds the only slot
-    with ThreadPoolExecutor(2) as pool:
-        pipeline = _pipeline(pocketsphinx_engine, SileroVad(), judge)
-        runner = StreamRunner(
-            pipeline,
-            executor=pool,
-            decode_executor=pool,
-            check_chunk=lambda chunk: None,
-            queue_chunks=8,
-            interim_slots=asyncio.Semaphore(1),
-            turn_executor=pool,
-            turn_slots=slots,
-        )
+    await slots.acquire()
+    release = asyncio.get_running_loop().call_later(held_s, slots.release)
+    try:
+        with ThreadPoolExecutor(2) as pool:
+            runner = StreamRunner(
+                _pipeline(engine, SileroVad(), judge),
+                executor=pool,
+                decode_executor=pool,
+                check_chunk=lambda chunk: None,
+                queue_chunks=8,
+                interim_slots=asyncio.Semaphore(1),
+                turn_executor=pool,
+                turn_slots=slots,
+                turn_wait_s=wait_s,
+            )
 
-        async def audio():
-            for chunk in chunks(spoken.pcm, ms=20):
-                yield chunk
+            async def audio():
+                for chunk in chunks(spoken.pcm, ms=20):
+                    yield chunk
 
-        events = [event async for event in runner.run(audio())]
-    ended = [e for e in events if isinstance(e, SpeechEvent) and e.end_reason is not None]
+            events = [event async for event in runner.run(audio())]
+    finally:
+        release.cancel()
+    return [e for e in events if isinstance(e, SpeechEvent) and e.end_reason is not None]
+
+
+async def test_a_busy_model_leaves_the_pause_to_the_silence_rule(pocketsphinx_engine):
+    """No judging slot free within the wait: the turn still ends, by min_silence_ms."""
+    judge = TurnJudge.load()
+    ended = await _run_with_slot_taken(pocketsphinx_engine, judge, held_s=60.0, wait_s=0.05)
     assert [e.end_reason for e in ended] == [EndOfTurnReason.SILENCE]
+    assert [e.end_of_turn_probability for e in ended] == [None]
     assert judge.calls == 0
+
+
+async def test_a_pause_waits_for_a_slot_that_frees_in_time(pocketsphinx_engine):
+    judge = TurnJudge.load()
+    ended = await _run_with_slot_taken(pocketsphinx_engine, judge, held_s=0.1, wait_s=5.0)
+    assert judge.calls >= 1
+    assert [e.end_reason for e in ended] != [EndOfTurnReason.SILENCE]
+    assert all(e.end_of_turn_probability is not None for e in ended)
