@@ -89,6 +89,12 @@ function waitForIceGathering(pc) {
   });
 }
 
+// An interrupted answer stops at once: the edge drops what it had queued, and muting drops
+// what the browser's own audio buffer still holds (100-200 ms). The next answer unmutes.
+function silenceTutor() {
+  $("tutor-video").muted = true;
+}
+
 // Captions --------------------------------------------------------------------------------
 const tutorLines = new Map();
 
@@ -122,10 +128,13 @@ function onMessage(event) {
     case "turn":
       if (message.event === "interrupted" || message.event === "failed") {
         tutorLine(message.turn_id).classList.add("interrupted");
+        silenceTutor();
       }
       break;
     case "playback":
       $("speaking").textContent = message.state === "speaking" ? "Tutor is speaking" : "Listening";
+      // The next answer's first frame is on its way; its sound is still in the jitter buffer.
+      if (message.state === "speaking") $("tutor-video").muted = false;
       break;
     case "error":
       // The details are for developers (console); the student gets a sentence.
@@ -266,6 +275,7 @@ function sendText(event) {
 
 function interrupt() {
   if (vt.channel && vt.channel.readyState === "open") {
+    silenceTutor();
     vt.channel.send(JSON.stringify({ type: "interrupt" }));
   }
 }

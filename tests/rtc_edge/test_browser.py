@@ -19,7 +19,13 @@ from tests.rtc_edge.browser import (
     VIDEO_HEALTH_SCRIPT,
     chromium,
 )
-from tests.rtc_edge.conftest import QUESTION, LiveSession, RunningEdge, session_state
+from tests.rtc_edge.conftest import (
+    LONG_QUESTION,
+    QUESTION,
+    LiveSession,
+    RunningEdge,
+    session_state,
+)
 from tests.support.real_stack import RealStack
 from tests.support.speech import espeak_pcm, silence_pcm, write_wav
 
@@ -129,6 +135,24 @@ async def test_student_page_relays_through_turn_and_shows_the_answer(
         assert student_caption.startswith("You: ") and "two plus two" in student_caption
 
         await page.screenshot(path=str(ARTIFACTS / "student_page.png"), full_page=True)
+
+        # Interrupting: the page silences the answer at once (what the browser still buffers
+        # too); the edge drops its queue and says so; the next answer is heard again.
+        speaking = "window.vt.messages.filter(m => m.type === 'playback' && m.state === 'speaking')"
+        await page.fill("#text", LONG_QUESTION)
+        await page.click("#send")
+        await page.wait_for_function(f"{speaking}.length >= 2", timeout=60_000)
+        assert not await page.eval_on_selector("#tutor-video", "v => v.muted")
+        await page.click("#interrupt")
+        assert await page.eval_on_selector("#tutor-video", "v => v.muted")
+        await page.wait_for_function(
+            "window.vt.messages.some(m => m.type === 'turn' && m.event === 'interrupted')",
+            timeout=30_000,
+        )
+        await page.fill("#text", QUESTION)
+        await page.click("#send")
+        await page.wait_for_function(f"{speaking}.length >= 3", timeout=60_000)
+        assert not await page.eval_on_selector("#tutor-video", "v => v.muted")
 
         await page.click("#leave")
         await page.wait_for_function("window.vt.state === 'Left the session.'")
