@@ -193,6 +193,16 @@ def create_tutor(
     return tutor
 
 
+# Knowledge bases that ship with llm_svc, read-only: a tutor may answer from one (the demo
+# tutor `make dev` seeds) instead of its own `kb-<id>`.
+BUILTIN_KNOWLEDGE_BASES = frozenset({"demo"})
+
+
+def uses_builtin_knowledge(tutor: models.Tutor) -> bool:
+    """Whether the tutor answers from a built-in knowledge base (never indexed or deleted)."""
+    return tutor.knowledge_base_id in BUILTIN_KNOWLEDGE_BASES
+
+
 def get_tutor(*, db: Session, tenant_id: str, tutor_id: str) -> models.Tutor | None:
     """The tenant's tutor with this id."""
     tutor = db.get(models.Tutor, tutor_id)

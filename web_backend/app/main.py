@@ -17,6 +17,7 @@ from web_backend.app.api.routes import (
     catalog,
     chat,
     documents,
+    join,
     pages,
     sessions,
     students,
@@ -125,7 +126,8 @@ def create_app(settings: Settings) -> FastAPI:
             status_code=error.http_status,
         )
 
-    for module in (auth, students, tutors, avatars, documents, sessions, chat, catalog, pages):
+    routes = (auth, students, tutors, avatars, documents, sessions, chat, catalog, join, pages)
+    for module in routes:
         app.include_router(module.router)
     app.include_router(tutors.jobs_router)
     app.include_router(tutors.student_router)

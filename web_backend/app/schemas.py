@@ -291,3 +291,36 @@ class Catalog(BaseModel):
     default_voice: str
     models: list[ModelPublic]
     default_model: str
+
+
+class JoinLinkCreate(BaseModel):
+    """Asks for a join link of one student with one tutor."""
+
+    student_id: str = Field(min_length=1, max_length=64)
+    tutor_id: str = Field(min_length=1, max_length=64)
+
+
+class JoinLinkPublic(BaseModel):
+    """A join link to hand a student (the secret is in the URL's fragment), and its QR code."""
+
+    url: str
+    expires_at: datetime
+    student_id: str
+    tutor_id: str
+    qr_svg: str
+
+
+class JoinRequest(BaseModel):
+    """The secret from a join link's fragment."""
+
+    secret: str = Field(min_length=1, max_length=2000)
+
+
+class JoinStarted(BaseModel):
+    """A live session opened from a join link: the student's page to go to."""
+
+    tutor_name: str
+    student_name: str
+    session_id: str
+    student_page_url: str
+    expires_at: datetime | None

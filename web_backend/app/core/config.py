@@ -23,7 +23,9 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
     log_level: str = "INFO"
-    data_dir: Path = Path("var/web_backend")
+    # Where `make dev` keeps the backend's data, so `python -m web_backend.cli` run from the
+    # repository root writes the same database the running backend reads (issue 22).
+    data_dir: Path = Path("var/dev/web")
     # Empty: SQLite under data_dir. PostgreSQL: postgresql+psycopg://user:pass@host/db.
     database_url: str = ""
 
@@ -41,6 +43,11 @@ class Settings(BaseSettings):
     session_ttl_s: int = Field(default=3600, ge=0, le=86400)
 
     rtc_edge_url: str = "http://127.0.0.1:8080"
+    # The backend's address as browsers reach it, for the join links it hands out (empty: the
+    # address the admin's request came to; the CLI then uses http://<host>:<port>).
+    public_url: str = ""
+    # How long a student's join link stays valid.
+    join_link_ttl_s: int = Field(default=7 * 86400, ge=60, le=365 * 86400)
     # TURN REST credentials (username "<expiry>:<user>", password base64(HMAC-SHA1(secret,
     # username))), computed here with the secret coturn shares, so the backend can hand the
     # student page its ICE servers without asking the edge.

@@ -1,8 +1,7 @@
-// The student page: pick a tutor, talk live through the rtc_edge, or chat by text.
+// The student page: pick a tutor, talk live on the rtc_edge's page, or chat by text here.
 "use strict";
 
 const $ = (id) => document.getElementById(id);
-let live = null;
 let chat = { tutor: null, sessionId: null };
 
 function showApp(loggedIn) {
@@ -35,7 +34,9 @@ window.addEventListener("vtutor:logged-out", () => showApp(false));
 async function loadTutors() {
   const rows = $("tutor-rows");
   rows.replaceChildren();
-  for (const tutor of await Api.call("GET", "/api/student/tutors")) {
+  const tutors = await Api.call("GET", "/api/student/tutors");
+  $("no-tutors").classList.toggle("hidden", tutors.length > 0);
+  for (const tutor of tutors) {
     const image = el("img", { class: "avatar-preview", alt: tutor.name });
     if (tutor.avatar_id) Api.imageUrl(`/api/avatars/${tutor.avatar_id}/preview`).then((url) => { image.src = url; }).catch(() => {});
     rows.append(el("tr", {}, el("td", {}, image),
@@ -45,24 +46,15 @@ async function loadTutors() {
   }
 }
 
+// The live tutor runs on its own page on the media edge; the session id and token travel in
+// the fragment of its URL, which is never sent to a server.
 async function startLive(tutor) {
   $("start-error").textContent = "";
   try {
-    live = await Api.call("POST", `/api/tutors/${tutor.id}/sessions`);
-    $("live-title").textContent = `Live with ${tutor.name}`;
-    $("live-link").href = live.student_page_url;
-    $("live-frame").src = live.student_page_url;
-    $("live").classList.remove("hidden");
+    const live = await Api.call("POST", `/api/tutors/${tutor.id}/sessions`);
+    location.assign(live.student_page_url);
   } catch (error) { $("start-error").textContent = error.message; }
 }
-
-$("end-session").addEventListener("click", async () => {
-  if (!live) return;
-  try { await Api.call("POST", `/api/sessions/${live.session.id}/end`); } catch { /* already over */ }
-  $("live-frame").src = "about:blank";
-  $("live").classList.add("hidden");
-  live = null;
-});
 
 function openChat(tutor) {
   chat = { tutor, sessionId: null };

@@ -41,3 +41,12 @@ def admin_page() -> FileResponse:
 def student_page() -> FileResponse:
     """The student page."""
     return FileResponse(UI_DIR / "student.html")
+
+
+@router.get("/join", include_in_schema=False)
+def join_page() -> FileResponse:
+    """Where a join link lands: it reads the secret from the fragment and opens the session.
+
+    Not cached, and (like every page) sent with Referrer-Policy: no-referrer.
+    """
+    return FileResponse(UI_DIR / "join.html", headers={"Cache-Control": "no-store"})

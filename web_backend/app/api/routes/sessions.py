@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Query, status
 
@@ -29,11 +29,13 @@ router = APIRouter(tags=["sessions"])
 def tutor_profile(db: SessionDep, tutor: models.Tutor) -> TutorProfile:
     """The gateway's view of a tutor.
 
-    The knowledge base exists in the gateway only once a document was indexed into it; until
-    then no base is named (the LLM service's fallback answers), since naming one that does not
-    exist fails every turn with NOT_FOUND.
+    A tutor's own knowledge base exists in the gateway only once a document was indexed into
+    it; until then no base is named, since naming one that does not exist fails every turn
+    with NOT_FOUND. A tutor on a built-in base (the seeded demo tutor) always names it.
     """
-    has_knowledge = crud.has_documents(db=db, tutor_id=tutor.id)
+    has_knowledge = crud.uses_builtin_knowledge(tutor) or crud.has_documents(
+        db=db, tutor_id=tutor.id
+    )
     return TutorProfile(
         tutor_id=tutor.id,
         display_name=tutor.name,
@@ -54,23 +56,26 @@ def session_detail(db: SessionDep, session: models.TutorSession) -> schemas.Sess
     return schemas.SessionDetail(**summary.model_dump(), turns=turns)
 
 
-@router.post("/api/tutors/{tutor_id}/sessions", status_code=status.HTTP_201_CREATED)
-async def start_live_session(
-    tutor_id: str, db: SessionDep, student: CurrentStudent, gateway: Gateway, ctx: Context
+async def open_live_session(
+    db: SessionDep, ctx: Context, *, student_id: str, tutor: models.Tutor
 ) -> schemas.LiveSessionStarted:
-    """Starts a live session with a tutor; returns what the edge's page needs to join it."""
-    tutor = tutor_of(db, student, tutor_id)
+    """Starts a live session of a student with a tutor in the gateway and records it.
+
+    Returns what the edge's page needs to join it; ``student_page_url`` carries the session
+    id and engine token in its fragment, which browsers never send to a server or write to
+    access logs.
+    """
     settings = ctx.settings
-    grant = await gateway.create_session(
-        tenant_id=student.tenant_id,
-        student_id=student.id,
+    grant = await ctx.gateway.create_session(
+        tenant_id=tutor.tenant_id,
+        student_id=student_id,
         tutor=tutor_profile(db, tutor),
         ttl_seconds=settings.session_ttl_s,
     )
     session = crud.create_session(
         db=db,
-        tenant_id=student.tenant_id,
-        student_id=student.id,
+        tenant_id=tutor.tenant_id,
+        student_id=student_id,
         tutor_id=tutor.id,
         kind="live",
         gateway_session_id=grant.session_id,
@@ -79,9 +84,10 @@ async def start_live_session(
     ctx.turn_recorder.watch(session.id, grant.session_id)
     edge = settings.rtc_edge_url.rstrip("/")
     gateway_id = quote(grant.session_id, safe="")
-    # The token rides in the fragment: browsers never send it to a server or write it to
-    # access logs.
-    page = f"{edge}/#session_id={gateway_id}&token={quote(grant.engine_token, safe='')}"
+    fragment = urlencode(
+        {"session_id": grant.session_id, "token": grant.engine_token, "tutor": tutor.name},
+        quote_via=quote,
+    )
     logger.info("live session %s started for tutor %s", session.id, tutor.id)
     return schemas.LiveSessionStarted(
         session=schemas.SessionPublic.model_validate(session),
@@ -91,9 +97,18 @@ async def start_live_session(
         expires_at=grant.expire_time,
         edge_url=edge,
         signaling_url=f"{edge}/v1/sessions/{gateway_id}/offer",
-        student_page_url=page,
-        ice=ice_configuration(settings, user=student.id),
+        student_page_url=f"{edge}/#{fragment}",
+        ice=ice_configuration(settings, user=student_id),
     )
+
+
+@router.post("/api/tutors/{tutor_id}/sessions", status_code=status.HTTP_201_CREATED)
+async def start_live_session(
+    tutor_id: str, db: SessionDep, student: CurrentStudent, ctx: Context
+) -> schemas.LiveSessionStarted:
+    """Starts a live session with a tutor; returns what the edge's page needs to join it."""
+    tutor = tutor_of(db, student, tutor_id)
+    return await open_live_session(db, ctx, student_id=student.id, tutor=tutor)
 
 
 @router.post("/api/sessions/{session_id}/end")

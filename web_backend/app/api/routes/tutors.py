@@ -173,7 +173,9 @@ async def delete_tutor(
     """Deletes a tutor, its sessions, documents and knowledge base (its avatar stays)."""
     tutor = tutor_of(db, admin, tutor_id)
     try:
-        await gateway.delete_knowledge_base(tutor.knowledge_base_id)
+        # A built-in base (the demo's) is shared and read-only: it stays.
+        if not crud.uses_builtin_knowledge(tutor):
+            await gateway.delete_knowledge_base(tutor.knowledge_base_id)
     except GatewayError as error:
         # A tutor that never had documents has no knowledge base to delete.
         if error.code != "NOT_FOUND":
