@@ -47,12 +47,13 @@ def _decode(
 
 
 def _condition(engine: PocketsphinxEngine, split: str, noise: str) -> dict[str, Any]:
-    documents = spoken_questions.documents(split)
+    # Held-out questions also ask about the dev documents (new questions, known material).
+    documents = {**spoken_questions.documents("dev"), **spoken_questions.documents(split)}
     specs = {
-        name: StreamSpec(knowledge=KnowledgeText(name, f"{split}/{name}", (text,)))
+        name: StreamSpec(knowledge=KnowledgeText(name, name, (text,)))
         for name, text in documents.items()
     }
-    names = list(documents)
+    names = list(spoken_questions.documents(split))
     pairs: dict[str, list[tuple[str, str]]] = {
         "tutor_on": [], "general_on": [], "tutor_off": [], "general_off": []
     }  # fmt: skip
