@@ -123,6 +123,9 @@ class TutorPublic(_Public):
     avatar_id: str | None
     avatar: AvatarPublic | None
     knowledge_base_id: str
+    # Answers from a read-only knowledge base that ships with llm_svc (the demo tutor):
+    # documents cannot be added to it.
+    uses_builtin_knowledge: bool = False
     created_at: datetime
     updated_at: datetime
 

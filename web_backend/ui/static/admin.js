@@ -1,8 +1,11 @@
-// The admin page: tutors (with avatar creation progress), knowledge, students, sessions.
+// The admin page: tutors (create, edit, avatar progress), knowledge, students and their join
+// links, sessions.
 "use strict";
 
 const $ = (id) => document.getElementById(id);
 let tutors = [];
+let students = [];
+let editing = null;
 
 function showApp(loggedIn) {
   $("login").classList.toggle("hidden", loggedIn);
@@ -17,11 +20,12 @@ async function start() {
     if (me.role !== "admin") throw new Error("this page is for admins");
     $("who").textContent = me.email;
     showApp(true);
-    await Promise.all([loadTutors(), loadStudents(), loadSessions(), loadCatalog()]);
   } catch (error) {
     Api.setToken(null);
     showApp(false);
+    return;
   }
+  await Promise.all([loadTutors(), loadStudents(), loadSessions(), loadCatalog(), loadAvatars()]);
 }
 
 $("login-form").addEventListener("submit", async (event) => {
@@ -29,7 +33,7 @@ $("login-form").addEventListener("submit", async (event) => {
   $("login-error").textContent = "";
   try {
     const token = await Api.login($("login-email").value, $("login-password").value);
-    if (token.role !== "admin") { Api.setToken(null); throw new Error("students log in at /student"); }
+    if (token.role !== "admin") { Api.setToken(null); throw new Error("Students log in at /student."); }
     await start();
   } catch (error) { $("login-error").textContent = error.message; }
 });
@@ -44,54 +48,135 @@ document.querySelectorAll("nav.tabs button").forEach((button) => button.addEvent
   if (button.dataset.tab === "documents") loadDocuments();
 }));
 
+function plural(count, one, many) { return `${count} ${count === 1 ? one : many}`; }
+
+// Tutors --------------------------------------------------------------------------------------
+
 async function loadCatalog() {
-  try {
-    const catalog = await Api.call("GET", "/api/catalog");
-    for (const voice of catalog.voices) $("tutor-voice").append(el("option", { value: voice.name }, voice.display_name || voice.name));
-    for (const model of catalog.models) $("tutor-model").append(el("option", { value: model.name }, model.name));
-  } catch { /* the gateway may be down: the defaults still work */ }
+  let catalog;
+  try { catalog = await Api.call("GET", "/api/catalog"); } catch { return; /* the defaults still work */ }
+  for (const select of document.querySelectorAll("select[data-catalog=voices]")) {
+    for (const voice of catalog.voices) select.append(el("option", { value: voice.name }, voice.display_name || voice.name));
+  }
+  for (const select of document.querySelectorAll("select[data-catalog=models]")) {
+    for (const model of catalog.models) select.append(el("option", { value: model.name }, model.name));
+  }
+}
+
+async function loadAvatars() {
+  const select = $("edit-avatar");
+  select.replaceChildren(el("option", { value: "" }, "The drawn default avatar"));
+  for (const avatar of await Api.call("GET", "/api/avatars")) {
+    select.append(el("option", { value: avatar.id }, avatar.display_name || avatar.avatar_key));
+  }
+}
+
+function knowledgeOf(tutor) {
+  return tutor.uses_builtin_knowledge ? "Built-in demo notes" : "Its documents";
 }
 
 async function loadTutors() {
   tutors = await Api.call("GET", "/api/tutors");
   const rows = $("tutor-rows");
   rows.replaceChildren();
+  $("no-tutors").classList.toggle("hidden", tutors.length > 0);
   for (const tutor of tutors) {
     const image = el("img", { class: "avatar-preview", alt: `${tutor.name} preview`, "data-tutor": tutor.id });
     if (tutor.avatar_id) Api.imageUrl(`/api/avatars/${tutor.avatar_id}/preview`).then((url) => { image.src = url; }).catch(() => {});
-    rows.append(el("tr", {}, el("td", {}, image), el("td", {}, tutor.name, el("div", { class: "muted" }, tutor.description)),
-      el("td", {}, tutor.language_code), el("td", {}, tutor.voice || "default"),
-      el("td", {}, el("button", { class: "secondary", onclick: () => deleteTutor(tutor) }, "Delete"))));
+    rows.append(el("tr", { "data-tutor-row": tutor.id }, el("td", {}, image),
+      el("td", {}, el("strong", {}, tutor.name), el("div", { class: "muted" }, tutor.description)),
+      el("td", {}, tutor.voice || "Default"), el("td", {}, knowledgeOf(tutor)),
+      el("td", { class: "actions" },
+        el("button", { class: "secondary", onclick: () => editTutor(tutor) }, "Edit"),
+        el("button", { class: "secondary", onclick: () => linkFor({ tutorId: tutor.id }) }, "Join link"),
+        el("button", { class: "secondary", onclick: () => deleteTutor(tutor) }, "Delete"))));
   }
-  const select = $("doc-tutor");
+  fillSelect($("doc-tutor"), tutors, (t) => t.name);
+  fillSelect($("link-tutor"), tutors, (t) => t.name);
+  updateLinkForm();
+  updateDocumentsTab();
+}
+
+function fillSelect(select, items, label) {
   const chosen = select.value;
-  select.replaceChildren(...tutors.map((t) => el("option", { value: t.id }, t.name)));
-  if (chosen) select.value = chosen;
+  select.replaceChildren(...items.map((item) => el("option", { value: item.id }, label(item))));
+  if (items.some((item) => item.id === chosen)) select.value = chosen;
 }
 
 async function deleteTutor(tutor) {
-  if (!confirm(`Delete ${tutor.name}?`)) return;
-  await Api.call("DELETE", `/api/tutors/${tutor.id}`);
-  await loadTutors();
+  if (!confirm(`Delete ${tutor.name}? Its sessions and documents go too.`)) return;
+  $("tutor-error").textContent = "";
+  try {
+    await Api.call("DELETE", `/api/tutors/${tutor.id}`);
+    if (editing && editing.id === tutor.id) closeEditor();
+    await loadTutors();
+  } catch (error) { $("tutor-error").textContent = `${tutor.name} could not be deleted: ${error.message}`; }
 }
+
+function editTutor(tutor) {
+  editing = tutor;
+  $("edit-title").textContent = `Edit ${tutor.name}`;
+  $("edit-name").value = tutor.name;
+  $("edit-language").value = tutor.language_code;
+  $("edit-description").value = tutor.description;
+  $("edit-prompt").value = tutor.system_prompt;
+  ensureOption($("edit-voice"), tutor.voice);
+  ensureOption($("edit-model"), tutor.llm_model);
+  ensureOption($("edit-avatar"), tutor.avatar_id || "", tutor.avatar ? tutor.avatar.display_name : "");
+  $("edit-video").checked = tutor.video_enabled;
+  $("edit-error").textContent = "";
+  $("edit-card").classList.remove("hidden");
+  $("edit-name").focus();
+}
+
+// A value the catalog no longer lists (the gateway is down, a model was removed) stays
+// selectable, so saving an unrelated change does not silently reset it.
+function ensureOption(select, value, label) {
+  if (![...select.options].some((option) => option.value === value)) {
+    select.append(el("option", { value }, label || value));
+  }
+  select.value = value;
+}
+
+function closeEditor() {
+  editing = null;
+  $("edit-card").classList.add("hidden");
+}
+
+$("edit-cancel").addEventListener("click", closeEditor);
+$("edit-tutor-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  if (!editing) return;
+  $("edit-error").textContent = "";
+  $("edit-submit").disabled = true;
+  try {
+    await Api.call("PATCH", `/api/tutors/${editing.id}`, {
+      name: $("edit-name").value.trim(),
+      language_code: $("edit-language").value.trim(),
+      description: $("edit-description").value,
+      system_prompt: $("edit-prompt").value,
+      voice: $("edit-voice").value,
+      llm_model: $("edit-model").value,
+      avatar_id: $("edit-avatar").value || null,
+      video_enabled: $("edit-video").checked,
+    });
+    closeEditor();
+    await loadTutors();
+  } catch (error) {
+    $("edit-error").textContent = error.message;
+  } finally {
+    $("edit-submit").disabled = false;
+  }
+});
 
 $("create-tutor-form").addEventListener("submit", async (event) => {
   event.preventDefault();
   $("create-error").textContent = "";
   const form = new FormData(event.target);
-  if (!form.get("voice_sample")?.size) form.delete("voice_sample");
   $("create-submit").disabled = true;
-  $("job").classList.remove("hidden");
-  setJob({ state: "uploading", percent: 0, message: "" });
   try {
-    let job = await Api.call("POST", "/api/tutors/create-with-avatar", form);
-    while (job.state === "pending" || job.state === "running") {
-      setJob(job);
-      await new Promise((resolve) => setTimeout(resolve, 500));
-      job = await Api.call("GET", `/api/avatar-jobs/${job.id}`);
-    }
-    setJob(job);
-    if (job.state === "failed") throw new Error(job.error || "avatar creation failed");
+    if (form.get("avatar_video")?.size) await createWithAvatar(form);
+    else await createWithoutAvatar(form);
     event.target.reset();
     await loadTutors();
   } catch (error) {
@@ -101,21 +186,63 @@ $("create-tutor-form").addEventListener("submit", async (event) => {
   }
 });
 
+async function createWithoutAvatar(form) {
+  $("job").classList.add("hidden");
+  await Api.call("POST", "/api/tutors", {
+    name: form.get("name"), description: form.get("description"), language_code: form.get("language_code"),
+    system_prompt: form.get("system_prompt"), voice: form.get("voice"), llm_model: form.get("llm_model"),
+  });
+}
+
+async function createWithAvatar(form) {
+  $("job").classList.remove("hidden");
+  setJob({ state: "uploading", percent: 0, message: "" });
+  let job = await Api.call("POST", "/api/tutors/create-with-avatar", form);
+  while (job.state === "pending" || job.state === "running") {
+    setJob(job);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    job = await Api.call("GET", `/api/avatar-jobs/${job.id}`);
+  }
+  setJob(job);
+  if (job.state === "failed") throw new Error(`The tutor was not created: ${Api.clean(job.error) || "the avatar could not be made"}.`);
+  await loadAvatars();
+}
+
 function setJob(job) {
   $("job-status").textContent = job.state === "running" ? (job.stage || "running").replaceAll("_", " ") : job.state;
-  $("job-message").textContent = job.message || "";
+  // A finished job's state says it all (its message would repeat it); the error shows below.
+  const message = job.state === "running" || job.state === "pending" ? Api.clean(job.message || "") : "";
+  $("job-message").textContent = message === job.state ? "" : message;
   $("job-progress").value = job.percent || 0;
 }
 
+// Knowledge -----------------------------------------------------------------------------------
+
+function updateDocumentsTab() {
+  $("doc-no-tutors").classList.toggle("hidden", tutors.length > 0);
+  $("doc-body").classList.toggle("hidden", tutors.length === 0);
+}
+
 async function loadDocuments() {
-  const tutorId = $("doc-tutor").value;
+  updateDocumentsTab();
+  const tutor = tutors.find((t) => t.id === $("doc-tutor").value);
   const rows = $("doc-rows");
   rows.replaceChildren();
-  if (!tutorId) return;
-  for (const doc of await Api.call("GET", `/api/tutors/${tutorId}/documents`)) {
-    rows.append(el("tr", {}, el("td", {}, doc.title), el("td", {}, doc.content_type), el("td", {}, String(doc.characters)),
+  $("doc-summary").textContent = "";
+  $("no-docs").classList.add("hidden");
+  if (!tutor) return;
+  $("doc-builtin").classList.toggle("hidden", !tutor.uses_builtin_knowledge);
+  $("doc-form").classList.toggle("hidden", tutor.uses_builtin_knowledge);
+  if (tutor.uses_builtin_knowledge) return;
+  const documents = await Api.call("GET", `/api/tutors/${tutor.id}/documents`);
+  $("no-docs").classList.toggle("hidden", documents.length > 0);
+  for (const doc of documents) {
+    rows.append(el("tr", {}, el("td", {}, doc.title), el("td", {}, doc.content_type), el("td", {}, doc.characters.toLocaleString()),
       el("td", {}, el("button", { class: "secondary", onclick: async () => {
-        await Api.call("DELETE", `/api/tutors/${tutorId}/documents/${doc.id}`); await loadDocuments();
+        $("doc-error").textContent = "";
+        try { await Api.call("DELETE", `/api/tutors/${tutor.id}/documents/${doc.id}`); }
+        catch (error) { $("doc-error").textContent = `${doc.title} could not be removed: ${error.message}`; }
+        await loadDocuments();
       } }, "Delete"))));
   }
 }
@@ -127,21 +254,33 @@ $("doc-form").addEventListener("submit", async (event) => {
   for (const file of $("doc-files").files) form.append("files", file);
   try {
     const result = await Api.call("POST", `/api/tutors/${$("doc-tutor").value}/documents`, form);
-    $("doc-summary").textContent = `${result.document_count} documents, ${result.passage_count} passages indexed`;
     event.target.reset();
     await loadDocuments();
+    $("doc-summary").textContent = `Indexed: ${plural(result.document_count, "document", "documents")}, ${plural(result.passage_count, "passage", "passages")} in this tutor's knowledge.`;
   } catch (error) { $("doc-error").textContent = error.message; }
 });
 
+// Students and join links ---------------------------------------------------------------------
+
 async function loadStudents() {
+  students = await Api.call("GET", "/api/students");
   const rows = $("student-rows");
   rows.replaceChildren();
-  for (const student of await Api.call("GET", "/api/students")) {
-    rows.append(el("tr", {}, el("td", {}, student.email), el("td", {}, student.full_name), el("td", {}, student.is_active ? "yes" : "no"),
-      el("td", {}, el("button", { class: "secondary", onclick: async () => {
-        if (confirm(`Delete ${student.email}?`)) { await Api.call("DELETE", `/api/students/${student.id}`); await loadStudents(); }
-      } }, "Delete"))));
+  $("no-students").classList.toggle("hidden", students.length > 0);
+  for (const student of students) {
+    rows.append(el("tr", {}, el("td", {}, student.email), el("td", {}, student.full_name), el("td", {}, student.is_active ? "Yes" : "No"),
+      el("td", { class: "actions" },
+        el("button", { class: "secondary", onclick: () => linkFor({ studentId: student.id }) }, "Join link"),
+        el("button", { class: "secondary", onclick: async () => {
+          if (!confirm(`Delete ${student.email}? Their join links stop working.`)) return;
+          $("student-error").textContent = "";
+          try { await Api.call("DELETE", `/api/students/${student.id}`); }
+          catch (error) { $("student-error").textContent = error.message; }
+          await loadStudents();
+        } }, "Delete"))));
   }
+  fillSelect($("link-student"), students, (s) => s.full_name ? `${s.full_name} (${s.email})` : s.email);
+  updateLinkForm();
 }
 $("student-form").addEventListener("submit", async (event) => {
   event.preventDefault();
@@ -155,28 +294,75 @@ $("student-form").addEventListener("submit", async (event) => {
   } catch (error) { $("student-error").textContent = error.message; }
 });
 
+function updateLinkForm() {
+  const ready = students.length > 0 && tutors.length > 0;
+  $("link-missing").classList.toggle("hidden", ready);
+  $("link-form").classList.toggle("hidden", !ready);
+  $("link-make").classList.toggle("hidden", !ready);
+}
+
+// From a tutor's or a student's row: preselect it on the Students tab.
+function linkFor({ tutorId, studentId }) {
+  document.querySelector('nav.tabs button[data-tab="students"]').click();
+  if (tutorId) $("link-tutor").value = tutorId;
+  if (studentId) $("link-student").value = studentId;
+  $("link-result").classList.add("hidden");
+  $("link-form").scrollIntoView({ block: "center" });
+}
+
+$("link-make").addEventListener("click", async () => {
+  $("link-error").textContent = "";
+  $("link-copied").textContent = "";
+  try {
+    const link = await Api.call("POST", "/api/join-links", {
+      student_id: $("link-student").value, tutor_id: $("link-tutor").value,
+    });
+    $("link-url").value = link.url;
+    $("link-expiry").textContent = new Date(link.expires_at).toLocaleString();
+    $("link-qr").src = `data:image/svg+xml;charset=utf-8,${encodeURIComponent(link.qr_svg)}`;
+    $("link-result").classList.remove("hidden");
+  } catch (error) { $("link-error").textContent = error.message; }
+});
+$("link-copy").addEventListener("click", async () => {
+  const url = $("link-url").value;
+  try { await navigator.clipboard.writeText(url); }
+  catch { $("link-url").select(); document.execCommand("copy"); }
+  $("link-copied").textContent = "Copied. Anyone with this link can talk to the tutor as this student until it expires.";
+});
+
+// Sessions ------------------------------------------------------------------------------------
+
 async function loadSessions() {
   const names = Object.fromEntries(tutors.map((t) => [t.id, t.name]));
   const rows = $("session-rows");
   rows.replaceChildren();
-  for (const session of await Api.call("GET", "/api/sessions")) {
-    rows.append(el("tr", {}, el("td", {}, new Date(session.created_at).toLocaleString()), el("td", {}, session.kind),
-      el("td", {}, session.state), el("td", {}, names[session.tutor_id] || session.tutor_id),
+  const sessions = await Api.call("GET", "/api/sessions");
+  $("no-sessions").classList.toggle("hidden", sessions.length > 0);
+  for (const session of sessions) {
+    rows.append(el("tr", {}, el("td", {}, new Date(session.created_at).toLocaleString()),
+      el("td", {}, session.kind === "live" ? "Live" : "Chat"), el("td", {}, session.state === "ended" ? "Ended" : "Open"),
+      el("td", {}, names[session.tutor_id] || "(deleted tutor)"),
       el("td", {}, el("button", { class: "secondary", onclick: () => showTranscript(session.id) }, "Transcript"))));
   }
+}
+
+function turnNote(turn) {
+  if (turn.outcome === "interrupted" || turn.interrupted) return " (interrupted)";
+  if (turn.outcome === "failed" || turn.failed) return " (no answer: something went wrong)";
+  return "";
 }
 
 async function showTranscript(sessionId) {
   const detail = await Api.call("GET", `/api/sessions/${sessionId}`);
   const box = $("transcript");
   box.replaceChildren();
-  if (!detail.turns.length) box.append(el("p", { class: "muted" }, "No turns yet."));
+  if (!detail.turns.length) box.append(el("p", { class: "muted" }, "Nothing was said in this session."));
   for (const turn of detail.turns) {
-    const latency = Object.entries(turn.latency_ms).map(([k, v]) => `${k} ${v} ms`).join(" · ");
+    const latency = Object.entries(turn.latency_ms).map(([k, v]) => `${k.replaceAll("_", " ")} ${v} ms`).join(" · ");
     box.append(el("div", { class: "turn" },
       el("div", {}, el("span", { class: "who" }, "Student: "), turn.user_text),
-      el("div", {}, el("span", { class: "who" }, "Tutor: "), turn.assistant_text + (turn.interrupted ? " [interrupted]" : "")),
-      el("div", { class: "muted" }, latency)));
+      el("div", {}, el("span", { class: "who" }, "Tutor: "), turn.assistant_text + turnNote(turn)),
+      el("div", { class: "muted", title: turn.failure_message || "" }, latency)));
   }
   $("transcript-card").classList.remove("hidden");
 }

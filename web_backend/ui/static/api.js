@@ -25,12 +25,28 @@ const Api = {
     return response.status === 204 ? null : response.json();
   },
 
+  // A sentence for the person at the page: validation errors name the field; a service's
+  // message loses the internal stage prefix the gateway puts on it ("lipsync: ...").
   async describe(response) {
     try {
       const data = await response.json();
-      if (Array.isArray(data.detail)) return data.detail.map((d) => `${(d.loc || []).slice(-1)}: ${d.msg}`).join("; ");
-      return data.detail || response.statusText;
-    } catch { return `${response.status} ${response.statusText}`; }
+      if (Array.isArray(data.detail)) {
+        return data.detail.map((d) => `${this.field((d.loc || []).slice(-1)[0])}: ${d.msg}`).join("; ");
+      }
+      if (typeof data.detail === "string") return this.clean(data.detail);
+    } catch { /* not JSON */ }
+    if (response.status >= 500) return `The server had a problem (${response.status}). Try again in a moment.`;
+    return `The request was refused (${response.status} ${response.statusText}).`;
+  },
+
+  field(name) {
+    const text = String(name ?? "value").replaceAll("_", " ");
+    return text.charAt(0).toUpperCase() + text.slice(1);
+  },
+
+  clean(message) {
+    const text = String(message || "").replace(/^(asr|llm|tts|lipsync|gateway): /, "").trim();
+    return text.charAt(0).toUpperCase() + text.slice(1);
   },
 
   async login(email, password) {

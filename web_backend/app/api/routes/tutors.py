@@ -10,7 +10,7 @@ from typing import Annotated
 from fastapi import APIRouter, File, Form, HTTPException, UploadFile, status
 from pydantic import ValidationError
 
-from web_backend.app import crud, schemas
+from web_backend.app import crud, models, schemas
 from web_backend.app.api.deps import (
     Context,
     CurrentAdmin,
@@ -32,8 +32,10 @@ jobs_router = APIRouter(prefix="/api/avatar-jobs", tags=["tutors"])
 student_router = APIRouter(prefix="/api/student", tags=["student"])
 
 
-def _public(tutor: object) -> schemas.TutorPublic:
-    return schemas.TutorPublic.model_validate(tutor)
+def _public(tutor: models.Tutor) -> schemas.TutorPublic:
+    public = schemas.TutorPublic.model_validate(tutor)
+    public.uses_builtin_knowledge = crud.uses_builtin_knowledge(tutor)
+    return public
 
 
 def avatar_key_for(name: str) -> str:
