@@ -33,7 +33,7 @@ CENTRE = (56.0, 30.0)
 # Most patches kept.
 MAX_ENTRIES = 10
 # A video "shows speech" when its mouth opening spans at least this (opening / mouth width).
-MIN_OPENING_RANGE = 0.12
+MIN_OPENING_RANGE = 0.08
 # The avatar's cached arrays that hold a bank.
 PATCHES_CACHE = "mouth_bank_patches"
 OPENINGS_CACHE = "mouth_bank_openings"
@@ -78,7 +78,7 @@ def mouth_opening(frame: np.ndarray, mouth: MouthBox) -> float:
     """How open the mouth is: height of the inside of the mouth between the lips (dark cavity or
     pale teeth) across its middle, as a fraction of the mouth's width."""
     half = max(1.0, mouth.half_width)
-    x0, x1 = int(mouth.center_x - 0.4 * half), int(mouth.center_x + 0.4 * half) + 1
+    x0, x1 = int(mouth.center_x - 0.3 * half), int(mouth.center_x + 0.3 * half) + 1
     y0, y1 = int(max(0, mouth.top)), int(mouth.bottom) + 1
     region = frame[y0:y1, max(0, x0) : x1]
     if region.size == 0:
@@ -89,7 +89,7 @@ def mouth_opening(frame: np.ndarray, mouth: MouthBox) -> float:
     lips_light = float(np.percentile(light, 60))
     lips_chroma = float(np.percentile(chroma, 75))
     inside = (light < 0.55 * lips_light) | (chroma < 0.45 * lips_chroma)
-    rows = inside.mean(axis=1) > 0.4
+    rows = inside.mean(axis=1) > 0.3
     return float(rows.sum()) / (2 * half)
 
 

@@ -36,6 +36,8 @@ MAX_WIDTH = 0.75
 WORK_SIDE = 96
 # A blob this much redder than the skin (in units of the skin's own spread of a*) is lips.
 MIN_CONTRAST = 1.7
+# The same for lips parted over the inside of a mouth (dark, or teeth).
+MIN_OPEN_CONTRAST = 1.1
 # Share of frames in which the lips must be found for an avatar to be made.
 MIN_FOUND_SHARE = 0.5
 
@@ -179,7 +181,8 @@ def locate_mouth(frame: np.ndarray, face: FaceBox) -> MouthBox | None:
     center_cols = slice(max(0, round(axis) - half_band), round(axis) + half_band + 1)
     row_profile = score[:, center_cols].mean(axis=1)
     peak = int(np.argmax(row_profile))
-    if symmetric[peak, center_cols].max() < MIN_CONTRAST:
+    contrast = float(symmetric[peak, center_cols].max())
+    if contrast < MIN_OPEN_CONTRAST:
         return None
     # Rows that are clearly no skin may lie between the lips: teeth (far less colourful than
     # skin) or the dark inside of an open mouth.
@@ -206,6 +209,11 @@ def locate_mouth(frame: np.ndarray, face: FaceBox) -> MouthBox | None:
     width_share = bw / (face.w * scale)
     # (A wide-open mouth is nearly as tall as it is wide.)
     if not MIN_WIDTH <= width_share <= MAX_WIDTH or bh > 1.1 * bw:
+        return None
+    # Pale lips parted over a dark mouth or teeth are less red than closed ones, but the inside
+    # of the mouth between them is evidence enough; closed, they must be clearly red.
+    opened = bool(interior[top + 1 : bottom].any()) and bh >= 3
+    if contrast < (MIN_OPEN_CONTRAST if opened else MIN_CONTRAST):
         return None
 
     # The lip line, from the middle half of the mouth's width.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from datetime import UTC, datetime
 
 import cv2
 import numpy as np
@@ -10,12 +11,14 @@ import pytest
 from vtutor.common.v1 import media_pb2
 from vtutor.lipsync.v1 import lipsync_pb2, lipsync_pb2_grpc
 
+from lipsync_svc.avatar import AvatarInfo, LoadedAvatar
 from lipsync_svc.config import LipsyncSettings
 from lipsync_svc.drawn_face import DrawnFace
 from lipsync_svc.face_detection import HaarFaceDetector
 from lipsync_svc.mouth import MouthShape
 from lipsync_svc.mouth_bank import build_mouth_bank, mouth_opening, render_from_bank
 from lipsync_svc.mouth_locator import locate_mouth, track_mouth
+from lipsync_svc.mouth_warp import mouth_geometry, warp_mouth
 from tests.lipsync_svc.conftest import (
     animate,
     animate_requests,
@@ -25,6 +28,7 @@ from tests.lipsync_svc.conftest import (
     rgb_frames,
     speech_like,
 )
+from tests.lipsync_svc.real_faces import PORTRAITS
 
 
 def _talking(openings: list[float]) -> tuple[np.ndarray, np.ndarray]:
@@ -124,3 +128,25 @@ async def test_a_video_of_the_person_speaking_keeps_their_own_mouths(
     assert len(frames) == 25
     changes = [float(np.abs(b.astype(float) - a).mean()) for a, b in itertools.pairwise(frames)]
     assert max(changes) > 0.3  # the mouth moves
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("name", list(PORTRAITS))
+def test_the_bank_orders_a_real_faces_mouths_by_opening(name: str) -> None:
+    # A real photograph made to talk with known mouth states (the warp opens its own mouth to
+    # each state): the bank's entries, closed to open, come from frames in that order.
+    photo = PORTRAITS[name].image()
+    face = HaarFaceDetector().detect(cv2.cvtColor(photo, cv2.COLOR_BGR2GRAY))
+    assert face is not None
+    info = AvatarInfo(
+        name, name, "procedural", photo.shape[1], photo.shape[0], 1, 25, False, datetime.now(UTC)
+    )
+    single = LoadedAvatar(info=info, frames=photo[None], boxes=face.as_array()[None])
+    geometry = mouth_geometry(single)[0]
+    truth = np.random.default_rng(2).uniform(0, 1, 40)
+    frames = np.stack([warp_mouth(photo, geometry, MouthShape(float(o), 0.0)) for o in truth])
+    bank = build_mouth_bank(frames, np.stack([face.as_array()] * len(frames)))
+    assert bank is not None
+    states = truth[bank.sources]
+    assert np.all(np.diff(states) > -0.1), states
+    assert states[-1] - states[0] > 0.4, states
