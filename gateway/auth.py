@@ -5,7 +5,11 @@ from __future__ import annotations
 import hmac
 from typing import Any
 
-from svc_core.errors import Unauthenticated
+from limits import RateLimitItemPerMinute
+from limits.storage import MemoryStorage
+from limits.strategies import MovingWindowRateLimiter
+
+from svc_core.errors import ResourceExhausted, Unauthenticated
 
 _SCHEME = "bearer "
 
@@ -47,3 +51,44 @@ class ServiceCredential:
 def bearer_metadata(token: str) -> tuple[tuple[str, str], ...]:
     """Call metadata that presents ``token`` (for clients of the gateway)."""
     return (("authorization", f"Bearer {token}"),)
+
+
+def peer_address(context: Any) -> str:
+    """The caller's address without its port (``ipv4:1.2.3.4:5678`` -> ``ipv4:1.2.3.4``)."""
+    peer = str(context.peer() or "")
+    host, _, port = peer.rpartition(":")
+    return host if host and port.isdigit() else peer
+
+
+class TokenGuard:
+    """Limits failed engine-token checks per session id and per peer address.
+
+    Only failures count, so a client with its token is never slowed down by its own use;
+    one that guesses is refused after a few tries a minute, with RESOURCE_EXHAUSTED, before
+    its guess is even checked.
+
+    Args:
+        per_session: Failures allowed per minute for one session id.
+        per_peer: Failures allowed per minute from one peer address.
+    """
+
+    def __init__(self, *, per_session: int, per_peer: int) -> None:
+        self._limiter = MovingWindowRateLimiter(MemoryStorage())
+        self._per_session = RateLimitItemPerMinute(per_session)
+        self._per_peer = RateLimitItemPerMinute(per_peer)
+
+    def require_allowed(self, session_id: str, peer: str) -> None:
+        """Passes unless this session id or this peer is past its failures.
+
+        Raises:
+            ResourceExhausted: Too many failed checks lately.
+        """
+        if not self._limiter.test(self._per_session, "session", session_id) or not (
+            self._limiter.test(self._per_peer, "peer", peer)
+        ):
+            raise ResourceExhausted("too many failed engine-token checks; try again in a minute")
+
+    def failed(self, session_id: str, peer: str) -> None:
+        """Counts a failed check."""
+        self._limiter.hit(self._per_session, "session", session_id)
+        self._limiter.hit(self._per_peer, "peer", peer)

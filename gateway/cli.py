@@ -4,7 +4,8 @@
 
 Creates a session with the service credential (``GATEWAY_API_KEY``), runs one turn, writes the
 answer as an MP4 (video and audio; audio only with ``--no-video``), prints the transcript and
-the answer, and prints the stage latencies as its last line.
+the answer, and prints the stage latencies as its last line. While the gateway restarts
+(UNAVAILABLE) each call is tried again with a bounded backoff.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import sys
 import wave
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import grpc
@@ -24,6 +26,7 @@ from vtutor.gateway.v1 import gateway_pb2, gateway_pb2_grpc
 
 from gateway.auth import bearer_metadata
 from gateway.mp4_writer import Mp4Writer
+from svc_core.retry import retry_unavailable
 
 CHUNK_MS = 20
 
@@ -94,10 +97,10 @@ async def talk(args: argparse.Namespace) -> TurnResult:
         raise SystemExit("set GATEWAY_API_KEY to the gateway's service credential")
     pcm, rate = (b"", 16000) if args.wav is None else read_wav(args.wav)
     video = not args.no_video
-    result = TurnResult()
     async with grpc.aio.insecure_channel(args.address) as channel:
         stub = gateway_pb2_grpc.GatewayServiceStub(channel)
-        created = await stub.CreateSession(
+        create = partial(
+            stub.CreateSession,
             gateway_pb2.CreateSessionRequest(
                 tenant_id=args.tenant,
                 student_id=args.student,
@@ -113,6 +116,7 @@ async def talk(args: argparse.Namespace) -> TurnResult:
             ),
             metadata=bearer_metadata(api_key),
         )
+        created = await retry_unavailable(create, what="CreateSession")
         config = gateway_pb2.ConverseConfig(
             session_id=created.session.session_id,
             input_audio_format=media_pb2.AudioFormat(sample_rate_hz=rate),
@@ -126,16 +130,27 @@ async def talk(args: argparse.Namespace) -> TurnResult:
         )
         # The engine URL is where this session's Converse is served (possibly another instance).
         async with grpc.aio.insecure_channel(created.engine_url or args.address) as engine:
-            call = gateway_pb2_grpc.GatewayServiceStub(engine).Converse(
-                _requests(config, text=args.text, pcm=pcm, rate=rate, realtime=not args.fast),
-                metadata=bearer_metadata(created.engine_token),
-            )
-            async for response in call:
-                _collect(response, result)
-        await stub.EndSession(
+            converse = gateway_pb2_grpc.GatewayServiceStub(engine).Converse
+
+            async def one_turn() -> TurnResult:
+                # A gateway restarting mid-turn: the session resumes with its token on the next
+                # attempt, and the question is asked again.
+                attempt = TurnResult()
+                call = converse(
+                    _requests(config, text=args.text, pcm=pcm, rate=rate, realtime=not args.fast),
+                    metadata=bearer_metadata(created.engine_token),
+                )
+                async for response in call:
+                    _collect(response, attempt)
+                return attempt
+
+            result = await retry_unavailable(one_turn, what="Converse")
+        end = partial(
+            stub.EndSession,
             gateway_pb2.EndSessionRequest(session_id=created.session.session_id),
             metadata=bearer_metadata(api_key),
         )
+        await retry_unavailable(end, what="EndSession")
     if args.text is not None:
         result.transcript = args.text
     return result

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import socket
+import uuid
+
 from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
@@ -35,6 +38,22 @@ class GatewaySettings(ServiceSettings):
     # Ended and expired sessions stay readable (GetSession, ListSessions) this long.
     ended_retention_s: float = Field(default=3600.0, ge=0)
     sweep_interval_s: float = Field(default=1.0, gt=0)
+    # Where sessions live so a restarted gateway, or another replica, resumes them: "" (or
+    # "sqlite") for a SQLite file under GATEWAY_DATA_DIR, "sqlite:///<path>" for another
+    # file, or a "redis://host:port/db" URL in deployment (replicas share it).
+    session_store: str = ""
+    # This gateway's name in the session store; keep it stable across restarts of the same
+    # replica (it takes its own streams over at once). Empty: <hostname>:<port>.
+    instance_id: str = ""
+    # A gateway counts as alive this long after its last heartbeat (one per sweep); the
+    # stream of a session whose gateway died is taken over by another after this long.
+    instance_ttl_s: float = Field(default=10.0, gt=0)
+    # A session whose Converse stream closed ends when no client reconnects within this long.
+    disconnect_grace_s: float = Field(default=30.0, ge=0)
+    # Failed engine-token checks (CheckEngineToken, Converse) allowed per minute for one
+    # session id and for one peer address; past either, RESOURCE_EXHAUSTED.
+    token_failures_per_session_per_minute: int = Field(default=10, ge=1)
+    token_failures_per_peer_per_minute: int = Field(default=120, ge=1)
     # Turns of history sent to the LLM with each new question.
     max_history_turns: int = Field(default=20, ge=0)
 
@@ -76,6 +95,13 @@ class GatewaySettings(ServiceSettings):
     # within about a second.
     reconnect_backoff_min_ms: int = Field(default=200, ge=10)
     reconnect_backoff_max_ms: int = Field(default=1000, ge=10)
+
+    def instance_name(self) -> str:
+        """This gateway's name in the session store."""
+        if self.instance_id:
+            return self.instance_id
+        # Port 0 is picked at bind time, so a restart would not find it again: a fresh name.
+        return f"{socket.gethostname()}:{self.port or uuid.uuid4().hex[:12]}"
 
     def engine_url(self, bound_port: int) -> str:
         """The address handed out as a session's engine URL."""

@@ -10,7 +10,7 @@ import grpc
 from vtutor.gateway.v1 import admin_pb2, gateway_pb2, gateway_pb2_grpc
 
 from gateway.admin_passthrough import AdminPassthrough
-from gateway.auth import ServiceCredential, bearer_token
+from gateway.auth import ServiceCredential, TokenGuard, bearer_token, peer_address
 from gateway.chat import chat_turn
 from gateway.config import GatewaySettings
 from gateway.conversation import ClientInput, Conversation
@@ -30,7 +30,7 @@ from gateway.sessions import SessionRegistry
 from gateway.upstream.channels import UpstreamError
 from gateway.upstream.clients import UpstreamClients
 from gateway.upstream.llm_client import message_from_proto
-from svc_core.errors import InvalidArgument
+from svc_core.errors import InvalidArgument, Unauthenticated
 from svc_core.streams import split_config
 
 logger = logging.getLogger(__name__)
@@ -59,6 +59,10 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
         self.clients = clients
         self.engine_url = engine_url
         self.credential = ServiceCredential(settings.api_key.get_secret_value())
+        self.token_guard = TokenGuard(
+            per_session=settings.token_failures_per_session_per_minute,
+            per_peer=settings.token_failures_per_peer_per_minute,
+        )
         self.admin = AdminPassthrough(
             clients, avatar_create_timeout_s=settings.avatar_create_timeout_s
         )
@@ -73,7 +77,7 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
         self.credential.require(context)
         if not request.HasField("tutor"):
             raise InvalidArgument("tutor is required")
-        session, token = self.registry.create(
+        session, token = await self.registry.create_session(
             tenant_id=request.tenant_id,
             student_id=request.student_id,
             tutor=tutor_from_proto(request.tutor),
@@ -92,14 +96,14 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
     ) -> gateway_pb2.GetSessionResponse:
         self.credential.require(context)
         return gateway_pb2.GetSessionResponse(
-            session=session_to_proto(self.registry.get(request.session_id))
+            session=session_to_proto(await self.registry.fetch(request.session_id))
         )
 
     async def ListSessions(
         self, request: gateway_pb2.ListSessionsRequest, context: Any
     ) -> gateway_pb2.ListSessionsResponse:
         self.credential.require(context)
-        sessions, next_token = self.registry.list(
+        sessions, next_token = await self.registry.list(
             request.tenant_id, page_size=request.page_size, page_token=request.page_token
         )
         return gateway_pb2.ListSessionsResponse(
@@ -110,14 +114,14 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
         self, request: gateway_pb2.EndSessionRequest, context: Any
     ) -> gateway_pb2.EndSessionResponse:
         self.credential.require(context)
-        session = self.registry.end(request.session_id)
+        session = await self.registry.end_session(request.session_id)
         return gateway_pb2.EndSessionResponse(session=session_to_proto(session))
 
     async def WatchSessionTurns(
         self, request: gateway_pb2.WatchSessionTurnsRequest, context: Any
     ) -> AsyncIterator[gateway_pb2.WatchSessionTurnsResponse]:
         self.credential.require(context)
-        session = self.registry.get(request.session_id)
+        session = await self.registry.resume(request.session_id)
         async for record in self.registry.watch_turns(session, request.from_turn_index):
             yield gateway_pb2.WatchSessionTurnsResponse(turn=record_to_proto(record))
 
@@ -130,9 +134,17 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
         # nothing about sessions or the protocol.
         token = bearer_token(context)
         config, rest = await split_config(request_iterator, oneof="request")
-        session = self.registry.authorize_converse(config.session_id, token)
-        options = converse_options(config, video_enabled=session.tutor.video_enabled)
-        self.registry.connect(session)
+        self.token_guard.require_allowed(config.session_id, peer_address(context))
+        try:
+            session = await self.registry.open_stream(config.session_id, token)
+        except Unauthenticated:
+            self.token_guard.failed(config.session_id, peer_address(context))
+            raise
+        try:
+            options = converse_options(config, video_enabled=session.tutor.video_enabled)
+        except BaseException:
+            self.registry.disconnect(session)
+            raise
         conversation = Conversation(
             session, options, clients=self.clients, registry=self.registry, settings=self.settings
         )
@@ -156,11 +168,17 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
     async def CheckEngineToken(
         self, request: gateway_pb2.CheckEngineTokenRequest, context: Any
     ) -> gateway_pb2.CheckEngineTokenResponse:
-        # The same checks as Converse's, without opening a stream; an unknown session is
-        # NOT_FOUND here (the contract), after the credential's form has been checked.
+        # The same checks as Converse's, without opening a stream. An unknown session and a
+        # wrong token get one answer (no oracle for which session ids exist), and failed
+        # checks are rate-limited per session id and per peer.
         token = bearer_token(context)
-        self.registry.get(request.session_id)
-        session = self.registry.check_token(request.session_id, token)
+        peer = peer_address(context)
+        self.token_guard.require_allowed(request.session_id, peer)
+        try:
+            session = await self.registry.authenticate(request.session_id, token)
+        except Unauthenticated:
+            self.token_guard.failed(request.session_id, peer)
+            raise
         return gateway_pb2.CheckEngineTokenResponse(expire_time=timestamp(session.expire_time))
 
     async def Chat(
@@ -168,7 +186,7 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
     ) -> AsyncIterator[gateway_pb2.ChatResponse]:
         self.credential.require(context)
         if request.session_id:
-            session = self.registry.get(request.session_id)
+            session = await self.registry.resume(request.session_id)
             if not session.live:
                 raise InvalidArgument("the session has ended")
             turns = chat_turn(

@@ -15,6 +15,7 @@ from vtutor.gateway.v1 import gateway_pb2
 from loadtest.samples import TurnSample
 from loadtest.student import RunContext, Student, StudentFailed
 from loadtest.utterances import SAMPLE_RATE
+from svc_core.retry import Backoff, retry_unavailable, retryable
 
 CHUNK_MS = 20
 CHUNK_BYTES = SAMPLE_RATE * CHUNK_MS // 1000 * 2
@@ -24,6 +25,8 @@ _ENDED = {
     gateway_pb2.TURN_EVENT_TYPE_FAILED: "failed",
 }
 _STATUS_NAMES = {code.value[0]: code.name for code in grpc.StatusCode}
+# Reconnecting to a restarting gateway: about 12 s of tries in all.
+RECONNECT = Backoff(attempts=8, initial_s=0.2, max_s=3.0)
 
 
 class Microphone:
@@ -78,6 +81,8 @@ class GrpcStudent(Student):
     def __init__(self, index: int, context: RunContext) -> None:
         super().__init__(index, context)
         self._requests: asyncio.Queue[gateway_pb2.ConverseRequest | None] = asyncio.Queue()
+        self._token = ""
+        self._config = gateway_pb2.ConverseConfig()
         self._call: grpc.aio.StreamStreamCall | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._closing = False
@@ -89,7 +94,8 @@ class GrpcStudent(Student):
 
     async def connect(self) -> None:
         created = await self.create_session()
-        config = gateway_pb2.ConverseConfig(
+        self._token = created.engine_token
+        self._config = gateway_pb2.ConverseConfig(
             session_id=created.session.session_id,
             input_audio_format=media_pb2.AudioFormat(sample_rate_hz=SAMPLE_RATE),
             output_audio_format=media_pb2.AudioFormat(sample_rate_hz=SAMPLE_RATE),
@@ -97,27 +103,46 @@ class GrpcStudent(Student):
                 fps=self.config.fps, width=self.config.video_size, height=self.config.video_size
             ),
         )
-        self._requests.put_nowait(gateway_pb2.ConverseRequest(config=config))
-        self._call = self.context.gateway.Converse(
-            self._request_stream(),
-            metadata=(("authorization", f"Bearer {created.engine_token}"),),
-        )
-        try:
-            first = await asyncio.wait_for(self._call.read(), 15)
-        except grpc.aio.AioRpcError as exc:
-            raise StudentFailed(exc.code().name, str(exc.details())) from exc
-        except TimeoutError as exc:
-            self._call.cancel()
-            raise StudentFailed("CLIENT_TIMEOUT", "no ready from Converse") from exc
-        if first is grpc.aio.EOF or not first.HasField("ready"):  # type: ignore[attr-defined]
-            raise StudentFailed("UNKNOWN", "Converse did not start with ready")
+        await self._open()
         self._tasks = [
             asyncio.create_task(self.microphone.run()),
             asyncio.create_task(self._read()),
         ]
 
-    async def _request_stream(self) -> AsyncIterator[gateway_pb2.ConverseRequest]:
-        while (request := await self._requests.get()) is not None:
+    async def _open(self) -> None:
+        """Opens Converse and reads its `ready`, again with backoff while the gateway is away
+        (a restart): a reopened stream resumes the session with its token and history."""
+
+        async def attempt() -> gateway_pb2.ConverseResponse:
+            # Each call reads its own queue, so a dead call cannot swallow the next requests.
+            requests: asyncio.Queue[gateway_pb2.ConverseRequest | None] = asyncio.Queue()
+            requests.put_nowait(gateway_pb2.ConverseRequest(config=self._config))
+            self._requests = requests
+            call = self.context.gateway.Converse(
+                self._request_stream(requests),
+                metadata=(("authorization", f"Bearer {self._token}"),),
+            )
+            try:
+                first = await asyncio.wait_for(call.read(), 15)
+            except BaseException:
+                call.cancel()
+                raise
+            self._call = call
+            return first  # type: ignore[no-any-return]
+
+        try:
+            first = await retry_unavailable(attempt, RECONNECT, what=f"student {self.index}")
+        except grpc.aio.AioRpcError as exc:
+            raise StudentFailed(exc.code().name, str(exc.details())) from exc
+        except TimeoutError as exc:
+            raise StudentFailed("CLIENT_TIMEOUT", "no ready from Converse") from exc
+        if first is grpc.aio.EOF or not first.HasField("ready"):  # type: ignore[attr-defined]
+            raise StudentFailed("UNKNOWN", "Converse did not start with ready")
+
+    async def _request_stream(
+        self, requests: asyncio.Queue[gateway_pb2.ConverseRequest | None]
+    ) -> AsyncIterator[gateway_pb2.ConverseRequest]:
+        while (request := await requests.get()) is not None:
             yield request
 
     async def speak(self, pcm: bytes, started: Callable[[float], None]) -> tuple[float, float]:
@@ -131,14 +156,27 @@ class GrpcStudent(Student):
         return start[0], end
 
     async def _read(self) -> None:
-        assert self._call is not None
-        try:
-            # read() rather than iteration: connect() already read the first message.
-            while (response := await self._call.read()) is not grpc.aio.EOF:  # type: ignore[attr-defined]
-                self._on_response(response, time.monotonic())
-        except grpc.aio.AioRpcError as exc:
-            if not (self._closing and exc.code() is grpc.StatusCode.CANCELLED):
+        while True:
+            assert self._call is not None
+            try:
+                # read() rather than iteration: _open() already read the first message.
+                while (response := await self._call.read()) is not grpc.aio.EOF:  # type: ignore[attr-defined]
+                    self._on_response(response, time.monotonic())
+                return
+            except grpc.aio.AioRpcError as exc:
+                if self._closing and exc.code() is grpc.StatusCode.CANCELLED:
+                    return
+                if retryable(exc) and not self._closing:
+                    # The gateway went away mid-conversation (a restart): the turn in flight
+                    # is lost, the session is not. Count the break, then carry on.
+                    self.recorder.error(exc.code().name)
+                    try:
+                        await self._open()
+                        continue
+                    except StudentFailed:
+                        return
                 self.recorder.error(exc.code().name)
+                return
 
     def _media_owner(self, response: gateway_pb2.ConverseResponse) -> TurnSample | None:
         """The turn a media message belongs to (by its turn id); None to drop it."""

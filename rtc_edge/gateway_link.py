@@ -33,6 +33,7 @@ from rtc_edge.converse_events import (
     TutorFrame,
 )
 from rtc_edge.video_encoding import I420Image
+from svc_core.retry import Backoff, retry_unavailable, retryable
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +44,10 @@ _EOF: object = grpc.aio.EOF  # type: ignore[attr-defined]
 # two seconds of audio. Past that the gateway is not keeping up and audio is dropped, newest
 # first, rather than growing without bound.
 OUTBOX_SIZE = 100
+
+# Calls again while the gateway restarts (UNAVAILABLE): about 5 s of tries, so a student's
+# offer waits out a restart, and a live stream resumes its session after one.
+RECONNECT = Backoff(attempts=6, initial_s=0.2, max_s=2.0)
 
 # The gateway's refusals, as the HTTP status the edge answers the offer (or ICE servers) with.
 _HTTP_STATUS = {
@@ -95,11 +100,12 @@ async def check_engine_token(
     """
     stub = gateway_pb2_grpc.GatewayServiceStub(channel)
     metadata = (("authorization", f"Bearer {token}"),)
+    request = gateway_pb2.CheckEngineTokenRequest(session_id=session_id)
     try:
-        response = await stub.CheckEngineToken(
-            gateway_pb2.CheckEngineTokenRequest(session_id=session_id),
-            metadata=metadata,
-            timeout=timeout_s,
+        response = await retry_unavailable(
+            lambda: stub.CheckEngineToken(request, metadata=metadata, timeout=timeout_s),
+            RECONNECT,
+            what="CheckEngineToken",
         )
     except grpc.aio.AioRpcError as error:
         raise refusal(error) from error
@@ -166,6 +172,9 @@ class ConverseLink:
         self._writer: asyncio.Task[None] | None = None
         self.dropped_audio_chunks = 0
         self.closed = False
+        self._timeout_s = 10.0
+        # Times the stream was opened again after the gateway went away mid-conversation.
+        self.resumptions = 0
 
     async def open(self, timeout_s: float) -> ConversationReady:
         """Opens the stream, sends the config and waits for `ready`.
@@ -174,11 +183,9 @@ class ConverseLink:
             GatewayRefused: The token is bad or expired, the session is unknown or busy, or
                 the gateway cannot be reached in time.
         """
-        metadata = (("authorization", f"Bearer {self._token}"),)
-        self._call = self._stub.Converse(metadata=metadata)
+        self._timeout_s = timeout_s
         try:
-            await asyncio.wait_for(self._call.write(_config_request(self.options)), timeout_s)
-            first = await asyncio.wait_for(self._call.read(), timeout_s)
+            first = await retry_unavailable(self._attempt, RECONNECT, what="Converse")
         except grpc.aio.AioRpcError as error:
             await self.close()
             raise refusal(error) from error
@@ -196,6 +203,42 @@ class ConverseLink:
             video=ready.video,
             output_sample_rate_hz=ready.output_sample_rate_hz,
         )
+
+    async def _attempt(self) -> gateway_pb2.ConverseResponse:
+        """One try at opening the stream: a new call, the config, its first response."""
+        metadata = (("authorization", f"Bearer {self._token}"),)
+        call = self._stub.Converse(metadata=metadata)
+        self._call = call
+        try:
+            await asyncio.wait_for(call.write(_config_request(self.options)), self._timeout_s)
+            first = await asyncio.wait_for(call.read(), self._timeout_s)
+        except BaseException:
+            call.cancel()
+            raise
+        return first  # type: ignore[no-any-return]
+
+    async def _resume(self) -> bool:
+        """Opens the stream again after the gateway went away; True when it said `ready`.
+
+        The session resumes with its token and history (on the restarted gateway or another
+        replica); the turn that was playing is lost, audio queued meanwhile is sent on.
+        """
+        if self._writer is not None:
+            self._writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._writer
+            self._writer = None
+        try:
+            first = await retry_unavailable(self._attempt, RECONNECT, what="Converse resume")
+        except (grpc.aio.AioRpcError, TimeoutError) as error:
+            logger.warning("converse could not resume: %s", error)
+            return False
+        if self.closed or first is _EOF or not first.HasField("ready"):
+            return False
+        self.resumptions += 1
+        logger.info("converse resumed session %s", self.options.session_id)
+        self._writer = asyncio.create_task(self._write_loop(), name="converse-writer")
+        return True
 
     def send_audio(self, pcm: bytes) -> None:
         """Queues student audio (mono s16le at the input rate); drops it if the gateway lags."""
@@ -231,6 +274,8 @@ class ConverseLink:
             except grpc.aio.AioRpcError as error:
                 if self.closed and error.code() == grpc.StatusCode.CANCELLED:
                     return
+                if retryable(error) and not self.closed and await self._resume():
+                    continue
                 raise
             if message is _EOF:
                 return

@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 
 # Debian packages the services and tests use (speech synthesis, audio tools, TURN, browser,
 # database). Add new ones here.
-APT_PACKAGES=(espeak-ng libespeak-ng1 sox coturn chromium postgresql docker-compose)
+APT_PACKAGES=(espeak-ng libespeak-ng1 sox coturn redis-server chromium postgresql docker-compose)
 
 log() { printf '[bootstrap] %s\n' "$*"; }
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -34,6 +35,8 @@ def gateway_settings(**overrides: object) -> GatewaySettings:
         "port": 0,
         "api_key": API_KEY,
         "grace_period_s": 0,
+        # Each test gateway has its own session store file.
+        "data_dir": tempfile.mkdtemp(prefix="gw-test-"),
         # Nothing listens on port 9 (discard): upstreams not given are down.
         "asr_address": "127.0.0.1:9",
         "llm_address": "127.0.0.1:9",

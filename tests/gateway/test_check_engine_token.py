@@ -90,12 +90,16 @@ async def test_ended_session_is_unauthenticated(bare_gateway):
         assert "ended" in (error.details() or "")
 
 
-async def test_unknown_session_is_not_found(bare_gateway):
+async def test_unknown_session_and_wrong_token_get_one_answer(bare_gateway):
+    # Issue 21 item 6: no NOT_FOUND vs UNAUTHENTICATED oracle for which session ids exist.
     async with grpc.aio.insecure_channel(bare_gateway.address) as channel:
         stub = gateway_pb2_grpc.GatewayServiceStub(channel)
         created = await create_session(stub)
-        error = await _refusal(stub, "no-such-session", created.engine_token)
-        assert error.code() == grpc.StatusCode.NOT_FOUND
+        other = await create_session(stub, student="other")
+        unknown = await _refusal(stub, "no-such-session", created.engine_token)
+        wrong = await _refusal(stub, created.session.session_id, other.engine_token)
+        assert unknown.code() == wrong.code() == grpc.StatusCode.UNAUTHENTICATED
+        assert unknown.details() == wrong.details()
         # Without a credential the caller learns nothing about which sessions exist.
         anonymous = await _refusal(stub, "no-such-session", None)
         assert anonymous.code() == grpc.StatusCode.UNAUTHENTICATED

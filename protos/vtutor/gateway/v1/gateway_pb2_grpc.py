@@ -192,8 +192,9 @@ class GatewayServiceServicer:
     def CheckEngineToken(self, request, context):
         """Checks that the engine token in metadata (`authorization: Bearer <engine_token>`, as for
         Converse) is valid for the session, without opening a stream (the edge calls it before
-        handing out TURN credentials). UNAUTHENTICATED for a missing, wrong or expired token or an
-        ended session; NOT_FOUND for an unknown session.
+        handing out TURN credentials). UNAUTHENTICATED for a missing, wrong or expired token, an
+        ended session or an unknown one (one answer for both, so ids cannot be probed);
+        RESOURCE_EXHAUSTED after too many failed checks for a session id or from a peer.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
