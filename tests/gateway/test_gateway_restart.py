@@ -67,7 +67,7 @@ async def open_text_stream(address: str, session_id: str, token: str) -> Convers
             ready = await stream.read(10)
         except BaseException:
             stream.call.cancel()
-            await channel.close()
+            await channel.close(None)
             raise
         assert ready is not None and ready.HasField("ready")
         return stream
