@@ -108,3 +108,53 @@ def test_a_picture_is_written(run) -> None:
     png = (folder / "run.png").read_bytes()
     assert png.startswith(b"\x89PNG\r\n\x1a\n")
     assert len(png) > 20_000  # two panels with data, not an empty canvas
+
+
+def test_cpu_is_reported_per_service_and_per_student(report) -> None:
+    cpu = report["cpu"]
+    assert set(cpu["phases"]) == {"baseline", "listening", "run"}
+    run = cpu["phases"]["run"]["cores"]
+    assert {"asr_svc", "llm_svc", "tts_svc", "lipsync_svc", "gateway"} <= set(run)
+    assert run["gateway"] > 0 and run["loadtest (students)"] > 0
+    # The students' own CPU is kept out of what a student costs the stack.
+    assert "loadtest (students)" not in cpu["cores_per_listening_student"]
+    assert "loadtest (students)" not in cpu["cores_per_active_student"]
+    assert cpu["active_students_mean"] > 0
+
+
+@pytest.fixture(scope="module")
+def webrtc_report(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """Two light WebRTC students, in a process of their own, one question each."""
+    folder = tmp_path_factory.mktemp("webrtc")
+    result = subprocess.run(
+        [
+            sys.executable, "-m", "loadtest", "--spawn-stack", "--mode", "webrtc",
+            "--students", "2", "--student-processes", "1", "--ramp-up", "1",
+            "--duration", "60", "--max-turns", "1", "--listen", "2", "--video-size", "96",
+            "--out", str(folder), "--name", "webrtc",
+        ],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )  # fmt: skip
+    path = folder / "webrtc.json"
+    assert result.returncode == 0 and path.exists(), result.stdout + result.stderr
+    data: dict[str, Any] = json.loads(path.read_text())
+    return data
+
+
+def test_light_webrtc_students_measure_frames_and_av_onset_from_rtp(webrtc_report) -> None:
+    counts = webrtc_report["counts"]
+    assert counts["questions_asked"] == 2 and counts["questions_unanswered"] == 0
+    latency = webrtc_report["latency_ms"]
+    assert latency["eos_to_first_frame"]["n"] == 2
+    # Frames counted from RTP, shown at their RTP timestamps: the edge's 25 fps.
+    assert 20 <= webrtc_report["frame_rate_fps"]["p50"] <= 26
+    for turn in webrtc_report["turns"]:
+        assert turn["frames"] >= 10
+        # Sound and picture measured on the sender's clock (RTCP sender reports).
+        assert turn["av_onset_ms"] is not None and abs(turn["av_onset_ms"]) < 200
+    cpu = webrtc_report["cpu"]
+    assert cpu["cores_per_listening_student"]["rtc_edge"] > 0
+    assert cpu["phases"]["run"]["cores"]["loadtest (students)"] > 0  # the worker, measured
