@@ -26,10 +26,11 @@ from lipsync_svc.mouth_locator import MouthBox, locate_mouth
 
 # The normalised patch: a typical mouth half width in pixels (0.2 of the face box's width), the
 # patch's size, and where the top of the upper lip lies in it (room for the jaw below).
-HALF_WIDTH = 24.0
+# (Fine enough that a 512 px avatar's mouth loses no detail.)
+HALF_WIDTH = 40.0
 FACE_UNIT = 0.2
-PATCH_W, PATCH_H = 112, 104
-CENTRE = (56.0, 30.0)
+PATCH_W, PATCH_H = round(4.7 * HALF_WIDTH), round(4.35 * HALF_WIDTH)
+CENTRE = (PATCH_W / 2, 1.25 * HALF_WIDTH)
 # Most patches kept.
 MAX_ENTRIES = 10
 # A video "shows speech" when its mouth opening spans at least this (opening / mouth width).
