@@ -10,8 +10,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.support.pdf_samples import many_pages_pdf, slow_pdf
 from tests.web_backend.conftest import PASSWORD
-from tests.web_backend.standalone import many_pages_pdf, slow_pdf, standalone_backend
+from tests.web_backend.standalone import standalone_backend
 from web_backend.app.core.pdf_worker import PdfLimits, PdfTextReader
 
 pytestmark = pytest.mark.integration
