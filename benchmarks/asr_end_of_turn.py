@@ -9,7 +9,9 @@ A section of ``python -m benchmarks.asr_svc``. For each rule the service runs in
 - questions with a 700 ms thinking pause mid-sentence (``loadtest.utterances``): how many
   were cut into two turns (target 0), and end of speech -> final of the whole question;
 - under load: 1, 4, 8 and 16 concurrent streams of complete questions with smart turn, end of
-  speech -> final p50/p95, and how many pauses the busy model left to the silence rule.
+  speech -> final p50/p95, and how many pauses the busy model left to the silence rule;
+- on the audio clock (in-process, no gRPC, free of the machine's load): how much silence
+  after the last word each rule needs before SPEECH_ENDED, per complete question.
 
 Two voices: espeak-ng (formant synthesis, what the load harness speaks) and Piper's
 en_US-joe-medium (neural, when piper-tts is installed). Numbers are noisy on a shared machine.
@@ -31,9 +33,15 @@ from vtutor.asr.v1 import asr_pb2, asr_pb2_grpc
 from vtutor.common.v1 import media_pb2
 
 from asr_svc.config import AsrSettings
-from asr_svc.end_of_turn import EndOfTurnMode
+from asr_svc.end_of_turn import EndOfTurnMode, TurnJudge
+from asr_svc.endpointing import EndpointingOptions
+from asr_svc.engines.base import StreamSpec
+from asr_svc.engines.pocketsphinx import PocketsphinxEngine
+from asr_svc.events import SpeechEvent, SpeechEventKind
+from asr_svc.pipeline import RecognitionPipeline
 from asr_svc.recognizer import Recognizer
 from asr_svc.server import build_service
+from asr_svc.vad import SileroVad
 from loadtest.utterances import (
     THINKING_PAUSE_MS,
     THINKING_PAUSE_QUESTIONS,
@@ -235,7 +243,60 @@ async def bench_end_of_turn(*, quick: bool) -> dict[str, Any]:
             for voice in voices.names
         }
     report["smart_turn_load"] = await _bench_load(voices, quick=quick)
+    engine = PocketsphinxEngine(AsrSettings(port=0))
+    await engine.start()
+    try:
+        report["audio_clock"] = await asyncio.to_thread(_audio_clock, voices, engine)
+    finally:
+        await engine.close()
     return report
+
+
+def _audio_clock(voices: _Voices, engine: PocketsphinxEngine) -> dict[str, Any]:
+    """Silence heard after the last word before SPEECH_ENDED, per rule and voice (ms).
+
+    The pipeline runs in-process on 20 ms chunks; the ENDED event's moment is how much audio
+    it had consumed, so the numbers are the rules' own, not the machine's load.
+    """
+    vad, judge = SileroVad(), TurnJudge.load()
+    defaults = AsrSettings(end_of_turn="smart_turn").endpointing
+    chunk = 2 * RATE * CHUNK_MS // 1000
+    result: dict[str, Any] = {}
+    modes: tuple[EndOfTurnMode, ...] = ("smart_turn", "silence")
+    for mode in modes:
+        options = EndpointingOptions(**{**defaults.__dict__, "end_of_turn": mode})
+        for voice in voices.names:
+            waits: list[float] = []
+            for index, question in enumerate(COMPLETE_QUESTIONS):
+                track = make_track([voices.speak(voice, question)], seed=index)
+                pipeline = RecognitionPipeline(
+                    engine.open_stream(StreamSpec(phrase_hints=HINTS)),
+                    vad.stream(),
+                    options,
+                    input_rate=RATE,
+                    interim_results=False,
+                    interim_interval_ms=200,
+                    incremental=True,
+                    turn_judge=judge,
+                )
+                ended_at = None
+                for start in range(0, len(track.pcm), chunk):
+                    events = pipeline.feed(track.pcm[start : start + chunk])
+                    while ended_at is None and pipeline.turn_check_due:
+                        events += pipeline.judge_turn()
+                        if not pipeline.final_due:
+                            events += pipeline.feed(b"")
+                    if any(
+                        isinstance(e, SpeechEvent) and e.kind is SpeechEventKind.ENDED
+                        for e in events
+                    ):
+                        ended_at = pipeline.position_ms
+                        break
+                pipeline.close()
+                if ended_at is not None:
+                    waits.append(ended_at - track.spans[0][1])
+            result[f"{mode}/{voice}"] = _percentiles(waits)
+    return result
 
 
 async def _bench_load(voices: _Voices, *, quick: bool) -> dict[str, Any]:
@@ -274,6 +335,9 @@ def print_end_of_turn(report: dict[str, Any]) -> None:
                 f"{done['ended_by'].get('turn_complete', 0):>4}/{done['questions']:<4} "
                 f"{paused['cut_in_two']:>12}/{paused['questions']:<7}"
             )
+    print("\nsilence after the last word before SPEECH_ENDED (audio clock), p50/p95 ms:")
+    for key, row in report["audio_clock"].items():
+        print(f"  {key:<20} {row['p50']:>6.0f}/{row['p95']:<6.0f}")
     load = report["smart_turn_load"]
     print(f"\nsmart turn under load ({load['voice']}): streams, eos->final p50/p95 ms, ended by")
     for key, row in load.items():

@@ -44,6 +44,21 @@ HEADLINES: list[tuple[str, str, str]] = [
     ),
     (
         "asr_svc",
+        "end of speech -> final p95, 16 streams (ms)",
+        "engines[pocketsphinx].streams_16.end_of_speech_to_final_ms.p95",
+    ),
+    (
+        "asr_svc",
+        "smart turn: silence before end of turn p50, Piper (ms)",
+        "end_of_turn.audio_clock.smart_turn/piper.p50",
+    ),
+    (
+        "asr_svc",
+        "smart turn: 700 ms thinking pauses cut, espeak (of 8)",
+        "end_of_turn.smart_turn.espeak.thinking_pause.cut_in_two",
+    ),
+    (
+        "asr_svc",
         "onset -> SPEECH_STARTED p50, 1 stream (ms)",
         "engines[pocketsphinx].streams_1.onset_to_speech_started_ms.p50",
     ),
