@@ -178,9 +178,6 @@ def render_from_bank(
     """
     cx, top = float(geometry[0]), float(geometry[3])
     lower, upper, weight = bank.pick(shape.opening)
-    patch = bank.patches[lower].astype(np.float32)
-    if weight > 0:
-        patch += (bank.patches[upper].astype(np.float32) - patch) * weight
     # The patch's place in the frame, and the frame pixels it covers.
     forward = _to_patch(cx, top, face_width)
     scale = float(forward[0, 0])
@@ -195,17 +192,24 @@ def render_from_bank(
     to_region[0, 2] -= x0
     to_region[1, 2] -= y0
     size = (x1 - x0, y1 - y0)
-    placed = cv2.warpAffine(patch, to_region, size, flags=cv2.INTER_LINEAR)
-    alpha = cv2.warpAffine(_MASK, to_region, size, flags=cv2.INTER_LINEAR)[..., None]
-    region = frame[y0:y1, x0:x1].astype(np.float32)
+    # Each patch is scaled to the frame first (small, uint8), then the two are cross-faded;
+    # OpenCV's own blends keep this cheap (it runs for every frame of speech).
+    placed = cv2.warpAffine(bank.patches[lower], to_region, size, flags=cv2.INTER_LINEAR)
+    if weight > 0:
+        second = cv2.warpAffine(bank.patches[upper], to_region, size, flags=cv2.INTER_LINEAR)
+        placed = cv2.addWeighted(placed, 1 - weight, second, weight, 0)
+    alpha = cv2.warpAffine(_MASK, to_region, size, flags=cv2.INTER_LINEAR)
+    region = frame[y0:y1, x0:x1]
     # Match the patch's colour to the frame's where they meet (light may differ between the
     # frame the patch came from and this one).
-    ring = ((alpha > 0.2) & (alpha < 0.7))[..., 0]
-    if ring.sum() > 8:
-        gain = region[ring].mean(axis=0) / np.maximum(placed[ring].mean(axis=0), 1.0)
-        placed *= np.clip(gain, 0.8, 1.25)
+    ring = cv2.inRange(alpha, 0.2, 0.7)
+    if cv2.countNonZero(ring) > 8:
+        want = np.array(cv2.mean(region, ring)[:3])
+        have = np.maximum(np.array(cv2.mean(placed, ring)[:3]), 1.0)
+        gain = np.clip(want / have, 0.8, 1.25)
+        placed = cv2.multiply(placed, (*gain.tolist(), 0.0))
     out = frame.copy()
-    out[y0:y1, x0:x1] = np.clip(region + (placed - region) * alpha + 0.5, 0, 255).astype(np.uint8)
+    out[y0:y1, x0:x1] = cv2.blendLinear(placed, region, alpha, 1.0 - alpha)
     return out
 
 
