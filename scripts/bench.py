@@ -23,6 +23,7 @@ BENCHES = [
     "tts_svc",
     "lipsync_svc",
     "gateway",
+    "session_store",
     "rtc_edge",
     "loadtest",
 ]
@@ -152,6 +153,12 @@ HEADLINES: list[tuple[str, str, str]] = [
         "gateway",
         "overhead per turn p95, 32 sessions (ms)",
         "overhead_by_sessions.32.gateway_overhead_ms.p95",
+    ),
+    ("session_store", "append a turn p95, SQLite (ms)", "sqlite.append_turn_ms.p95"),
+    (
+        "session_store",
+        "resume 20 turns after restart p50, Redis (ms)",
+        "redis.resume_20_turns_ms.p50",
     ),
     (
         "rtc_edge",

@@ -107,7 +107,8 @@ class SessionStore(abc.ABC):
 
     @abc.abstractmethod
     async def live_sessions(self) -> list[StoredSession]:
-        """Every session that has not ended or expired."""
+        """Every session that has not ended or expired (rows may leave out the tutor, the
+        token digest and the turn count: housekeeping reads none of them)."""
 
     @abc.abstractmethod
     async def purge_ended(self, before: datetime) -> int:

@@ -216,13 +216,36 @@ class SqliteSessionStore(SessionStore):
         return [_row(r) for r in rows[:limit]], len(rows) > limit
 
     async def live_sessions(self) -> list[StoredSession]:
+        """Every live session, with the fields housekeeping reads (no tutor, no digest)."""
         states = sorted(LIVE_STATES)
         rows = await self._run(
             lambda db: db.execute(
-                f"SELECT {_COLUMNS} FROM sessions WHERE state IN (?, ?)", states
+                "SELECT session_id, tenant_id, create_time, expire_time, state,"
+                " last_activity_time, owner, disconnect_time FROM sessions WHERE state IN (?, ?)",
+                states,
             ).fetchall()
         )
-        return [_row(r) for r in rows]
+        found = []
+        for session_id, tenant, created, expires, state, active, owner, gone in rows:
+            create_time, expire_time = time_value(created), time_value(expires)
+            assert create_time is not None and expire_time is not None
+            found.append(
+                StoredSession(
+                    session_id=session_id,
+                    tenant_id=tenant,
+                    student_id="",
+                    tutor={},
+                    engine_url="",
+                    create_time=create_time,
+                    expire_time=expire_time,
+                    token_digest=b"",
+                    state=state,
+                    last_activity_time=time_value(active),
+                    owner=owner,
+                    disconnect_time=time_value(gone),
+                )
+            )
+        return found
 
     async def purge_ended(self, before: Any) -> int:
         states = sorted(LIVE_STATES)
