@@ -36,7 +36,7 @@ from asr_svc.engines.base import (
     supported,
 )
 from asr_svc.language_model.arpa_model import ArpaModel, build_arpa_model
-from asr_svc.language_model.corpus import TutorText, corpus_lines
+from asr_svc.language_model.corpus import TutorText, corpus_key, corpus_lines
 from asr_svc.language_model.pronunciations import Pronouncer, read_dictionary
 from asr_svc.language_model.words import base_word
 from svc_core.errors import InvalidArgument
@@ -118,7 +118,8 @@ class PocketsphinxEngine(AsrEngine):
         documents = knowledge.documents if knowledge is not None else ()
         if not documents and not spec.phrase_hints:
             return None
-        cache_key = (knowledge.content_hash if knowledge is not None else "", spec.phrase_hints)
+        content = knowledge.content_hash if knowledge is not None else ""
+        cache_key = (content or corpus_key(documents), spec.phrase_hints)
         with self._lock:
             if cache_key in self._models:
                 self._models.move_to_end(cache_key)

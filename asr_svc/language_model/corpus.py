@@ -79,13 +79,11 @@ class TutorText:
     Attributes:
         documents: Plain text of the tutor's documents (its knowledge base).
         hints: The stream's phrase hints.
-        content_hash: Identifies the documents' content (as their source reports it); equal
-            hashes mean equal documents.
+        key_terms: The terms to ask questions about; empty: the documents' own (``key_terms``).
     """
 
     documents: tuple[str, ...] = ()
     hints: tuple[str, ...] = ()
-    content_hash: str = ""
     key_terms: tuple[str, ...] = field(default=(), compare=False)
 
     @property
