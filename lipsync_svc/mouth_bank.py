@@ -207,7 +207,7 @@ def render_from_bank(
         want = np.array(cv2.mean(region, ring)[:3])
         have = np.maximum(np.array(cv2.mean(placed, ring)[:3]), 1.0)
         gain = np.clip(want / have, 0.8, 1.25)
-        placed = cv2.multiply(placed, (*gain.tolist(), 0.0))
+        placed = cv2.multiply(placed, np.array([*gain.tolist(), 0.0]))
     out = frame.copy()
     out[y0:y1, x0:x1] = cv2.blendLinear(placed, region, alpha, 1.0 - alpha)
     return out
