@@ -58,7 +58,12 @@ def build_gateway(
 
     async def startup() -> None:
         # Say this instance is alive (and tidy the store) before the first stream opens.
-        await registry.sweep_store()
+        try:
+            await registry.sweep_store()
+        except Exception as exc:
+            raise StartupError(
+                f"the session store ({settings.session_store or 'sqlite'}) cannot be used: {exc}"
+            ) from exc
         sweeper.append(asyncio.create_task(registry.run_sweeper(settings.sweep_interval_s)))
 
     async def shutdown() -> None:

@@ -513,19 +513,28 @@ class SessionRegistry:
                     "the session's stream is open on another gateway; try again shortly"
                 )
             logger.info("session %s taken over from gateway %s", session_id, row.owner)
-        now = datetime.now(UTC)
-        claimed = await self.store.update(
-            session_id,
-            {
-                "state": SessionState.CONNECTED.value,
-                "owner": self.instance_id,
-                "disconnect_time": None,
-                "last_activity_time": now,
-            },
-            expect_state=frozenset({row.state}),
-            expect_owner=row.owner,
-        )
+        # Held as streaming here from before the claim is written, so neither a second stream
+        # nor this instance's sweeper (which frees streams nobody serves) slips in between.
+        if session_id in self._streams:
+            raise FailedPrecondition("the session already has a Converse stream")
+        self._streams.add(session_id)
+        try:
+            claimed = await self.store.update(
+                session_id,
+                {
+                    "state": SessionState.CONNECTED.value,
+                    "owner": self.instance_id,
+                    "disconnect_time": None,
+                    "last_activity_time": datetime.now(UTC),
+                },
+                expect_state=frozenset({row.state}),
+                expect_owner=row.owner,
+            )
+        except BaseException:
+            self._streams.discard(session_id)
+            raise
         if not claimed:
+            self._streams.discard(session_id)
             raise Unavailable("the session changed hands just now; try again")
         self.connect(session)
         session.activity_saved_monotonic = session.last_activity_monotonic
@@ -546,19 +555,7 @@ class SessionRegistry:
             session.state = SessionState.READY
             session.disconnected_monotonic = time.monotonic()
             session.touch()
-            self._write(
-                self._store_update(
-                    session,
-                    {
-                        "state": SessionState.READY.value,
-                        "owner": "",
-                        "disconnect_time": datetime.now(UTC),
-                        "last_activity_time": session.last_activity_time,
-                    },
-                    expect_state=frozenset({SessionState.CONNECTED.value}),
-                    expect_owner=self.instance_id,
-                )
-            )
+            self._write(self._write_disconnect(session, datetime.now(UTC)))
 
     # Turns ----------------------------------------------------------------------------------
 
@@ -777,6 +774,21 @@ class SessionRegistry:
             },
             expect_state=LIVE_STATES,
             expect_owner=expect_owner,
+        )
+
+    async def _write_disconnect(self, session: Session, when: datetime) -> None:
+        if session.session_id in self._streams:
+            return  # the client is back already: its new stream holds the session
+        await self._store_update(
+            session,
+            {
+                "state": SessionState.READY.value,
+                "owner": "",
+                "disconnect_time": when,
+                "last_activity_time": session.last_activity_time,
+            },
+            expect_state=frozenset({SessionState.CONNECTED.value}),
+            expect_owner=self.instance_id,
         )
 
     async def _store_update(

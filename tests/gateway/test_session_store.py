@@ -12,12 +12,16 @@ from pathlib import Path
 
 import pytest
 
+from gateway.app import build_gateway
 from gateway.session_store.base import SessionStore
 from gateway.session_store.redis import RedisSessionStore
 from gateway.session_store.sqlite import SqliteSessionStore
 from gateway.sessions import SessionRegistry, SessionState, TutorProfile
 from gateway.turn_records import TurnOutcome, TurnRecord, TurnTimings
 from svc_core.errors import FailedPrecondition, Unauthenticated, Unavailable
+from svc_core.server import StartupError
+from tests.gateway.conftest import gateway_settings
+from tests.support.real_stack import closed_address
 from tests.support.redis_server import RedisServer
 
 pytestmark = pytest.mark.integration
@@ -222,3 +226,35 @@ async def test_tenant_listing_pages_newest_first_across_gateways(registries):
     page, token = await a.list("school", page_size=3)
     rest, end = await a.list("school", page_size=3, page_token=token)
     assert [s.session_id for s in page + rest] == ids[::-1] and end == ""
+
+
+async def test_a_store_that_cannot_be_used_stops_the_gateway_at_start(tmp_path):
+    with pytest.raises(StartupError, match="names no session store"):
+        build_gateway(gateway_settings(session_store="mysql://x"))
+    _, _, startup, shutdown = build_gateway(
+        gateway_settings(session_store=f"redis://{closed_address()}/0")
+    )
+    with pytest.raises(StartupError, match=r"session store \(redis://.*cannot be used"):
+        await startup()
+    await shutdown()
+    # The embedded default needs nothing but its folder.
+    _, _, startup, shutdown = build_gateway(gateway_settings(data_dir=tmp_path / "gw"))
+    await startup()
+    await shutdown()
+    assert (tmp_path / "gw" / "sessions.sqlite3").exists()
+
+
+async def test_a_quick_reconnect_stays_connected_and_a_sweep_does_not_free_it(registries):
+    registry = registries("gw-a", disconnect_grace_s=30)
+    session, token = await registry.create_session(
+        tenant_id="school", student_id="s1", tutor=TUTOR, engine_url="x"
+    )
+    registry.disconnect(await registry.open_stream(session.session_id, token))
+    again, _ = await asyncio.gather(
+        registry.open_stream(session.session_id, token), registry.sweep_store()
+    )
+    await registry.sweep_store()
+    await asyncio.sleep(0.05)  # writes scheduled by disconnect have landed
+    row = await registry.store.load(session.session_id)  # type: ignore[union-attr]
+    assert row is not None and (row.state, row.owner) == ("connected", "gw-a")
+    assert again.live and not again.closed.is_set()
