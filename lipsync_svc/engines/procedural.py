@@ -24,7 +24,7 @@ from lipsync_svc.mouth_bank import (
 )
 from lipsync_svc.mouth_locator import NoMouthFound
 from lipsync_svc.mouth_warp import mouth_geometry, warp_mouth
-from svc_core.errors import InvalidArgument
+from svc_core.errors import FailedPrecondition, InvalidArgument
 
 # v2: the lips found by colour (mouth_locator); older avatars rebuild it when first loaded.
 MOUTH_CACHE = "procedural_mouth_v2"
@@ -40,9 +40,16 @@ class ProceduralStream(EngineStream):
     def __init__(self, avatar: LoadedAvatar, sample_rate: int) -> None:
         self._avatar = avatar
         self._driver = MouthDriver(sample_rate)
-        self._geometry = (
-            None if avatar.drawn is not None else avatar.cache(MOUTH_CACHE, mouth_geometry)
-        )
+        try:
+            self._geometry = (
+                None if avatar.drawn is not None else avatar.cache(MOUTH_CACHE, mouth_geometry)
+            )
+        except NoMouthFound as exc:
+            # An avatar made before lips were looked for (its geometry is built on first use).
+            raise FailedPrecondition(
+                f"avatar {avatar.info.avatar_id!r} cannot be animated: {exc}; create it again "
+                "from a video where the mouth is visible"
+            ) from exc
         # The person's own mouths, kept when the avatar's video showed them speaking.
         openings = avatar.cache(OPENINGS_CACHE, _no_bank)
         self._bank = (

@@ -13,6 +13,8 @@ import pytest
 from vtutor.common.v1 import media_pb2
 from vtutor.lipsync.v1 import lipsync_pb2, lipsync_pb2_grpc
 
+from lipsync_svc.config import LipsyncSettings
+from lipsync_svc.server import LipsyncServicer
 from tests.lipsync_svc.conftest import (
     animate,
     animate_requests,
@@ -182,3 +184,38 @@ async def test_a_video_whose_face_shows_no_lips_is_refused(
         )
     assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert "no mouth found" in (error.value.details() or "")
+
+
+async def test_an_older_avatar_without_visible_lips_is_refused_clearly(
+    service: LipsyncServicer,
+    stub: lipsync_pb2_grpc.LipsyncServiceStub,
+    settings: LipsyncSettings,
+) -> None:
+    # An avatar stored before lips were looked for has no mouth geometry; it is built on first
+    # use, and a face with no lips gets FAILED_PRECONDITION with what to do, not an error.
+    portrait = PORTRAITS["grace_hopper"]
+    photo = portrait.image()
+    await create(
+        stub,
+        create_requests(
+            "older",
+            swaying_video(photo, frames=30),
+            options=lipsync_pb2.AvatarOptions(idle_loop_seconds=1.0),
+        ),
+    )
+    folder = settings.avatars_dir / "older"
+    mask = np.zeros(photo.shape[:2], np.uint8)
+    x0, y0, x1, y1 = (int(v) for v in portrait.lips)
+    cv2.rectangle(mask, (x0 - 3, y0 - 3), (x1 + 3, y1 + 3), 255, -1)
+    no_lips = cv2.inpaint(photo, mask, 7, cv2.INPAINT_TELEA)
+    for path in sorted((folder / "idle").glob("*.jpg")):
+        height, width = cv2.imread(str(path)).shape[:2]
+        cv2.imwrite(str(path), cv2.resize(no_lips, (width, height)))
+    for path in (folder / "cache").glob("procedural_mouth*.npy"):
+        path.unlink()
+    service.store._loaded.clear()
+    config = lipsync_pb2.AnimateConfig(avatar_id="older")
+    with pytest.raises(grpc.aio.AioRpcError) as failure:
+        await animate(stub, animate_requests(speech_like(0.2), config=config))
+    assert failure.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert "create it again" in (failure.value.details() or "")
