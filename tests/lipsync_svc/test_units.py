@@ -9,7 +9,9 @@ import numpy as np
 import pytest
 
 from lipsync_svc.animation import VisemeTimeline
+from lipsync_svc.config import LipsyncSettings
 from lipsync_svc.drawn_face import DrawnFace
+from lipsync_svc.engines import ENGINES, create_engine
 from lipsync_svc.face_detection import HaarFaceDetector, smooth_boxes
 from lipsync_svc.frames import FaceBox, FrameEncoder, PixelFormat, output_size, resize_cover
 from lipsync_svc.idle_loop import apply_plan, frame_changes, loop_plan
@@ -27,6 +29,7 @@ from lipsync_svc.wav2lip_mel import (
     mel_basis,
     melspectrogram,
 )
+from svc_core.server import StartupError
 
 pytestmark = pytest.mark.unit
 
@@ -276,3 +279,18 @@ def test_redrawing_only_the_mouth_matches_drawing_the_whole_frame(index: int) ->
         fast = face.render_mouth(idle, index, shape).astype(int)
         assert np.abs(whole - fast).max() <= 8  # sub-pixel interpolation only
         assert (np.abs(whole - fast) > 2).sum() < 30
+
+
+# -- engine registry -----------------------------------------------------------------------
+
+
+def test_an_unknown_engine_stops_the_start_with_the_names_to_use() -> None:
+    settings = LipsyncSettings.model_construct(engine="nonesuch")
+    with pytest.raises(StartupError, match="LIPSYNC_ENGINE to one of procedural, wav2lip"):
+        create_engine(settings)
+
+
+def test_engines_are_built_from_settings_and_imported_only_when_chosen() -> None:
+    engine = create_engine(LipsyncSettings(engine="procedural"))
+    assert engine.name == "procedural" and engine.settings.engine == "procedural"
+    assert set(ENGINES) == {"procedural", "wav2lip"}
