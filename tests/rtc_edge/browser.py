@@ -25,7 +25,8 @@ async def chromium(fake_microphone_wav: Path) -> AsyncIterator[BrowserContext]:
         "--disable-sync",
         "--use-fake-ui-for-media-stream",
         "--use-fake-device-for-media-stream",
-        f"--use-file-for-fake-audio-capture={fake_microphone_wav}",
+        # Said once (Chromium loops the file otherwise: a question every few seconds).
+        f"--use-file-for-fake-audio-capture={fake_microphone_wav}%noloop",
         "--autoplay-policy=no-user-gesture-required",
     ]
     with tempfile.TemporaryDirectory(prefix="chromium-") as profile:
