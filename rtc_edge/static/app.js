@@ -163,6 +163,11 @@ function setConnectedControls(connected) {
   for (const id of ["text", "send", "interrupt", "leave"]) $(id).disabled = !connected;
   $("join").disabled = connected;
   $("manual-join").disabled = connected;
+  if (connected) {
+    $("welcome").textContent = `You are talking with ${initial.tutor || "your tutor"}: speak, or type below.`;
+    $("join").hidden = true;
+    $("start-hint").hidden = true;
+  }
 }
 
 async function join(event) {
@@ -262,7 +267,10 @@ async function leave(tellEdge = true) {
     pc.close();
   }
   setConnectedControls(false);
-  if (tellEdge) setStatus("Left the session.");
+  if (tellEdge) {
+    setStatus("Left the session.");
+    $("welcome").textContent = "You left. To talk again, open your link again.";
+  }
 }
 
 function sendText(event) {
