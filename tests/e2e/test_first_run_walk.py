@@ -200,7 +200,7 @@ async def test_readme_first_run_in_chromium(dev_run: DevRun, tmp_path: Path) -> 
             await admin.fill("#login-password", ADMIN_PASSWORD)
             await admin.click("#login-submit")
             await admin.wait_for_selector("#app:not(.hidden)")
-            assert await admin.locator("#no-tutors").is_visible()  # a new school: empty state
+            await admin.locator("#no-tutors").wait_for()  # a new school: the empty state
 
             await admin.fill("#tutor-name", "Vera Volcano")
             await admin.click("#create-submit")
