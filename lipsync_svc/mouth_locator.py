@@ -2,11 +2,14 @@
 
 Lips are redder than the skin around them (CIELAB a*), whatever the skin tone or the light, and
 a mouth is symmetric about the face's vertical axis. So within the lower part of the Haar face
-box: a* minus the skin's median a* (the "lip map"), blurred a little, weighted by where a frontal
-face's mouth usually lies, and averaged with its mirror image about the axis; the lips are the
-strongest blob of that map, closed vertically so upper lip, lower lip and any teeth between them
-are one blob. The lip line (where the lips part) is the row of that box with the least red and
-darkest middle. Nostril shadows are dark but not red, which is what misled a darkest-row search.
+box: a* minus the skin's median a*, in units of the skin's own spread (the "lip map"), kept
+only where its mirror image about the axis agrees, and weighted by where a frontal face's mouth
+usually lies. Down the middle of the face, the lips are the strongest band of that map; the
+band runs on across a gap that is teeth or a dark open mouth to the other lip, but not across
+plain skin (so never up to the nostrils, whose shadows misled the old darkest-row search).
+Across, the lips reach as far as their colour does. They part (the lip line) in the middle of
+the teeth or dark gap between them, or, closed, at their darkest row. Lips that are not clearly
+red are refused, unless parted over the inside of a mouth.
 
 A frame may fail (a hand, a blur): ``track_mouth`` fills such frames from their neighbours and
 smooths the track over time; too few found and the avatar is refused with a clear message.
