@@ -26,7 +26,7 @@ from vtutor.gateway.v1 import gateway_pb2, gateway_pb2_grpc
 
 from gateway.auth import bearer_metadata
 from gateway.mp4_writer import Mp4Writer
-from svc_core.retry import retry_unavailable
+from svc_core.retry import BROKEN_STREAM, retry_unavailable
 
 CHUNK_MS = 20
 
@@ -144,7 +144,7 @@ async def talk(args: argparse.Namespace) -> TurnResult:
                     _collect(response, attempt)
                 return attempt
 
-            result = await retry_unavailable(one_turn, what="Converse")
+            result = await retry_unavailable(one_turn, what="Converse", codes=BROKEN_STREAM)
         end = partial(
             stub.EndSession,
             gateway_pb2.EndSessionRequest(session_id=created.session.session_id),

@@ -15,7 +15,7 @@ from vtutor.gateway.v1 import gateway_pb2
 from loadtest.samples import TurnSample
 from loadtest.student import RunContext, Student, StudentFailed
 from loadtest.utterances import SAMPLE_RATE
-from svc_core.retry import Backoff, retry_unavailable, retryable
+from svc_core.retry import BROKEN_STREAM, Backoff, retry_unavailable, retryable
 
 CHUNK_MS = 20
 CHUNK_BYTES = SAMPLE_RATE * CHUNK_MS // 1000 * 2
@@ -166,7 +166,7 @@ class GrpcStudent(Student):
             except grpc.aio.AioRpcError as exc:
                 if self._closing and exc.code() is grpc.StatusCode.CANCELLED:
                     return
-                if retryable(exc) and not self._closing:
+                if retryable(exc, BROKEN_STREAM) and not self._closing:
                     # The gateway went away mid-conversation (a restart): the turn in flight
                     # is lost, the session is not. Count the break, then carry on.
                     self.recorder.error(exc.code().name)

@@ -33,7 +33,7 @@ from rtc_edge.converse_events import (
     TutorFrame,
 )
 from rtc_edge.video_encoding import I420Image
-from svc_core.retry import Backoff, retry_unavailable, retryable
+from svc_core.retry import BROKEN_STREAM, Backoff, retry_unavailable, retryable
 
 logger = logging.getLogger(__name__)
 
@@ -45,9 +45,19 @@ _EOF: object = grpc.aio.EOF  # type: ignore[attr-defined]
 # first, rather than growing without bound.
 OUTBOX_SIZE = 100
 
-# Calls again while the gateway restarts (UNAVAILABLE): about 5 s of tries, so a student's
-# offer waits out a restart, and a live stream resumes its session after one.
+# Calls again while the gateway restarts (UNAVAILABLE): a student's offer waits up to ~5 s;
+# a live stream tries to resume its session for ~10-17 s (a restart on a busy machine).
 RECONNECT = Backoff(attempts=6, initial_s=0.2, max_s=2.0)
+RESUME = Backoff(attempts=12, initial_s=0.2, max_s=2.0)
+
+# Resumptions in a row that bring not one message back before the stream breaks again.
+MAX_RESUMPTIONS = 3
+
+
+def _broken(error: grpc.aio.AioRpcError) -> bool:
+    """Whether a live stream failed because the gateway went away (not because it refused)."""
+    return retryable(error, BROKEN_STREAM)
+
 
 # The gateway's refusals, as the HTTP status the edge answers the offer (or ICE servers) with.
 _HTTP_STATUS = {
@@ -173,6 +183,7 @@ class ConverseLink:
         self.dropped_audio_chunks = 0
         self.closed = False
         self._timeout_s = 10.0
+        self._unsent: gateway_pb2.ConverseRequest | None = None
         # Times the stream was opened again after the gateway went away mid-conversation.
         self.resumptions = 0
 
@@ -229,7 +240,7 @@ class ConverseLink:
                 await self._writer
             self._writer = None
         try:
-            first = await retry_unavailable(self._attempt, RECONNECT, what="Converse resume")
+            first = await retry_unavailable(self._attempt, RESUME, what="Converse resume")
         except (grpc.aio.AioRpcError, TimeoutError) as error:
             logger.warning("converse could not resume: %s", error)
             return False
@@ -268,15 +279,23 @@ class ConverseLink:
             grpc.aio.AioRpcError: The stream failed (not when it was closed by ``close``).
         """
         assert self._call is not None, "open() first"
+        failures = 0  # resumptions in a row without a message in between
         while True:
             try:
                 message = await self._call.read()
             except grpc.aio.AioRpcError as error:
                 if self.closed and error.code() == grpc.StatusCode.CANCELLED:
                     return
-                if retryable(error) and not self.closed and await self._resume():
+                failures += 1
+                if (
+                    _broken(error)
+                    and failures <= MAX_RESUMPTIONS
+                    and not self.closed
+                    and await self._resume()
+                ):
                     continue
                 raise
+            failures = 0
             if message is _EOF:
                 return
             event = converse_event(message)
@@ -288,8 +307,12 @@ class ConverseLink:
         assert self._call is not None
         try:
             while True:
-                request = await self._outbox.get()
+                # A request whose write failed (the gateway went away) goes first on the
+                # resumed stream, so a typed message is not lost to a restart.
+                request = self._unsent or await self._outbox.get()
+                self._unsent = request
                 await self._call.write(request)
+                self._unsent = None
         except (grpc.aio.AioRpcError, asyncio.InvalidStateError) as error:
             logger.debug("converse writer stopped: %s", error)
 

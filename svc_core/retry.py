@@ -22,6 +22,9 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
 RETRYABLE = frozenset({grpc.StatusCode.UNAVAILABLE})
+# How a stream that was open fails when its server is killed: UNAVAILABLE, or, when a write
+# was in flight, INTERNAL "Internal error from Core" from gRPC's core.
+BROKEN_STREAM = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.INTERNAL})
 
 
 @dataclass(frozen=True)
@@ -49,16 +52,20 @@ class Backoff:
             delay = min(delay * self.multiplier, self.max_s)
 
 
-def retryable(error: BaseException) -> bool:
-    """Whether ``error`` is a gRPC failure worth another attempt."""
+def retryable(error: BaseException, codes: frozenset[grpc.StatusCode] = RETRYABLE) -> bool:
+    """Whether ``error`` is a gRPC failure worth another attempt (its code is in ``codes``)."""
     code = getattr(error, "code", None)
-    return isinstance(error, grpc.RpcError) and callable(code) and code() in RETRYABLE
+    return isinstance(error, grpc.RpcError) and callable(code) and code() in codes
 
 
 async def retry_unavailable(
-    call: Callable[[], Awaitable[T]], backoff: Backoff = Backoff(), *, what: str = "call"
+    call: Callable[[], Awaitable[T]],
+    backoff: Backoff = Backoff(),
+    *,
+    what: str = "call",
+    codes: frozenset[grpc.StatusCode] = RETRYABLE,
 ) -> T:
-    """``await call()``, again after a wait each time it fails with UNAVAILABLE.
+    """``await call()``, again after a wait each time it fails with UNAVAILABLE (or ``codes``).
 
     Raises:
         grpc.RpcError: A status that is not retried, or the last attempt's.
@@ -69,7 +76,7 @@ async def retry_unavailable(
             return await call()
         except grpc.RpcError as error:
             delay = next(delays, None)
-            if not retryable(error) or delay is None:
+            if not retryable(error, codes) or delay is None:
                 raise
             logger.info("%s: server unavailable, trying again in %.1f s", what, delay)
             await asyncio.sleep(delay)

@@ -5,13 +5,15 @@ next answer uses the earlier history (issue 21 item 1)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
 import grpc
 import pytest
 from vtutor.gateway.v1 import gateway_pb2, gateway_pb2_grpc
 
 from gateway.auth import bearer_metadata
+from rtc_edge.converse_events import AssistantText, ConverseEvent, TurnEvent
+from rtc_edge.gateway_link import ConverseLink, StreamOptions
 from svc_core.retry import Backoff, retry_unavailable
 from tests.gateway.gateway_client import (
     SERVICE_AUTH,
@@ -181,3 +183,45 @@ async def test_another_replica_resumes_the_conversation_through_redis(llm_servic
     finally:
         first_gateway.stop()
         second_gateway.stop()
+
+
+async def _answer(events: AsyncIterator[ConverseEvent]) -> str:
+    """The captions of the next turn, up to its completion."""
+    text: list[str] = []
+    async for event in events:
+        if isinstance(event, AssistantText):
+            text.append(event.delta)
+        elif isinstance(event, TurnEvent) and event.kind in ("completed", "failed"):
+            assert event.kind == "completed"
+            return "".join(text)
+    raise AssertionError("the stream ended before the turn completed")
+
+
+async def test_the_edges_stream_resumes_by_itself_after_a_restart(llm_service, tts_service):
+    # The edge asks for audio too: spoken answers need the TTS.
+    gateway = gateway_process(llm_service, tts_address=tts_service.address)
+    gateway.start()
+    try:
+        async with grpc.aio.insecure_channel(gateway.address) as channel:
+            created = await create_session(gateway_pb2_grpc.GatewayServiceStub(channel))
+            link = ConverseLink(
+                channel,
+                created.engine_token,
+                StreamOptions(session_id=created.session.session_id, interim_transcripts=False),
+            )
+            await link.open(timeout_s=10)
+            events = link.events()
+            await link.send_text(QUESTION)
+            assert about_photosynthesis(await asyncio.wait_for(_answer(events), 30))
+            gateway.kill()
+            restart = asyncio.get_running_loop().run_in_executor(None, gateway.start)
+            # The student types on while the gateway is down; the link reopens the stream
+            # with the session's token and sends it once the gateway is back.
+            await link.send_text(FOLLOW_UP)
+            answer = await asyncio.wait_for(_answer(events), 60)
+            await restart
+            assert link.resumptions == 1
+            assert about_photosynthesis(answer), answer
+            await link.close()
+    finally:
+        gateway.stop()
