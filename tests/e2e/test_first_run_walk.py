@@ -252,6 +252,9 @@ async def test_readme_first_run_in_chromium(dev_run: DevRun, tmp_path: Path) -> 
             assert await student.locator("#manual").is_hidden()  # no session-id/token fields
             await start.click()
             await student.locator("#status", has_text="Connected.").wait_for(timeout=60_000)
+            # The click was the gesture the microphone needs: it is on (Chromium's fake one).
+            assert await student.text_content("#mic") == "Microphone on: just speak."
+            assert await student.locator("#join").is_hidden()
 
             await student.fill("#text", "what is lava")
             await student.click("#send")
