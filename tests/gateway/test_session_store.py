@@ -258,3 +258,18 @@ async def test_a_quick_reconnect_stays_connected_and_a_sweep_does_not_free_it(re
     row = await registry.store.load(session.session_id)  # type: ignore[union-attr]
     assert row is not None and (row.state, row.owner) == ("connected", "gw-a")
     assert again.live and not again.closed.is_set()
+
+
+async def test_ending_a_session_on_another_gateway_closes_its_stream_here(registries):
+    a = registries("gw-a")
+    b = registries("gw-b")
+    session, token = await a.create_session(
+        tenant_id="school", student_id="s1", tutor=TUTOR, engine_url="x"
+    )
+    streaming = await a.open_stream(session.session_id, token)
+    ended = await b.end_session(session.session_id)
+    assert ended.state is SessionState.ENDED and not streaming.closed.is_set()
+    await a.sweep_store()  # gw-a learns it on its next round
+    assert streaming.closed.is_set() and streaming.state is SessionState.ENDED
+    with pytest.raises(Unauthenticated):
+        await a.authenticate(session.session_id, token)
