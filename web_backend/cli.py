@@ -90,9 +90,15 @@ def _seed_demo(_args: argparse.Namespace, _stdin: TextIO) -> int:
     except LookupError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
+    unknown = "unknown (its record is gone: start a fresh data dir to seed again)"
     print("Demo school" + (" created." if demo.created else ":"))
-    print(f"  admin:   {url}/admin   {demo.admin_email}   password {demo.admin_password}")
-    print(f"  student: {url}/student   {demo.student_email}   password {demo.student_password}")
+    print(
+        f"  admin:   {url}/admin   {demo.admin_email}   password {demo.admin_password or unknown}"
+    )
+    print(
+        f"  student: {url}/student   {demo.student_email}   "
+        f"password {demo.student_password or unknown}"
+    )
     print(f"  student join link (talk to the Demo Tutor in one click):\n    {demo.join_link}")
     return 0
 

@@ -271,9 +271,13 @@ async def test_readme_first_run_in_chromium(dev_run: DevRun, tmp_path: Path) -> 
             frames = await student.evaluate(DECODED_VIDEO_FRAMES)
             assert frames > 0, frames
             await student.screenshot(path=str(ARTIFACTS / "first_run_student.png"), full_page=True)
+            kept = await student.evaluate("JSON.parse(sessionStorage.getItem('vtutor.session'))")
+            engine_token = kept["token"]
             await student.click("#leave")
         finally:
             await browser.close()
 
-    # The join secret reached no server log (it travels in a fragment and a POST body).
-    assert secret not in dev_run.output()
+    # Neither the join secret nor the session's engine token reached a server's log: they
+    # travel in URL fragments and request bodies or headers.
+    log = dev_run.output()
+    assert secret not in log and len(engine_token) > 20 and engine_token not in log
