@@ -89,7 +89,7 @@ $("chat-form").addEventListener("submit", async (event) => {
         if (kind === "session") chat.sessionId = data.session_id;
         else if (kind === "delta") answer.textContent += data.text;
         else if (kind === "turn") answer.textContent = data.assistant_text;
-        else if (kind === "error") $("chat-error").textContent = data.detail;
+        else if (kind === "error") $("chat-error").textContent = Api.clean(data.detail);
       }
     }
   } catch (error) { $("chat-error").textContent = error.message; }
