@@ -22,6 +22,7 @@ class Recorder:
         self.errors: Counter[str] = Counter()
         self.sessions_created = 0
         self.students_active = 0
+        self.students_settled = 0  # connected or failed to
         self.unexpected_turns = 0
         # CPU by phase ("baseline", "listening", "run"), when the run measured it.
         self.cpu: dict[str, CpuWindow] = {}

@@ -17,6 +17,7 @@ buffer and decoder, and keeps only what the harness needs:
 
 from __future__ import annotations
 
+import statistics
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -31,6 +32,7 @@ from loadtest.student_probe import StudentProbe
 VIDEO_CLOCK = 90000
 AUDIO_CLOCK = 48000
 SILENT_LEVEL = 127  # -127 dBov: digital silence
+REPORTS_USED = 9  # sender reports fitted per mapping (aiortc sends one every 0.5-1.5 s)
 SILENT_OPUS_BYTES = 8  # Opus packets of digital silence are 3 bytes; sound makes tens
 
 
@@ -68,15 +70,20 @@ class SenderClock:
     reports: list[tuple[int, float]] = field(default_factory=list)
 
     def presentation_s(self, rtp_ts: int) -> float | None:
-        """``rtp_ts`` on the sender's wall clock, from the nearest report; None before one."""
+        """``rtp_ts`` on the sender's wall clock; None before the first report.
+
+        Each report predicts it; the median of the (up to) ``REPORTS_USED`` reports nearest in
+        RTP time is taken, as browsers fit their RTP -> NTP mapping over many reports: one
+        report stamped by a packet sent late (a starved sender) does not move it.
+        """
         if not self.reports:
             return None
 
         def delta(report: tuple[int, float]) -> int:
             return (rtp_ts - report[0] + 2**31) % 2**32 - 2**31  # RTP timestamps wrap at 2^32
 
-        nearest = min(self.reports, key=lambda report: abs(delta(report)))
-        return nearest[1] + delta(nearest) / self.clock_rate
+        nearest = sorted(self.reports, key=lambda report: abs(delta(report)))[:REPORTS_USED]
+        return statistics.median(r[1] + delta(r) / self.clock_rate for r in nearest)
 
 
 def _h264_keyframe(payload: bytes) -> bool:

@@ -7,6 +7,7 @@ import contextlib
 import logging
 import sys
 import time
+from collections.abc import Callable
 
 import grpc
 from vtutor.gateway.v1 import gateway_pb2_grpc
@@ -20,10 +21,11 @@ from loadtest.utterances import Utterance
 logger = logging.getLogger(__name__)
 # After the deadline, turns in flight get this long on top of the turn timeout.
 DRAIN_GRACE_S = 30.0
-# CPU report: the stack alone is measured this long before the first student connects, and
-# students get this long after the ramp-up to connect before their listening phase is measured.
+# CPU report: the stack alone is measured this long before the first student connects.
 BASELINE_S = 2.0
-CONNECT_ALLOWANCE_S = 4.0
+# Questions start once every student has connected (or failed to), or this long after the
+# ramp-up at the latest.
+CONNECT_ALLOWANCE_S = 60.0
 
 
 async def run_load(
@@ -56,9 +58,6 @@ async def run_load(
     recorder = Recorder()
     if cpu and baseline_start:
         recorder.cpu["baseline"] = CpuWindow.between(baseline_start, cpu.sample())
-    talk_at = recorder.origin
-    if config.listen_s > 0:
-        talk_at = recorder.origin + config.ramp_up_s + CONNECT_ALLOWANCE_S + config.listen_s
     channel = grpc.aio.insecure_channel(
         gateway_address,
         options=[
@@ -74,9 +73,8 @@ async def run_load(
         recorder=recorder,
         gateway=gateway_pb2_grpc.GatewayServiceStub(channel),
         api_key=api_key,
-        deadline=talk_at + config.duration_s,
+        deadline=recorder.origin + max_run_s(config),
         edge_url=edge_url,
-        talk_at=talk_at,
         gateway_address=gateway_address,
     )
 
@@ -85,28 +83,35 @@ async def run_load(
             await asyncio.sleep(progress_interval_s)
             recorder.print_progress(config.students)
 
-    async def measure_phases() -> None:
-        assert cpu is not None
+    async def coordinate(settled: Callable[[], int]) -> None:
+        """Every student connected, then the listening phase, then the questions."""
+        latest = recorder.origin + config.ramp_up_s + CONNECT_ALLOWANCE_S
+        # Polled: students in worker processes report through files, not events.
+        while settled() < config.students and time.monotonic() < latest:  # noqa: ASYNC110
+            await asyncio.sleep(0.1)
         if config.listen_s > 0:
-            await asyncio.sleep(max(talk_at - config.listen_s - time.monotonic(), 0))
-            listening = cpu.sample()
-            await asyncio.sleep(max(talk_at - time.monotonic(), 0))
-            recorder.students_listening = recorder.students_active
-            start = cpu.sample()
-            recorder.cpu["listening"] = CpuWindow.between(listening, start)
-        else:
-            start = cpu.sample()
-        recorder.cpu_run_start = start
+            listening = cpu.sample() if cpu else None
+            await asyncio.sleep(config.listen_s)
+            recorder.students_listening = config.students - sum(recorder.errors.values())
+            if cpu and listening:
+                recorder.cpu_run_start = cpu.sample()
+                recorder.cpu["listening"] = CpuWindow.between(listening, recorder.cpu_run_start)
+        if cpu and recorder.cpu_run_start is None:
+            recorder.cpu_run_start = cpu.sample()
+        context.start_talking(time.monotonic())
 
     reporter = asyncio.create_task(report_progress()) if not student_processes else None
-    phases = asyncio.create_task(measure_phases()) if cpu else None
+    phases = None
     try:
         if student_processes:
-            from loadtest.worker import run_in_processes
+            from loadtest.worker import WorkerPool
 
-            await run_in_processes(context, student_processes, cpu)
-            recorder.students_listening = config.students
+            pool = WorkerPool(context, student_processes, cpu)
+            await pool.start()
+            phases = asyncio.create_task(coordinate(pool.settled))
+            await pool.finish()
         else:
+            phases = asyncio.create_task(coordinate(lambda: recorder.students_settled))
             await run_students(context, range(config.students))
     finally:
         if cpu and recorder.cpu_run_start is not None:
@@ -122,10 +127,16 @@ async def run_load(
     return recorder
 
 
-def run_limit_s(context: RunContext) -> float:
-    """How long the students of a run may take, whatever the stack does."""
-    config = context.config
-    return context.deadline - context.recorder.origin + config.turn_timeout_s + DRAIN_GRACE_S
+def max_run_s(config: LoadTestConfig) -> float:
+    """How long the students of a run may take at most, whatever the stack does."""
+    return (
+        config.ramp_up_s
+        + CONNECT_ALLOWANCE_S
+        + config.listen_s
+        + config.duration_s
+        + config.turn_timeout_s
+        + DRAIN_GRACE_S
+    )
 
 
 async def run_students(context: RunContext, indices: range) -> None:
@@ -139,7 +150,7 @@ async def run_students(context: RunContext, indices: range) -> None:
         await student.run()
 
     tasks = [asyncio.create_task(start(i)) for i in indices]
-    remaining = context.recorder.origin + run_limit_s(context) - time.monotonic()
+    remaining = context.recorder.origin + max_run_s(config) - time.monotonic()
     done, pending = await asyncio.wait(tasks, timeout=max(remaining, 1.0))
     for task in pending:  # bounded in time, whatever the stack does
         task.cancel()

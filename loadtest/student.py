@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import time
 from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import grpc
 from vtutor.gateway.v1 import gateway_pb2, gateway_pb2_grpc
@@ -33,10 +35,29 @@ class RunContext:
     deadline: float  # time.monotonic() after which no new question starts
     edge_url: str = ""
     stop: asyncio.Event = field(default_factory=asyncio.Event)
-    # time.monotonic() before which connected students listen in silence (the CPU report's
-    # listening phase); 0: at once.
+    # When questions may start: set (with ``deadline``) once every student has connected and
+    # the listening phase is over. Students in worker processes learn it from ``go_file``.
     talk_at: float = 0.0
+    go: asyncio.Event = field(default_factory=asyncio.Event)
+    go_file: str = ""
     gateway_address: str = ""  # for students in other processes
+
+    def start_talking(self, at: float) -> None:
+        """Lets the questions start now (``at``); the run's deadline follows from it."""
+        self.talk_at = at
+        self.deadline = at + self.config.duration_s
+        self.go.set()
+
+    async def wait_for_go(self) -> None:
+        """Returns once the questions may start."""
+        while not self.go.is_set():
+            if self.go_file:
+                at = _read_time(self.go_file)
+                if at is not None:
+                    self.start_talking(at)
+                    return
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.go.wait(), POLL_S * 5 if self.go_file else None)
 
     def tutor(self) -> gateway_pb2.TutorProfile:
         """The tutor every student talks to; the questions are its ASR phrase hints."""
@@ -48,6 +69,14 @@ class RunContext:
             video_enabled=self.config.video,
             phrase_hints=[u.text for u in self.utterances if u.text],
         )
+
+
+def _read_time(path: str) -> float | None:
+    """The time a go file holds; None while it does not exist."""
+    try:
+        return float(Path(path).read_text())
+    except FileNotFoundError:
+        return None
 
 
 class StudentFailed(Exception):
@@ -131,8 +160,10 @@ class Student(ABC):
             await self.connect()
         except StudentFailed as exc:
             self.recorder.error(exc.status)
+            self.recorder.students_settled += 1
             return
         self.recorder.students_active += 1
+        self.recorder.students_settled += 1
         try:
             await self._converse()
         finally:
@@ -141,7 +172,7 @@ class Student(ABC):
 
     async def _converse(self) -> None:
         config = self.config
-        await asyncio.sleep(max(self.context.talk_at - time.monotonic(), 0.0))
+        await self.context.wait_for_go()
         await asyncio.sleep(0.5)  # a moment of microphone silence first, as a person would
         interrupted: TurnSample | None = None
         asked = 0

@@ -2,15 +2,16 @@
 
 A simulated student's media work (RTP, SRTP, Opus) competes with whatever shares its event
 loop; with every student in the harness's own process, the harness starves before the stack
-does. ``run_in_processes`` splits the students over child processes, each running its share
-with the same run clock (``time.monotonic()`` is one clock for every process of the machine),
-and merges what they measured into the run's recorder.
+does. ``WorkerPool`` splits the students over child processes, each running its share on the
+same run clock (``time.monotonic()`` is one clock for every process of the machine), and
+merges what they measured into the run's recorder.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import dataclasses
 import itertools
 import json
@@ -36,7 +37,7 @@ logger = logging.getLogger(__name__)
 STUDENTS_GROUP = "loadtest (students)"
 
 
-def _spec(context: RunContext, indices: range) -> dict[str, Any]:
+def _spec(context: RunContext, indices: range, folder: Path, number: int) -> dict[str, Any]:
     return {
         "config": dataclasses.asdict(context.config),
         "utterances": [
@@ -47,9 +48,9 @@ def _spec(context: RunContext, indices: range) -> dict[str, Any]:
         "api_key": context.api_key,
         "edge_url": context.edge_url,
         "origin": context.recorder.origin,
-        "talk_at": context.talk_at,
-        "deadline": context.deadline,
         "indices": [indices.start, indices.stop],
+        "status_file": str(folder / f"status-{number}"),
+        "go_file": str(folder / "go"),
     }
 
 
@@ -58,43 +59,78 @@ def sample_from_json(data: dict[str, Any]) -> TurnSample:
     return TurnSample(**{**data, "media": MediaLog(**data["media"])})
 
 
-async def run_in_processes(context: RunContext, processes: int, cpu: CpuMeter | None) -> None:
-    """Runs the context's students in ``processes`` children; their results go to its recorder.
+class WorkerPool:
+    """The run's students split over child processes.
 
-    Raises:
-        RuntimeError: A worker failed without writing its results.
+    Each worker reports how many of its students have connected (or failed to) in a status
+    file; the run's coordinator lets the questions start by writing the start time to a go
+    file every worker watches.
     """
-    total = context.config.students
-    bounds = [round(total * i / processes) for i in range(processes + 1)]
-    folder = Path(tempfile.mkdtemp(prefix="loadtest-workers-"))
-    children = []
-    for number, (low, high) in enumerate(itertools.pairwise(bounds)):
-        if high <= low:
-            continue
-        spec, out = folder / f"spec-{number}.json", folder / f"out-{number}.json"
-        spec.write_text(json.dumps(_spec(context, range(low, high))))
-        child = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "loadtest.worker", str(spec), str(out)
-        )
-        children.append((child, out))
-        if cpu is not None:
-            cpu.groups.setdefault(STUDENTS_GROUP, []).append(child.pid)
-    from loadtest.runner import run_limit_s
 
-    limit = context.recorder.origin + run_limit_s(context) + 15 - time.monotonic()
-    recorder = context.recorder
-    for child, out in children:
+    def __init__(self, context: RunContext, processes: int, cpu: CpuMeter | None) -> None:
+        self.context = context
+        self.processes = processes
+        self.cpu = cpu
+        self.folder = Path(tempfile.mkdtemp(prefix="loadtest-workers-"))
+        self.children: list[tuple[asyncio.subprocess.Process, Path, Path]] = []
+        self._announcer: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        """Starts the workers, each with its share of the students."""
+        total = self.context.config.students
+        bounds = [round(total * i / self.processes) for i in range(self.processes + 1)]
+        for number, (low, high) in enumerate(itertools.pairwise(bounds)):
+            if high <= low:
+                continue
+            spec = self.folder / f"spec-{number}.json"
+            out = self.folder / f"out-{number}.json"
+            spec.write_text(json.dumps(_spec(self.context, range(low, high), self.folder, number)))
+            child = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "loadtest.worker", str(spec), str(out)
+            )
+            self.children.append((child, out, self.folder / f"status-{number}"))
+            if self.cpu is not None:
+                self.cpu.groups.setdefault(STUDENTS_GROUP, []).append(child.pid)
+        self._announcer = asyncio.create_task(self._announce_go())
+
+    def settled(self) -> int:
+        """Students of every worker that have connected or failed to."""
+        total = 0
+        for _, _, status in self.children:
+            with contextlib.suppress(OSError, ValueError):
+                total += int(status.read_text() or 0)
+        return total
+
+    async def _announce_go(self) -> None:
+        await self.context.go.wait()
+        staged = self.folder / "go.tmp"
+        staged.write_text(repr(self.context.talk_at))
+        staged.rename(self.folder / "go")  # atomic: a worker never reads half a time
+
+    async def finish(self) -> None:
+        """Waits for every worker and merges what its students measured."""
+        from loadtest.runner import max_run_s
+
+        recorder = self.context.recorder
+        end = recorder.origin + max_run_s(self.context.config) + 15
         try:
-            await asyncio.wait_for(child.wait(), max(limit, 15))
-        except TimeoutError:
-            child.kill()
-            await child.wait()
-            recorder.error("CLIENT_TIMEOUT")
-        if not out.exists():
-            recorder.error("CLIENT_ERROR")
-            logger.error("a student worker exited with %s and no results", child.returncode)
-            continue
-        merge(recorder, json.loads(out.read_text()))
+            for child, out, _ in self.children:
+                try:
+                    await asyncio.wait_for(child.wait(), max(end - time.monotonic(), 15))
+                except TimeoutError:
+                    child.kill()
+                    await child.wait()
+                    recorder.error("CLIENT_TIMEOUT")
+                if not out.exists():
+                    recorder.error("CLIENT_ERROR")
+                    logger.error("a student worker exited with %s, no results", child.returncode)
+                    continue
+                merge(recorder, json.loads(out.read_text()))
+        finally:
+            if self._announcer is not None:
+                self._announcer.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._announcer
 
 
 def merge(recorder: Recorder, result: dict[str, Any]) -> None:
@@ -108,7 +144,7 @@ def merge(recorder: Recorder, result: dict[str, Any]) -> None:
 
 
 async def _work(spec: dict[str, Any]) -> dict[str, Any]:
-    from loadtest.runner import run_students
+    from loadtest.runner import max_run_s, run_students
 
     config = LoadTestConfig(**spec["config"])
     utterances = [
@@ -125,14 +161,28 @@ async def _work(spec: dict[str, Any]) -> dict[str, Any]:
         recorder=recorder,
         gateway=gateway_pb2_grpc.GatewayServiceStub(channel),
         api_key=spec["api_key"],
-        deadline=spec["deadline"],
+        deadline=recorder.origin + max_run_s(config),
         edge_url=spec["edge_url"],
-        talk_at=spec["talk_at"],
+        go_file=spec["go_file"],
         gateway_address=spec["gateway"],
     )
+    status = Path(spec["status_file"])
+
+    def write_status() -> None:
+        status.write_text(str(recorder.students_settled))
+
+    async def report_status() -> None:
+        while True:
+            write_status()
+            await asyncio.sleep(0.1)
+
+    reporter = asyncio.create_task(report_status())
     try:
         await run_students(context, range(*spec["indices"]))
     finally:
+        reporter.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await reporter
         await channel.close(None)
     return {
         "samples": [dataclasses.asdict(s) for s in recorder.samples],
