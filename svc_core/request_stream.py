@@ -14,9 +14,9 @@ Two things go wrong at the edge of every servicer, and are handled here once for
   reads what the client is still sending, until its half-close or a pause, so the status
   reaches the client as sent (issue 21, item 5).
 
-``RequestStream`` reads each message in a task of its own behind a shield: a servicer whose
-reader task is cancelled leaves that read running, and the next reader (or the drain) takes
-it over instead of colliding with it (gRPC allows one pending read per call).
+``RequestStream`` reads the requests in a task of its own: a servicer whose reader task is
+cancelled leaves that read running, and the next reader (or the drain) gets its message
+instead of colliding with it (gRPC allows one pending read per call).
 """
 
 from __future__ import annotations
@@ -76,8 +76,23 @@ def bad_message(message: UndecodableMessage, *, index: int | None = None) -> Bad
     return BadRequestMessage(f"{which} ({message.size} bytes) is not a valid {message.type_name}")
 
 
+class _Failed:
+    """The exception gRPC's request iterator raised, handed from the pump to the reader."""
+
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+
+_END = object()
+
+
 class RequestStream:
     """The async iterator of a streaming call's requests that the servicer receives.
+
+    One task per call (the pump) reads gRPC's request iterator into a one-slot queue, so a
+    reader that is cancelled mid-read loses nothing: the read goes on in the pump and the next
+    reader (or the drain) gets its message. A read cancelled inside gRPC would instead be lost
+    and leave a receive pending that makes every later read fail.
 
     Args:
         source: gRPC's request iterator for the call.
@@ -85,7 +100,8 @@ class RequestStream:
 
     def __init__(self, source: Any) -> None:
         self._source = aiter(source)
-        self._pending: asyncio.Task[Any] | None = None
+        self._queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=1)
+        self._pump: asyncio.Task[None] | None = None
         self._ended = False
         self._count = 0
 
@@ -98,33 +114,36 @@ class RequestStream:
             raise bad_message(message, index=self._count - 1)
         return message
 
-    def _pending_read(self) -> asyncio.Task[Any]:
-        if self._pending is None:
-            self._pending = asyncio.get_running_loop().create_task(self._read())
-        return self._pending
+    async def _run_pump(self) -> None:
+        try:
+            async for message in self._source:
+                await self._queue.put(message)
+        except asyncio.CancelledError:
+            raise
+        except BaseException as error:
+            await self._queue.put(_Failed(error))
+            return
+        await self._queue.put(_END)
 
-    async def _read(self) -> Any:
-        return await anext(self._source)
+    def _started(self) -> asyncio.Queue[Any]:
+        if self._pump is None:
+            self._pump = asyncio.get_running_loop().create_task(self._run_pump())
+        return self._queue
+
+    def _take(self, item: Any) -> Any:
+        if item is _END:
+            self._ended = True
+            raise StopAsyncIteration
+        if isinstance(item, _Failed):
+            self._ended = True
+            raise item.error
+        self._count += 1
+        return item
 
     async def _next(self) -> Any:
         if self._ended:
             raise StopAsyncIteration
-        pending = self._pending_read()
-        try:
-            message = await asyncio.shield(pending)
-        except StopAsyncIteration:
-            self._ended = True
-            raise
-        except asyncio.CancelledError:
-            if pending.cancelled():
-                self._ended = True
-            # Otherwise the reader was cancelled, not the read: it stays pending for the next.
-            raise
-        finally:
-            if pending.done():
-                self._pending = None
-        self._count += 1
-        return message
+        return self._take(await self._started().get())
 
     async def drain(self, *, pause_s: float, max_s: float) -> int:
         """Reads and drops requests until the client half-closes, pauses or ``max_s`` passes.
@@ -133,8 +152,9 @@ class RequestStream:
         half-closed then receives the status the server sent, never a failed write. A client
         that waits for the answer costs one ``pause_s``; one that keeps streaming, ``max_s``.
 
-        The pause is counted in short steps rather than wall time, so a process that was not
-        scheduled for a while (a loaded machine) does not mistake that for the client's pause.
+        The pause is counted in short steps, and a step that overran (the process was not
+        scheduled: a loaded machine) does not count, so a slow machine is not mistaken for a
+        client that paused.
 
         Returns:
             How many messages were dropped.
@@ -145,29 +165,32 @@ class RequestStream:
         quiet_steps = 0
         dropped = 0
         while not self._ended and loop.time() < deadline:
-            pending = self._pending_read()
-            await asyncio.wait({pending}, timeout=_DRAIN_STEP_S)
-            if not pending.done():
-                quiet_steps += 1
+            queue = self._started()
+            step_started = loop.time()
+            try:
+                item = await asyncio.wait_for(queue.get(), _DRAIN_STEP_S)
+            except TimeoutError:
+                # A step that overran was a step the process did not run: it says nothing
+                # about the client.
+                if loop.time() - step_started <= 2 * _DRAIN_STEP_S:
+                    quiet_steps += 1
                 if quiet_steps >= quiet_steps_needed:
                     break
                 continue
             quiet_steps = 0
             try:
-                await self._next()
-            except StopAsyncIteration:
-                break
-            except Exception:
-                # The call ended under us (the client cancelled, the server is stopping).
+                self._take(item)
+            except BaseException:
+                # Half-closed, or the call ended under us (cancelled, the server stopping).
                 break
             dropped += 1
         return dropped
 
     async def close(self) -> None:
-        """Cancels a read still pending when the call ends."""
-        pending, self._pending = self._pending, None
+        """Stops the pump when the call ends."""
+        pump, self._pump = self._pump, None
         self._ended = True
-        if pending is not None and not pending.done():
-            pending.cancel()
+        if pump is not None and not pump.done():
+            pump.cancel()
             with contextlib.suppress(BaseException):
-                await pending
+                await pump
