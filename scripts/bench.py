@@ -25,6 +25,7 @@ BENCHES = [
     "gateway",
     "session_store",
     "rtc_edge",
+    "web_backend",
     "loadtest",
 ]
 
@@ -166,6 +167,16 @@ HEADLINES: list[tuple[str, str, str]] = [
         "end_of_speech_to_first_frame_ms.p50",
     ),
     ("rtc_edge", "edge cores per connected peer", "cpu.cores_per_peer"),
+    (
+        "web_backend",
+        "/health p99 during an 80,000-page PDF upload (ms)",
+        "pages_80000.health_during_upload_ms.p99",
+    ),
+    (
+        "web_backend",
+        "/health p99 during a PDF that hits the time limit (ms)",
+        "dense_page.health_during_upload_ms.p99",
+    ),
     ("loadtest", "end of speech -> first frame p50 (ms)", "latency_ms.eos_to_first_frame.p50"),
     ("loadtest", "end of speech -> first frame p95 (ms)", "latency_ms.eos_to_first_frame.p95"),
     ("loadtest", "barge-in stop p50 (ms)", "latency_ms.barge_in_stop.p50"),
