@@ -81,7 +81,10 @@ async function loadTutors() {
   rows.replaceChildren();
   $("no-tutors").classList.toggle("hidden", tutors.length > 0);
   for (const tutor of tutors) {
-    const image = el("img", { class: "avatar-preview", alt: `${tutor.name} preview`, "data-tutor": tutor.id });
+    // Without an avatar of its own the tutor shows the lip-sync service's drawn default.
+    const image = tutor.avatar_id
+      ? el("img", { class: "avatar-preview", alt: `${tutor.name} preview`, "data-tutor": tutor.id })
+      : el("div", { class: "avatar-preview default-avatar" }, "Drawn avatar");
     if (tutor.avatar_id) Api.imageUrl(`/api/avatars/${tutor.avatar_id}/preview`).then((url) => { image.src = url; }).catch(() => {});
     rows.append(el("tr", { "data-tutor-row": tutor.id }, el("td", {}, image),
       el("td", {}, el("strong", {}, tutor.name), el("div", { class: "muted" }, tutor.description)),
@@ -233,6 +236,7 @@ async function loadDocuments() {
   if (!tutor) return;
   $("doc-builtin").classList.toggle("hidden", !tutor.uses_builtin_knowledge);
   $("doc-form").classList.toggle("hidden", tutor.uses_builtin_knowledge);
+  $("doc-table").classList.toggle("hidden", tutor.uses_builtin_knowledge);
   if (tutor.uses_builtin_knowledge) return;
   const documents = await Api.call("GET", `/api/tutors/${tutor.id}/documents`);
   $("no-docs").classList.toggle("hidden", documents.length > 0);
