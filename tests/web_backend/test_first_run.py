@@ -3,11 +3,13 @@ uses, `seed-demo`, and the dev launcher's wiring."""
 
 from __future__ import annotations
 
+import http.server
 import io
 import os
 import re
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -157,3 +159,29 @@ def test_seed_demo_once_then_again(data_dir: Path, capsys: pytest.CaptureFixture
             assert tutor_profile(db, tutor).knowledge_base_id == "demo"
     finally:
         engine.dispose()
+
+
+def test_dev_waits_for_the_pages_to_answer_200() -> None:
+    """The launcher's wait for a page: 503s and refused connections are not ready yet."""
+    answers = [503, 503, 200]
+
+    class Health(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(answers.pop(0) if len(answers) > 1 else answers[0])
+            self.end_headers()
+
+        def log_message(self, *_: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Health)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/health"
+        page = dev.DevService("web", ["true"], health_url=url)
+        assert dev._wait_healthy(page, timeout_s=10)
+        assert answers == [200]  # it asked until the 200 came
+    finally:
+        server.shutdown()
+        server.server_close()
+    nobody = dev.DevService("web", ["true"], health_url=url)  # nothing listens there now
+    assert not dev._wait_healthy(nobody, timeout_s=0.5)
