@@ -71,6 +71,10 @@ class GatewaySettings(ServiceSettings):
     speculation_stable_ms: int = Field(default=250, ge=0)
     # Interim transcripts shorter than this many words are not answered speculatively.
     speculation_min_words: int = Field(default=2, ge=1)
+    # A final transcript the ASR is less confident of than this is not answered by a
+    # speculation (prepared without its confidence) but afresh, so the tutor can ask back;
+    # keep it at llm_svc's LLM_CLARIFY_BELOW_CONFIDENCE.
+    confident_transcript: float = Field(default=0.5, ge=0.0, le=1.0)
 
     # Media is sent at most this far ahead of real-time playback, so the client's buffer stays
     # small (barge-in silences it quickly) and upstream work stops when a turn is cut short.

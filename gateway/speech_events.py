@@ -40,13 +40,15 @@ class SpeechEnded:
 
 @dataclass(frozen=True)
 class FinalText:
-    """The final transcript of an utterance."""
+    """The final transcript of an utterance; ``confidence`` in [0, 1] is the recognizer's
+    calibrated confidence in it, 0 when it reports none."""
 
     text: str
     utterance_start_ms: int
     utterance_end_ms: int
     end_of_speech_us: int
     utterance_index: int
+    confidence: float = 0.0
 
 
 @dataclass(frozen=True)

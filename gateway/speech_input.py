@@ -196,7 +196,12 @@ class SpeechInput:
         self._speech_ended_us = 0
         await self._on_speech(
             FinalText(
-                result.text.strip(), start_ms, end_ms, end_of_speech_us, result.utterance_index
+                result.text.strip(),
+                start_ms,
+                end_ms,
+                end_of_speech_us,
+                result.utterance_index,
+                confidence=result.confidence,
             )
         )
 

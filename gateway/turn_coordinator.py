@@ -172,7 +172,15 @@ class TurnCoordinator:
             await self._speculation.cancel("no turn")
             await context.emit(final)
             return
-        prepared = await self._speculation.take(event.text)
+        # A doubtful transcript goes to the tutor with its confidence (it may ask "Did you
+        # mean ...?"), so the speculation prepared from its interim text, without it, is dropped.
+        confidence = event.confidence if event.confidence > 0 else None
+        doubtful = confidence is not None and confidence < context.settings.confident_transcript
+        prepared = None
+        if doubtful:
+            await self._speculation.cancel("low confidence")
+        else:
+            prepared = await self._speculation.take(event.text)
         if prepared is not None:
             async with self._lock:
                 await self._replace_turn("new question")
@@ -183,7 +191,11 @@ class TurnCoordinator:
             if shown:
                 return
         turn = TurnHandle.plan(
-            context, event.text, spoken=True, end_of_speech_us=event.end_of_speech_us
+            context,
+            event.text,
+            spoken=True,
+            end_of_speech_us=event.end_of_speech_us,
+            input_confidence=confidence,
         )
         await self._start(turn, final)
 

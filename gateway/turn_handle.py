@@ -81,6 +81,7 @@ class TurnHandle:
         spoken: bool,
         end_of_speech_us: int = 0,
         speculative: bool = False,
+        input_confidence: float | None = None,
     ) -> TurnHandle:
         """A turn answering ``text`` (not started yet).
 
@@ -90,6 +91,7 @@ class TurnHandle:
             spoken: A spoken turn (its trace joins the ASR stream's).
             end_of_speech_us: When the student stopped speaking (stream clock); 0 if typed.
             speculative: Prepared from an interim transcript, before the final one.
+            input_confidence: The recognizer's confidence in ``text`` (spoken, final only).
         """
         turn_id = uuid.uuid4().hex
         clock = context.clock
@@ -111,6 +113,7 @@ class TurnHandle:
             tutor=context.tutor,
             history=context.history(),
             options=context.options,
+            input_confidence=input_confidence,
         )
         output = TurnOutput(
             turn_id,

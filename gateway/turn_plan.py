@@ -31,14 +31,20 @@ class TurnPlan:
 
 
 def tutor_generation(
-    tutor: TutorProfile, history: Sequence[ChatMessage], text: str
+    tutor: TutorProfile,
+    history: Sequence[ChatMessage],
+    text: str,
+    *,
+    input_confidence: float | None = None,
 ) -> GenerationRequest:
-    """What to ask the LLM for a student's ``text``: the tutor's prompt, the history, the text."""
+    """What to ask the LLM for a student's ``text``: the tutor's prompt, the history, the text,
+    and for spoken text the recognizer's confidence in it (the tutor asks back when it is low)."""
     system = [ChatMessage("system", tutor.system_prompt)] if tutor.system_prompt else []
     return GenerationRequest(
         messages=(*system, *history, ChatMessage("user", text)),
         model=tutor.llm_model,
         knowledge_base_id=tutor.knowledge_base_id,
+        input_confidence=input_confidence,
     )
 
 
@@ -69,11 +75,12 @@ def plan_turn(
     tutor: TutorProfile,
     history: Sequence[ChatMessage],
     options: ConverseOptions,
+    input_confidence: float | None = None,
 ) -> TurnPlan:
     """The plan of a turn answering ``text``."""
     return TurnPlan(
         turn_id=turn_id,
         user_text=text,
-        generation=tutor_generation(tutor, history, text),
+        generation=tutor_generation(tutor, history, text, input_confidence=input_confidence),
         speech=speech_plan(tutor, options),
     )

@@ -68,6 +68,8 @@ class GenerationRequest:
     messages: tuple[ChatMessage, ...]
     model: str = ""
     knowledge_base_id: str = ""
+    # The ASR's confidence in the last user message (spoken turns); None for typed text.
+    input_confidence: float | None = None
 
 
 def citation_from_proto(message: llm_pb2.Citation) -> Citation:
@@ -138,6 +140,8 @@ class LlmClient(Upstream):
             ],
             knowledge_base_id=request.knowledge_base_id,
         )
+        if request.input_confidence is not None:
+            message.input_confidence = request.input_confidence
         call = self.stub.Generate(message, timeout=self.settings.turn_timeout_s)
         return ResponseStream(
             self.stage,

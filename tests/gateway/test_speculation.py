@@ -194,3 +194,37 @@ async def test_a_stable_interim_is_answered_only_once_the_student_pauses() -> No
         await fakes.asr.say(*final("what is the"))
         record = await live.ended()
     assert record.speculative
+
+
+def final_heard_with(text: str, confidence: float) -> list[object]:
+    return [
+        SpeechActivity(False, 600, 0),
+        RecognizedText(text, True, 0, 600, 0, confidence=confidence),
+    ]
+
+
+async def test_a_doubtful_final_is_answered_afresh_with_its_confidence() -> None:
+    async with speculating() as live:
+        fakes = live.fakes
+        await live.audio(700)
+        await fakes.asr.say(SpeechActivity(True, 0, 0), interim("whether in climb it"))
+        await until(lambda: fakes.llm.streams)  # speculation prepared without a confidence
+        await fakes.asr.say(*final_heard_with("whether in climb it", 0.3))
+        record = await live.ended()
+    assert not record.speculative
+    assert [r.input_confidence for r in fakes.llm.requests] == [None, pytest.approx(0.3)]
+    assert turn_ids(live) == {record.turn_id}
+
+
+async def test_a_confident_final_commits_the_speculation_and_typed_text_has_no_confidence() -> None:
+    async with speculating() as live:
+        fakes = live.fakes
+        await live.audio(700)
+        await fakes.asr.say(SpeechActivity(True, 0, 0), interim("what is photosynthesis"))
+        await until(lambda: fakes.llm.streams)
+        await fakes.asr.say(*final_heard_with("what is photosynthesis", 0.9))
+        record = await live.ended()
+        assert record.speculative
+        await live.text("and why")
+        await live.ended(2)
+    assert [r.input_confidence for r in fakes.llm.requests] == [None, None]
