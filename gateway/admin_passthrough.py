@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator
 
 import grpc
+from vtutor.common.v1 import media_pb2
 from vtutor.gateway.v1 import admin_pb2
 from vtutor.lipsync.v1 import lipsync_pb2
 from vtutor.llm.v1 import llm_pb2
@@ -13,8 +14,15 @@ from vtutor.tts.v1 import tts_pb2
 
 from gateway.upstream.channels import UpstreamError
 from gateway.upstream.clients import UpstreamClients
-from svc_core.errors import ServiceError
+from gateway.upstream.tts_client import SpeechAudio, VoiceSettings
+from svc_core.errors import InvalidArgument, ServiceError
 from svc_core.streams import split_config
+
+# The talking sample of an avatar's preview: a short greeting unless the admin gives a text
+# (lip-sync takes at most 10 s of speech).
+PREVIEW_GREETING = "Hello! I am your tutor. Ask me anything about today's lesson."
+MAX_SAMPLE_TEXT_CHARS = 300
+PREVIEW_SAMPLE_RATE_HZ = 16000
 
 
 class AdminPassthrough:
@@ -87,15 +95,47 @@ class AdminPassthrough:
     async def get_avatar_preview(
         self, request: admin_pb2.GetAvatarPreviewRequest
     ) -> admin_pb2.GetAvatarPreviewResponse:
-        """Gets an avatar's preview image."""
+        """Gets an avatar's preview image and, when asked, a talking sample: TTS speaks the
+        sample in the chosen voice and lip-sync animates the avatar with it."""
+        speech = None
+        if request.talking:
+            text = request.sample_text.strip() or PREVIEW_GREETING
+            if len(text) > MAX_SAMPLE_TEXT_CHARS:
+                raise InvalidArgument(
+                    f"sample_text has {len(text)} characters; at most {MAX_SAMPLE_TEXT_CHARS}"
+                )
+            speech = lipsync_pb2.PreviewSpeech(
+                audio_format=media_pb2.AudioFormat(
+                    encoding=media_pb2.AUDIO_ENCODING_PCM_S16LE,
+                    sample_rate_hz=PREVIEW_SAMPLE_RATE_HZ,
+                    channels=1,
+                ),
+                data=await self._speak(text, request.voice),
+            )
         lipsync = self._clients.lipsync
         reply = await lipsync.unary(
             lipsync.stub.GetAvatarPreview,
-            lipsync_pb2.GetAvatarPreviewRequest(avatar_id=request.avatar_id),
+            lipsync_pb2.GetAvatarPreviewRequest(avatar_id=request.avatar_id, speech=speech),
         )
         return admin_pb2.GetAvatarPreviewResponse(
-            image=reply.image, mime_type=reply.mime_type, width=reply.width, height=reply.height
+            image=reply.image,
+            mime_type=reply.mime_type,
+            width=reply.width,
+            height=reply.height,
+            talking_video=reply.talking_video,
+            talking_video_mime_type=reply.talking_video_mime_type,
         )
+
+    async def _speak(self, text: str, voice: str) -> bytes:
+        """``text`` spoken in ``voice`` as 16 kHz PCM (the talking sample's sound)."""
+
+        async def pieces() -> AsyncIterator[str]:
+            yield text
+
+        stream = await self._clients.tts.synthesize(
+            VoiceSettings(PREVIEW_SAMPLE_RATE_HZ, voice=voice), pieces()
+        )
+        return b"".join([item.data async for item in stream if isinstance(item, SpeechAudio)])
 
     async def stream_idle_frames(
         self, request: admin_pb2.StreamIdleFramesRequest

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import io
 from collections.abc import AsyncIterator
 
+import av
 import grpc
 import pytest
 from vtutor.common.v1 import media_pb2
@@ -71,6 +73,40 @@ async def test_avatars_and_voices_pass_through(media_gateway):
                 admin_pb2.GetAvatarRequest(avatar_id="no-such-avatar"), metadata=SERVICE_AUTH
             )
         assert missing.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+async def test_the_preview_can_talk_in_a_voice(media_gateway):
+    async with grpc.aio.insecure_channel(media_gateway.address) as channel:
+        stub = gateway_pb2_grpc.GatewayServiceStub(channel)
+        avatars = await stub.ListAvatars(admin_pb2.ListAvatarsRequest(), metadata=SERVICE_AUTH)
+        builtin = next(a for a in avatars.avatars if a.builtin)
+        request = admin_pb2.GetAvatarPreviewRequest(
+            avatar_id=builtin.avatar_id, talking=True, sample_text="Hello, shall we begin?"
+        )
+        preview = await stub.GetAvatarPreview(request, metadata=SERVICE_AUTH)
+        assert preview.talking_video_mime_type == "video/mp4"
+        container = av.open(io.BytesIO(preview.talking_video))
+        kinds = {stream.type for stream in container.streams}
+        audio = container.streams.audio[0]
+        seconds = float(audio.duration * audio.time_base) if audio.duration else 0.0
+        container.close()
+        assert kinds == {"video", "audio"}
+        assert 0.8 < seconds < 5, seconds  # the sentence, spoken
+
+        still = await stub.GetAvatarPreview(
+            admin_pb2.GetAvatarPreviewRequest(avatar_id=builtin.avatar_id), metadata=SERVICE_AUTH
+        )
+        assert not still.talking_video  # a sample only when asked for
+
+        with pytest.raises(grpc.aio.AioRpcError) as too_long:
+            await stub.GetAvatarPreview(
+                admin_pb2.GetAvatarPreviewRequest(
+                    avatar_id=builtin.avatar_id, talking=True, sample_text="word " * 100
+                ),
+                metadata=SERVICE_AUTH,
+            )
+        assert too_long.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert "at most 300" in (too_long.value.details() or "")
 
 
 async def test_create_avatar_checks_the_stream_and_passes_upstream_errors(media_gateway):

@@ -28,7 +28,7 @@ from vtutor.llm.v1 import llm_pb2 as vtutor_dot_llm_dot_v1_dot_llm__pb2
 from vtutor.tts.v1 import tts_pb2 as vtutor_dot_tts_dot_v1_dot_tts__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dvtutor/gateway/v1/admin.proto\x12\x11vtutor.gateway.v1\x1a\x1cvtutor/common/v1/media.proto\x1a\x1fvtutor/lipsync/v1/lipsync.proto\x1a\x17vtutor/llm/v1/llm.proto\x1a\x17vtutor/tts/v1/tts.proto\"f\n\x13\x43reateAvatarRequest\x12-\n\x04spec\x18\x01 \x01(\x0b\x32\x1d.vtutor.lipsync.v1.AvatarSpecH\x00\x12\x15\n\x0bvideo_chunk\x18\x02 \x01(\x0cH\x00\x42\t\n\x07request\"\x86\x01\n\x14\x43reateAvatarResponse\x12\x35\n\x08progress\x18\x01 \x01(\x0b\x32!.vtutor.lipsync.v1.AvatarProgressH\x00\x12+\n\x06\x61vatar\x18\x02 \x01(\x0b\x32\x19.vtutor.lipsync.v1.AvatarH\x00\x42\n\n\x08response\"%\n\x10GetAvatarRequest\x12\x11\n\tavatar_id\x18\x01 \x01(\t\">\n\x11GetAvatarResponse\x12)\n\x06\x61vatar\x18\x01 \x01(\x0b\x32\x19.vtutor.lipsync.v1.Avatar\"\x14\n\x12ListAvatarsRequest\"A\n\x13ListAvatarsResponse\x12*\n\x07\x61vatars\x18\x01 \x03(\x0b\x32\x19.vtutor.lipsync.v1.Avatar\"(\n\x13\x44\x65leteAvatarRequest\x12\x11\n\tavatar_id\x18\x01 \x01(\t\"\x16\n\x14\x44\x65leteAvatarResponse\",\n\x17GetAvatarPreviewRequest\x12\x11\n\tavatar_id\x18\x01 \x01(\t\"[\n\x18GetAvatarPreviewResponse\x12\r\n\x05image\x18\x01 \x01(\x0c\x12\x11\n\tmime_type\x18\x02 \x01(\t\x12\r\n\x05width\x18\x03 \x01(\x05\x12\x0e\n\x06height\x18\x04 \x01(\x05\"\xb2\x01\n\x17StreamIdleFramesRequest\x12\x11\n\tavatar_id\x18\x01 \x01(\t\x12\x0b\n\x03\x66ps\x18\x02 \x01(\x05\x12\x33\n\x0cpixel_format\x18\x03 \x01(\x0e\x32\x1d.vtutor.common.v1.PixelFormat\x12\r\n\x05width\x18\x04 \x01(\x05\x12\x0e\n\x06height\x18\x05 \x01(\x05\x12\x12\n\nmax_frames\x18\x06 \x01(\x05\x12\x0f\n\x07unpaced\x18\x07 \x01(\x08\"\\\n\x18StreamIdleFramesResponse\x12+\n\x05\x66rame\x18\x01 \x01(\x0b\x32\x1c.vtutor.common.v1.VideoFrame\x12\x13\n\x0b\x66rame_index\x18\x02 \x01(\x03\"*\n\x11ListVoicesRequest\x12\x15\n\rlanguage_code\x18\x01 \x01(\t\"Q\n\x12ListVoicesResponse\x12$\n\x06voices\x18\x01 \x03(\x0b\x32\x14.vtutor.tts.v1.Voice\x12\x15\n\rdefault_voice\x18\x02 \x01(\t\"\x13\n\x11ListModelsRequest\"Q\n\x12ListModelsResponse\x12$\n\x06models\x18\x01 \x03(\x0b\x32\x14.vtutor.llm.v1.Model\x12\x15\n\rdefault_model\x18\x02 \x01(\t\"^\n\x15IndexDocumentsRequest\x12\x19\n\x11knowledge_base_id\x18\x01 \x01(\t\x12*\n\tdocuments\x18\x02 \x03(\x0b\x32\x17.vtutor.llm.v1.Document\"G\n\x16IndexDocumentsResponse\x12\x16\n\x0e\x64ocument_count\x18\x01 \x01(\x05\x12\x15\n\rpassage_count\x18\x02 \x01(\x05\"7\n\x1a\x44\x65leteKnowledgeBaseRequest\x12\x19\n\x11knowledge_base_id\x18\x01 \x01(\t\"8\n\x1b\x44\x65leteKnowledgeBaseResponse\x12\x19\n\x11\x64\x65leted_documents\x18\x01 \x01(\x05\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dvtutor/gateway/v1/admin.proto\x12\x11vtutor.gateway.v1\x1a\x1cvtutor/common/v1/media.proto\x1a\x1fvtutor/lipsync/v1/lipsync.proto\x1a\x17vtutor/llm/v1/llm.proto\x1a\x17vtutor/tts/v1/tts.proto\"f\n\x13\x43reateAvatarRequest\x12-\n\x04spec\x18\x01 \x01(\x0b\x32\x1d.vtutor.lipsync.v1.AvatarSpecH\x00\x12\x15\n\x0bvideo_chunk\x18\x02 \x01(\x0cH\x00\x42\t\n\x07request\"\x86\x01\n\x14\x43reateAvatarResponse\x12\x35\n\x08progress\x18\x01 \x01(\x0b\x32!.vtutor.lipsync.v1.AvatarProgressH\x00\x12+\n\x06\x61vatar\x18\x02 \x01(\x0b\x32\x19.vtutor.lipsync.v1.AvatarH\x00\x42\n\n\x08response\"%\n\x10GetAvatarRequest\x12\x11\n\tavatar_id\x18\x01 \x01(\t\">\n\x11GetAvatarResponse\x12)\n\x06\x61vatar\x18\x01 \x01(\x0b\x32\x19.vtutor.lipsync.v1.Avatar\"\x14\n\x12ListAvatarsRequest\"A\n\x13ListAvatarsResponse\x12*\n\x07\x61vatars\x18\x01 \x03(\x0b\x32\x19.vtutor.lipsync.v1.Avatar\"(\n\x13\x44\x65leteAvatarRequest\x12\x11\n\tavatar_id\x18\x01 \x01(\t\"\x16\n\x14\x44\x65leteAvatarResponse\"a\n\x17GetAvatarPreviewRequest\x12\x11\n\tavatar_id\x18\x01 \x01(\t\x12\x0f\n\x07talking\x18\x02 \x01(\x08\x12\r\n\x05voice\x18\x03 \x01(\t\x12\x13\n\x0bsample_text\x18\x04 \x01(\t\"\x93\x01\n\x18GetAvatarPreviewResponse\x12\r\n\x05image\x18\x01 \x01(\x0c\x12\x11\n\tmime_type\x18\x02 \x01(\t\x12\r\n\x05width\x18\x03 \x01(\x05\x12\x0e\n\x06height\x18\x04 \x01(\x05\x12\x15\n\rtalking_video\x18\x05 \x01(\x0c\x12\x1f\n\x17talking_video_mime_type\x18\x06 \x01(\t\"\xb2\x01\n\x17StreamIdleFramesRequest\x12\x11\n\tavatar_id\x18\x01 \x01(\t\x12\x0b\n\x03\x66ps\x18\x02 \x01(\x05\x12\x33\n\x0cpixel_format\x18\x03 \x01(\x0e\x32\x1d.vtutor.common.v1.PixelFormat\x12\r\n\x05width\x18\x04 \x01(\x05\x12\x0e\n\x06height\x18\x05 \x01(\x05\x12\x12\n\nmax_frames\x18\x06 \x01(\x05\x12\x0f\n\x07unpaced\x18\x07 \x01(\x08\"\\\n\x18StreamIdleFramesResponse\x12+\n\x05\x66rame\x18\x01 \x01(\x0b\x32\x1c.vtutor.common.v1.VideoFrame\x12\x13\n\x0b\x66rame_index\x18\x02 \x01(\x03\"*\n\x11ListVoicesRequest\x12\x15\n\rlanguage_code\x18\x01 \x01(\t\"Q\n\x12ListVoicesResponse\x12$\n\x06voices\x18\x01 \x03(\x0b\x32\x14.vtutor.tts.v1.Voice\x12\x15\n\rdefault_voice\x18\x02 \x01(\t\"\x13\n\x11ListModelsRequest\"Q\n\x12ListModelsResponse\x12$\n\x06models\x18\x01 \x03(\x0b\x32\x14.vtutor.llm.v1.Model\x12\x15\n\rdefault_model\x18\x02 \x01(\t\"^\n\x15IndexDocumentsRequest\x12\x19\n\x11knowledge_base_id\x18\x01 \x01(\t\x12*\n\tdocuments\x18\x02 \x03(\x0b\x32\x17.vtutor.llm.v1.Document\"G\n\x16IndexDocumentsResponse\x12\x16\n\x0e\x64ocument_count\x18\x01 \x01(\x05\x12\x15\n\rpassage_count\x18\x02 \x01(\x05\"7\n\x1a\x44\x65leteKnowledgeBaseRequest\x12\x19\n\x11knowledge_base_id\x18\x01 \x01(\t\"8\n\x1b\x44\x65leteKnowledgeBaseResponse\x12\x19\n\x11\x64\x65leted_documents\x18\x01 \x01(\x05\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -52,27 +52,27 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_DELETEAVATARRESPONSE']._serialized_start=640
   _globals['_DELETEAVATARRESPONSE']._serialized_end=662
   _globals['_GETAVATARPREVIEWREQUEST']._serialized_start=664
-  _globals['_GETAVATARPREVIEWREQUEST']._serialized_end=708
-  _globals['_GETAVATARPREVIEWRESPONSE']._serialized_start=710
-  _globals['_GETAVATARPREVIEWRESPONSE']._serialized_end=801
-  _globals['_STREAMIDLEFRAMESREQUEST']._serialized_start=804
-  _globals['_STREAMIDLEFRAMESREQUEST']._serialized_end=982
-  _globals['_STREAMIDLEFRAMESRESPONSE']._serialized_start=984
-  _globals['_STREAMIDLEFRAMESRESPONSE']._serialized_end=1076
-  _globals['_LISTVOICESREQUEST']._serialized_start=1078
-  _globals['_LISTVOICESREQUEST']._serialized_end=1120
-  _globals['_LISTVOICESRESPONSE']._serialized_start=1122
-  _globals['_LISTVOICESRESPONSE']._serialized_end=1203
-  _globals['_LISTMODELSREQUEST']._serialized_start=1205
-  _globals['_LISTMODELSREQUEST']._serialized_end=1224
-  _globals['_LISTMODELSRESPONSE']._serialized_start=1226
-  _globals['_LISTMODELSRESPONSE']._serialized_end=1307
-  _globals['_INDEXDOCUMENTSREQUEST']._serialized_start=1309
-  _globals['_INDEXDOCUMENTSREQUEST']._serialized_end=1403
-  _globals['_INDEXDOCUMENTSRESPONSE']._serialized_start=1405
-  _globals['_INDEXDOCUMENTSRESPONSE']._serialized_end=1476
-  _globals['_DELETEKNOWLEDGEBASEREQUEST']._serialized_start=1478
-  _globals['_DELETEKNOWLEDGEBASEREQUEST']._serialized_end=1533
-  _globals['_DELETEKNOWLEDGEBASERESPONSE']._serialized_start=1535
-  _globals['_DELETEKNOWLEDGEBASERESPONSE']._serialized_end=1591
+  _globals['_GETAVATARPREVIEWREQUEST']._serialized_end=761
+  _globals['_GETAVATARPREVIEWRESPONSE']._serialized_start=764
+  _globals['_GETAVATARPREVIEWRESPONSE']._serialized_end=911
+  _globals['_STREAMIDLEFRAMESREQUEST']._serialized_start=914
+  _globals['_STREAMIDLEFRAMESREQUEST']._serialized_end=1092
+  _globals['_STREAMIDLEFRAMESRESPONSE']._serialized_start=1094
+  _globals['_STREAMIDLEFRAMESRESPONSE']._serialized_end=1186
+  _globals['_LISTVOICESREQUEST']._serialized_start=1188
+  _globals['_LISTVOICESREQUEST']._serialized_end=1230
+  _globals['_LISTVOICESRESPONSE']._serialized_start=1232
+  _globals['_LISTVOICESRESPONSE']._serialized_end=1313
+  _globals['_LISTMODELSREQUEST']._serialized_start=1315
+  _globals['_LISTMODELSREQUEST']._serialized_end=1334
+  _globals['_LISTMODELSRESPONSE']._serialized_start=1336
+  _globals['_LISTMODELSRESPONSE']._serialized_end=1417
+  _globals['_INDEXDOCUMENTSREQUEST']._serialized_start=1419
+  _globals['_INDEXDOCUMENTSREQUEST']._serialized_end=1513
+  _globals['_INDEXDOCUMENTSRESPONSE']._serialized_start=1515
+  _globals['_INDEXDOCUMENTSRESPONSE']._serialized_end=1586
+  _globals['_DELETEKNOWLEDGEBASEREQUEST']._serialized_start=1588
+  _globals['_DELETEKNOWLEDGEBASEREQUEST']._serialized_end=1643
+  _globals['_DELETEKNOWLEDGEBASERESPONSE']._serialized_start=1645
+  _globals['_DELETEKNOWLEDGEBASERESPONSE']._serialized_end=1701
 # @@protoc_insertion_point(module_scope)

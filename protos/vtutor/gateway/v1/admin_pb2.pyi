@@ -59,22 +59,32 @@ class DeleteAvatarResponse(_message.Message):
     def __init__(self) -> None: ...
 
 class GetAvatarPreviewRequest(_message.Message):
-    __slots__ = ("avatar_id",)
+    __slots__ = ("avatar_id", "talking", "voice", "sample_text")
     AVATAR_ID_FIELD_NUMBER: _ClassVar[int]
+    TALKING_FIELD_NUMBER: _ClassVar[int]
+    VOICE_FIELD_NUMBER: _ClassVar[int]
+    SAMPLE_TEXT_FIELD_NUMBER: _ClassVar[int]
     avatar_id: str
-    def __init__(self, avatar_id: _Optional[str] = ...) -> None: ...
+    talking: bool
+    voice: str
+    sample_text: str
+    def __init__(self, avatar_id: _Optional[str] = ..., talking: _Optional[bool] = ..., voice: _Optional[str] = ..., sample_text: _Optional[str] = ...) -> None: ...
 
 class GetAvatarPreviewResponse(_message.Message):
-    __slots__ = ("image", "mime_type", "width", "height")
+    __slots__ = ("image", "mime_type", "width", "height", "talking_video", "talking_video_mime_type")
     IMAGE_FIELD_NUMBER: _ClassVar[int]
     MIME_TYPE_FIELD_NUMBER: _ClassVar[int]
     WIDTH_FIELD_NUMBER: _ClassVar[int]
     HEIGHT_FIELD_NUMBER: _ClassVar[int]
+    TALKING_VIDEO_FIELD_NUMBER: _ClassVar[int]
+    TALKING_VIDEO_MIME_TYPE_FIELD_NUMBER: _ClassVar[int]
     image: bytes
     mime_type: str
     width: int
     height: int
-    def __init__(self, image: _Optional[bytes] = ..., mime_type: _Optional[str] = ..., width: _Optional[int] = ..., height: _Optional[int] = ...) -> None: ...
+    talking_video: bytes
+    talking_video_mime_type: str
+    def __init__(self, image: _Optional[bytes] = ..., mime_type: _Optional[str] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., talking_video: _Optional[bytes] = ..., talking_video_mime_type: _Optional[str] = ...) -> None: ...
 
 class StreamIdleFramesRequest(_message.Message):
     __slots__ = ("avatar_id", "fps", "pixel_format", "width", "height", "max_frames", "unpaced")
