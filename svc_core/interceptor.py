@@ -72,7 +72,7 @@ class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):
         drain_max_s: ... but no longer than this in all.
     """
 
-    def __init__(self, *, drain_pause_s: float = 0.1, drain_max_s: float = 1.0) -> None:
+    def __init__(self, *, drain_pause_s: float = 0.1, drain_max_s: float = 0.5) -> None:
         self._drain_pause_s = drain_pause_s
         self._drain_max_s = drain_max_s
 

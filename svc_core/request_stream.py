@@ -150,7 +150,9 @@ class RequestStream:
 
         Call it before ending the call with an error: a client that sent a few messages and
         half-closed then receives the status the server sent, never a failed write. A client
-        that waits for the answer costs one ``pause_s``; one that keeps streaming, ``max_s``.
+        that waits for the answer costs one ``pause_s``. One that keeps streaming is let go
+        after ``max_s``, right after one of its messages arrived: a client that paces its
+        writes (live audio) is then between two writes, with none in flight.
 
         The pause is counted in short steps, and a step that overran (the process was not
         scheduled: a loaded machine) does not count, so a slow machine is not mistaken for a
@@ -159,12 +161,14 @@ class RequestStream:
         Returns:
             How many messages were dropped.
         """
+        if max_s <= 0:
+            return 0
         loop = asyncio.get_running_loop()
         deadline = loop.time() + max_s
         quiet_steps_needed = max(1, math.ceil(pause_s / _DRAIN_STEP_S))
         quiet_steps = 0
         dropped = 0
-        while not self._ended and loop.time() < deadline:
+        while not self._ended:
             queue = self._started()
             step_started = loop.time()
             try:
@@ -174,7 +178,7 @@ class RequestStream:
                 # about the client.
                 if loop.time() - step_started <= 2 * _DRAIN_STEP_S:
                     quiet_steps += 1
-                if quiet_steps >= quiet_steps_needed:
+                if quiet_steps >= quiet_steps_needed or loop.time() >= deadline + pause_s:
                     break
                 continue
             quiet_steps = 0
@@ -184,6 +188,8 @@ class RequestStream:
                 # Half-closed, or the call ended under us (cancelled, the server stopping).
                 break
             dropped += 1
+            if loop.time() >= deadline:
+                break
         return dropped
 
     async def close(self) -> None:

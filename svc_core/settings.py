@@ -33,10 +33,11 @@ class ServiceSettings(BaseSettings):
     keepalive_time_s: float = Field(default=30.0, gt=0)
     keepalive_timeout_s: float = Field(default=10.0, gt=0)
     # Before ending a streaming call with an error, the server reads what the client is still
-    # sending until it pauses this long (or half-closes), at most reject_drain_max_s: a client
-    # whose write is in flight when the call ends reads "INTERNAL" instead of the real status.
+    # sending until it pauses this long (or half-closes), at most reject_drain_max_s (0: no
+    # drain): a client whose write is in flight when the call ends reads "INTERNAL" instead of
+    # the real status.
     reject_drain_pause_s: float = Field(default=0.1, ge=0)
-    reject_drain_max_s: float = Field(default=1.0, ge=0)
+    reject_drain_max_s: float = Field(default=0.5, ge=0)
     # Blocking inference runs in a pool of this many threads.
     worker_threads: int = Field(default=4, ge=1, le=64)
 
