@@ -444,6 +444,14 @@ class GatewayClient:
         )
         return response.image, response.mime_type or "image/jpeg"
 
+    async def talking_preview(self, avatar_key: str, voice: str) -> tuple[bytes, str]:
+        """A short video of the avatar saying a greeting in ``voice`` (MP4) and its MIME type."""
+        response = await self._unary(
+            self._stub.GetAvatarPreview,
+            admin_pb2.GetAvatarPreviewRequest(avatar_id=avatar_key, talking=True, voice=voice),
+        )
+        return response.talking_video, response.talking_video_mime_type or "video/mp4"
+
     # Voices, models, knowledge.
 
     async def list_voices(self, language_code: str = "") -> tuple[list[VoiceInfo], str]:

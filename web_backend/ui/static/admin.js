@@ -141,7 +141,26 @@ function ensureOption(select, value, label) {
   select.value = value;
 }
 
+// The saved tutor's avatar saying a greeting in its voice: a bad mouth or voice shows here
+// before students see it.
+async function showTalkingSample() {
+  if (!editing) return;
+  const video = $("talk-video");
+  $("edit-error").textContent = "";
+  $("talk-status").classList.remove("hidden");
+  try {
+    video.src = await Api.imageUrl(`/api/tutors/${editing.id}/talking-preview`);
+    video.classList.remove("hidden");
+    video.play().catch(() => {});
+  } catch (error) {
+    $("edit-error").textContent = `The talking sample could not be made: ${error.message}`;
+  } finally { $("talk-status").classList.add("hidden"); }
+}
+$("edit-hear").addEventListener("click", showTalkingSample);
+
 function closeEditor() {
+  $("talk-video").classList.add("hidden");
+  $("talk-video").removeAttribute("src");
   editing = null;
   $("edit-card").classList.add("hidden");
 }

@@ -7,7 +7,7 @@ import re
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, File, Form, HTTPException, UploadFile, status
+from fastapi import APIRouter, File, Form, HTTPException, Response, UploadFile, status
 from pydantic import ValidationError
 
 from web_backend.app import crud, models, schemas
@@ -166,6 +166,22 @@ def update_tutor(
     if body.avatar_id is not None:
         avatar_of(db, admin, body.avatar_id)
     return _public(crud.update_tutor(db=db, tutor=tutor, data=body))
+
+
+@router.get(
+    "/{tutor_id}/talking-preview",
+    response_class=Response,
+    responses={200: {"content": {"video/mp4": {}}}},
+)
+async def talking_preview(
+    tutor_id: str, db: SessionDep, admin: CurrentAdmin, gateway: Gateway
+) -> Response:
+    """The tutor's avatar saying a greeting in the tutor's voice, so a bad mouth or voice is
+    seen before students see it (a few seconds to make)."""
+    tutor = tutor_of(db, admin, tutor_id)
+    avatar_key = tutor.avatar.avatar_key if tutor.avatar is not None else ""
+    video, mime_type = await gateway.talking_preview(avatar_key, tutor.voice)
+    return Response(video, media_type=mime_type, headers={"Cache-Control": "private, no-store"})
 
 
 @router.delete("/{tutor_id}", status_code=status.HTTP_204_NO_CONTENT)
