@@ -43,9 +43,12 @@ class ServiceCredential:
         Raises:
             Unauthenticated: Missing or wrong credential.
         """
-        presented = bearer_token(context).encode()
-        if not hmac.compare_digest(presented, self._key):
+        if not self.matches(bearer_token(context)):
             raise Unauthenticated("the service credential is not valid")
+
+    def matches(self, presented: str) -> bool:
+        """Whether ``presented`` is the credential (compared in constant time)."""
+        return hmac.compare_digest(presented.encode(), self._key)
 
 
 def bearer_metadata(token: str) -> tuple[tuple[str, str], ...]:
@@ -58,6 +61,24 @@ def peer_address(context: Any) -> str:
     peer = str(context.peer() or "")
     host, _, port = peer.rpartition(":")
     return host if host and port.isdigit() else peer
+
+
+# A trusted service in front of the gateway (rtc_edge) names the browser a request comes from,
+# proving itself with the service credential: failed token checks then count against that
+# browser, not against the edge, which every student's request passes through.
+FORWARDED_FOR = "x-vtutor-forwarded-for"
+FORWARDING_CREDENTIAL = "x-vtutor-service-credential"
+
+
+def client_address(context: Any, credential: ServiceCredential) -> str:
+    """The address failed engine-token checks count against: the browser's where a trusted
+    service forwards it with the service credential, else the caller's own."""
+    metadata = dict(context.invocation_metadata() or ())
+    forwarded = str(metadata.get(FORWARDED_FOR, ""))
+    proof = str(metadata.get(FORWARDING_CREDENTIAL, ""))
+    if forwarded and proof and credential.matches(proof):
+        return f"forwarded:{forwarded[:100]}"
+    return peer_address(context)
 
 
 class TokenGuard:

@@ -10,7 +10,7 @@ import grpc
 from vtutor.gateway.v1 import admin_pb2, gateway_pb2, gateway_pb2_grpc
 
 from gateway.admin_passthrough import AdminPassthrough
-from gateway.auth import ServiceCredential, TokenGuard, bearer_token, peer_address
+from gateway.auth import ServiceCredential, TokenGuard, bearer_token, client_address
 from gateway.chat import chat_turn
 from gateway.config import GatewaySettings
 from gateway.conversation import ClientInput, Conversation
@@ -134,11 +134,12 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
         # nothing about sessions or the protocol.
         token = bearer_token(context)
         config, rest = await split_config(request_iterator, oneof="request")
-        self.token_guard.require_allowed(config.session_id, peer_address(context))
+        client = client_address(context, self.credential)
+        self.token_guard.require_allowed(config.session_id, client)
         try:
             session = await self.registry.open_stream(config.session_id, token)
         except Unauthenticated:
-            self.token_guard.failed(config.session_id, peer_address(context))
+            self.token_guard.failed(config.session_id, client)
             raise
         try:
             options = converse_options(config, video_enabled=session.tutor.video_enabled)
@@ -172,7 +173,7 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
         # wrong token get one answer (no oracle for which session ids exist), and failed
         # checks are rate-limited per session id and per peer.
         token = bearer_token(context)
-        peer = peer_address(context)
+        peer = client_address(context, self.credential)
         self.token_guard.require_allowed(request.session_id, peer)
         try:
             session = await self.registry.authenticate(request.session_id, token)

@@ -16,6 +16,7 @@ from aiohttp import web
 
 from rtc_edge.config import DEV_TURN_SECRET, EdgeSettings, VideoFormat
 from rtc_edge.gateway_link import (
+    ClientIdentity,
     ConverseLink,
     GatewayRefused,
     StreamOptions,
@@ -43,6 +44,14 @@ class EdgeState:
         self.peers = PeerRegistry(settings.max_peers)
         self.channel: grpc.aio.Channel | None = None
         self.idle_loops: SharedIdleLoops | None = None
+
+    def client_identity(self, request: web.Request) -> ClientIdentity:
+        """The browser behind ``request``, for the gateway's limit on failed token checks
+        (behind a reverse proxy, the address it reports)."""
+        return ClientIdentity(
+            address=request.remote or "",
+            service_credential=self.settings.gateway_api_key.get_secret_value(),
+        )
 
     async def start(self) -> None:
         """Opens the gateway channel (inside the event loop)."""
@@ -125,7 +134,11 @@ async def ice_servers(request: web.Request) -> web.Response:
         return _json_error(400, "session_id is required")
     try:
         token_expiry = await check_engine_token(
-            state.channel, session_id, token, state.settings.gateway_ready_timeout_s
+            state.channel,
+            session_id,
+            token,
+            state.settings.gateway_ready_timeout_s,
+            client=state.client_identity(request),
         )
     except GatewayRefused as refused:
         logger.info("ICE servers for session %s refused: %s", session_id, refused.http_status)
@@ -180,13 +193,19 @@ async def offer(request: web.Request) -> web.Response:
 
     try:
         with state.peers.reserve():
-            return await _connect(state, session_id, token, body, video)
+            client = state.client_identity(request)
+            return await _connect(state, session_id, token, body, video, client)
     except EdgeFull as full:
         return _json_error(503, str(full), **{"Retry-After": "5"})
 
 
 async def _connect(
-    state: EdgeState, session_id: str, token: str, body: dict[str, Any], video: VideoFormat
+    state: EdgeState,
+    session_id: str,
+    token: str,
+    body: dict[str, Any],
+    video: VideoFormat,
+    client: ClientIdentity,
 ) -> web.Response:
     assert state.channel is not None and state.idle_loops is not None
     settings = state.settings
@@ -196,7 +215,7 @@ async def _connect(
         video_width=video.width,
         video_height=video.height,
     )
-    link = ConverseLink(state.channel, token, options)
+    link = ConverseLink(state.channel, token, options, client)
     try:
         ready = await link.open(settings.gateway_ready_timeout_s)
     except GatewayRefused as refused:

@@ -96,8 +96,32 @@ def refusal(error: grpc.aio.AioRpcError) -> GatewayRefused:
     return GatewayRefused(status, error.details() or error.code().name)
 
 
+def forwarding_metadata(client: ClientIdentity | None) -> tuple[tuple[str, str], ...]:
+    """Metadata naming the browser behind a call, so the gateway's limit on failed token
+    checks counts against that browser and not against this edge (every student's calls
+    come from here)."""
+    if client is None or not client.address or not client.service_credential:
+        return ()
+    return (
+        ("x-vtutor-forwarded-for", client.address),
+        ("x-vtutor-service-credential", client.service_credential),
+    )
+
+
+@dataclass(frozen=True)
+class ClientIdentity:
+    """The browser a call is made for, and the credential that lets the edge say so."""
+
+    address: str
+    service_credential: str
+
+
 async def check_engine_token(
-    channel: grpc.aio.Channel, session_id: str, token: str, timeout_s: float
+    channel: grpc.aio.Channel,
+    session_id: str,
+    token: str,
+    timeout_s: float,
+    client: ClientIdentity | None = None,
 ) -> float:
     """Asks the gateway whether ``token`` is the session's engine token (CheckEngineToken).
 
@@ -109,7 +133,7 @@ async def check_engine_token(
             gateway cannot be reached in time.
     """
     stub = gateway_pb2_grpc.GatewayServiceStub(channel)
-    metadata = (("authorization", f"Bearer {token}"),)
+    metadata = (("authorization", f"Bearer {token}"), *forwarding_metadata(client))
     request = gateway_pb2.CheckEngineTokenRequest(session_id=session_id)
     try:
         response = await retry_unavailable(
@@ -171,12 +195,20 @@ class ConverseLink:
         channel: The edge's channel to the gateway.
         token: The session's engine token.
         options: Stream settings.
+        client: The browser this stream is for (see ``forwarding_metadata``).
     """
 
-    def __init__(self, channel: grpc.aio.Channel, token: str, options: StreamOptions) -> None:
+    def __init__(
+        self,
+        channel: grpc.aio.Channel,
+        token: str,
+        options: StreamOptions,
+        client: ClientIdentity | None = None,
+    ) -> None:
         self.options = options
         self._stub = gateway_pb2_grpc.GatewayServiceStub(channel)
         self._token = token
+        self._client = client
         self._call: grpc.aio.StreamStreamCall | None = None
         self._outbox: asyncio.Queue[gateway_pb2.ConverseRequest] = asyncio.Queue(OUTBOX_SIZE)
         self._writer: asyncio.Task[None] | None = None
@@ -217,7 +249,7 @@ class ConverseLink:
 
     async def _attempt(self) -> gateway_pb2.ConverseResponse:
         """One try at opening the stream: a new call, the config, its first response."""
-        metadata = (("authorization", f"Bearer {self._token}"),)
+        metadata = (("authorization", f"Bearer {self._token}"), *forwarding_metadata(self._client))
         call = self._stub.Converse(metadata=metadata)
         self._call = call
         try:

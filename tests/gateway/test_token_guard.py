@@ -10,8 +10,9 @@ import pytest
 from vtutor.gateway.v1 import gateway_pb2, gateway_pb2_grpc
 
 from gateway.auth import TokenGuard, bearer_metadata
+from rtc_edge.gateway_link import ClientIdentity, forwarding_metadata
 from svc_core.errors import ResourceExhausted
-from tests.gateway.conftest import RunningGateway, gateway_settings, start_gateway
+from tests.gateway.conftest import API_KEY, RunningGateway, gateway_settings, start_gateway
 from tests.gateway.gateway_client import ConverseStream, converse_config, create_session
 
 pytestmark = pytest.mark.integration
@@ -30,11 +31,16 @@ async def guarded_gateway() -> AsyncIterator[RunningGateway]:
         yield gateway
 
 
-async def _code(stub: gateway_pb2_grpc.GatewayServiceStub, session_id: str, token: str):
+async def _code(
+    stub: gateway_pb2_grpc.GatewayServiceStub,
+    session_id: str,
+    token: str,
+    forwarded: tuple[tuple[str, str], ...] = (),
+):
     try:
         await stub.CheckEngineToken(
             gateway_pb2.CheckEngineTokenRequest(session_id=session_id),
-            metadata=bearer_metadata(token),
+            metadata=(*bearer_metadata(token), *forwarded),
         )
     except grpc.aio.AioRpcError as error:
         return error.code(), error.details()
@@ -85,3 +91,29 @@ def test_only_failures_count_and_limits_are_per_key():
     with pytest.raises(ResourceExhausted):
         guard.require_allowed("s1", "ipv4:10.0.0.3")
     guard.require_allowed("s2", "ipv4:10.0.0.1")
+
+
+def _for_browser(address: str, credential: str = API_KEY) -> tuple[tuple[str, str], ...]:
+    return forwarding_metadata(ClientIdentity(address, credential))
+
+
+async def test_through_the_edge_each_browser_has_its_own_limit(guarded_gateway):
+    # Every student's checks reach the gateway from the edge: a browser that guesses must not
+    # lock the others out, so a trusted edge names the browser (proven by the credential).
+    async with grpc.aio.insecure_channel(guarded_gateway.address) as channel:
+        stub = gateway_pb2_grpc.GatewayServiceStub(channel)
+        mine = await create_session(stub)
+        guesser = _for_browser("203.0.113.7")
+        for i in range(PER_PEER):
+            await _code(stub, f"probe-{i}", "x" * 43, guesser)
+        code, _ = await _code(stub, "probe-x", "x" * 43, guesser)
+        assert code == grpc.StatusCode.RESOURCE_EXHAUSTED
+        honest = _for_browser("198.51.100.9")
+        ok, _ = await _code(stub, mine.session.session_id, mine.engine_token, honest)
+        assert ok == grpc.StatusCode.OK
+        # A caller without the credential cannot pick its own address: its failures count
+        # against where it really connects from.
+        for i in range(PER_PEER):
+            await _code(stub, f"forged-{i}", "x" * 43, _for_browser(f"192.0.2.{i}", "wrong"))
+        code, _ = await _code(stub, mine.session.session_id, mine.engine_token)
+        assert code == grpc.StatusCode.RESOURCE_EXHAUSTED
