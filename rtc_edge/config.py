@@ -74,8 +74,9 @@ class EdgeSettings(ServiceSettings):
     video_keyframe_interval_s: float = Field(default=2.0, gt=0, le=30)
     # H.264 on an NVIDIA GPU (NVENC) instead of libx264; falls back to libx264 if unavailable.
     video_hardware_encoder: bool = False
-    # Frames of the avatar's idle loop fetched once and looped locally.
-    idle_max_frames: int = Field(default=75, ge=1, le=1000)
+    # At most this many idle frames are fetched; an avatar's loop is fetched whole when shorter
+    # (its period comes from GetAvatar), so it plays round without a seam.
+    idle_max_frames: int = Field(default=500, ge=1, le=1000)
     # Seconds of the tutor's media held per peer; the gateway sends at most ~1.5 s ahead.
     media_buffer_s: float = Field(default=4.0, gt=0)
     # Size of the still frame shown when the idle loop is unavailable.

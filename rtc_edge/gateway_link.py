@@ -444,6 +444,34 @@ def converse_event(response: gateway_pb2.ConverseResponse) -> ConverseEvent | No
 # The avatar's idle loop ----------------------------------------------------------------------
 
 
+async def _idle_loop_period(
+    stub: gateway_pb2_grpc.GatewayServiceStub,
+    avatar_id: str,
+    fps: int,
+    metadata: tuple[tuple[str, str], ...],
+    timeout_s: float,
+) -> int:
+    """Frames in one period of the avatar's idle loop at ``fps``; 0 when unknown.
+
+    Raises:
+        grpc.aio.AioRpcError: UNAUTHENTICATED (the caller tries its next credential).
+    """
+    try:
+        reply = await stub.GetAvatar(
+            admin_pb2.GetAvatarRequest(avatar_id=avatar_id), metadata=metadata, timeout=timeout_s
+        )
+    except grpc.aio.AioRpcError as error:
+        if error.code() == grpc.StatusCode.UNAUTHENTICATED:
+            raise
+        return 0
+    avatar = reply.avatar
+    if avatar.idle_frame_count <= 0:
+        return 0
+    if avatar.idle_fps <= 0 or avatar.idle_fps == fps:
+        return int(avatar.idle_frame_count)
+    return max(1, round(avatar.idle_frame_count * fps / avatar.idle_fps))
+
+
 async def fetch_idle_frames(
     channel: grpc.aio.Channel,
     avatar_id: str,
@@ -461,19 +489,21 @@ async def fetch_idle_frames(
     accepted.
     """
     stub = gateway_pb2_grpc.GatewayServiceStub(channel)
-    request = admin_pb2.StreamIdleFramesRequest(
-        avatar_id=avatar_id,
-        fps=fps,
-        pixel_format=media_pb2.PIXEL_FORMAT_I420,
-        width=width,
-        height=height,
-        max_frames=max_frames,
-        unpaced=True,
-    )
     for credential in credentials:
         metadata = (("authorization", f"Bearer {credential}"),)
         frames: list[I420Image] = []
         try:
+            # Exactly one period of the loop, so playing it round and round has no seam.
+            period = await _idle_loop_period(stub, avatar_id, fps, metadata, timeout_s)
+            request = admin_pb2.StreamIdleFramesRequest(
+                avatar_id=avatar_id,
+                fps=fps,
+                pixel_format=media_pb2.PIXEL_FORMAT_I420,
+                width=width,
+                height=height,
+                max_frames=min(period, max_frames) if period else max_frames,
+                unpaced=True,
+            )
             call = stub.StreamIdleFrames(request, metadata=metadata, timeout=timeout_s)
             async for response in call:
                 image = i420_from_proto(response.frame)

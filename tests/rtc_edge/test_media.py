@@ -7,11 +7,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable
 
+import grpc
 import pytest
-from vtutor.gateway.v1 import gateway_pb2
+from vtutor.gateway.v1 import admin_pb2, gateway_pb2
 
 from loadtest.student_probe import StudentProbe
 from loadtest.turn_server import CoturnServer
+from rtc_edge.gateway_link import fetch_idle_frames
 from tests.rtc_edge.conftest import (
     ANSWER,
     LONG_QUESTION,
@@ -23,7 +25,7 @@ from tests.rtc_edge.conftest import (
     session_state,
     start_edge,
 )
-from tests.support.real_stack import SERVICE_AUTH, RealStack
+from tests.support.real_stack import API_KEY, SERVICE_AUTH, RealStack
 from tests.support.speech import espeak_pcm, silence_pcm
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -248,3 +250,37 @@ async def test_two_peers_share_one_encoded_idle_loop_and_both_decode_it(
         assert all(p.video_track.stats.turn_frames_encoded == 0 for p in peers)
     finally:
         await other.close()
+
+
+async def test_the_idle_loop_is_fetched_whole_so_it_plays_round_without_a_seam(
+    real_stack: RealStack,
+) -> None:
+    async with real_stack.stub() as stub:
+        reply = await stub.GetAvatar(
+            admin_pb2.GetAvatarRequest(avatar_id=""), metadata=SERVICE_AUTH
+        )
+    period = reply.avatar.idle_frame_count * 25 // (reply.avatar.idle_fps or 25)
+    assert period > 1
+    async with grpc.aio.insecure_channel(real_stack.address) as channel:
+        frames = await fetch_idle_frames(
+            channel,
+            "",
+            credentials=[API_KEY],
+            fps=25,
+            width=64,
+            height=64,
+            max_frames=1000,
+            timeout_s=30,
+        )
+        capped = await fetch_idle_frames(
+            channel,
+            "",
+            credentials=[API_KEY],
+            fps=25,
+            width=64,
+            height=64,
+            max_frames=period - 1,
+            timeout_s=30,
+        )
+    assert len(frames) == period  # one period: frame 0 follows the last one as in the loop
+    assert len(capped) == period - 1
