@@ -44,6 +44,9 @@ async def traced_run() -> AsyncIterator[TracedRun]:
     async with running_collector() as collector:
         stack = LocalStack(
             API_KEY,
+            # Speculation off: the ASR stream's span lives in the trace of the first turn that
+            # starts, and a speculation discarded before its question's turn would be that one.
+            gateway_env={"GATEWAY_SPECULATION_STABLE_MS": "0"},
             env={
                 "OTEL_TRACES_EXPORTER": "otlp",
                 "OTEL_METRICS_EXPORTER": "otlp",
