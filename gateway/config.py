@@ -80,6 +80,9 @@ class GatewaySettings(ServiceSettings):
     # small (barge-in silences it quickly) and upstream work stops when a turn is cut short.
     # 0 sends as fast as upstreams produce.
     media_lead_ms: int = Field(default=1500, ge=0)
+    # About how long after a turn is planned its first frame replaces the client's idle loop:
+    # the turn asks lip-sync to start from the idle frame on screen then (issue 14).
+    first_frame_delay_ms: int = Field(default=250, ge=0, le=5000)
 
     # Deadlines.
     upstream_connect_timeout_s: float = Field(default=3.0, gt=0)

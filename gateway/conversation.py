@@ -17,7 +17,14 @@ import grpc
 from gateway.client_sender import ClientSender
 from gateway.config import GatewaySettings
 from gateway.conversation_context import ConversationContext, SessionTurns
-from gateway.converse_inputs import AudioIn, ClientInput, ConverseOptions, InterruptIn, TextIn
+from gateway.converse_inputs import (
+    AudioIn,
+    ClientInput,
+    ConverseOptions,
+    IdlePositionIn,
+    InterruptIn,
+    TextIn,
+)
 from gateway.events import ConverseEvent, ErrorOut, SessionOpened
 from gateway.sessions import Session, SessionRegistry, SessionState
 from gateway.speech_events import SpeechEvent
@@ -110,6 +117,8 @@ class Conversation:
                     await self.speech.on_audio(item.data)
                 elif isinstance(item, TextIn):
                     await self.turns.on_text(item.text)
+                elif isinstance(item, IdlePositionIn):
+                    self.context.idle.report(item.idle_index, self.context.clock.now_us())
                 else:
                     await self.turns.on_interrupt()
             # Half-close: finish the utterance in progress, then the turn it may start.

@@ -10,6 +10,7 @@ from gateway.client_sender import ClientSender
 from gateway.config import GatewaySettings
 from gateway.converse_inputs import ConverseOptions
 from gateway.events import ConverseEvent
+from gateway.idle_position import IdleLoopPosition
 from gateway.sessions import Session, SessionRegistry, TutorProfile
 from gateway.stream_clock import StreamClock
 from gateway.tracing import ConversationTracing
@@ -71,6 +72,7 @@ class ConversationContext:
         sender: The paced stage that sends to the client (``emit`` queues a stream event).
         session: The session, when there is one.
         media: The stream's output media clock.
+        idle: Where the client is in the avatar's idle loop (a turn's first frame follows it).
     """
 
     tutor: TutorProfile
@@ -84,6 +86,7 @@ class ConversationContext:
     sender: ClientSender
     session: Session | None = None
     media: MediaTimeline = field(default_factory=MediaTimeline)
+    idle: IdleLoopPosition = field(default_factory=IdleLoopPosition)
 
     async def emit(self, event: ConverseEvent) -> None:
         """Sends a stream event towards the client (waits while the client is behind)."""

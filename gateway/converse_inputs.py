@@ -24,7 +24,14 @@ class InterruptIn:
     """The student asked the tutor to stop."""
 
 
-ClientInput = AudioIn | TextIn | InterruptIn
+@dataclass(frozen=True)
+class IdlePositionIn:
+    """The client shows this frame of the avatar's idle loop now."""
+
+    idle_index: int
+
+
+ClientInput = AudioIn | TextIn | InterruptIn | IdlePositionIn
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from vtutor.common.v1 import media_pb2
 from vtutor.gateway.v1 import gateway_pb2
 
 from gateway.conversation import AudioIn, ClientInput, ConverseOptions, InterruptIn, TextIn
+from gateway.converse_inputs import IdlePositionIn
 from gateway.events import (
     AssistantTextOut,
     AudioOut,
@@ -203,6 +204,11 @@ def client_input(message: gateway_pb2.ConverseRequest) -> ClientInput:
         return TextIn(message.text.text)
     if kind == "interrupt":
         return InterruptIn()
+    if kind == "idle_position":
+        index = message.idle_position.idle_index
+        if index < 0:
+            raise InvalidArgument(f"idle_position.idle_index must be 0 or more, got {index}")
+        return IdlePositionIn(index)
     raise InvalidArgument(f"unexpected ConverseRequest field {kind!r}")
 
 

@@ -114,6 +114,9 @@ class TurnHandle:
             history=context.history(),
             options=context.options,
             input_confidence=input_confidence,
+            start_idle_index=context.idle.frame_at(
+                now + context.settings.first_frame_delay_ms * 1000, context.options.fps
+            ),
         )
         output = TurnOutput(
             turn_id,

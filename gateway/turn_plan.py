@@ -48,8 +48,11 @@ def tutor_generation(
     )
 
 
-def speech_plan(tutor: TutorProfile, options: ConverseOptions) -> SpeechPlan | None:
-    """How answers are spoken on a stream with these options; None for text only."""
+def speech_plan(
+    tutor: TutorProfile, options: ConverseOptions, *, start_idle_index: int = 0
+) -> SpeechPlan | None:
+    """How answers are spoken on a stream with these options; None for text only.
+    ``start_idle_index``: the idle-loop frame the answer's first frame continues from."""
     if not (options.send_audio or options.send_video):
         return None
     rate = options.output_sample_rate_hz
@@ -62,6 +65,7 @@ def speech_plan(tutor: TutorProfile, options: ConverseOptions) -> SpeechPlan | N
             pixel_format=options.pixel_format,
             width=options.width,
             height=options.height,
+            start_idle_index=start_idle_index,
         )
     return SpeechPlan(
         VoiceSettings(rate, voice=tutor.voice, language_code=tutor.language_code), video
@@ -76,11 +80,12 @@ def plan_turn(
     history: Sequence[ChatMessage],
     options: ConverseOptions,
     input_confidence: float | None = None,
+    start_idle_index: int = 0,
 ) -> TurnPlan:
     """The plan of a turn answering ``text``."""
     return TurnPlan(
         turn_id=turn_id,
         user_text=text,
         generation=tutor_generation(tutor, history, text, input_confidence=input_confidence),
-        speech=speech_plan(tutor, options),
+        speech=speech_plan(tutor, options, start_idle_index=start_idle_index),
     )

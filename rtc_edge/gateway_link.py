@@ -296,6 +296,16 @@ class ConverseLink:
                     "gateway is not taking audio; %d chunks dropped", self.dropped_audio_chunks
                 )
 
+    def send_idle_position(self, idle_index: int) -> None:
+        """Tells the gateway which idle-loop frame the student sees now, so the next turn's
+        first frame continues from it (dropped, like audio, if the gateway lags)."""
+        with contextlib.suppress(asyncio.QueueFull):
+            self._outbox.put_nowait(
+                gateway_pb2.ConverseRequest(
+                    idle_position=gateway_pb2.IdlePosition(idle_index=idle_index)
+                )
+            )
+
     async def send_text(self, text: str) -> None:
         """Queues a typed message (waits for room: a text is never dropped)."""
         await self._outbox.put(gateway_pb2.ConverseRequest(text=gateway_pb2.TextInput(text=text)))

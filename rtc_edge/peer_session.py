@@ -35,6 +35,7 @@ from rtc_edge.config import EdgeSettings, VideoFormat
 from rtc_edge.converse_events import (
     ConversationReady,
     ConverseEvent,
+    SpeechEvent,
     TurnEvent,
     TutorAudio,
     TutorFrame,
@@ -258,6 +259,11 @@ class PeerSession:
                 logger.debug("peer %s interrupted: %d queued frames dropped", self.peer_id, dropped)
             elif event.kind == "completed":
                 self.playout.end_of_turn(event.turn_id)
+        if isinstance(event, SpeechEvent) and event.name in ("started", "ended"):
+            # A turn may start soon: say where the idle loop is, so its first frame follows.
+            position = self.video_track.idle_position
+            if position is not None:
+                self.link.send_idle_position(position)
         message = page_message(event)
         if message is not None:
             self.send_json(message)

@@ -122,6 +122,15 @@ class PlayoutVideoTrack(MediaStreamTrack):
         self._opening: asyncio.Task[VideoEncoder] | None = None
         self.stats = VideoTrackStats()
 
+    @property
+    def idle_position(self) -> int | None:
+        """The frame of the avatar's idle loop shown now; None while a turn plays or before
+        the loop is known (the still frame)."""
+        loop = self._shown_loop
+        if self._encoder is not None or loop is None or loop is not self._idle:
+            return None
+        return (self._idle_index - 1) % len(loop.frames)  # _idle_index is the next one
+
     def use_codec(self, codec: VideoCodecName) -> None:
         """The codec the peer negotiated (before media flows)."""
         self.settings = replace(self.settings, codec=codec)

@@ -12,7 +12,14 @@ import numpy as np
 
 from gateway.config import GatewaySettings
 from gateway.conversation import Conversation
-from gateway.converse_inputs import AudioIn, ClientInput, ConverseOptions, InterruptIn, TextIn
+from gateway.converse_inputs import (
+    AudioIn,
+    ClientInput,
+    ConverseOptions,
+    IdlePositionIn,
+    InterruptIn,
+    TextIn,
+)
 from gateway.events import (
     AssistantTextOut,
     AudioOut,
@@ -146,6 +153,9 @@ class LiveConversation:
 
     async def interrupt(self) -> None:
         await self._inputs.put(InterruptIn())
+
+    async def idle_position(self, index: int) -> None:
+        await self._inputs.put(IdlePositionIn(index))
 
     # What came back ---------------------------------------------------------------------------
 

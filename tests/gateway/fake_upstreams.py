@@ -138,8 +138,10 @@ class FakeLipsync:
 
     fail_after: int | None = None
     streams: list[FakeStream] = field(default_factory=list)
+    settings: list[AnimationSettings] = field(default_factory=list)
 
     async def animate(self, settings: AnimationSettings, audio: AsyncIterator[bytes]) -> FakeStream:
+        self.settings.append(settings)
         rate = settings.sample_rate_hz
         frame_bytes = rate // settings.fps * 2
 

@@ -139,3 +139,22 @@ async def test_nvenc_that_cannot_open_falls_back_to_libx264(
     assert decoded_lumas("h264", packets)[:2] == [60, 60]  # the idle loop, in software
     assert 210 in decoded_lumas("h264", packets)
     assert not track.settings.hardware and "NVENC" in caplog.text
+
+
+async def test_the_track_says_which_idle_frame_is_on_screen() -> None:
+    settings = EncoderSettings(codec="h264", keyframe_interval=5)
+    playout = MediaPlayout(fps=25)
+    track = PlayoutVideoTrack(playout, settings, fallback_size=(32, 32))
+    await track.recv()
+    assert track.idle_position is None  # the still frame: no loop yet
+    track.show_idle_loop(encode_loop([flat_image(32, 20 + i) for i in range(6)], settings))
+    for shown in range(8):
+        await track.recv()
+        assert track.idle_position == shown % 6
+    playout.push_frame(media_frame(0, luma=230, size=32))
+    for _ in range(10):  # the turn's encoder opens off the loop, then its frame shows
+        await track.recv()
+        if track.stats.turn_frames_encoded:
+            break
+    assert track.stats.turn_frames_encoded == 1
+    assert track.idle_position is None  # a turn plays

@@ -253,16 +253,24 @@ class CheckEngineTokenResponse(_message.Message):
     def __init__(self, expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class ConverseRequest(_message.Message):
-    __slots__ = ("config", "audio", "text", "interrupt")
+    __slots__ = ("config", "audio", "text", "interrupt", "idle_position")
     CONFIG_FIELD_NUMBER: _ClassVar[int]
     AUDIO_FIELD_NUMBER: _ClassVar[int]
     TEXT_FIELD_NUMBER: _ClassVar[int]
     INTERRUPT_FIELD_NUMBER: _ClassVar[int]
+    IDLE_POSITION_FIELD_NUMBER: _ClassVar[int]
     config: ConverseConfig
     audio: bytes
     text: TextInput
     interrupt: Interrupt
-    def __init__(self, config: _Optional[_Union[ConverseConfig, _Mapping]] = ..., audio: _Optional[bytes] = ..., text: _Optional[_Union[TextInput, _Mapping]] = ..., interrupt: _Optional[_Union[Interrupt, _Mapping]] = ...) -> None: ...
+    idle_position: IdlePosition
+    def __init__(self, config: _Optional[_Union[ConverseConfig, _Mapping]] = ..., audio: _Optional[bytes] = ..., text: _Optional[_Union[TextInput, _Mapping]] = ..., interrupt: _Optional[_Union[Interrupt, _Mapping]] = ..., idle_position: _Optional[_Union[IdlePosition, _Mapping]] = ...) -> None: ...
+
+class IdlePosition(_message.Message):
+    __slots__ = ("idle_index",)
+    IDLE_INDEX_FIELD_NUMBER: _ClassVar[int]
+    idle_index: int
+    def __init__(self, idle_index: _Optional[int] = ...) -> None: ...
 
 class ConverseConfig(_message.Message):
     __slots__ = ("session_id", "input_audio_format", "output_audio_format", "output_modalities", "video", "interim_transcripts")
