@@ -37,6 +37,7 @@ from asr_svc.engines.base import (
 )
 from asr_svc.language_model.arpa_model import ArpaModel, build_arpa_model
 from asr_svc.language_model.corpus import TutorText, corpus_key, corpus_lines
+from asr_svc.language_model.general_mix import GeneralModel
 from asr_svc.language_model.pronunciations import Pronouncer, read_dictionary
 from asr_svc.language_model.words import base_word
 from svc_core.errors import InvalidArgument
@@ -63,6 +64,7 @@ class PocketsphinxEngine(AsrEngine):
         self._cmn: str | None = None
         self._dictionary: dict[str, list[str]] = {}
         self._pronouncer = Pronouncer({})
+        self._general: GeneralModel | None = None
         self._models: OrderedDict[tuple[str, tuple[str, ...]], ArpaModel | None] = OrderedDict()
         self._model_dir: Path | None = None
         self._decoder_class: Any = None
@@ -92,6 +94,8 @@ class PocketsphinxEngine(AsrEngine):
         self._model_dir = model_dir
         self._dictionary = read_dictionary(dictionary)
         self._pronouncer = Pronouncer(self._dictionary)
+        # Mixed into every tutor's model, so it widens the general vocabulary, never narrows it.
+        self._general = GeneralModel(model_dir / "en-us.lm.bin", self._dictionary)
         # Build one general decoder now: it proves the model loads, and the first stream
         # without hints need not wait for it.
         self._release(_GENERAL, self._new_decoder(None))
@@ -125,7 +129,7 @@ class PocketsphinxEngine(AsrEngine):
                 self._models.move_to_end(cache_key)
                 return self._models[cache_key]
         text = TutorText(documents=documents, hints=spec.phrase_hints)
-        model = build_arpa_model(corpus_lines(text), self._pronouncer)
+        model = build_arpa_model(corpus_lines(text), self._pronouncer, self._general)
         if model is not None and model.unknown_words:
             logger.debug("%d words have no pronunciation", len(model.unknown_words))
         with self._lock:

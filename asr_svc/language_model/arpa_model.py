@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from asr_svc.language_model.corpus import corpus_key
+from asr_svc.language_model.general_mix import GeneralModel, mix_arpa
 from asr_svc.language_model.pronunciations import Pronouncer
 
 #: Probability mass each n-gram order gives to what it has not seen (pocketsphinx's default).
@@ -40,11 +41,14 @@ class ArpaModel:
         return lm_path, dict_path
 
 
-def build_arpa_model(lines: Sequence[str], pronouncer: Pronouncer) -> ArpaModel | None:
+def build_arpa_model(
+    lines: Sequence[str], pronouncer: Pronouncer, general: GeneralModel | None = None
+) -> ArpaModel | None:
     """A trigram model over ``lines`` (space-separated words), or None if none is sayable.
 
     A line is cut where it has a word nothing can pronounce, so the model never learns a word
-    sequence that was not in the text.
+    sequence that was not in the text. With ``general``, the general English model is mixed
+    in (``general_mix``): its frequent words join the vocabulary.
     """
     from pocketsphinx.lm import ArpaBoLM
 
@@ -67,9 +71,15 @@ def build_arpa_model(lines: Sequence[str], pronouncer: Pronouncer) -> ArpaModel 
     model.compute()
     arpa = io.StringIO()
     model.write(arpa)
+    text = arpa.getvalue()
+    if general is not None:
+        text = mix_arpa(text, general)
+        vocabulary |= general.unigrams.keys()
+        # The general words are all in the recognizer's dictionary (GeneralModel keeps only those).
+        dictionary_lines, _ = pronouncer.lines(vocabulary - unsayable)
     return ArpaModel(
         key=corpus_key(runs),
-        arpa=arpa.getvalue(),
+        arpa=text,
         dictionary="".join(dictionary_lines),
         unknown_words=tuple(sorted(unsayable)),
         vocabulary=frozenset(vocabulary - unsayable),
