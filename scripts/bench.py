@@ -23,6 +23,7 @@ BENCHES = [
     "tts_svc",
     "lipsync_svc",
     "gateway",
+    "gateway_overhead",
     "session_store",
     "rtc_edge",
     "web_backend",
@@ -33,6 +34,11 @@ BENCHES = [
 # The numbers worth a glance, by where each benchmark's JSON keeps them: a dotted path where
 # `key[NAME]` picks the list item whose "name" is NAME. Every number stays in summary.json.
 HEADLINES: list[tuple[str, str, str]] = [
+    (
+        "gateway_overhead",
+        "gateway CPU per turn, 32 sessions, fake upstreams (ms)",
+        "32.median.cpu_ms_per_turn",
+    ),
     ("asr_svc", "pocketsphinx real-time factor", "engines[pocketsphinx].rtf"),
     (
         "asr_svc",
