@@ -6,6 +6,7 @@ import json
 from datetime import datetime
 from typing import Any
 
+from gateway.session_store.base import LIVE_STATES, StoredSession
 from gateway.turn_records import TurnFailure, TurnOutcome, TurnRecord, TurnTimings
 from gateway.upstream.llm_client import Citation
 
@@ -67,3 +68,34 @@ def time_value(text: str | bytes | None) -> datetime | None:
 def tutor_json(tutor: dict[str, Any]) -> str:
     """A tutor profile's fields as JSON text."""
     return json.dumps(tutor, separators=(",", ":"))
+
+
+def housekeeping_session(
+    session_id: str,
+    tenant_id: str,
+    state: str,
+    created: str | bytes | None,
+    expires: str | bytes | None,
+    active: str | bytes | None,
+    owner: str,
+    gone: str | bytes | None,
+) -> StoredSession | None:
+    """A live session with only the fields housekeeping reads (no tutor, no token digest);
+    None when it is not live or its times cannot be read."""
+    create_time, expire_time = time_value(created), time_value(expires)
+    if state not in LIVE_STATES or create_time is None or expire_time is None:
+        return None
+    return StoredSession(
+        session_id=session_id,
+        tenant_id=tenant_id,
+        student_id="",
+        tutor={},
+        engine_url="",
+        create_time=create_time,
+        expire_time=expire_time,
+        token_digest=b"",
+        state=state,
+        last_activity_time=time_value(active),
+        owner=owner,
+        disconnect_time=time_value(gone),
+    )

@@ -23,12 +23,12 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from gateway.session_store.base import (
-    LIVE_STATES,
     SessionStore,
     StoredSession,
     check_fields,
 )
 from gateway.session_store.codec import (
+    housekeeping_session,
     time_text,
     time_value,
     turn_from_json,
@@ -232,25 +232,11 @@ class RedisSessionStore(SessionStore):
             session_id, state, tenant, created, expires, active, owner, gone = flat[
                 at : at + _SWEEP_FIELDS
             ]
-            create_time, expire_time = time_value(created), time_value(expires)
-            if state not in LIVE_STATES or create_time is None or expire_time is None:
-                continue
-            rows.append(
-                StoredSession(
-                    session_id=session_id,
-                    tenant_id=tenant,
-                    student_id="",
-                    tutor={},
-                    engine_url="",
-                    create_time=create_time,
-                    expire_time=expire_time,
-                    token_digest=b"",
-                    state=state,
-                    last_activity_time=time_value(active),
-                    owner=owner,
-                    disconnect_time=time_value(gone),
-                )
+            row = housekeeping_session(
+                session_id, tenant, state, created, expires, active, owner, gone
             )
+            if row is not None:
+                rows.append(row)
         return rows
 
     async def purge_ended(self, before: datetime) -> int:

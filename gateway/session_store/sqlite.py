@@ -24,6 +24,7 @@ from gateway.session_store.base import (
     check_fields,
 )
 from gateway.session_store.codec import (
+    housekeeping_session,
     time_text,
     time_value,
     turn_from_json,
@@ -227,24 +228,11 @@ class SqliteSessionStore(SessionStore):
         )
         found = []
         for session_id, tenant, created, expires, state, active, owner, gone in rows:
-            create_time, expire_time = time_value(created), time_value(expires)
-            assert create_time is not None and expire_time is not None
-            found.append(
-                StoredSession(
-                    session_id=session_id,
-                    tenant_id=tenant,
-                    student_id="",
-                    tutor={},
-                    engine_url="",
-                    create_time=create_time,
-                    expire_time=expire_time,
-                    token_digest=b"",
-                    state=state,
-                    last_activity_time=time_value(active),
-                    owner=owner,
-                    disconnect_time=time_value(gone),
-                )
+            row = housekeeping_session(
+                session_id, tenant, state, created, expires, active, owner, gone
             )
+            if row is not None:
+                found.append(row)
         return found
 
     async def purge_ended(self, before: Any) -> int:
