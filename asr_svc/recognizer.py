@@ -229,8 +229,7 @@ class Recognizer:
         kb_id = request.knowledge_base_id
         if kb_id and not _KNOWLEDGE_BASE_ID.fullmatch(kb_id):
             raise InvalidArgument(
-                f"invalid knowledge_base_id {kb_id[:40]!r}: use 1-128 characters of "
-                "[A-Za-z0-9._-]"
+                f"invalid knowledge_base_id {kb_id[:40]!r}: use 1-128 characters of [A-Za-z0-9._-]"
             )
         return StreamSpec(language=primary_language(request.language_code), phrase_hints=hints)
 
