@@ -94,7 +94,8 @@ class PocketsphinxEngine(AsrEngine):
         self._model_dir = model_dir
         self._dictionary = read_dictionary(dictionary)
         self._pronouncer = Pronouncer(self._dictionary)
-        # Mixed into every tutor's model, so it widens the general vocabulary, never narrows it.
+        # Mixed into every knowledge-base tutor's model (see tutor_model), so it widens the
+        # general vocabulary for its students, never narrows it.
         self._general = GeneralModel(model_dir / "en-us.lm.bin", self._dictionary)
         # Build one general decoder now: it proves the model loads, and the first stream
         # without hints need not wait for it.
@@ -129,7 +130,12 @@ class PocketsphinxEngine(AsrEngine):
                 self._models.move_to_end(cache_key)
                 return self._models[cache_key]
         text = TutorText(documents=documents, hints=spec.phrase_hints)
-        model = build_arpa_model(corpus_lines(text), self._pronouncer, self._general)
+        # The general model joins tutors' models, whose students talk beyond the documents
+        # (measured on held-out questions). A caller's phrase hints alone name what it expects
+        # to hear: their model stays light and sharp (the general mix cost hinted sentences
+        # their words: "the capital of france is paris" -> "... draw it is hot if").
+        general = self._general if documents else None
+        model = build_arpa_model(corpus_lines(text), self._pronouncer, general)
         if model is not None and model.unknown_words:
             logger.debug("%d words have no pronunciation", len(model.unknown_words))
         with self._lock:

@@ -174,6 +174,10 @@ async def test_a_speculation_that_failed_is_answered_afresh_by_the_final() -> No
         await live.audio(700)
         await fakes.asr.say(SpeechActivity(True, 0, 0), interim("what is photosynthesis"))
         await until(lambda: fakes.llm.streams and fakes.llm.streams[0].outcome == "failed")
+        # ... and the prepared turn has seen it fail (a failure racing the final transcript is
+        # committed and reported like any failed turn).
+        speculation = live.conversation.turns._speculation
+        await until(lambda: speculation.turn is None or speculation.turn.done)
         fakes.llm.fail_after = None  # the LLM is back
         await fakes.asr.say(*final("what is photosynthesis"))
         record = await live.ended()
