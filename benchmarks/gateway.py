@@ -21,6 +21,7 @@ import os
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
 import grpc
 import numpy as np
@@ -148,27 +149,14 @@ async def text_turns(
     results = []
     for turn in range(turns):
         question = TEXT_QUESTIONS[(index + turn) % len(TEXT_QUESTIONS)]
-        sent = time.perf_counter()
-        await requests.put(gateway_pb2.ConverseRequest(text=gateway_pb2.TextInput(text=question)))
-        first_caption = 0.0
-        while True:
-            response = await call.read()
-            if response is grpc.aio.EOF:  # type: ignore[attr-defined]
-                raise RuntimeError("stream ended early")
-            if response.HasField("assistant_text") and not first_caption:
-                first_caption = time.perf_counter()
-            if response.HasField("turn_event") and response.turn_event.type in (
-                gateway_pb2.TURN_EVENT_TYPE_COMPLETED,
-                gateway_pb2.TURN_EVENT_TYPE_FAILED,
-            ):
-                break
+        first_caption_ms = await ask_typed(call, requests, question)
         record = servicer.registry.get(session_id).turns[-1]
         t = record.timings
         ttft_ms = record.llm_time_to_first_token_ms
         results.append(
             {
                 "gateway_overhead_ms": (t.first_token_us - t.final_transcript_us) / 1000 - ttft_ms,
-                "client_overhead_ms": (first_caption - sent) * 1000 - ttft_ms,
+                "client_overhead_ms": first_caption_ms - ttft_ms,
                 "first_audio_after_token_ms": (t.first_audio_us - t.first_token_us) / 1000,
                 "turn_ms": (t.end_us - t.final_transcript_us) / 1000,
             }
@@ -176,6 +164,29 @@ async def text_turns(
     await requests.put(None)
     call.cancel()
     return results
+
+
+async def ask_typed(
+    call: Any,  # the Converse call (grpc.aio.StreamStreamCall)
+    requests: asyncio.Queue[gateway_pb2.ConverseRequest | None],
+    question: str,
+) -> float:
+    """Types ``question`` on an open Converse stream and reads until its turn ends; returns
+    the ms from sending it to the first caption."""
+    sent = time.perf_counter()
+    await requests.put(gateway_pb2.ConverseRequest(text=gateway_pb2.TextInput(text=question)))
+    first_caption = 0.0
+    while True:
+        response = await call.read()
+        if response is grpc.aio.EOF:  # type: ignore[attr-defined]
+            raise RuntimeError("stream ended early")
+        if response.HasField("assistant_text") and not first_caption:
+            first_caption = time.perf_counter()
+        if response.HasField("turn_event") and response.turn_event.type in (
+            gateway_pb2.TURN_EVENT_TYPE_COMPLETED,
+            gateway_pb2.TURN_EVENT_TYPE_FAILED,
+        ):
+            return (first_caption - sent) * 1000
 
 
 def _percentiles(values: list[float]) -> dict[str, float]:

@@ -28,7 +28,14 @@ import numpy as np
 from vtutor.common.v1 import media_pb2
 from vtutor.gateway.v1 import gateway_pb2, gateway_pb2_grpc
 
-from benchmarks.gateway import API_KEY, QUESTIONS, TEXT_QUESTIONS, _session, spoken_turn
+from benchmarks.gateway import (
+    API_KEY,
+    QUESTIONS,
+    TEXT_QUESTIONS,
+    _session,
+    ask_typed,
+    spoken_turn,
+)
 from gateway.auth import bearer_metadata
 from loadtest.stack import LocalStack
 
@@ -112,24 +119,10 @@ async def _typed_turn(stub: gateway_pb2_grpc.GatewayServiceStub, index: int) -> 
 
     call = stub.Converse(source(), metadata=bearer_metadata(token))
     await call.read()  # ready
-    question = TEXT_QUESTIONS[index % len(TEXT_QUESTIONS)]
-    sent = time.perf_counter()
-    await requests.put(gateway_pb2.ConverseRequest(text=gateway_pb2.TextInput(text=question)))
-    first_caption = 0.0
-    while True:
-        response = await call.read()
-        if response is grpc.aio.EOF:  # type: ignore[attr-defined]
-            raise RuntimeError("stream ended early")
-        if response.HasField("assistant_text") and not first_caption:
-            first_caption = time.perf_counter()
-        if response.HasField("turn_event") and response.turn_event.type in (
-            gateway_pb2.TURN_EVENT_TYPE_COMPLETED,
-            gateway_pb2.TURN_EVENT_TYPE_FAILED,
-        ):
-            break
+    first_caption_ms = await ask_typed(call, requests, TEXT_QUESTIONS[index % len(TEXT_QUESTIONS)])
     await requests.put(None)
     call.cancel()
-    return (first_caption - sent) * 1000
+    return first_caption_ms
 
 
 def _stats(values: list[float]) -> dict[str, float]:
