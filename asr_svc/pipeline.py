@@ -313,7 +313,14 @@ class RecognitionPipeline:
         elif isinstance(decision, SpeechOffset):
             self._end_utterance(decision, events)
         elif isinstance(decision, SpeechPause):
-            self._pause = (self._pause_audio(), self._pause_words())
+            words = self._pause_words()
+            self._pause = (self._pause_audio(), words)
+            # The words up to the pause go out before the (slow) verdict: they are what the
+            # final transcript will most likely say, so the gateway can start its answer now.
+            if self._interim_results and self._utterance is not None:
+                interim = self._interim_result(self._utterance, words)
+                if interim is not None:
+                    events.append(interim)
 
     def _pause_audio(self) -> np.ndarray:
         """The utterance so far (from half a second before its onset), as the model hears it."""

@@ -1,10 +1,12 @@
 """Speculative answers: start the answer to a stable interim transcript before the final one.
 
 When the student's interim transcript has not changed for ``speculation_stable_ms`` (usually
-the silence before the end of the utterance is declared), or as soon as the ASR ends the
-utterance (its end-of-turn decision: the final transcript is still being decoded), the answer
-to the latest interim transcript is prepared hidden:
-LLM, TTS and lip-sync run, their output waits in the turn's channel, nothing reaches the client.
+the silence before the end of the utterance is declared), when a new interim transcript comes
+while the student is already quiet (the recognizer sends its words as a pause begins, before
+it decides whether the turn is over), or as soon as the ASR ends the utterance (its
+end-of-turn decision: the final transcript is still being decoded), the answer to the latest
+interim transcript is prepared hidden: LLM, TTS and lip-sync run, their output waits in the
+turn's channel, nothing reaches the client.
 When the final transcript comes and matches (normalized: case, punctuation and spacing aside),
 the prepared turn is committed and its first audio is ready at once; when it differs, or the
 student speaks again, it is discarded. At most one speculation per stream.
@@ -69,9 +71,15 @@ class Speculation:
         await self.cancel("interim transcript changed")
         self._text = text
         self._interim = event.text
-        if self._worth_answering(text):
-            delay_s = self._context.settings.speculation_stable_ms / 1000
-            self._timer = asyncio.create_task(self._prepare_after(event.text, delay_s))
+        if not self._worth_answering(text):
+            return
+        if self._quiet_ms() >= PAUSE_MS:
+            # New words while the student is already quiet: the recognizer's words up to the
+            # pause (it sends them as the pause begins), the best guess there will be.
+            self._prepare(event.text)
+            return
+        delay_s = self._context.settings.speculation_stable_ms / 1000
+        self._timer = asyncio.create_task(self._prepare_after(event.text, delay_s))
 
     def on_speech_ended(self) -> None:
         """The ASR ended the utterance: answer the latest interim transcript now, if not yet."""

@@ -23,7 +23,7 @@ from asr_svc.end_of_turn import (
 )
 from asr_svc.endpointing import EndpointingOptions
 from asr_svc.engines.base import StreamSpec
-from asr_svc.events import EndOfTurnReason, SpeechEvent
+from asr_svc.events import EndOfTurnReason, RecognitionResult, SpeechEvent
 from asr_svc.pipeline import RecognitionPipeline
 from asr_svc.stream_runner import StreamRunner
 from asr_svc.vad import SileroVad, bundled_model_path
@@ -57,14 +57,16 @@ def judge() -> TurnJudge:
     return TurnJudge.load()
 
 
-def _pipeline(engine, vad, judge, mode: str = "smart_turn") -> RecognitionPipeline:
+def _pipeline(
+    engine, vad, judge, mode: str = "smart_turn", *, interim_interval_ms: int = 200
+) -> RecognitionPipeline:
     return RecognitionPipeline(
         engine.open_stream(StreamSpec(phrase_hints=PHRASE_HINTS)),
         vad.stream(),
         EndpointingOptions(end_of_turn=mode, turn_pause_ms=PAUSE_MS, min_silence_ms=500),  # type: ignore[arg-type]
         input_rate=16000,
         interim_results=True,
-        interim_interval_ms=200,
+        interim_interval_ms=interim_interval_ms,
         incremental=True,
         turn_judge=judge,
     )
@@ -152,6 +154,29 @@ def test_complete_questions_in_a_natural_voice_end_a_short_pause_after_the_last_
             assert at_ms - spoken.end_ms <= 2500 + 150
     # A statistical model: most, not necessarily all (the benchmark reports the rate).
     assert fast >= len(COMPLETE_QUESTIONS) * 3 // 4
+
+
+def test_the_words_up_to_a_pause_go_out_before_the_verdict(pocketsphinx_engine, vad, judge):
+    # The gateway starts its answer on them (a speculation) while the model judges the pause
+    # and the final is decoded; it commits when the final says the same. Regular interim
+    # results are held back here (a 10 s interval), so any interim is the pause's own.
+    same = 0
+    questions = COMPLETE_QUESTIONS[:3]
+    for index, question in enumerate(questions):
+        spoken = framed(SPEAKERS["piper"](question), seed=index)
+        pipeline = _pipeline(pocketsphinx_engine, vad, judge, interim_interval_ms=10_000)
+        heard = drive(pipeline, spoken.pcm)
+        ((ended_ms, _),) = heard.ends
+        interims = [
+            (at, e)
+            for at, e in heard.events
+            if isinstance(e, RecognitionResult) and not e.is_final and at <= ended_ms
+        ]
+        ((at_ms, interim),) = interims
+        assert spoken.end_ms < at_ms <= ended_ms and interim.transcript
+        (final,) = heard.finals
+        same += interim.transcript == final.transcript
+    assert same >= len(questions) - 1
 
 
 def test_complete_espeak_questions_end_as_one_turn_by_the_silence_limit_at_worst(

@@ -155,14 +155,35 @@ async def test_the_asr_ending_the_utterance_starts_the_speculation_at_once() -> 
     fakes = FakeUpstreams(llm=FakeLlm(delay_s=0.001))
     settings = unit_settings(speculation_stable_ms=5000)  # stability alone would take 5 s
     async with LiveConversation(fakes, settings) as live:
-        await live.audio(700)
+        await live.audio(700, loud=True)  # still talking: the interim is not answered yet
         await fakes.asr.say(SpeechActivity(True, 0, 0), interim("what is photosynthesis"))
+        await asyncio.sleep(0.05)
         assert fakes.llm.requests == []
         # The end-of-turn model judged the question complete: the final is being decoded.
         await fakes.asr.say(SpeechActivity(False, 600, 0, True, 0.93))
         await until(lambda: fakes.llm.requests)
         assert answer_events(live) == []
         await fakes.asr.say(RecognizedText("what is photosynthesis", True, 0, 600, 0))
+        record = await live.ended()
+    assert record.speculative and len(fakes.llm.requests) == 1
+
+
+async def test_new_words_in_a_pause_are_answered_at_once() -> None:
+    # The recognizer sends its words as a pause begins (before its end-of-turn verdict): in
+    # a pause, new words are not left to the stability timer.
+    fakes = FakeUpstreams(llm=FakeLlm(delay_s=0.001))
+    settings = unit_settings(speculation_stable_ms=5000)
+    async with LiveConversation(fakes, settings) as live:
+        await live.audio(700, loud=True)
+        await fakes.asr.say(SpeechActivity(True, 0, 0), interim("what is photo"))
+        await asyncio.sleep(0.05)
+        assert fakes.llm.requests == []  # mid-speech: waits for stability
+        await live.audio(200)  # the student stops
+        await fakes.asr.say(interim("what is photosynthesis"))
+        await until(lambda: fakes.llm.requests)
+        assert fakes.llm.requests[0].messages[-1].content == "what is photosynthesis"
+        assert answer_events(live) == []
+        await fakes.asr.say(*final("what is photosynthesis"))
         record = await live.ended()
     assert record.speculative and len(fakes.llm.requests) == 1
 
