@@ -1,9 +1,19 @@
-"""The student's microphone: decoded WebRTC audio -> mono -> 16 kHz s16le for Converse."""
+"""The student's microphone: decoded WebRTC audio -> mono -> 16 kHz s16le for Converse.
+
+Audio goes to the gateway in the 20 ms chunks WebRTC decodes, except during a long quiet: a
+listening student's microphone is silent most of the time, and each message costs the edge,
+the gateway and ASR a gRPC write and a round trip apiece (issue 20: about half of a listening
+student's server CPU). After ``QuietBatching.after_s`` of quiet, chunks are sent in batches of
+``batch_ms``; the first chunk with sound goes at once, with the quiet held before it, so the
+start of speech is not delayed and its end (which ASR hears long before the batching begins)
+neither.
+"""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import av
 import numpy as np
@@ -43,11 +53,69 @@ class MicrophoneConverter:
         return self._resampler.process(pcm)
 
 
+@dataclass(frozen=True)
+class QuietBatching:
+    """When the microphone's quiet audio is sent in batches.
+
+    Attributes:
+        after_s: Continuous quiet before batching starts. Longer than any silence that ends
+            a turn (ASR's smart turn waits up to 2.5 s), so no end of turn waits for a batch.
+        batch_ms: Audio per message while batching; 0 turns batching off.
+        quiet_rms: A chunk quieter than this (RMS, full scale 1.0) is quiet. Speech is far
+            louder (-20 to -35 dBFS); a noisy microphone above it is simply never batched.
+    """
+
+    after_s: float = 3.0
+    batch_ms: int = 100
+    quiet_rms: float = 10 ** (-50 / 20)
+
+
+class QuietBatcher:
+    """Groups one microphone's quiet chunks (mono s16le at ``rate``) into larger messages."""
+
+    def __init__(self, batching: QuietBatching, rate: int) -> None:
+        self._after = int(batching.after_s * rate)
+        self._batch_bytes = 2 * (batching.batch_ms * rate // 1000)
+        # Compared with the sum of squares of int16 samples (no square root per chunk).
+        self._quiet_power = (batching.quiet_rms * 32768) ** 2
+        self._quiet_samples = 0
+        self._held: list[bytes] = []
+        self._held_bytes = 0
+
+    def push(self, pcm: bytes) -> bytes:
+        """Takes the next chunk; returns what to send now (b"" while a batch fills)."""
+        if not pcm:
+            return b""
+        samples = np.frombuffer(pcm, dtype="<i2").astype(np.float32)
+        if float(np.dot(samples, samples)) >= self._quiet_power * len(samples):
+            self._quiet_samples = 0
+            return self.flush() + pcm if self._held else pcm
+        self._quiet_samples += len(samples)
+        if self._batch_bytes <= 0 or self._quiet_samples <= self._after:
+            return pcm
+        self._held.append(pcm)
+        self._held_bytes += len(pcm)
+        return self.flush() if self._held_bytes >= self._batch_bytes else b""
+
+    def flush(self) -> bytes:
+        """The chunks held so far, as one (b"" when none)."""
+        out = b"".join(self._held)
+        self._held.clear()
+        self._held_bytes = 0
+        return out
+
+
 async def forward_microphone(
-    track: MediaStreamTrack, send: Callable[[bytes], None], *, target_rate: int = 16000
+    track: MediaStreamTrack,
+    send: Callable[[bytes], None],
+    *,
+    target_rate: int = 16000,
+    batching: QuietBatching | None = None,
 ) -> None:
-    """Reads ``track`` until it ends, handing each converted chunk to ``send``."""
+    """Reads ``track`` until it ends, handing the converted audio to ``send`` (in 20 ms chunks,
+    or batched while quiet; see ``QuietBatching``)."""
     converter = MicrophoneConverter(target_rate)
+    batcher = QuietBatcher(batching or QuietBatching(), target_rate)
     frames = 0
     while True:
         try:
@@ -57,5 +125,10 @@ async def forward_microphone(
         if not isinstance(frame, av.AudioFrame):
             continue
         frames += 1
-        send(converter.convert(frame))
+        pcm = batcher.push(converter.convert(frame))
+        if pcm:
+            send(pcm)
+    held = batcher.flush()
+    if held:
+        send(held)
     logger.debug("microphone track ended after %d frames", frames)

@@ -43,7 +43,7 @@ from rtc_edge.converse_events import (
 from rtc_edge.datachannel import client_message, page_message
 from rtc_edge.gateway_link import ConverseLink
 from rtc_edge.idle_loop import SharedIdleLoops
-from rtc_edge.microphone import forward_microphone
+from rtc_edge.microphone import QuietBatching, forward_microphone
 from rtc_edge.playout import MediaPlayout
 from rtc_edge.tracks import PlayoutAudioTrack, PlayoutVideoTrack
 from rtc_edge.video_encoding import VIDEO_CODECS, EncoderSettings, VideoCodecName
@@ -198,7 +198,13 @@ class PeerSession:
 
     def _on_track(self, track: MediaStreamTrack) -> None:
         if track.kind == "audio":
-            self._spawn(forward_microphone(track, self.link.send_audio), "microphone")
+            batching = QuietBatching(
+                after_s=self.settings.microphone_quiet_after_s,
+                batch_ms=self.settings.microphone_quiet_batch_ms,
+            )
+            self._spawn(
+                forward_microphone(track, self.link.send_audio, batching=batching), "microphone"
+            )
 
     def _on_datachannel(self, channel: RTCDataChannel) -> None:
         self.channel = channel
