@@ -3,12 +3,18 @@
 It plays PCM as its microphone in real time (20 ms frames, then silence), and records every
 decoded video frame (time, brightness) and audio frame (time, loudness), and every data
 channel message, so tests can check what the edge delivered and when.
+
+With Opus negotiated the microphone encodes its own packets: speech with one mono libopus
+encoder, silence as one packet encoded once, so a listening student encodes nothing. (Handing
+aiortc raw frames cost a thread-pool round trip, a stereo resampler and an encode per 20 ms:
+the simulated students share the cores with the stack they measure, issue 20.)
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import time
 from dataclasses import dataclass, field
@@ -32,12 +38,45 @@ from aiortc.rtcconfiguration import RTCIceTransportPolicy
 from svc_core.audio import StreamResampler
 
 FRAME_SAMPLES = 960  # 20 ms at 48 kHz
+OPUS_RATE = 48000
+# Frames of digital silence still sent through the encoder after sound, so the encoder's
+# look-ahead (6.5 ms) comes out before the pre-encoded silence takes over.
+_ENCODED_TAIL_FRAMES = 2
+
+
+def _opus_encoder() -> av.AudioCodecContext:
+    """A mono 48 kHz libopus encoder for speech (VoIP mode, as aiortc's and browsers')."""
+    codec = av.CodecContext.create("libopus", "w")
+    assert isinstance(codec, av.AudioCodecContext)
+    codec.sample_rate = OPUS_RATE
+    codec.layout = "mono"
+    codec.format = "s16"
+    codec.options = {"application": "voip"}
+    codec.open()
+    return codec
+
+
+def _frame(samples: np.ndarray, pts: int) -> av.AudioFrame:
+    frame = av.AudioFrame.from_ndarray(samples.reshape(1, -1), format="s16", layout="mono")
+    frame.sample_rate = OPUS_RATE
+    frame.pts = pts
+    frame.time_base = Fraction(1, OPUS_RATE)
+    return frame
+
+
+@functools.cache
+def opus_silence() -> bytes:
+    """One 20 ms Opus packet of digital silence, encoded once per process."""
+    packets = _opus_encoder().encode(_frame(np.zeros(FRAME_SAMPLES, dtype="<i2"), 0))
+    return b"".join(bytes(p) for p in packets)
 
 
 class SpeechTrack(MediaStreamTrack):
     """A microphone that says ``pcm`` (mono s16le at ``rate``) once, then stays silent.
 
-    ``speech_end`` is the monotonic time the last sample of the speech was sent.
+    ``speech_end`` is the monotonic time the last sample of the speech was sent. Set
+    ``opus`` once Opus is negotiated: the track then returns encoded packets (see the module's
+    docstring), else raw frames for aiortc to encode.
     """
 
     kind = "audio"
@@ -51,6 +90,11 @@ class SpeechTrack(MediaStreamTrack):
         self._index = 0
         self._start: float | None = None
         self.speech_end: float | None = None
+        self.opus = False
+        self._encoder: av.AudioCodecContext | None = None
+        # Frames of digital silence in a row since the last sound (none yet: all silence).
+        self._silent_frames = _ENCODED_TAIL_FRAMES
+        self.encoded_frames = 0  # frames that went through the encoder (the rest: silence)
 
     def say(self, pcm: bytes, rate: int = 16000, *, start_delay_s: float = 0.0) -> None:
         """Speaks ``pcm`` (mono s16le at ``rate``) after what is already queued."""
@@ -76,12 +120,29 @@ class SpeechTrack(MediaStreamTrack):
         self._offset += len(chunk)
         if chunk and self._offset >= len(self._pcm) and self.speech_end is None:
             self.speech_end = time.monotonic()
-        samples = np.frombuffer(chunk.ljust(size, b"\0"), dtype="<i2").reshape(1, -1)
-        frame = av.AudioFrame.from_ndarray(samples, format="s16", layout="mono")
-        frame.sample_rate = 48000
-        frame.pts = self._index * FRAME_SAMPLES
-        frame.time_base = Fraction(1, 48000)
-        return frame
+        chunk = chunk.ljust(size, b"\0")
+        pts = self._index * FRAME_SAMPLES
+        if not self.opus:
+            return _frame(np.frombuffer(chunk, dtype="<i2"), pts)
+        return self._packet(chunk, pts)
+
+    def _packet(self, chunk: bytes, pts: int) -> av.Packet:
+        """The frame as Opus: encoded, or the shared packet once silence has lasted."""
+        self._silent_frames = self._silent_frames + 1 if chunk == bytes(len(chunk)) else 0
+        if self._silent_frames > _ENCODED_TAIL_FRAMES:
+            self._encoder = None  # the next sound starts a fresh encoder, as after a pause
+            data = opus_silence()
+        else:
+            if self._encoder is None:
+                self._encoder = _opus_encoder()
+            samples = np.frombuffer(chunk, dtype="<i2")
+            data = b"".join(bytes(p) for p in self._encoder.encode(_frame(samples, pts)))
+            data = data or opus_silence()  # libopus gives one packet per 20 ms; never none
+            self.encoded_frames += 1
+        packet = av.Packet(data)
+        packet.pts = pts
+        packet.time_base = Fraction(1, OPUS_RATE)
+        return packet
 
 
 @dataclass
@@ -182,6 +243,7 @@ class StudentProbe:
                 answer = await response.json()
             self.peer_id = answer["peer_id"]
             self.codecs = dict(answer.get("codecs", {}))
+            self.microphone.opus = self.codecs.get("audio") == "opus"
             await pc.setRemoteDescription(RTCSessionDescription(answer["sdp"], answer["type"]))
             return 200
 
