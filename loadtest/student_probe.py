@@ -104,7 +104,7 @@ class SpeechTrack(MediaStreamTrack):
         self._offset = 0
         self.speech_end = None
 
-    async def recv(self) -> av.AudioFrame:
+    async def recv(self) -> av.AudioFrame | av.Packet:
         if self.readyState != "live":
             raise MediaStreamError
         now = time.monotonic()
