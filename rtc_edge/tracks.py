@@ -17,6 +17,8 @@ import asyncio
 import functools
 import logging
 import math
+import time
+from collections import deque
 from dataclasses import dataclass, replace
 from fractions import Fraction
 
@@ -47,6 +49,27 @@ MAX_LAG_S = 0.5
 # RTCP sender reports map RTP time to the time a packet was sent, which is what browsers sync
 # audio and video by, so a frame sent an encode late would play that much behind its sound.
 ENCODE_LEAD_S = 0.015
+# A sample louder than this (of full scale) is heard: the same threshold the browser test uses.
+AUDIBLE_PEAK = 0.02
+ONSETS_KEPT = 16
+
+
+@dataclass(frozen=True)
+class Onset:
+    """When a turn's picture or sound began, on the sender's media timeline.
+
+    ``at`` is the nominal tick time on the wall clock (``time.time()``, seconds), so a test or
+    a harness on the same host can compare it with what a receiver presented; ``pts`` is the
+    RTP timestamp before aiortc adds its random origin (90 kHz video, 48 kHz audio).
+    """
+
+    at: float
+    pts: int
+
+
+def _wall_time(playout: MediaPlayout, tick: float) -> float:
+    """``tick`` (the playout's media clock) on the wall clock."""
+    return time.time() - (playout.clock() - tick)
 
 
 class _Ticker:
@@ -121,6 +144,9 @@ class PlayoutVideoTrack(MediaStreamTrack):
         self._encoder: VideoEncoder | None = None
         self._opening: asyncio.Task[VideoEncoder] | None = None
         self.stats = VideoTrackStats()
+        # The last turns' first frames (for A/V sync checks: the audio track keeps their sound).
+        self.turn_onsets: deque[Onset] = deque(maxlen=ONSETS_KEPT)
+        self._showing_turn = False
 
     @property
     def idle_position(self) -> int | None:
@@ -155,9 +181,11 @@ class PlayoutVideoTrack(MediaStreamTrack):
         await self._ticker.until(tick)
         if encoded.keyframe:
             self.stats.keyframes += 1
-        return encoded_packet(
-            encoded, round(self._ticker.index * VIDEO_CLOCK_RATE / self._playout.fps)
-        )
+        pts = round(self._ticker.index * VIDEO_CLOCK_RATE / self._playout.fps)
+        if image is not None and not self._showing_turn:
+            self.turn_onsets.append(Onset(_wall_time(self._playout, tick), pts))
+        self._showing_turn = image is not None
+        return encoded_packet(encoded, pts)
 
     async def _encode_turn(self, image: I420Image) -> EncodedFrame:
         keyframe = False
@@ -237,6 +265,9 @@ class PlayoutAudioTrack(MediaStreamTrack):
         self._ticker = _Ticker(AUDIO_PTIME_S, playout)
         self.pre_encoded_silence = True
         self._opus: av.AudioCodecContext | None = None
+        # When sound was first heard after silence (a turn's first syllable), for A/V checks.
+        self.sound_onsets: deque[Onset] = deque(maxlen=ONSETS_KEPT)
+        self._sounding = False
 
     async def recv(self) -> av.AudioFrame | av.Packet:
         """The next 20 ms, returned at its presentation time."""
@@ -245,6 +276,7 @@ class PlayoutAudioTrack(MediaStreamTrack):
         tick = await self._ticker.next()
         pcm = self._playout.next_audio(tick)
         pts = self._ticker.index * AUDIO_FRAME_SAMPLES
+        self._note_onset(pcm, tick, pts)
         if self.pre_encoded_silence:
             data = opus_silence() if pcm is None else self._encode(pcm)
             packet = av.Packet(data)
@@ -257,6 +289,20 @@ class PlayoutAudioTrack(MediaStreamTrack):
         frame.pts = pts
         frame.time_base = Fraction(1, AUDIO_RATE)
         return frame
+
+    def _note_onset(self, pcm: bytes | None, tick: float, pts: int) -> None:
+        if pcm is None:
+            self._sounding = False  # the queue ran dry: silence until the next turn's sound
+            return
+        if self._sounding:
+            return
+        samples = np.frombuffer(pcm, dtype="<i2")
+        loud = np.flatnonzero(np.abs(samples.astype(np.int32)) > AUDIBLE_PEAK * 32768)
+        if loud.size:
+            first = int(loud[0])
+            at = _wall_time(self._playout, tick) + first / AUDIO_RATE
+            self.sound_onsets.append(Onset(at, pts + first))
+            self._sounding = True
 
     def _encode(self, pcm: bytes) -> bytes:
         if self._opus is None:

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from playwright.async_api import BrowserContext, async_playwright
+
+from rtc_edge.tracks import Onset
 
 CHROMIUM = "/usr/bin/chromium"
 
@@ -67,23 +71,35 @@ async () => {
 
 
 # Installed in the student page before it joins: records, on the page's own clock
-# (performance.now(), ms), when each tutor video frame was presented (requestVideoFrameCallback,
-# with its RTP timestamp and arrival), when the tutor's sound is heard (an AudioWorklet on the
-# remote audio, mapped to the page clock through AudioContext.getOutputTimestamp) and when
-# the data channel said the tutor started speaking.
+# (performance.now(), ms; ``timeOrigin`` maps it to the wall clock the edge stamps its onsets
+# with), when each tutor video frame was presented (requestVideoFrameCallback: its expected
+# display time, arrival and RTP timestamp), when the tutor's sound was heard after a silence
+# (an AudioWorklet on the remote audio: the first sample above AUDIBLE, mapped to the page clock
+# through AudioContext.getOutputTimestamp), the data channel's playback messages, and every
+# STATS_EVERY_MS the receivers' jitter buffer counters (getStats, cumulative) and targets.
 AV_PROBE_SCRIPT = """
 (() => {
-  const avt = { frames: [], sound: [], speakingAt: null, listeningAt: null, error: null };
+  const AUDIBLE = 0.02, QUIET_BLOCKS = 40, STATS_EVERY_MS = 250, KEPT = 4000;
+  const avt = { frames: [], sound: [], stats: [], speakingAt: null, listeningAt: null,
+                playback: [], error: null, timeOrigin: performance.timeOrigin };
   window.avt = avt;
+  const keep = (list, item) => { list.push(item); if (list.length > KEPT) list.shift(); };
+  // Posts the first loud sample after QUIET_BLOCKS blocks (~100 ms) without one: an onset.
   const worklet = `
     class Onset extends AudioWorkletProcessor {
+      constructor() { super(); this.quiet = ${QUIET_BLOCKS}; }
       process(inputs) {
         const channel = inputs[0] && inputs[0][0];
+        let loud = -1;
         if (channel) {
-          let peak = 0;
-          for (let i = 0; i < channel.length; i++) peak = Math.max(peak, Math.abs(channel[i]));
-          if (peak > 0.02) this.port.postMessage({ contextTime: currentTime, peak });
+          for (let i = 0; i < channel.length; i++) {
+            if (Math.abs(channel[i]) > ${AUDIBLE}) { loud = i; break; }
+          }
         }
+        if (loud < 0) { this.quiet++; return true; }
+        if (this.quiet >= ${QUIET_BLOCKS})
+          this.port.postMessage({ contextTime: currentTime + loud / sampleRate });
+        this.quiet = 0;
         return true;
       }
     }
@@ -95,23 +111,44 @@ AV_PROBE_SCRIPT = """
     const node = new AudioWorkletNode(ctx, "onset");
     node.port.onmessage = (e) => {
       const stamp = ctx.getOutputTimestamp();
-      // When this block is heard: getOutputTimestamp pairs the context time being played out
+      // When this sample is heard: getOutputTimestamp pairs the context time being played out
       // now with the page clock, so the output latency is already inside the mapping.
       const heard = stamp.performanceTime + (e.data.contextTime - stamp.contextTime) * 1000;
       avt.outputLatency = ctx.outputLatency;
       avt.baseLatency = ctx.baseLatency;
-      avt.sound.push({ at: heard, peak: e.data.peak });
+      keep(avt.sound, { at: heard });
     };
     ctx.createMediaStreamSource(stream).connect(node);
     await ctx.resume();
   }
   function watchVideo(video) {
     const step = (now, meta) => {
-      avt.frames.push({ now, shown: meta.expectedDisplayTime, received: meta.receiveTime,
-                        rtp: meta.rtpTimestamp, presented: meta.presentedFrames });
+      keep(avt.frames, { now, shown: meta.expectedDisplayTime, received: meta.receiveTime,
+                         rtp: meta.rtpTimestamp, presented: meta.presentedFrames });
       video.requestVideoFrameCallback(step);
     };
     video.requestVideoFrameCallback(step);
+  }
+  async function sampleStats(pc) {
+    const at = performance.now();
+    const report = await pc.getStats();
+    const row = { at };
+    report.forEach((r) => {
+      if (r.type === "inbound-rtp" && (r.kind === "audio" || r.kind === "video")) {
+        row[r.kind] = { delay: r.jitterBufferDelay || 0, target: r.jitterBufferTargetDelay || 0,
+                        minimum: r.jitterBufferMinimumDelay || 0,
+                        emitted: r.jitterBufferEmittedCount || 0,
+                        playing: r.estimatedPlayoutTimestamp || null };
+      }
+      if (r.type === "media-playout") {
+        row.playout = { delay: r.totalPlayoutDelay || 0, samples: r.totalSamplesCount || 0 };
+      }
+    });
+    for (const receiver of pc.getReceivers()) {
+      if (receiver.track && row[receiver.track.kind])
+        row[receiver.track.kind].jitterBufferTarget = receiver.jitterBufferTarget;
+    }
+    keep(avt.stats, row);
   }
   const timer = setInterval(() => {
     const video = document.getElementById("tutor-video");
@@ -122,16 +159,137 @@ AV_PROBE_SCRIPT = """
     clearInterval(timer);
     vt.channel.addEventListener("message", (e) => {
       const m = JSON.parse(e.data);
-      if (m.type === "playback" && m.state === "speaking" && avt.speakingAt === null)
-        avt.speakingAt = performance.now();
-      if (m.type === "playback" && m.state === "listening" && avt.listeningAt === null)
-        avt.listeningAt = performance.now();
+      if (m.type !== "playback") return;
+      const at = performance.now();
+      avt.playback.push({ state: m.state, at });
+      if (m.state === "speaking" && avt.speakingAt === null) avt.speakingAt = at;
+      if (m.state === "listening" && avt.listeningAt === null) avt.listeningAt = at;
     });
     watchVideo(video);
     listen(stream).catch((err) => { avt.error = String(err); });
+    const pc = vt.pc;
+    const poll = setInterval(() => {
+      if (vt.pc !== pc) { clearInterval(poll); return; }
+      sampleStats(pc).catch(() => {});
+    }, STATS_EVERY_MS);
   }, 20);
 })();
 """
+
+
+# NTP time (what RTCP and getStats' estimatedPlayoutTimestamp count in) of the Unix epoch, ms.
+NTP_UNIX_EPOCH_MS = 2_208_988_800_000
+
+
+@dataclass(frozen=True)
+class AvOnset:
+    """One turn's start as the student saw and heard it (ms).
+
+    ``offset_ms`` is the lip-sync error: how much later the sound was heard than its picture
+    showed, less the gap the sender put between them (a voice that starts with a silence is
+    heard that much after the first frame, as it should): ``audio_delay_ms - video_delay_ms``,
+    each stream's time from the edge's tick to the student. The picture: the frame's expected
+    display time (requestVideoFrameCallback). The sound: when Chromium's audio pipeline played
+    that sample out (getStats' estimatedPlayoutTimestamp, on the sender's clock through the
+    RTCP sender reports) plus the audio device's playout delay; what an AudioWorklet on the
+    same track heard is kept as ``tap_audio_delay_ms`` (Web Audio's own buffering on top).
+    """
+
+    offset_ms: float
+    sender_gap_ms: float
+    video_delay_ms: float
+    audio_delay_ms: float
+    tap_audio_delay_ms: float | None
+    jitter_buffers: dict[str, dict[str, float]]
+
+    def as_json(self) -> dict[str, Any]:
+        """Rounded for an artifact or a benchmark's JSON."""
+        out: dict[str, Any] = {
+            k: round(v, 1) for k, v in asdict(self).items() if isinstance(v, float)
+        }
+        out["jitter_buffers_ms"] = self.jitter_buffers
+        return out
+
+
+def av_onsets(
+    probe: dict[str, Any], video: Sequence[Onset], sound: Sequence[Onset]
+) -> list[AvOnset]:
+    """Each turn's A/V onset at the browser, from the page's probe and the edge's tracks.
+
+    A turn's first frame is the first presented frame that arrived after the edge sent it (the
+    edge's wall-clock tick on the page clock); its sound is the first audible sample the edge
+    sent after it. Turns the page had not played yet are left out.
+    """
+    origin = float(probe["timeOrigin"])
+    found = []
+    for picture in video:
+        audible = next((s for s in sound if s.at >= picture.at - 0.001), None)
+        if audible is None:
+            continue
+        sent_video = picture.at * 1000 - origin
+        sent_audio = audible.at * 1000 - origin
+        frame = next(
+            (f for f in probe["frames"] if (f["received"] or f["now"]) >= sent_video), None
+        )
+        pulled = audio_played_at(probe["stats"], audible.at * 1000 + NTP_UNIX_EPOCH_MS)
+        if frame is None or pulled is None:
+            continue
+        shown = float(frame["shown"] or frame["now"])
+        buffers = jitter_buffers_around(probe["stats"], shown)
+        heard = pulled + buffers.get("audio_device", {}).get("delay", 0.0)
+        tap = next((s["at"] for s in probe["sound"] if s["at"] >= sent_audio), None)
+        found.append(
+            AvOnset(
+                offset_ms=(heard - sent_audio) - (shown - sent_video),
+                sender_gap_ms=(audible.at - picture.at) * 1000,
+                video_delay_ms=shown - sent_video,
+                audio_delay_ms=heard - sent_audio,
+                tap_audio_delay_ms=None if tap is None else tap - sent_audio,
+                jitter_buffers=buffers,
+            )
+        )
+    return found
+
+
+def audio_played_at(stats: list[dict[str, Any]], sent_ntp_ms: float) -> float | None:
+    """When (page clock, ms) the audio sent at ``sent_ntp_ms`` (sender's clock) was played out:
+    from the first stats sample whose estimated playout position had passed it."""
+    for row in stats:
+        playing = (row.get("audio") or {}).get("playing")
+        if playing and playing >= sent_ntp_ms:
+            return float(row["at"]) - (playing - sent_ntp_ms)
+    return None
+
+
+def jitter_buffers_around(
+    stats: list[dict[str, Any]], at: float, window_ms: float = 1500
+) -> dict[str, dict[str, float]]:
+    """Each stream's jitter buffer over ``window_ms`` before ``at`` (ms per frame or sample):
+    the delay it held, its target (with A/V sync and jitterBufferTarget), the minimum its own
+    jitter needed, and the receiver's jitterBufferTarget; the audio device's playout delay."""
+    before = [s for s in stats if s["at"] <= at - window_ms]
+    after = [s for s in stats if s["at"] >= at]
+    if not before or not after:
+        return {}
+    first, last = before[-1], after[0]
+    out: dict[str, dict[str, float]] = {}
+    for kind in ("audio", "video"):
+        a, b = first.get(kind), last.get(kind)
+        if not a or not b or b["emitted"] <= a["emitted"]:
+            continue
+        count = b["emitted"] - a["emitted"]
+        out[kind] = {
+            name: round((b[name] - a[name]) / count * 1000, 1)
+            for name in ("delay", "target", "minimum")
+        }
+        if b.get("jitterBufferTarget") is not None:
+            out[kind]["jitterBufferTarget"] = b["jitterBufferTarget"]
+    a, b = first.get("playout"), last.get("playout")
+    if a and b and b["samples"] > a["samples"]:
+        delay = (b["delay"] - a["delay"]) / (b["samples"] - a["samples"]) * 1000
+        out["audio_device"] = {"delay": round(delay, 1)}
+    return out
+
 
 # The inbound video's codec and the receiver's signs of a broken stream: a picture loss
 # indication (PLI/FIR) is what the decoder sends when it cannot decode what it got.

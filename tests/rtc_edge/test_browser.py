@@ -7,16 +7,15 @@ from __future__ import annotations
 import asyncio
 import json
 from pathlib import Path
-from typing import Any
 
 import pytest
 from vtutor.gateway.v1 import gateway_pb2
 
 from tests.rtc_edge.browser import (
     AV_PROBE_SCRIPT,
-    PLAYOUT_DELAY_SCRIPT,
     STATS_SCRIPT,
     VIDEO_HEALTH_SCRIPT,
+    av_onsets,
     chromium,
 )
 from tests.rtc_edge.conftest import (
@@ -32,6 +31,7 @@ from tests.support.speech import espeak_pcm, silence_pcm, write_wav
 pytestmark = [pytest.mark.integration, pytest.mark.browser, pytest.mark.slow]
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "rtc_edge"
+AV_ONSET_BOUND_MS = 500
 
 
 @pytest.fixture(scope="module")
@@ -42,20 +42,6 @@ def question_wav(tmp_path_factory: pytest.TempPathFactory) -> Path:
     pcm += espeak_pcm(QUESTION, sample_rate=48000)
     pcm += silence_pcm(3000, sample_rate=48000)
     return write_wav(tmp_path_factory.mktemp("mic") / "question.wav", pcm, sample_rate=48000)
-
-
-def av_onset_ms(probe: dict[str, Any]) -> tuple[float, float, float]:
-    """(audio onset - video onset, video onset, audio onset) on the page clock, ms.
-
-    Video onset: when the answer's first frame was shown (the first frame received after the
-    edge said it started speaking). Audio onset: when the answer's first sound was heard.
-    """
-    speaking = probe["speakingAt"]
-    frames = [f for f in probe["frames"] if (f["received"] or f["now"]) >= speaking]
-    first = frames[0]
-    video = first["shown"] or first["now"]
-    audio = min(s["at"] for s in probe["sound"])
-    return audio - video, video, audio
 
 
 async def test_student_page_relays_through_turn_and_shows_the_answer(
@@ -103,32 +89,21 @@ async def test_student_page_relays_through_turn_and_shows_the_answer(
         assert health["keyFramesDecoded"] >= 2, health  # the switches start on key frames
         assert health["pliCount"] == 0 and health["firCount"] == 0, health
 
-        # The answer's picture and sound start together at the browser.
+        # The answer's picture and sound start together at the browser: the sound is heard as
+        # long after the first frame shows as the edge sent it after that frame (a voice's
+        # leading silence), to within A/V_ONSET_BOUND_MS.
         probe = await page.evaluate("window.avt")
         assert probe["error"] is None, probe["error"]
         assert probe["sound"], "the answer was never heard"
-        offset, video_at, audio_at = av_onset_ms(probe)
+        (peer,) = list(edge.state.peers)
+        onsets = av_onsets(probe, peer.video_track.turn_onsets, peer.audio_track.sound_onsets)
+        assert onsets, (probe["sound"], peer.video_track.turn_onsets)
+        answer = onsets[0]
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
-        playout = await page.evaluate(PLAYOUT_DELAY_SCRIPT)
         (ARTIFACTS / "av_onset.json").write_text(
-            json.dumps(
-                {
-                    "av_onset_ms": round(offset, 1),
-                    "video_onset": video_at,
-                    "audio_onset": audio_at,
-                    "speaking_message": probe["speakingAt"],
-                    "chromium_playout_delay_s": playout,
-                },
-                indent=2,
-            )
+            json.dumps({"av_onset_ms": round(answer.offset_ms, 1), **answer.as_json()}, indent=2)
         )
-        # The edge sends a turn's first frame and first sound on the same tick (the harness
-        # measures that on the sender's clock: within ~20 ms). What Chromium adds on top is its
-        # own buffering: on this shared 2-core machine its audio jitter buffer held 60-230 ms
-        # against the video's 15-75 ms (recorded beside the offset), and the offset measured
-        # here ranged 25-410 ms. This bound catches a broken timeline (an audio RTP clock that
-        # jumps at each turn put sound seconds off), not that spread.
-        assert abs(offset) <= 500, f"A/V onset offset {offset:.0f} ms: {playout}"
+        assert abs(answer.offset_ms) <= AV_ONSET_BOUND_MS, answer
         assert await page.text_content("#status") == "Connected."
         assert await page.locator("#error").is_hidden()
         student_caption = await page.text_content("#student-caption") or ""

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
+import time
 
 import av
 import numpy as np
@@ -158,3 +160,35 @@ async def test_the_track_says_which_idle_frame_is_on_screen() -> None:
             break
     assert track.stats.turn_frames_encoded == 1
     assert track.idle_position is None  # a turn plays
+
+
+async def test_tracks_record_when_a_turns_picture_and_sound_began() -> None:
+    """The sender's onsets that the browser test compares with what Chromium presented."""
+    settings = EncoderSettings(codec="h264", keyframe_interval=5)
+    playout = MediaPlayout(fps=25)
+    video = PlayoutVideoTrack(playout, settings, fallback_size=(32, 32))
+    audio = PlayoutAudioTrack(playout)
+
+    async def play(track: PlayoutVideoTrack | PlayoutAudioTrack, ticks: int) -> list[int]:
+        return [int((await track.recv()).pts or 0) for _ in range(ticks)]
+
+    await asyncio.gather(play(video, 2), play(audio, 4))  # idle: nothing began
+    assert not video.turn_onsets and not audio.sound_onsets
+    # A turn whose first 40 ms are silent (as a TTS voice often starts), then a tone.
+    for i in range(4):
+        playout.push_frame(media_frame(i, size=32, amplitude=0.0 if i == 0 else 0.3))
+    await asyncio.gather(play(video, 12), play(audio, 24))
+
+    assert len(video.turn_onsets) == 1 and len(audio.sound_onsets) == 1
+    picture, sound = video.turn_onsets[0], audio.sound_onsets[0]
+    # The sound is heard one frame (40 ms) into the turn, on both clocks the tracks keep.
+    assert sound.at - picture.at == pytest.approx(0.040, abs=0.001)
+    assert sound.pts / 48000 - picture.pts / 90000 == pytest.approx(0.040, abs=0.001)
+    assert abs(picture.at - time.time()) < 2  # on the wall clock a browser can be compared to
+
+    # The next turn, after silence, is a new onset for both.
+    for i in range(2):
+        playout.push_frame(media_frame(i, size=32, turn_id="turn-2"))
+    await asyncio.gather(play(video, 8), play(audio, 16))
+    assert len(video.turn_onsets) == 2 and len(audio.sound_onsets) == 2
+    assert audio.sound_onsets[1].at - video.turn_onsets[1].at == pytest.approx(0, abs=0.001)
