@@ -59,6 +59,14 @@ _UNFINISHED_ENDINGS = {
     ),
 }
 
+# Short, frequent words a recognizer inserts into the silence of a pause (measured with
+# pocketsphinx on thinking pauses: "between of", "their are").
+_PAUSE_INSERTIONS = {
+    "en": frozenset(
+        {"a", "an", "the", "of", "are", "is", "in", "and", "to", "it", "or", "uh", "um", "ah"}
+    ),
+}
+
 
 def smart_turn_model_path() -> Path:
     """Where the installed pipecat-ai wheel keeps the Smart Turn v3.2 CPU model.
@@ -143,11 +151,18 @@ class SmartTurnModel:
 def unfinished_by_words(text: str, language: str = "en") -> bool:
     """True when ``text`` ends on a word that a sentence in ``language`` cannot end on.
 
+    A short word heard after such a word is taken for what the recognizer made of the pause's
+    hiss ("the difference between of", "make their are"), not as the sentence's end.
     Languages without a word list never count as unfinished.
     """
     endings = _UNFINISHED_ENDINGS.get(language)
-    words = text.lower().split()
-    return bool(endings and words and words[-1].strip(".,?!'\"") in endings)
+    words = [word.strip(".,?!'\"") for word in text.lower().split()]
+    if not endings or not words:
+        return False
+    if words[-1] in endings:
+        return True
+    noise = _PAUSE_INSERTIONS.get(language, frozenset())
+    return len(words) >= 2 and words[-2] in endings and words[-1] in noise
 
 
 @dataclass(frozen=True)
