@@ -97,40 +97,50 @@ function silenceTutor() {
 
 // Sound and picture in step ---------------------------------------------------------------
 // The edge sends a turn's first frame and first sound on the same tick. The browser then holds
-// audio in its jitter buffer (tens of ms, 100-200 on a busy machine) and plays it through the
+// audio in its jitter buffer (tens of ms, 100-600 on a busy machine) and plays it through the
 // audio device (another 10-40 ms) while video waits far less, so the picture would show ahead
 // of its sound. Chromium lines them up by the RTCP sender reports, but only after a few
 // reports and then at most ~80 ms a second: a first answer seconds after joining started
 // with the mouth moving 100-400 ms before the voice. So the page holds the video itself, as
 // long as the audio waits now: the video receiver's jitterBufferTarget is the audio's recent
-// jitter buffer delay plus the device's playout delay (getStats), updated twice a second.
-// Only the video is held (never the audio, to the video's delay): holding each to the other's
-// would ratchet both up.
-const SYNC_EVERY_MS = 500;
+// jitter buffer delay plus the device's playout delay (getStats), updated four times a second.
+// Only the video is held, and by the audio's delay without what Chromium's own sync added to
+// the audio's target: holding by that too would let the two ratchet each other up.
+const SYNC_EVERY_MS = 250;
 const SYNC_STEP_MS = 10; // smaller changes are not worth moving the video's playout for
-const MAX_VIDEO_HOLD_MS = 1000;
+const MAX_VIDEO_HOLD_MS = 2000;
+
+function audioDelayStats(report) {
+  const now = { audio: null, device: null };
+  report.forEach((r) => {
+    if (r.type === "inbound-rtp" && r.kind === "audio") {
+      now.audio = {
+        // Held in the jitter buffer, less what A/V sync or a jitterBufferTarget asked for.
+        delay: (r.jitterBufferDelay || 0) - (r.jitterBufferTargetDelay || 0) +
+               (r.jitterBufferMinimumDelay || r.jitterBufferTargetDelay || 0),
+        count: r.jitterBufferEmittedCount || 0,
+      };
+    } else if (r.type === "media-playout") {
+      now.device = { delay: r.totalPlayoutDelay || 0, count: r.totalSamplesCount || 0 };
+    }
+  });
+  return now;
+}
 
 function holdVideoWithAudio(pc) {
   let last = null;
   let target = null;
+  const perSample = (a, b) => (a && b && a.count > b.count ? (a.delay - b.delay) / (a.count - b.count) : 0);
   const timer = setInterval(async () => {
     if (vt.pc !== pc) { clearInterval(timer); return; }
     const video = pc.getReceivers().find((r) => r.track && r.track.kind === "video");
     if (!video || !("jitterBufferTarget" in video)) { clearInterval(timer); return; }
     let report;
     try { report = await pc.getStats(); } catch (_) { return; }
-    const now = { audio: null, device: null };
-    report.forEach((r) => {
-      if (r.type === "inbound-rtp" && r.kind === "audio") {
-        now.audio = { delay: r.jitterBufferDelay || 0, count: r.jitterBufferEmittedCount || 0 };
-      } else if (r.type === "media-playout") {
-        now.device = { delay: r.totalPlayoutDelay || 0, count: r.totalSamplesCount || 0 };
-      }
-    });
+    const now = audioDelayStats(report);
     const before = last;
     last = now;
     if (!before || !now.audio || !before.audio || now.audio.count <= before.audio.count) return;
-    const perSample = (a, b) => (a && b && a.count > b.count ? (a.delay - b.delay) / (a.count - b.count) : 0);
     const audioMs = 1000 * (perSample(now.audio, before.audio) + perSample(now.device, before.device));
     const hold = Math.min(MAX_VIDEO_HOLD_MS, Math.max(0, Math.round(audioMs)));
     if (target === null || Math.abs(hold - target) >= SYNC_STEP_MS) {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import tempfile
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -189,17 +190,18 @@ class AvOnset:
     showed, less the gap the sender put between them (a voice that starts with a silence is
     heard that much after the first frame, as it should): ``audio_delay_ms - video_delay_ms``,
     each stream's time from the edge's tick to the student. The picture: the frame's expected
-    display time (requestVideoFrameCallback). The sound: when Chromium's audio pipeline played
-    that sample out (getStats' estimatedPlayoutTimestamp, on the sender's clock through the
-    RTCP sender reports) plus the audio device's playout delay; what an AudioWorklet on the
-    same track heard is kept as ``tap_audio_delay_ms`` (Web Audio's own buffering on top).
+    display time (requestVideoFrameCallback). The sound: when an AudioWorklet on the remote
+    track heard it, at the AudioContext's output (Web Audio buffers a little more than the
+    media element that plays it). ``estimated_audio_delay_ms`` is Chromium's own account:
+    when its audio pipeline played that sample out (getStats' estimatedPlayoutTimestamp, on
+    the sender's clock through the RTCP sender reports) plus the audio device's delay.
     """
 
     offset_ms: float
     sender_gap_ms: float
     video_delay_ms: float
     audio_delay_ms: float
-    tap_audio_delay_ms: float | None
+    estimated_audio_delay_ms: float | None
     jitter_buffers: dict[str, dict[str, float]]
 
     def as_json(self) -> dict[str, Any]:
@@ -217,8 +219,8 @@ def av_onsets(
     """Each turn's A/V onset at the browser, from the page's probe and the edge's tracks.
 
     A turn's first frame is the first presented frame that arrived after the edge sent it (the
-    edge's wall-clock tick on the page clock); its sound is the first audible sample the edge
-    sent after it. Turns the page had not played yet are left out.
+    edge's wall-clock tick on the page clock); its sound is the first onset heard after the
+    edge sent the turn's first audible sample. Turns the page had not played yet are left out.
     """
     origin = float(probe["timeOrigin"])
     found = []
@@ -231,24 +233,55 @@ def av_onsets(
         frame = next(
             (f for f in probe["frames"] if (f["received"] or f["now"]) >= sent_video), None
         )
-        pulled = audio_played_at(probe["stats"], audible.at * 1000 + NTP_UNIX_EPOCH_MS)
-        if frame is None or pulled is None:
+        heard = next((s["at"] for s in probe["sound"] if s["at"] >= sent_audio), None)
+        if frame is None or heard is None:
             continue
-        shown = float(frame["shown"] or frame["now"])
+        # Not shown before it arrived (the first callbacks of a page can report a past vsync).
+        shown = max(float(frame["shown"] or frame["now"]), float(frame["received"] or 0))
         buffers = jitter_buffers_around(probe["stats"], shown)
-        heard = pulled + buffers.get("audio_device", {}).get("delay", 0.0)
-        tap = next((s["at"] for s in probe["sound"] if s["at"] >= sent_audio), None)
+        pulled = audio_played_at(probe["stats"], audible.at * 1000 + NTP_UNIX_EPOCH_MS)
+        estimated = None
+        if pulled is not None:
+            estimated = pulled + buffers.get("audio_device", {}).get("delay", 0.0) - sent_audio
         found.append(
             AvOnset(
                 offset_ms=(heard - sent_audio) - (shown - sent_video),
                 sender_gap_ms=(audible.at - picture.at) * 1000,
                 video_delay_ms=shown - sent_video,
                 audio_delay_ms=heard - sent_audio,
-                tap_audio_delay_ms=None if tap is None else tap - sent_audio,
+                estimated_audio_delay_ms=estimated,
                 jitter_buffers=buffers,
             )
         )
     return found
+
+
+def playout_offsets(probe: dict[str, Any], since: float = 0.0) -> list[float]:
+    """How much later the sound is heard than its picture shows, ms, at each stats sample
+    after ``since`` (page clock) while the tutor spoke, by Chromium's own account: the sender
+    times of the frame on screen and of the sample being played (estimatedPlayoutTimestamp),
+    plus the audio device's delay. Over a whole answer, not only its start."""
+    spans, start = [], None
+    for event in probe["playback"]:
+        if event["state"] == "speaking" and start is None:
+            start = event["at"]
+        elif event["state"] == "listening" and start is not None:
+            spans.append((start, event["at"]))
+            start = None
+    rows = probe["stats"]
+    offsets = []
+    for before, row in itertools.pairwise(rows):
+        audio, video = row.get("audio") or {}, row.get("video") or {}
+        if row["at"] < since or not (audio.get("playing") and video.get("playing")):
+            continue
+        if not any(a + 500 <= row["at"] <= b for a, b in spans):
+            continue  # a turn's first half second is the onset's; idle is not heard
+        device = 0.0
+        a, b = before.get("playout"), row.get("playout")
+        if a and b and b["samples"] > a["samples"]:
+            device = (b["delay"] - a["delay"]) / (b["samples"] - a["samples"]) * 1000
+        offsets.append(video["playing"] - audio["playing"] + device)
+    return offsets
 
 
 def audio_played_at(stats: list[dict[str, Any]], sent_ntp_ms: float) -> float | None:
