@@ -66,6 +66,11 @@ class GatewaySettings(ServiceSettings):
     # a new turn only with at least this many words (shorter ones are backchannel).
     false_start_min_words: int = Field(default=2, ge=1)
 
+    # A student who pauses mid-question may be taken as finished ("what happens when you
+    # mix ... red and blue paint"). When they go on within this long of the last word and the
+    # answer to the first part has not played out, both parts are one question; 0: never.
+    continuation_gap_ms: int = Field(default=1500, ge=0, le=10_000)
+
     # Speculative answers: when the interim transcript has not changed for this long, the
     # answer to it is prepared (hidden) before the final transcript; 0 turns speculation off.
     speculation_stable_ms: int = Field(default=250, ge=0)

@@ -4,6 +4,11 @@ It consumes speech events, typed text and interrupts; it starts a turn for a fin
 or a typed message, and cuts the playing turn on barge-in, on an interrupt or on a new
 question.
 
+A question the student goes on with after a pause (the ASR took the pause for the end: "what
+happens when you mix" ... "red and blue paint") is answered whole: when the next utterance
+starts within ``continuation_gap_ms`` of the question's last word and its answer has not
+played out, the next final transcript is joined to the question's words.
+
 False starts are kept from interrupting the tutor in three ways:
 - speech must last ``false_start_guard_ms`` past its onset (on the input audio timeline, so
   ASR latency does not count against it) before it cuts the tutor off: the ASR reports
@@ -21,6 +26,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import grpc
 
@@ -36,6 +42,7 @@ from gateway.speech_events import (
     SpeechStarted,
 )
 from gateway.turn_handle import TurnHandle
+from gateway.turn_records import TurnOutcome
 from gateway.upstream.asr_client import SpeechActivity
 
 logger = logging.getLogger(__name__)
@@ -75,6 +82,15 @@ def is_backchannel(text: str) -> bool:
 _INVALID_ARGUMENT = int(grpc.StatusCode.INVALID_ARGUMENT.value[0])
 
 
+@dataclass(frozen=True)
+class _SpokenQuestion:
+    """The latest spoken question: its words, where its speech ended, the turn answering it."""
+
+    text: str
+    end_ms: int
+    turn: TurnHandle
+
+
 class TurnCoordinator:
     """Owns a stream's turns: at most one plays at a time.
 
@@ -92,6 +108,7 @@ class TurnCoordinator:
         self._onset_ms: float | None = None
         self._barge_in: asyncio.Task[None] | None = None
         self._barge_in_text = ""  # the barging utterance's latest interim transcript
+        self._last_question: _SpokenQuestion | None = None
         self._speculation = Speculation(context, quiet_ms)
 
     @property
@@ -136,6 +153,7 @@ class TurnCoordinator:
             await self._context.emit(ErrorOut(_INVALID_ARGUMENT, message, "gateway"))
             return
         await self._speculation.cancel("typed message")
+        self._last_question = None
         await self._start(TurnHandle.plan(self._context, text, spoken=False), None)
 
     async def on_interrupt(self, reason: str = "interrupt message") -> None:
@@ -176,9 +194,10 @@ class TurnCoordinator:
         # mean ...?"), so the speculation prepared from its interim text, without it, is dropped.
         confidence = event.confidence if event.confidence > 0 else None
         doubtful = confidence is not None and confidence < context.settings.confident_transcript
+        question = self._question_text(event)
         prepared = None
-        if doubtful:
-            await self._speculation.cancel("low confidence")
+        if doubtful or question != event.text:
+            await self._speculation.cancel("low confidence" if doubtful else "continuation")
         else:
             prepared = await self._speculation.take(event.text)
         if prepared is not None:
@@ -189,15 +208,30 @@ class TurnCoordinator:
                     end_of_speech_us=event.end_of_speech_us, transcript=final
                 )
             if shown:
+                self._last_question = _SpokenQuestion(question, event.utterance_end_ms, prepared)
                 return
         turn = TurnHandle.plan(
             context,
-            event.text,
+            question,
             spoken=True,
             end_of_speech_us=event.end_of_speech_us,
             input_confidence=confidence,
         )
+        self._last_question = _SpokenQuestion(question, event.utterance_end_ms, turn)
         await self._start(turn, final)
+
+    def _question_text(self, event: FinalText) -> str:
+        """The question ``event`` asks: its words, after the last question's when it goes on
+        with that one (see the module's docstring)."""
+        last = self._last_question
+        gap_ms = self._context.settings.continuation_gap_ms
+        if last is None or gap_ms <= 0 or event.utterance_start_ms - last.end_ms > gap_ms:
+            return event.text
+        record = last.turn.record
+        if record is not None and record.outcome is TurnOutcome.COMPLETED:
+            return event.text  # answered in full: a new question
+        logger.info("the student went on with their question: answering both parts as one")
+        return f"{last.text} {event.text}"
 
     async def _start(self, turn: TurnHandle, transcript: TranscriptOut | None) -> None:
         async with self._lock:
