@@ -135,7 +135,8 @@ class PocketsphinxEngine(AsrEngine):
         # to hear: their model stays light and sharp (the general mix cost hinted sentences
         # their words: "the capital of france is paris" -> "... draw it is hot if").
         general = self._general if documents else None
-        model = build_arpa_model(corpus_lines(text), self._pronouncer, general)
+        lines = corpus_lines(text, self._dictionary.__contains__)
+        model = build_arpa_model(lines, self._pronouncer, general)
         if model is not None and model.unknown_words:
             logger.debug("%d words have no pronunciation", len(model.unknown_words))
         with self._lock:

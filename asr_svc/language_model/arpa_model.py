@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from asr_svc.language_model.corpus import corpus_key
 from asr_svc.language_model.general_mix import GeneralModel, mix_arpa
+from asr_svc.language_model.kneser_ney import kneser_ney_arpa
 from asr_svc.language_model.pronunciations import Pronouncer
-
-#: Probability mass each n-gram order gives to what it has not seen (pocketsphinx's default).
-DISCOUNT_MASS = 0.5
 
 
 @dataclass(frozen=True)
@@ -50,8 +47,6 @@ def build_arpa_model(
     sequence that was not in the text. With ``general``, the general English model is mixed
     in (``general_mix``): its frequent words join the vocabulary.
     """
-    from pocketsphinx.lm import ArpaBoLM
-
     vocabulary = {word for line in lines for word in line.split()}
     dictionary_lines, unknown = pronouncer.lines(vocabulary)
     unsayable = set(unknown)
@@ -67,11 +62,7 @@ def build_arpa_model(
             run = []
     if not runs:
         return None
-    model = ArpaBoLM(text="\n".join(runs), add_start=True, discount_mass=DISCOUNT_MASS)
-    model.compute()
-    arpa = io.StringIO()
-    model.write(arpa)
-    text = arpa.getvalue()
+    text = kneser_ney_arpa(runs)
     if general is not None:
         text = mix_arpa(text, general)
         vocabulary |= general.unigrams.keys()

@@ -15,11 +15,12 @@ from __future__ import annotations
 import hashlib
 import math
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
 
+from asr_svc.language_model.questions import clause_questions
 from asr_svc.language_model.words import phrase_words, sentences
 
 #: How many times a phrase hint counts at least, against once for a sentence of the documents.
@@ -110,11 +111,18 @@ def key_terms(documents: Iterable[str], *, limit: int = MAX_TERMS) -> list[str]:
     return [term for term, _ in singles.most_common(limit)] + recurring
 
 
-def corpus_lines(text: TutorText) -> list[str]:
-    """The training sentences of a tutor's model, one per line, weights as repetitions."""
+def corpus_lines(text: TutorText, known: Callable[[str], bool] | None = None) -> list[str]:
+    """The training sentences of a tutor's model, one per line, weights as repetitions.
+
+    Args:
+        text: The tutor's documents and hints.
+        known: Whether a word is a real word, for the base forms of the documents' verbs in
+            the questions made of their clauses (``questions.clause_questions``).
+    """
     lines = list(everyday_english())
     for document in text.documents:
         lines.extend(" ".join(words) for words in sentences(document))
+    lines.extend(clause_questions(text.documents, known))
     hinted = [" ".join(words) for hint in text.hints if (words := phrase_words(hint))]
     # A hint of one or two words names a topic: students ask about it like a key term.
     terms = list(text.key_terms) or key_terms(text.documents)
