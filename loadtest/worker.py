@@ -20,6 +20,7 @@ import os
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -193,11 +194,22 @@ async def _work(spec: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop's loop when installed: students share the cores with the stack they measure,
+    and uvloop costs less per RTP packet and timer than asyncio's loop (issue 20)."""
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of a worker: runs its students, writes their results."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     spec_path, out_path = (argv or sys.argv[1:])[:2]
-    result = asyncio.run(_work(json.loads(Path(spec_path).read_text())))
+    with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+        result = runner.run(_work(json.loads(Path(spec_path).read_text())))
     Path(out_path).write_text(json.dumps(result))
     return 0
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sys
 
@@ -11,6 +12,18 @@ from pydantic import ValidationError
 from rtc_edge.app import build_app
 from rtc_edge.config import EdgeSettings
 from svc_core.logs import configure_logging
+
+
+def event_loop(name: str) -> asyncio.AbstractEventLoop:
+    """A new event loop of the kind named (asyncio's when uvloop is not installed)."""
+    if name == "uvloop":
+        try:
+            import uvloop
+        except ImportError:
+            logging.getLogger("rtc_edge").warning("uvloop is not installed: asyncio's loop")
+        else:
+            return uvloop.new_event_loop()
+    return asyncio.new_event_loop()
 
 
 def main() -> None:
@@ -26,6 +39,7 @@ def main() -> None:
     configure_logging(settings.log_level, service="rtc_edge")
     web.run_app(
         build_app(settings),
+        loop=event_loop(settings.event_loop),
         host=settings.host,
         port=settings.port,
         shutdown_timeout=settings.grace_period_s,
