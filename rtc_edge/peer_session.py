@@ -44,6 +44,7 @@ from rtc_edge.datachannel import client_message, page_message
 from rtc_edge.gateway_link import ConverseLink
 from rtc_edge.idle_loop import SharedIdleLoops
 from rtc_edge.microphone import QuietBatching, forward_microphone
+from rtc_edge.microphone_receiver import without_playout_delay
 from rtc_edge.playout import MediaPlayout
 from rtc_edge.tracks import PlayoutAudioTrack, PlayoutVideoTrack
 from rtc_edge.video_encoding import VIDEO_CODECS, EncoderSettings, VideoCodecName
@@ -156,7 +157,8 @@ class PeerSession:
         offered = {m.kind for m in SessionDescription.parse(sdp).media}
         # Transceivers made before the offer is applied take it up, with the edge's codec order.
         if "audio" in offered:
-            pc.addTransceiver(self.audio_track, direction="sendrecv")
+            audio = pc.addTransceiver(self.audio_track, direction="sendrecv")
+            without_playout_delay(audio.receiver)
         if "video" in offered:
             video = pc.addTransceiver(self.video_track, direction="sendonly")
             video.setCodecPreferences(video_codec_preferences(self.settings.video_codecs))
