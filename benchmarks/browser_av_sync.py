@@ -46,6 +46,7 @@ LISTENING = "window.vt.messages.filter(m => m.type === 'playback' && m.state ===
 # For comparison (--without-hold): the page as if the browser had no jitterBufferTarget, so
 # only Chromium's own A/V sync lines sound and picture up.
 WITHOUT_HOLD_SCRIPT = "delete RTCRtpReceiver.prototype.jitterBufferTarget;"
+HOLD_SCRIPT = "({ms: window.vt.videoHoldMs ?? null, correction: window.vt.videoHoldCorrectionMs})"
 
 
 async def _session(gateway: str) -> gateway_pb2.CreateSessionResponse:
@@ -106,7 +107,7 @@ async def _turns(edge_url: str, edge_state: Any, gateway: str, args: argparse.Na
             probe = await page.evaluate("window.avt")
             (peer,) = list(edge_state.peers)
             onsets = av_onsets(probe, peer.video_track.turn_onsets, peer.audio_track.sound_onsets)
-            hold = await page.evaluate("window.vt.videoHoldMs ?? null")
+            hold = await page.evaluate(HOLD_SCRIPT)
             during = playout_offsets(probe)
             await page.click("#leave")
     return onsets, during, probe.get("error"), hold
@@ -157,7 +158,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "av_offset_during_answers_chromium_estimate_ms": _percentiles(during),
         "video_delay_ms": _percentiles([o.video_delay_ms for o in onsets]),
         "audio_delay_ms": _percentiles([o.audio_delay_ms for o in onsets]),
-        "video_hold_ms_at_end": hold,
+        "video_hold_ms_at_end": hold,  # and the part of it from the slow correction
         "probe_error": error,
         "turns": [o.as_json() for o in onsets],
         "machine_note": "shared 2-core machine; Chromium, coturn, edge and stack on one host",

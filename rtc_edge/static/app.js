@@ -101,17 +101,23 @@ function silenceTutor() {
 // audio device (another 10-40 ms) while video waits far less, so the picture would show ahead
 // of its sound. Chromium lines them up by the RTCP sender reports, but only after a few
 // reports and then at most ~80 ms a second: a first answer seconds after joining started
-// with the mouth moving 100-400 ms before the voice. So the page holds the video itself, as
-// long as the audio waits now: the video receiver's jitterBufferTarget is the audio's recent
-// jitter buffer delay plus the device's playout delay (getStats), updated four times a second.
-// Only the video is held, and by the audio's delay without what Chromium's own sync added to
-// the audio's target: holding by that too would let the two ratchet each other up.
+// with the mouth moving 100-400 ms before the voice. So the page holds the video itself
+// (the video receiver's jitterBufferTarget), four times a second:
+// - by as long as the audio waits now: its jitter buffer's delay plus the device's playout
+//   delay (getStats), without what Chromium's own sync added to the audio (holding by that
+//   too would let the two ratchet each other up);
+// - corrected by what is still left between them once the video has settled on that hold:
+//   the sender times of the frame on screen and the sample being played
+//   (estimatedPlayoutTimestamp), a slow, bounded correction.
 const SYNC_EVERY_MS = 250;
 const SYNC_STEP_MS = 10; // smaller changes are not worth moving the video's playout for
 const MAX_VIDEO_HOLD_MS = 2000;
+const CORRECTION_GAIN = 0.25;
+const MAX_CORRECTION_MS = 100;
+const SETTLED_MS = 15; // the video's target is this close to the hold: it has caught up
 
-function audioDelayStats(report) {
-  const now = { audio: null, device: null };
+function delayCounters(report) {
+  const now = { audio: null, video: null, device: null, audioAt: null, videoAt: null };
   report.forEach((r) => {
     if (r.type === "inbound-rtp" && r.kind === "audio") {
       now.audio = {
@@ -120,6 +126,10 @@ function audioDelayStats(report) {
                (r.jitterBufferMinimumDelay || r.jitterBufferTargetDelay || 0),
         count: r.jitterBufferEmittedCount || 0,
       };
+      now.audioAt = r.estimatedPlayoutTimestamp || null;
+    } else if (r.type === "inbound-rtp" && r.kind === "video") {
+      now.video = { delay: r.jitterBufferTargetDelay || 0, count: r.jitterBufferEmittedCount || 0 };
+      now.videoAt = r.estimatedPlayoutTimestamp || null;
     } else if (r.type === "media-playout") {
       now.device = { delay: r.totalPlayoutDelay || 0, count: r.totalSamplesCount || 0 };
     }
@@ -130,24 +140,42 @@ function audioDelayStats(report) {
 function holdVideoWithAudio(pc) {
   let last = null;
   let target = null;
-  const perSample = (a, b) => (a && b && a.count > b.count ? (a.delay - b.delay) / (a.count - b.count) : 0);
+  let correction = 0;
+  const gaps = [];
+  const perSampleMs = (a, b) =>
+    (a && b && a.count > b.count ? (1000 * (a.delay - b.delay)) / (a.count - b.count) : null);
   const timer = setInterval(async () => {
     if (vt.pc !== pc) { clearInterval(timer); return; }
     const video = pc.getReceivers().find((r) => r.track && r.track.kind === "video");
     if (!video || !("jitterBufferTarget" in video)) { clearInterval(timer); return; }
     let report;
     try { report = await pc.getStats(); } catch (_) { return; }
-    const now = audioDelayStats(report);
+    const now = delayCounters(report);
     const before = last;
     last = now;
-    if (!before || !now.audio || !before.audio || now.audio.count <= before.audio.count) return;
-    const audioMs = 1000 * (perSample(now.audio, before.audio) + perSample(now.device, before.device));
-    const hold = Math.min(MAX_VIDEO_HOLD_MS, Math.max(0, Math.round(audioMs)));
+    if (!before) return;
+    const audioMs = perSampleMs(now.audio, before.audio);
+    if (audioMs === null) return;
+    const deviceMs = perSampleMs(now.device, before.device) || 0;
+    const videoMs = perSampleMs(now.video, before.video);
+    // How much later the sound is heard than its picture shows, by Chromium's estimate.
+    if (now.audioAt && now.videoAt && Math.abs(now.videoAt - now.audioAt) < 1000) {
+      gaps.push(now.videoAt - now.audioAt + deviceMs);
+      if (gaps.length > 3) gaps.shift();
+      const settled = target !== null && videoMs !== null && Math.abs(videoMs - target) <= SETTLED_MS;
+      if (settled && gaps.length === 3) {
+        const gap = [...gaps].sort((a, b) => a - b)[1];
+        correction = Math.max(-MAX_CORRECTION_MS,
+                              Math.min(MAX_CORRECTION_MS, correction + CORRECTION_GAIN * gap));
+      }
+    }
+    const hold = Math.min(MAX_VIDEO_HOLD_MS, Math.max(0, Math.round(audioMs + deviceMs + correction)));
     if (target === null || Math.abs(hold - target) >= SYNC_STEP_MS) {
       target = hold;
       try { video.jitterBufferTarget = target; } catch (_) { /* out of range */ }
     }
     vt.videoHoldMs = target;
+    vt.videoHoldCorrectionMs = Math.round(correction);
   }, SYNC_EVERY_MS);
 }
 

@@ -17,6 +17,7 @@ from tests.rtc_edge.browser import (
     VIDEO_HEALTH_SCRIPT,
     av_onsets,
     chromium,
+    playout_offsets,
 )
 from tests.rtc_edge.conftest import (
     LONG_QUESTION,
@@ -31,7 +32,14 @@ from tests.support.speech import espeak_pcm, silence_pcm, write_wav
 pytestmark = [pytest.mark.integration, pytest.mark.browser, pytest.mark.slow]
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "rtc_edge"
-AV_ONSET_BOUND_MS = 500
+# Sound heard after its picture, ms (the page holds the video as long as the audio waits). On
+# this shared 2-core machine the onset measured -70..+100 with the hold and up to +410
+# without it; during an answer the median stayed within ~20 with it and ~80 without. The
+# bounds leave margin for a busier machine: a starved edge or browser can still move the
+# audio's playout just as an answer starts (its jitter buffer runs dry once), which the video
+# follows a quarter second later.
+AV_ONSET_BOUND_MS = 150
+AV_DURING_BOUND_MS = 50
 
 
 @pytest.fixture(scope="module")
@@ -99,11 +107,24 @@ async def test_student_page_relays_through_turn_and_shows_the_answer(
         onsets = av_onsets(probe, peer.video_track.turn_onsets, peer.audio_track.sound_onsets)
         assert onsets, (probe["sound"], peer.video_track.turn_onsets)
         answer = onsets[0]
+        # And they stay together while the answer plays (Chromium's own account, every 250 ms).
+        during = sorted(playout_offsets(probe))
+        assert len(during) >= 4, probe["stats"][-3:]
+        median = during[len(during) // 2]
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         (ARTIFACTS / "av_onset.json").write_text(
-            json.dumps({"av_onset_ms": round(answer.offset_ms, 1), **answer.as_json()}, indent=2)
+            json.dumps(
+                {
+                    "av_onset_ms": round(answer.offset_ms, 1),
+                    **answer.as_json(),
+                    "during_answer_ms": {"median": round(median, 1), "n": len(during)},
+                    "video_hold_ms": await page.evaluate("window.vt.videoHoldMs ?? null"),
+                },
+                indent=2,
+            )
         )
         assert abs(answer.offset_ms) <= AV_ONSET_BOUND_MS, answer
+        assert abs(median) <= AV_DURING_BOUND_MS, during
         assert await page.text_content("#status") == "Connected."
         assert await page.locator("#error").is_hidden()
         student_caption = await page.text_content("#student-caption") or ""
