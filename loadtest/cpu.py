@@ -123,6 +123,15 @@ def cpu_report(
     base = phases.get("baseline")
     listening = phases.get("listening")
     run = phases.get("run")
+    out["students_listening"] = students
+    harness = [
+        name for name in (listening or run or CpuWindow(0.0, {})).cores if name not in services
+    ]
+    if base and listening and students and harness:
+        # The simulated students' own cost, apart: they share the cores with the stack.
+        out["harness_cores_per_listening_student"] = round(
+            (listening.total(harness) - base.total(harness)) / students, 4
+        )
     if base and listening and students:
         out["cores_per_listening_student"] = {
             name: round((listening.cores[name] - base.cores.get(name, 0.0)) / students, 4)

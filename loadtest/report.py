@@ -161,7 +161,45 @@ def summary_table(report: dict[str, Any]) -> str:
             f"{_cell(stats.get(k)):>9}" for k in ("p50", "p90", "p95", "p99", "max", "n")
         )
         lines.append(f"{name:<34}{cells}")
+    if "cpu" in report:
+        lines.append(cpu_table(report["cpu"]))
     return "\n".join(lines)
+
+
+def cpu_table(cpu: dict[str, Any]) -> str:
+    """CPU by process group: cores in each phase, and per listening and per active student."""
+    phases = cpu.get("phases", {})
+    names = list(phases.get("run", phases.get("listening", {})).get("cores", {}))
+    listening = cpu.get("cores_per_listening_student", {})
+    active = cpu.get("cores_per_active_student", {})
+    header = ["listening", "run", "/listener", "/active"]
+    lines = [f"{'cpu (cores)':<34}" + "".join(f"{h:>11}" for h in header)]
+
+    def cores(phase: str, name: str) -> object:
+        return phases.get(phase, {}).get("cores", {}).get(name)
+
+    for name in names:
+        cells = [
+            cores("listening", name),
+            cores("run", name),
+            listening.get(name),
+            active.get(name),
+        ]
+        if name not in listening:  # the harness: its own cost per listening student
+            cells[2] = cpu.get("harness_cores_per_listening_student")
+        lines.append(f"{name:<34}" + "".join(f"{_cores(c):>11}" for c in cells))
+    totals = [
+        None,
+        None,
+        cpu.get("cores_per_listening_student_total"),
+        cpu.get("cores_per_active_student_total"),
+    ]
+    lines.append(f"{'stack total per student':<34}" + "".join(f"{_cores(c):>11}" for c in totals))
+    return "\n".join(lines)
+
+
+def _cores(value: object) -> str:
+    return f"{value:.4f}" if isinstance(value, int | float) else "-"
 
 
 def _cell(value: object) -> str:

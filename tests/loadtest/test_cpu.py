@@ -12,6 +12,7 @@ import time
 import pytest
 
 from loadtest.cpu import CpuMeter, CpuWindow, cpu_report
+from loadtest.report import cpu_table
 
 pytestmark = pytest.mark.unit
 
@@ -52,3 +53,18 @@ def test_per_student_numbers_subtract_the_phase_before() -> None:
     assert report["cores_per_active_student"] == {"edge": 0.2}
     assert report["cores_per_active_student_total"] == 0.25  # listening + the turn's work
     assert "students" not in report["cores_per_listening_student"]  # type: ignore[operator]
+
+
+def test_the_harness_cost_per_student_is_reported_apart_and_tabled() -> None:
+    phases = {
+        "baseline": CpuWindow(10.0, {"edge": 0.1, "students": 0.0}),
+        "listening": CpuWindow(10.0, {"edge": 0.3, "students": 0.5}),
+        "run": CpuWindow(10.0, {"edge": 0.7, "students": 0.9}),
+    }
+    report = cpu_report(phases, services=["edge"], students=4, active_students=2.0)
+    assert report["harness_cores_per_listening_student"] == 0.125
+    assert report["cores_per_listening_student_total"] == 0.05  # the stack's alone
+    table = cpu_table(report).splitlines()
+    assert table[1].split() == ["edge", "0.3000", "0.7000", "0.0500", "0.2000"]
+    assert table[2].split() == ["students", "0.5000", "0.9000", "0.1250", "-"]
+    assert table[3].split()[-2:] == ["0.0500", "0.2500"]
