@@ -34,7 +34,13 @@ from loadtest.stack import LocalStack
 from loadtest.turn_server import CoturnServer
 from rtc_edge.app import STATE, build_app
 from rtc_edge.config import EdgeSettings
-from tests.rtc_edge.browser import AV_PROBE_SCRIPT, av_onsets, chromium, playout_offsets
+from tests.rtc_edge.browser import (
+    AV_PROBE_SCRIPT,
+    av_onsets,
+    chromium,
+    playout_offsets,
+    rtp_origins,
+)
 from tests.support.speech import silence_pcm, write_wav
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -106,7 +112,10 @@ async def _turns(edge_url: str, edge_state: Any, gateway: str, args: argparse.Na
                 await asyncio.sleep(args.pause_s)
             probe = await page.evaluate("window.avt")
             (peer,) = list(edge_state.peers)
-            onsets = av_onsets(probe, peer.video_track.turn_onsets, peer.audio_track.sound_onsets)
+            origins = await rtp_origins(peer)
+            onsets = av_onsets(
+                probe, peer.video_track.turn_onsets, peer.audio_track.sound_onsets, origins
+            )
             hold = await page.evaluate(HOLD_SCRIPT)
             during = playout_offsets(probe)
             await page.click("#leave")
@@ -143,6 +152,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         coturn.stop()
         stack.stop()
     offsets = [o.offset_ms for o in onsets]
+    web_audio = [
+        o.web_audio_delay_ms - o.video_delay_ms for o in onsets if o.web_audio_delay_ms is not None
+    ]
     estimated = [
         o.estimated_audio_delay_ms - o.video_delay_ms
         for o in onsets
@@ -154,6 +166,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "turns_measured": len(onsets),
         "av_onset_offset_ms": _percentiles(offsets),
         "av_onset_offset_abs_ms": _percentiles([abs(v) for v in offsets]),
+        "av_onset_offset_web_audio_ms": _percentiles(web_audio),
         "av_onset_offset_chromium_estimate_ms": _percentiles(estimated),
         "av_offset_during_answers_chromium_estimate_ms": _percentiles(during),
         "video_delay_ms": _percentiles([o.video_delay_ms for o in onsets]),

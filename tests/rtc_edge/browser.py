@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
+import math
 import tempfile
+from collections import Counter
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass
@@ -12,7 +15,10 @@ from typing import Any
 
 from playwright.async_api import BrowserContext, async_playwright
 
+from rtc_edge.peer_session import PeerSession
+from rtc_edge.playout import AUDIO_FRAME_SAMPLES, AUDIO_PTIME_S
 from rtc_edge.tracks import Onset
+from rtc_edge.video_encoding import VIDEO_CLOCK_RATE
 
 CHROMIUM = "/usr/bin/chromium"
 
@@ -80,9 +86,10 @@ async () => {
 # STATS_EVERY_MS the receivers' jitter buffer counters (getStats, cumulative) and targets.
 AV_PROBE_SCRIPT = """
 (() => {
-  const AUDIBLE = 0.02, QUIET_BLOCKS = 40, STATS_EVERY_MS = 250, KEPT = 4000;
-  const avt = { frames: [], sound: [], stats: [], speakingAt: null, listeningAt: null,
-                playback: [], error: null, timeOrigin: performance.timeOrigin };
+  const AUDIBLE = 0.02, QUIET_BLOCKS = 40, STATS_EVERY_MS = 250, PLAYED_EVERY_MS = 5;
+  const KEPT = 6000;
+  const avt = { frames: [], sound: [], stats: [], played: [], speakingAt: null,
+                listeningAt: null, playback: [], error: null, timeOrigin: performance.timeOrigin };
   window.avt = avt;
   const keep = (list, item) => { list.push(item); if (list.length > KEPT) list.shift(); };
   // Posts the first loud sample after QUIET_BLOCKS blocks (~100 ms) without one: an onset.
@@ -173,6 +180,18 @@ AV_PROBE_SCRIPT = """
       if (vt.pc !== pc) { clearInterval(poll); return; }
       sampleStats(pc).catch(() => {});
     }, STATS_EVERY_MS);
+    // When each audio packet was first played out (handed from the jitter buffer to the
+    // track): getSynchronizationSources, polled every PLAYED_EVERY_MS, first sighting kept.
+    const audio = pc.getReceivers().find((r) => r.track && r.track.kind === "audio");
+    let lastRtp = null;
+    const played = setInterval(() => {
+      if (vt.pc !== pc) { clearInterval(played); return; }
+      const source = audio.getSynchronizationSources()[0];
+      if (!source || source.rtpTimestamp === lastRtp) return;
+      lastRtp = source.rtpTimestamp;
+      keep(avt.played, { rtp: source.rtpTimestamp, at: source.timestamp - performance.timeOrigin,
+                         polled: performance.now() });
+    }, PLAYED_EVERY_MS);
   }, 20);
 })();
 """
@@ -189,18 +208,23 @@ class AvOnset:
     ``offset_ms`` is the lip-sync error: how much later the sound was heard than its picture
     showed, less the gap the sender put between them (a voice that starts with a silence is
     heard that much after the first frame, as it should): ``audio_delay_ms - video_delay_ms``,
-    each stream's time from the edge's tick to the student. The picture: the frame's expected
-    display time (requestVideoFrameCallback). The sound: when an AudioWorklet on the remote
-    track heard it, at the AudioContext's output (Web Audio buffers a little more than the
-    media element that plays it). ``estimated_audio_delay_ms`` is Chromium's own account:
-    when its audio pipeline played that sample out (getStats' estimatedPlayoutTimestamp, on
-    the sender's clock through the RTCP sender reports) plus the audio device's delay.
+    each stream's time from the edge's tick to the student.
+
+    The picture: the turn's first frame (by its RTP timestamp) at its expected display time
+    (requestVideoFrameCallback). The sound: when the packet holding the first audible sample
+    left Chromium's jitter buffer for the track (getSynchronizationSources), plus the audio
+    device's playout delay (getStats' media-playout): what the page's media element plays.
+    Two other accounts are kept beside it: ``web_audio_delay_ms``, when an AudioWorklet on the
+    same track heard that sample at the AudioContext's output (Web Audio buffers on its own),
+    and ``estimated_audio_delay_ms``, Chromium's estimatedPlayoutTimestamp, which maps the
+    RTP clock through the sender's RTCP reports as its own A/V sync does.
     """
 
     offset_ms: float
     sender_gap_ms: float
     video_delay_ms: float
     audio_delay_ms: float
+    web_audio_delay_ms: float | None
     estimated_audio_delay_ms: float | None
     jitter_buffers: dict[str, dict[str, float]]
 
@@ -213,47 +237,88 @@ class AvOnset:
         return out
 
 
-def av_onsets(
-    probe: dict[str, Any], video: Sequence[Onset], sound: Sequence[Onset]
-) -> list[AvOnset]:
-    """Each turn's A/V onset at the browser, from the page's probe and the edge's tracks.
+def _at_or_after(rtp: int, wanted: int) -> bool:
+    """``rtp`` is ``wanted`` or later on a 32-bit RTP clock."""
+    return (rtp - wanted) % 2**32 < 2**31
 
-    A turn's first frame is the first presented frame that arrived after the edge sent it (the
-    edge's wall-clock tick on the page clock); its sound is the first onset heard after the
-    edge sent the turn's first audible sample. Turns the page had not played yet are left out.
-    """
+
+def av_onsets(
+    probe: dict[str, Any],
+    video: Sequence[Onset],
+    sound: Sequence[Onset],
+    origins: dict[str, int],
+) -> list[AvOnset]:
+    """Each turn's A/V onset at the browser, from the page's probe, the edge's tracks and
+    their RTP origins (``rtp_origins``). Turns the page had not played yet are left out."""
     origin = float(probe["timeOrigin"])
     found = []
     for picture in video:
         audible = next((s for s in sound if s.at >= picture.at - 0.001), None)
-        if audible is None:
+        if audible is None or "audio" not in origins or "video" not in origins:
             continue
         sent_video = picture.at * 1000 - origin
         sent_audio = audible.at * 1000 - origin
+        first_rtp = (origins["video"] + picture.pts) % 2**32
         frame = next(
-            (f for f in probe["frames"] if (f["received"] or f["now"]) >= sent_video), None
+            (
+                f
+                for f in probe["frames"]
+                if f["rtp"] is not None and _at_or_after(f["rtp"], first_rtp)
+            ),
+            None,
         )
-        heard = next((s["at"] for s in probe["sound"] if s["at"] >= sent_audio), None)
-        if frame is None or heard is None:
+        within = audible.pts % AUDIO_FRAME_SAMPLES  # the sample's place in its packet
+        packet_rtp = (origins["audio"] + audible.pts - within) % 2**32
+        played = next((p for p in probe["played"] if _at_or_after(p["rtp"], packet_rtp)), None)
+        if frame is None or played is None:
             continue
-        # Not shown before it arrived (the first callbacks of a page can report a past vsync).
-        shown = max(float(frame["shown"] or frame["now"]), float(frame["received"] or 0))
+        shown = float(frame["shown"] or frame["now"])
         buffers = jitter_buffers_around(probe["stats"], shown)
+        device = buffers.get("audio_device", {}).get("delay", 0.0)
+        late_packets = ((played["rtp"] - packet_rtp) % 2**32) / AUDIO_FRAME_SAMPLES
+        heard = played["at"] - late_packets * AUDIO_PTIME_S * 1000 + within / 48 + device
+        tap = next((s["at"] for s in probe["sound"] if s["at"] >= sent_audio), None)
         pulled = audio_played_at(probe["stats"], audible.at * 1000 + NTP_UNIX_EPOCH_MS)
-        estimated = None
-        if pulled is not None:
-            estimated = pulled + buffers.get("audio_device", {}).get("delay", 0.0) - sent_audio
         found.append(
             AvOnset(
                 offset_ms=(heard - sent_audio) - (shown - sent_video),
                 sender_gap_ms=(audible.at - picture.at) * 1000,
                 video_delay_ms=shown - sent_video,
                 audio_delay_ms=heard - sent_audio,
-                estimated_audio_delay_ms=estimated,
+                web_audio_delay_ms=None if tap is None else tap - sent_audio,
+                estimated_audio_delay_ms=None if pulled is None else pulled + device - sent_audio,
                 jitter_buffers=buffers,
             )
         )
     return found
+
+
+async def rtp_origins(peer: PeerSession, samples: int = 24) -> dict[str, int]:
+    """Each outgoing track's RTP timestamp origin: aiortc adds one, drawn at random, to the
+    track's own timestamps (``Onset.pts``). Read from the sender's last sent timestamp while
+    the clock says which tick that was (most reads fall between two ticks; the commonest
+    answer wins). Reads aiortc's private state: for tests and benchmarks only."""
+    playout = peer.playout
+    if playout.epoch is None:
+        return {}
+    ticks = {"audio": (AUDIO_PTIME_S, AUDIO_FRAME_SAMPLES), "video": (1 / playout.fps, None)}
+    seen: dict[str, Counter[int]] = {kind: Counter() for kind in ticks}
+    for _ in range(samples):
+        for transceiver in peer.pc.getTransceivers():
+            kind = transceiver.kind
+            sent = getattr(transceiver.sender, "_RTCRtpSender__rtp_timestamp", None)
+            if kind not in ticks or not sent:
+                continue
+            period, samples_per_tick = ticks[kind]
+            tick = math.floor((playout.clock() - playout.epoch) / period)
+            pts = (
+                tick * samples_per_tick
+                if samples_per_tick
+                else round(tick * VIDEO_CLOCK_RATE / playout.fps)
+            )
+            seen[kind][(sent - pts) % 2**32] += 1
+        await asyncio.sleep(0.007)
+    return {kind: counts.most_common(1)[0][0] for kind, counts in seen.items() if counts}
 
 
 def playout_offsets(probe: dict[str, Any], since: float = 0.0) -> list[float]:

@@ -18,6 +18,7 @@ from tests.rtc_edge.browser import (
     av_onsets,
     chromium,
     playout_offsets,
+    rtp_origins,
 )
 from tests.rtc_edge.conftest import (
     LONG_QUESTION,
@@ -104,7 +105,10 @@ async def test_student_page_relays_through_turn_and_shows_the_answer(
         assert probe["error"] is None, probe["error"]
         assert probe["sound"], "the answer was never heard"
         (peer,) = list(edge.state.peers)
-        onsets = av_onsets(probe, peer.video_track.turn_onsets, peer.audio_track.sound_onsets)
+        origins = await rtp_origins(peer)
+        onsets = av_onsets(
+            probe, peer.video_track.turn_onsets, peer.audio_track.sound_onsets, origins
+        )
         assert onsets, (probe["sound"], peer.video_track.turn_onsets)
         answer = onsets[0]
         # And they stay together while the answer plays (Chromium's own account, every 250 ms).
