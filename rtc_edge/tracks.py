@@ -47,8 +47,11 @@ logger = logging.getLogger(__name__)
 MAX_LAG_S = 0.5
 # A video frame is picked and encoded this long before its tick and sent on the tick: aiortc's
 # RTCP sender reports map RTP time to the time a packet was sent, which is what browsers sync
-# audio and video by, so a frame sent an encode late would play that much behind its sound.
-ENCODE_LEAD_S = 0.015
+# audio and video by, and a browser holds back a frame that arrives late (and the ones after
+# it), so a frame sent an encode late plays that much behind its sound. Encoding takes ~2 ms
+# but 15-65 ms at a turn's start on a busy machine (a fresh encoder, its key frame): frames
+# left their tick late by p99 44 ms with 15 ms, 7 ms with 30 (browser benchmark, 2 cores).
+ENCODE_LEAD_S = 0.03
 # A sample louder than this (of full scale) is heard: the same threshold the browser test uses.
 AUDIBLE_PEAK = 0.02
 ONSETS_KEPT = 16

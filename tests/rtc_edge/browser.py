@@ -272,7 +272,9 @@ def av_onsets(
         played = next((p for p in probe["played"] if _at_or_after(p["rtp"], packet_rtp)), None)
         if frame is None or played is None:
             continue
-        shown = float(frame["shown"] or frame["now"])
+        # Not shown before it arrived: a callback run late (a busy page) can report the
+        # display time of a vsync already past.
+        shown = max(float(frame["shown"] or frame["now"]), float(frame["received"] or 0))
         buffers = jitter_buffers_around(probe["stats"], shown)
         device = buffers.get("audio_device", {}).get("delay", 0.0)
         late_packets = ((played["rtp"] - packet_rtp) % 2**32) / AUDIO_FRAME_SAMPLES
