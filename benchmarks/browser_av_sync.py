@@ -9,8 +9,11 @@ clock. Chromium (Debian's, headless) opens the student page relay-only, types a 
 watches the answer start, interrupts it after ``--listen-s`` and asks the next one. Per turn:
 the A/V onset offset (sound heard minus picture shown, less the gap the edge put between them;
 see ``tests.rtc_edge.browser.AvOnset``), each stream's delay from the edge's tick to the
-student, and both jitter buffers around the onset. Chromium's first few seconds are included
-on purpose: a student's first answer comes then.
+student, and both jitter buffers around the onset (``tests.rtc_edge.browser``); and, every
+250 ms while answers play, the offset by Chromium's own estimate. The first question is typed
+``--settle-s`` after joining (a spoken one is answered no sooner), so the first answer falls in
+Chromium's first seconds, as a student's does. ``--without-hold`` runs the page without its
+video hold (app.js), for comparison. Numbers from a shared 2-core machine are noisy.
 """
 
 from __future__ import annotations

@@ -26,6 +26,7 @@ BENCHES = [
     "gateway_overhead",
     "session_store",
     "rtc_edge",
+    "browser_av_sync",
     "web_backend",
     "loadtest",
 ]
@@ -173,6 +174,7 @@ HEADLINES: list[tuple[str, str, str]] = [
         "end_of_speech_to_first_frame_ms.p50",
     ),
     ("rtc_edge", "edge cores per connected peer", "cpu.cores_per_peer"),
+    ("browser_av_sync", "Chromium A/V onset offset |p95| (ms)", "av_onset_offset_abs_ms.p95"),
     (
         "web_backend",
         "/health p99 during an 80,000-page PDF upload (ms)",
