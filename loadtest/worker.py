@@ -169,8 +169,13 @@ async def _work(spec: dict[str, Any]) -> dict[str, Any]:
     )
     status = Path(spec["status_file"])
 
+    written: list[int] = []
+
     def write_status() -> None:
-        status.write_text(str(recorder.students_settled))
+        settled = recorder.students_settled
+        if written != [settled]:  # a file write only when it changed (students share the CPU)
+            status.write_text(str(settled))
+            written[:] = [settled]
 
     async def report_status() -> None:
         while True:
