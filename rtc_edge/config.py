@@ -84,7 +84,7 @@ class EdgeSettings(ServiceSettings):
     # messages of microphone_quiet_batch_ms instead of 20 ms (0: never batched); sound flushes
     # at once. Longer than any silence that ends a turn (smart turn waits up to 2.5 s).
     microphone_quiet_after_s: float = Field(default=3.0, gt=0, le=60)
-    microphone_quiet_batch_ms: int = Field(default=100, ge=0, le=1000)
+    microphone_quiet_batch_ms: int = Field(default=200, ge=0, le=1000)
     # Seconds of the tutor's media held per peer; the gateway sends at most ~1.5 s ahead.
     media_buffer_s: float = Field(default=4.0, gt=0)
     # Size of the still frame shown when the idle loop is unavailable.

@@ -60,13 +60,15 @@ class QuietBatching:
     Attributes:
         after_s: Continuous quiet before batching starts. Longer than any silence that ends
             a turn (ASR's smart turn waits up to 2.5 s), so no end of turn waits for a batch.
-        batch_ms: Audio per message while batching; 0 turns batching off.
+        batch_ms: Audio per message while batching; 0 turns batching off. A message costs
+            the edge alone ~0.3 ms of CPU (measured: 0.007 core per listening student at ~33
+            messages a second); 200 ms makes it 5 a second.
         quiet_rms: A chunk quieter than this (RMS, full scale 1.0) is quiet. Speech is far
             louder (-20 to -35 dBFS); a noisy microphone above it is simply never batched.
     """
 
     after_s: float = 3.0
-    batch_ms: int = 100
+    batch_ms: int = 200
     quiet_rms: float = 10 ** (-50 / 20)
 
 
