@@ -39,6 +39,7 @@ from rtc_edge.app import STATE, build_app
 from rtc_edge.config import EdgeSettings
 from tests.rtc_edge.browser import (
     AV_PROBE_SCRIPT,
+    av_offsets_during,
     av_onsets,
     chromium,
     playout_offsets,
@@ -120,9 +121,12 @@ async def _turns(edge_url: str, edge_state: Any, gateway: str, args: argparse.Na
                 probe, peer.video_track.turn_onsets, peer.audio_track.sound_onsets, origins
             )
             hold = await page.evaluate(HOLD_SCRIPT)
-            during = playout_offsets(probe)
+            during = av_offsets_during(
+                probe, peer.video_track.turn_onsets, peer.audio_track.sound_onsets, origins
+            )
+            during_estimate = playout_offsets(probe)
             await page.click("#leave")
-    return onsets, during, probe.get("error"), hold
+    return onsets, (during, during_estimate), probe.get("error"), hold
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -171,7 +175,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "av_onset_offset_abs_ms": _percentiles([abs(v) for v in offsets]),
         "av_onset_offset_web_audio_ms": _percentiles(web_audio),
         "av_onset_offset_chromium_estimate_ms": _percentiles(estimated),
-        "av_offset_during_answers_chromium_estimate_ms": _percentiles(during),
+        "av_offset_during_answers_ms": _percentiles(during[0]),
+        "av_offset_during_answers_chromium_estimate_ms": _percentiles(during[1]),
         "video_delay_ms": _percentiles([o.video_delay_ms for o in onsets]),
         "audio_delay_ms": _percentiles([o.audio_delay_ms for o in onsets]),
         "video_hold_ms_at_end": hold,  # and the part of it from the slow correction

@@ -108,12 +108,14 @@ function silenceTutor() {
 //   too would let the two ratchet each other up);
 // - corrected by what is still left between them once the video has settled on that hold:
 //   the sender times of the frame on screen and the sample being played
-//   (estimatedPlayoutTimestamp), a slow, bounded correction.
+//   (estimatedPlayoutTimestamp), a slow correction within +-60 ms that fades while the
+//   video's own jitter keeps it off the hold.
 const SYNC_EVERY_MS = 250;
 const SYNC_STEP_MS = 10; // smaller changes are not worth moving the video's playout for
 const MAX_VIDEO_HOLD_MS = 2000;
 const CORRECTION_GAIN = 0.25;
-const MAX_CORRECTION_MS = 100;
+const MAX_CORRECTION_MS = 60;
+const UNSETTLED_DECAY = 0.8;
 const SETTLED_MS = 15; // the video's target is this close to the hold: it has caught up
 
 function delayCounters(report) {
@@ -158,15 +160,18 @@ function holdVideoWithAudio(pc) {
     if (audioMs === null) return;
     const deviceMs = perSampleMs(now.device, before.device) || 0;
     const videoMs = perSampleMs(now.video, before.video);
-    // How much later the sound is heard than its picture shows, by Chromium's estimate.
+    // How much later the sound is heard than its picture shows, by Chromium's estimate (the
+    // audio's already allows for the device's delay).
     if (now.audioAt && now.videoAt && Math.abs(now.videoAt - now.audioAt) < 1000) {
-      gaps.push(now.videoAt - now.audioAt + deviceMs);
+      gaps.push(now.videoAt - now.audioAt);
       if (gaps.length > 3) gaps.shift();
       const settled = target !== null && videoMs !== null && Math.abs(videoMs - target) <= SETTLED_MS;
       if (settled && gaps.length === 3) {
         const gap = [...gaps].sort((a, b) => a - b)[1];
         correction = Math.max(-MAX_CORRECTION_MS,
                               Math.min(MAX_CORRECTION_MS, correction + CORRECTION_GAIN * gap));
+      } else if (!settled) {
+        correction *= UNSETTLED_DECAY; // the video runs on its own jitter: no correction piles up
       }
     }
     const hold = Math.min(MAX_VIDEO_HOLD_MS, Math.max(0, Math.round(audioMs + deviceMs + correction)));

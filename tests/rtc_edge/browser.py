@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import itertools
 import math
+import statistics
 import tempfile
 from collections import Counter
 from collections.abc import AsyncIterator, Sequence
@@ -16,7 +16,7 @@ from typing import Any
 from playwright.async_api import BrowserContext, async_playwright
 
 from rtc_edge.peer_session import PeerSession
-from rtc_edge.playout import AUDIO_FRAME_SAMPLES, AUDIO_PTIME_S
+from rtc_edge.playout import AUDIO_FRAME_SAMPLES, AUDIO_PTIME_S, AUDIO_RATE
 from rtc_edge.tracks import Onset
 from rtc_edge.video_encoding import VIDEO_CLOCK_RATE
 
@@ -217,7 +217,8 @@ class AvOnset:
     Two other accounts are kept beside it: ``web_audio_delay_ms``, when an AudioWorklet on the
     same track heard that sample at the AudioContext's output (Web Audio buffers on its own),
     and ``estimated_audio_delay_ms``, Chromium's estimatedPlayoutTimestamp, which maps the
-    RTP clock through the sender's RTCP reports as its own A/V sync does.
+    RTP clock through the sender's RTCP reports as its own A/V sync does (and allows for the
+    device's delay).
     """
 
     offset_ms: float
@@ -235,6 +236,12 @@ class AvOnset:
         }
         out["jitter_buffers_ms"] = self.jitter_buffers
         return out
+
+
+def _shown(frame: dict[str, Any]) -> float:
+    """When a frame was shown (page clock, ms); not before it arrived: a callback run late (a
+    busy page) can report the display time of a vsync already past."""
+    return max(float(frame["shown"] or frame["now"]), float(frame["received"] or 0))
 
 
 def _at_or_after(rtp: int, wanted: int) -> bool:
@@ -272,15 +279,13 @@ def av_onsets(
         played = next((p for p in probe["played"] if _at_or_after(p["rtp"], packet_rtp)), None)
         if frame is None or played is None:
             continue
-        # Not shown before it arrived: a callback run late (a busy page) can report the
-        # display time of a vsync already past.
-        shown = max(float(frame["shown"] or frame["now"]), float(frame["received"] or 0))
+        shown = _shown(frame)
         buffers = jitter_buffers_around(probe["stats"], shown)
         device = buffers.get("audio_device", {}).get("delay", 0.0)
         late_packets = ((played["rtp"] - packet_rtp) % 2**32) / AUDIO_FRAME_SAMPLES
         heard = played["at"] - late_packets * AUDIO_PTIME_S * 1000 + within / 48 + device
         tap = next((s["at"] for s in probe["sound"] if s["at"] >= sent_audio), None)
-        pulled = audio_played_at(probe["stats"], audible.at * 1000 + NTP_UNIX_EPOCH_MS)
+        heard_est = audio_heard_at(probe["stats"], audible.at * 1000 + NTP_UNIX_EPOCH_MS)
         found.append(
             AvOnset(
                 offset_ms=(heard - sent_audio) - (shown - sent_video),
@@ -288,11 +293,67 @@ def av_onsets(
                 video_delay_ms=shown - sent_video,
                 audio_delay_ms=heard - sent_audio,
                 web_audio_delay_ms=None if tap is None else tap - sent_audio,
-                estimated_audio_delay_ms=None if pulled is None else pulled + device - sent_audio,
+                estimated_audio_delay_ms=None if heard_est is None else heard_est - sent_audio,
                 jitter_buffers=buffers,
             )
         )
     return found
+
+
+def av_offsets_during(
+    probe: dict[str, Any],
+    video: Sequence[Onset],
+    sound: Sequence[Onset],
+    origins: dict[str, int],
+    window_ms: float = 500,
+) -> list[float]:
+    """How much later the sound is heard than its picture shows while answers play, ms, one
+    value per ``window_ms``: the median delay (edge tick -> student) of the audio packets
+    played in the window, plus the device's delay, less that of the frames shown in it. An
+    answer's first half second is left to its onset (``av_onsets``)."""
+    if not video or not sound or "audio" not in origins or "video" not in origins:
+        return []
+    origin = float(probe["timeOrigin"])
+    # Both tracks tick from one epoch: an onset's time less its pts, on the page clock.
+    epoch = {
+        "video": video[0].at * 1000 - origin - video[0].pts / (VIDEO_CLOCK_RATE / 1000),
+        "audio": sound[0].at * 1000 - origin - sound[0].pts / (AUDIO_RATE / 1000),
+    }
+    rate = {"video": VIDEO_CLOCK_RATE / 1000, "audio": AUDIO_RATE / 1000}
+
+    def sent(kind: str, rtp: int) -> float:
+        return epoch[kind] + ((rtp - origins[kind]) % 2**32) / rate[kind]
+
+    listening = [e["at"] for e in probe["playback"] if e["state"] == "listening"]
+    spans = []
+    for picture in video:
+        start = picture.at * 1000 - origin + 500
+        end = next((at for at in listening if at > start), None)
+        if end is not None:
+            spans.append((start, end))
+    stats = [row for row in probe["stats"] if row.get("playout")]
+    device = 0.0
+    if len(stats) >= 2 and stats[-1]["playout"]["samples"] > stats[0]["playout"]["samples"]:
+        a, b = stats[0]["playout"], stats[-1]["playout"]
+        device = (b["delay"] - a["delay"]) / (b["samples"] - a["samples"]) * 1000
+    offsets = []
+    for start, end in spans:
+        t = start
+        while t + window_ms <= end:
+            shown = [
+                _shown(f) - sent("video", f["rtp"])
+                for f in probe["frames"]
+                if f["rtp"] is not None and t <= _shown(f) < t + window_ms
+            ]
+            heard = [
+                p["at"] + device - sent("audio", p["rtp"])
+                for p in probe["played"]
+                if t <= p["at"] < t + window_ms
+            ]
+            if shown and heard:
+                offsets.append(statistics.median(heard) - statistics.median(shown))
+            t += window_ms
+    return offsets
 
 
 async def rtp_origins(peer: PeerSession, samples: int = 24) -> dict[str, int]:
@@ -326,8 +387,8 @@ async def rtp_origins(peer: PeerSession, samples: int = 24) -> dict[str, int]:
 def playout_offsets(probe: dict[str, Any], since: float = 0.0) -> list[float]:
     """How much later the sound is heard than its picture shows, ms, at each stats sample
     after ``since`` (page clock) while the tutor spoke, by Chromium's own account: the sender
-    times of the frame on screen and of the sample being played (estimatedPlayoutTimestamp),
-    plus the audio device's delay. Over a whole answer, not only its start."""
+    times of the frame on screen and of the sample being heard (estimatedPlayoutTimestamp; the
+    audio's allows for the device's delay). Over a whole answer, not only its start."""
     spans, start = [], None
     for event in probe["playback"]:
         if event["state"] == "speaking" and start is None:
@@ -335,25 +396,20 @@ def playout_offsets(probe: dict[str, Any], since: float = 0.0) -> list[float]:
         elif event["state"] == "listening" and start is not None:
             spans.append((start, event["at"]))
             start = None
-    rows = probe["stats"]
     offsets = []
-    for before, row in itertools.pairwise(rows):
+    for row in probe["stats"]:
         audio, video = row.get("audio") or {}, row.get("video") or {}
         if row["at"] < since or not (audio.get("playing") and video.get("playing")):
             continue
-        if not any(a + 500 <= row["at"] <= b for a, b in spans):
-            continue  # a turn's first half second is the onset's; idle is not heard
-        device = 0.0
-        a, b = before.get("playout"), row.get("playout")
-        if a and b and b["samples"] > a["samples"]:
-            device = (b["delay"] - a["delay"]) / (b["samples"] - a["samples"]) * 1000
-        offsets.append(video["playing"] - audio["playing"] + device)
+        if any(a + 500 <= row["at"] <= b for a, b in spans):  # the first 0.5 s: the onset's
+            offsets.append(video["playing"] - audio["playing"])
     return offsets
 
 
-def audio_played_at(stats: list[dict[str, Any]], sent_ntp_ms: float) -> float | None:
-    """When (page clock, ms) the audio sent at ``sent_ntp_ms`` (sender's clock) was played out:
-    from the first stats sample whose estimated playout position had passed it."""
+def audio_heard_at(stats: list[dict[str, Any]], sent_ntp_ms: float) -> float | None:
+    """When (page clock, ms) the audio sent at ``sent_ntp_ms`` (sender's clock) was heard, by
+    Chromium's estimate: from the first stats sample whose estimated playout position (which
+    allows for the audio device's delay) had passed it."""
     for row in stats:
         playing = (row.get("audio") or {}).get("playing")
         if playing and playing >= sent_ntp_ms:
