@@ -44,6 +44,21 @@ def test_channels_are_averaged() -> None:
     assert np.all(out == 2000)
 
 
+@pytest.mark.parametrize("layout", ["s16p", "flt", "fltp"])
+def test_other_sample_formats_are_mixed_alike(layout: str) -> None:
+    converter = MicrophoneConverter(48000)
+    left, right = np.full(960, 1000, dtype=np.int16), np.full(960, 3000, dtype=np.int16)
+    planes: np.ndarray = np.stack([left, right])  # (channels, samples)
+    if layout.startswith("flt"):
+        planes = planes.astype(np.float32) / 32768
+    data = planes if layout.endswith("p") else planes.T.reshape(1, -1)
+    frame = av.AudioFrame.from_ndarray(data, format=layout, layout="stereo")
+    frame.sample_rate = 48000
+    out = np.frombuffer(converter.convert(frame), dtype="<i2")
+    assert len(out) == 960
+    assert np.all(np.abs(out.astype(np.int32) - 2000) <= 1)
+
+
 # Quiet batching (issue 20): a listening student's silence goes in 100 ms messages ----------
 
 RATE = 16000
