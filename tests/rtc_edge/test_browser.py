@@ -123,6 +123,8 @@ async def test_student_page_relays_through_turn_and_shows_the_answer(
         assert len(during) >= 4, during
         median = during[len(during) // 2]
         estimate = sorted(playout_offsets(probe))  # Chromium's own account, beside it
+        hold = await page.evaluate("window.vt.videoHoldMs ?? null")
+        assert hold is not None and hold > 0, "the page never held the video for the audio"
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         (ARTIFACTS / "av_onset.json").write_text(
             json.dumps(
@@ -134,7 +136,7 @@ async def test_student_page_relays_through_turn_and_shows_the_answer(
                         "median": estimate[len(estimate) // 2] if estimate else None,
                         "n": len(estimate),
                     },
-                    "video_hold_ms": await page.evaluate("window.vt.videoHoldMs ?? null"),
+                    "video_hold_ms": hold,
                 },
                 indent=2,
             )
