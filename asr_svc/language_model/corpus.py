@@ -127,6 +127,9 @@ def corpus_lines(text: TutorText, known: Callable[[str], bool] | None = None) ->
     # A hint of one or two words names a topic: students ask about it like a key term.
     terms = list(text.key_terms) or key_terms(text.documents)
     terms = list(dict.fromkeys(terms + [hint for hint in hinted if hint.count(" ") < 2]))
+    if known is not None:
+        # A student says "volcano" of a document's "volcanoes", and the other way round.
+        terms += [variant for term in terms if (variant := _other_number(term, known))]
     lines.extend(_questions(terms))
     if hinted:
         # Hints get a fixed share of the counts however large the rest is, so a client's
@@ -163,6 +166,24 @@ def _questions(terms: Sequence[str]) -> list[str]:
         for template in _QUESTIONS_ABOUT_TWO
     )
     return questions
+
+
+def _other_number(term: str, known: Callable[[str], bool]) -> str | None:
+    """The term with its last word's other grammatical number, if that is a known word."""
+    head, _, last = term.rpartition(" ")
+    if last.endswith("s") and not last.endswith(("ss", "us", "is")):
+        candidates = [last[:-3] + "y"] if last.endswith("ies") else []
+        candidates += [last[:-2], last[:-1]] if last.endswith("es") else [last[:-1]]
+    elif last.endswith("y") and last[-2:-1] not in ("a", "e", "o", "u"):
+        candidates = [last[:-1] + "ies"]
+    elif last.endswith(("s", "sh", "ch", "x", "z", "o")):
+        candidates = [last + "es", last + "s"]
+    else:
+        candidates = [last + "s"]
+    for candidate in candidates:
+        if len(candidate) > 2 and known(candidate):
+            return f"{head} {candidate}".strip()
+    return None
 
 
 def _content(word: str) -> bool:

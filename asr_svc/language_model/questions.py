@@ -141,10 +141,46 @@ def _questions(clause: list[str], known: Callable[[str], bool] | None) -> list[s
         for phrase in noun_phrases(clause)
         for form in ("what is the {np}", "what are {np}", "what is {np}")
     ]
+    for verb, auxiliary, base in _verbs(clause, known):
+        subject, word, rest = clause[:verb], clause[verb], clause[verb + 1 :]
+        lines += _verb_questions(subject, word, auxiliary, base, rest)
+    return lines
+
+
+def _verbs(
+    clause: list[str], known: Callable[[str], bool] | None
+) -> Iterator[tuple[int, str, str]]:
+    """Readings of where a clause's verb is: (index, do-support auxiliary, base form).
+
+    A word with a verb's ending ("rises", "founded") or an auxiliary is the first reading.
+    A plural subject's verb has no ending ("volcanoes erupt"), and reads just like a noun
+    after an adjective ("plates move" / "heart pumps blood"): that reading is added too.
+    """
+    if clause[0] in _PREPOSITIONS:
+        return
     verb = _verb_index(clause)
-    if verb is None or clause[0] in _PREPOSITIONS:
-        return lines
-    subject, word, rest = clause[:verb], clause[verb], clause[verb + 1 :]
+    if verb is not None:
+        yield verb, *_base_form(clause[verb], known)
+    for index in range(1, min(len(clause), _MAX_SUBJECT + 1)):
+        word, previous = clause[index], clause[index - 1]
+        if verb is not None and index > verb + 1:
+            break  # the plural reading's verb can only follow the first reading's
+        if (
+            _content(previous)
+            and previous.endswith("s")
+            and _content(word)
+            and not _looks_finite(word)
+            and not word.endswith("ly")
+        ):
+            yield index, "do", word
+            break
+
+
+def _verb_questions(
+    subject: list[str], word: str, auxiliary: str, base: str, rest: list[str]
+) -> list[str]:
+    """The questions a clause makes, read as ``subject word rest`` (``word``: its verb)."""
+    lines: list[str] = []
     subject_text = " ".join(subject)
     if subject[0] in _CLAUSE_WORDS:
         subject_text = ""  # "which absorbs red light": only the subject question applies
@@ -158,7 +194,6 @@ def _questions(clause: list[str], known: Callable[[str], bool] | None) -> list[s
                 lines += [f"who {rest[0]} {subject_text}", f"what {rest[0]} {subject_text}"]
         lines += [f"what {word} {tail}" for tail in _tails(rest) if tail]
         return lines
-    base, auxiliary = _base_form(word, known)
     if subject_text:
         for tail in _tails(rest):
             lines += [f"{wh} {auxiliary} {subject_text} {base} {tail}".strip() for wh in _WH]
@@ -212,23 +247,25 @@ def _looks_finite(word: str) -> bool:
 
 
 def _base_form(word: str, known: Callable[[str], bool] | None) -> tuple[str, str]:
-    """A finite verb's base form and its do-support auxiliary: "rises" -> ("rise", "does")."""
+    """A finite verb's do-support auxiliary and base form: "rises" -> ("does", "rise")."""
+    if word in _AUXILIARIES:
+        return word, word
     if word in _IRREGULAR:
-        return _IRREGULAR[word], "did"
+        return "did", _IRREGULAR[word]
     if word.endswith("ed"):
         stem = word[:-2]
         candidates = [stem[:-1] + "y"] if stem.endswith("i") else []
         candidates += [stem + "e", stem]
         if len(stem) > 2 and stem[-1] == stem[-2]:
             candidates.insert(0, stem[:-1])  # "stopped" -> "stop"
-        return _pick(candidates, known), "did"
+        return "did", _pick(candidates, known)
     candidates = []
     if word.endswith("ies"):
         candidates.append(word[:-3] + "y")
     if word.endswith(("ches", "shes", "sses", "xes", "zes", "oes")):
         candidates.append(word[:-2])
     candidates.append(word[:-1])
-    return _pick(candidates, known), "does"
+    return "does", _pick(candidates, known)
 
 
 def _is_participle(word: str) -> bool:
