@@ -43,7 +43,7 @@ from rtc_edge.converse_events import (
 from rtc_edge.datachannel import client_message, page_message
 from rtc_edge.gateway_link import ConverseLink
 from rtc_edge.idle_loop import SharedIdleLoops
-from rtc_edge.microphone import QuietBatching, forward_microphone
+from rtc_edge.microphone import QuietBatching, decode_on_the_loop, forward_microphone
 from rtc_edge.microphone_receiver import without_playout_delay
 from rtc_edge.playout import MediaPlayout
 from rtc_edge.tracks import PlayoutAudioTrack, PlayoutVideoTrack
@@ -200,6 +200,9 @@ class PeerSession:
 
     def _on_track(self, track: MediaStreamTrack) -> None:
         if track.kind == "audio":
+            for receiver in self.pc.getReceivers():
+                if receiver.track is track and not decode_on_the_loop(receiver):
+                    logger.info("peer %s: the microphone decodes on aiortc's thread", self.peer_id)
             batching = QuietBatching(
                 after_s=self.settings.microphone_quiet_after_s,
                 batch_ms=self.settings.microphone_quiet_batch_ms,

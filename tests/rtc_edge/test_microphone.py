@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
+from typing import Any
+
 import av
 import numpy as np
 import pytest
+from aiortc import MediaStreamTrack
 
-from rtc_edge.microphone import MicrophoneConverter, QuietBatcher, QuietBatching
+from rtc_edge import microphone
+from rtc_edge.microphone import (
+    DecodeOnTheLoop,
+    MicrophoneConverter,
+    QuietBatcher,
+    QuietBatching,
+    decode_on_the_loop,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -110,3 +121,81 @@ def test_batching_can_be_turned_off() -> None:
     batcher = QuietBatcher(QuietBatching(after_s=0.1, batch_ms=0), RATE)
     quiet = [_chunk(0)] * 100
     assert _sent(batcher, quiet) == quiet
+
+
+# Decoding on the event loop (issue 20): no thread switch per 20 ms frame --------------------
+
+
+def test_frames_are_decoded_as_they_are_put_and_none_ends_the_thread() -> None:
+    from aiortc.jitterbuffer import JitterFrame
+    from aiortc.rtcrtpparameters import RTCRtpCodecParameters
+
+    from loadtest.student_probe import opus_silence
+
+    async def run() -> None:
+        track_queue: asyncio.Queue[object] = asyncio.Queue()
+        decoding = DecodeOnTheLoop(track_queue)
+        opus = RTCRtpCodecParameters(mimeType="audio/opus", clockRate=48000, channels=2)
+        for i in range(3):
+            decoding.put((opus, JitterFrame(opus_silence(), i * 960)))
+        # Decoded at once, on this thread: the frames are in the track's queue already.
+        frames = [track_queue.get_nowait() for _ in range(3)]
+        assert all(isinstance(f, av.AudioFrame) and f.samples == 960 for f in frames)
+        assert decoding.decoded == 3 and decoding.empty()
+        decoding.put(None)  # the receiver stopping: its decoder thread gets the None
+        assert decoding.get_nowait() is None
+
+    asyncio.run(run())
+
+
+def test_a_peers_microphone_is_decoded_on_the_loop() -> None:
+    from aiortc import RTCPeerConnection
+
+    from loadtest.student_probe import SpeechTrack
+
+    async def run() -> tuple[bool, float, int]:
+        sender, receiver = RTCPeerConnection(), RTCPeerConnection()
+        speaker = SpeechTrack(_tone_pcm(), start_delay_s=0.0)
+        sender.addTrack(speaker)
+        swapped: list[bool] = []
+        received: asyncio.Queue[Any] = asyncio.Queue()
+
+        def on_track(track: MediaStreamTrack) -> None:
+            (rtp_receiver,) = [r for r in receiver.getReceivers() if r.track is track]
+            swapped.append(decode_on_the_loop(rtp_receiver))
+            swapped.append(decode_on_the_loop(rtp_receiver))  # a second time: nothing to do
+
+            async def read() -> None:
+                while True:
+                    await received.put(await track.recv())
+
+            tasks.append(asyncio.ensure_future(read()))
+
+        tasks: list[asyncio.Future[None]] = []
+        receiver.on("track", on_track)
+        try:
+            await sender.setLocalDescription(await sender.createOffer())
+            await receiver.setRemoteDescription(sender.localDescription)
+            await receiver.setLocalDescription(await receiver.createAnswer())
+            await sender.setRemoteDescription(receiver.localDescription)
+            speaker.opus = True
+            frames = [await asyncio.wait_for(received.get(), 10) for _ in range(25)]
+            (rtp_receiver,) = receiver.getReceivers()
+            decoded = getattr(rtp_receiver, microphone._DECODER_QUEUE).decoded
+        finally:
+            for task in tasks:
+                task.cancel()
+            await sender.close()
+            await receiver.close()  # the receiver's thread ends (or this would hang)
+        peak = max(float(np.abs(f.to_ndarray()).max()) for f in frames)
+        assert swapped == [True, False]
+        return swapped[0], peak, decoded
+
+    swapped, peak, decoded = asyncio.run(asyncio.wait_for(run(), 30))
+    assert swapped and decoded >= 25
+    assert peak > 3000  # the tone came through
+
+
+def _tone_pcm() -> bytes:
+    t = np.arange(16000) / 16000  # 1 s at 16 kHz
+    return (8000 * np.sin(2 * np.pi * 300 * t)).astype("<i2").tobytes()
