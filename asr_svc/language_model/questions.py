@@ -44,6 +44,8 @@ _DETERMINERS = _set(
     "all both many most several few"
 )
 _PRONOUNS = _set("it they he she we you i there this these those")
+#: Clause words that can be a clause's subject ("which pumps blood").
+_RELATIVES = _set("which that who")
 _BE = _set("is are was were")
 _AUXILIARIES = _BE | _set("has have had can could will would may might must should does do did")
 _PREPOSITIONS = _set(
@@ -136,6 +138,8 @@ def noun_phrases(words: list[str]) -> Iterator[list[str]]:
 
 
 def _questions(clause: list[str], known: Callable[[str], bool] | None) -> list[str]:
+    # Runs of content words are not cut at a verb ("what is volcanoes erupt"): on the dev
+    # split, cutting them lost more questions than the nonsense lines cost.
     lines = [
         form.format(np=" ".join(phrase))
         for phrase in noun_phrases(clause)
@@ -195,7 +199,8 @@ def _verb_questions(
         lines += [f"what {word} {tail}" for tail in _tails(rest) if tail]
         return lines
     if subject_text:
-        for tail in _tails(rest):
+        # "why do volcanoes erupt": a plain verb's question may end at the verb.
+        for tail in dict.fromkeys([*_tails(rest), ""]):
             lines += [f"{wh} {auxiliary} {subject_text} {base} {tail}".strip() for wh in _WH]
         lines.append(f"what {auxiliary} {subject_text} {base}")
     for tail in _tails(rest):
@@ -231,7 +236,8 @@ def _verb_index(clause: list[str]) -> int | None:
         previous = clause[index - 1]
         if word in _AUXILIARIES:
             return index
-        if previous in _DETERMINERS or previous in _FUNCTION - _PRONOUNS:
+        subject_word = previous in _PRONOUNS or (index == 1 and previous in _RELATIVES)
+        if not subject_word and (previous in _DETERMINERS or previous in _FUNCTION):
             continue
         if word in _IRREGULAR or _looks_finite(word):
             return index

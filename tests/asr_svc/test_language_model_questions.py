@@ -1,0 +1,88 @@
+"""The text side of a tutor's language model (issue 15): questions made of the documents'
+clauses, and the Kneser-Ney trigram model they are counted into."""
+
+from __future__ import annotations
+
+import pytest
+
+from asr_svc.language_model.corpus import TutorText, corpus_lines
+from asr_svc.language_model.general_mix import _read_arpa, _tutor_prob
+from asr_svc.language_model.kneser_ney import kneser_ney_arpa
+from asr_svc.language_model.questions import clause_questions, clauses
+
+pytestmark = pytest.mark.unit
+
+_WORDS = "found rise erupt move carry build pump improve volcano volcanoes plate plates"
+_KNOWN = frozenset(_WORDS.split())
+
+
+def test_a_document_is_cut_into_clauses_at_punctuation_and_clause_words():
+    text = "As the magma rises, the pressure drops. The heart, which pumps blood, is a muscle."
+    assert list(clauses(text)) == [
+        ["as", "the", "magma", "rises"],
+        ["the", "pressure", "drops"],
+        ["the", "heart"],
+        ["which", "pumps", "blood"],
+        ["is", "a", "muscle"],
+    ]
+
+
+def test_clauses_become_the_questions_english_grammar_makes_of_them():
+    questions = set(
+        clause_questions(
+            [
+                "The city was founded by two brothers. As the magma rises, the pressure drops. "
+                "Aqueducts carried water to the towns. Volcanoes erupt violently. "
+                "The engineer improved the engine, which pumped water out of mines."
+            ],
+            _KNOWN.__contains__,
+        )
+    )
+    # Passive -> active subject question, and the inverted passive.
+    assert {"who founded the city", "when was the city founded", "was the city founded"} <= (
+        questions
+    )
+    # do-support with the verb's base form, whole and cut after the first phrase.
+    assert {"why does the magma rise", "how did aqueducts carry water to the towns"} <= questions
+    assert "how did aqueducts carry water" in questions
+    # A plural subject's bare verb; the subject question keeps the verb's own form.
+    assert {"why do volcanoes erupt", "who improved the engine", "what pumped water"} <= questions
+    # Noun phrases are asked about.
+    assert {"what is the engine", "what are towns"} <= questions
+    # Nothing is made of a lone clause word or a clause opened by a preposition.
+    assert not any(q.startswith(("why does which", "why does out of")) for q in questions)
+
+
+def test_without_a_dictionary_the_first_spelling_of_a_base_form_is_used():
+    assert "why did the workers build it" in clause_questions(["The workers built it."])
+    assert "how did the company hire them" in clause_questions(["The company hired them."])
+
+
+def test_the_corpus_has_clause_questions_and_key_terms_in_both_numbers():
+    document = "Volcanoes erupt when magma rises. A volcano has a crater. Volcanoes are hot."
+    lines = corpus_lines(TutorText(documents=(document,)), _KNOWN.__contains__)
+    assert "why do volcanoes erupt" in lines
+    assert "what are volcanoes" in lines and "what is a volcano" in lines
+
+
+def _probabilities(arpa: str, history: tuple[str, ...], words: set[str]) -> dict[str, float]:
+    model = _read_arpa(arpa)
+    return {word: _tutor_prob(model, (*history, word)) for word in words}
+
+
+def test_kneser_ney_gives_each_history_a_whole_distribution():
+    lines = ["what is magma", "magma rises slowly", "what is lava", "lava flows", "what is it"]
+    arpa = kneser_ney_arpa(lines * 2 + ["why does magma rise"])
+    words = {w for line in lines for w in line.split()} | {"why", "does", "rise", "</s>"}
+    for history in [(), ("<s>",), ("is",), ("what", "is"), ("<s>", "what"), ("magma", "rises")]:
+        assert sum(_probabilities(arpa, history, words).values()) == pytest.approx(1, abs=1e-3)
+
+
+def test_kneser_ney_backs_off_to_how_many_words_a_word_follows():
+    # "what" is the commonest word but follows only <s>; "magma" follows many words.
+    lines = [f"what is {x}" for x in ("a", "b", "c", "d", "e", "f")] * 3
+    lines += ["hot magma", "the magma", "red magma", "some magma"]
+    arpa = kneser_ney_arpa(lines)
+    unseen_history = _probabilities(arpa, ("lava",), {"what", "magma"})
+    assert unseen_history["magma"] > 2 * unseen_history["what"]
+    assert _probabilities(arpa, ("<s>",), {"what"})["what"] > 0.7
