@@ -10,10 +10,15 @@ channel adaptation), with the whole question as one utterance.
 
 Also: the real-time factor of decoding with a tutor's model, and the time to build a tutor's
 model from 50 pages of documents (model text, pronunciations, and the first decoder).
+
+Run alone: ``python -m benchmarks.asr_accuracy --quick`` (clean and white noise; without
+``--quick`` pink noise too), writing ``bench-results/asr_accuracy.json``.
 """
 
 from __future__ import annotations
 
+import argparse
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -28,6 +33,7 @@ from tests.support import spoken_questions
 RATE = 16000
 WORDS_PER_PAGE = 500
 DEMO_DOCUMENTS = Path(__file__).resolve().parent.parent / "llm_svc" / "data" / "demo"
+RESULTS = Path(__file__).resolve().parent.parent / "bench-results" / "asr_accuracy.json"
 
 
 def _decode(
@@ -156,3 +162,20 @@ def print_accuracy(report: dict[str, Any]) -> None:
         f"tutor model from {build['words']} words ({build['vocabulary']} distinct): "
         f"{build['model_s']} s, with its first decoder {build['model_and_decoder_s']} s"
     )
+
+
+def main() -> None:
+    """Command line entry point."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="clean and white noise only")
+    parser.add_argument("--output", type=Path, default=RESULTS)
+    args = parser.parse_args()
+    report = bench_accuracy(quick=args.quick)
+    print_accuracy(report)
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(report, indent=2))
+    print(f"\nwritten: {args.output}")
+
+
+if __name__ == "__main__":
+    main()
