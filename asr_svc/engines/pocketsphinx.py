@@ -258,6 +258,8 @@ class PocketsphinxStream(EngineStream):
 
     def accept(self, samples: np.ndarray) -> None:
         data = samples.astype("<i2", copy=False).tobytes()
+        if not data:
+            return  # process_raw fails on an empty buffer
         if self._cold:
             self._audio.append(data)
         self._decoder.process_raw(data, False, False)
@@ -286,7 +288,8 @@ class PocketsphinxStream(EngineStream):
                 end_ms=(segment.end_frame + 1) * _FRAME_MS,
                 confidence=word_confidence(segment.prob),
             )
-            for segment in self._decoder.seg()
+            # seg() is None, not empty, when the search found no path (a noise-only utterance)
+            for segment in self._decoder.seg() or ()
             if _is_word(segment.word)
         )
         text = _clean_text(hypothesis.hypstr) if hypothesis is not None else ""

@@ -170,6 +170,19 @@ def test_on_topic_questions_are_recognized_with_the_tutors_model(pocketsphinx_en
 
 
 @pytest.mark.integration
+@pytest.mark.parametrize("samples", [0, 160, 3200])
+def test_an_utterance_too_short_for_any_word_gives_an_empty_transcript(
+    pocketsphinx_engine, samples
+):
+    # A 10 ms utterance leaves the search no path: pocketsphinx then has no segments at all.
+    volcanoes = spoken_questions.documents("dev")["volcanoes"]
+    spec = StreamSpec(knowledge=_knowledge("v", volcanoes))
+    noise = np.random.default_rng(samples).normal(0, 30, samples).astype("<i2").tobytes()
+    transcript = _decode(pocketsphinx_engine, spec, noise)
+    assert (transcript.text, transcript.words, transcript.confidence) == ("", (), 0.0)
+
+
+@pytest.mark.integration
 def test_a_tutor_without_documents_uses_the_general_model(pocketsphinx_engine):
     assert pocketsphinx_engine.tutor_model(StreamSpec()) is None
     empty = KnowledgeText(knowledge_base_id="empty", content_hash="h", documents=())
