@@ -1,9 +1,11 @@
 """The text a tutor's language model learns from.
 
-Three parts, mixed by repetition (an n-gram model's counts are its weights):
+Four parts, mixed by repetition (an n-gram model's counts are its weights):
 - the tutor's documents, sentence by sentence: its vocabulary and phrases;
-- questions a student asks about the documents' key terms ("what is X", "why do X", "what is
-  the difference between X and Y" ...), since a student asks rather than recites;
+- the questions the documents' clauses make ("Rome was founded by ..." -> "who founded
+  rome", ``questions.clause_questions``), since a student asks rather than recites;
+- questions about the documents' key terms, in both grammatical numbers ("what is X", "why
+  do X", "what is the difference between X and Y" ...);
 - everyday English that any student says to any tutor (``everyday_english.txt``), so speech
   off the tutor's topics still has words to land on;
 and the stream's phrase hints, which add weight to their words and phrases, never replace the
