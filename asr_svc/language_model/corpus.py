@@ -132,7 +132,7 @@ def corpus_lines(text: TutorText, known: Callable[[str], bool] | None = None) ->
     if known is not None:
         # A student says "volcano" of a document's "volcanoes", and the other way round.
         terms += [variant for term in terms if (variant := _other_number(term, known))]
-    lines.extend(_questions(terms))
+    lines.extend(dict.fromkeys(_questions(terms)))  # once each, as repetition is weight
     if hinted:
         # Hints get a fixed share of the counts however large the rest is, so a client's
         # whole-sentence hints keep the weight they had when they were the whole model.

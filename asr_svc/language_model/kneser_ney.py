@@ -5,7 +5,8 @@ word frequencies. A tutor's corpus is mostly questions, so raw frequencies make 
 and "does" the likeliest words anywhere: a content word the acoustics doubt was replaced by
 "what are" in mid-sentence. Kneser-Ney backs off to how many different words a word follows
 instead (its continuation count): "what" starts many questions but follows few words, so it
-stays likely after ``<s>`` and nowhere else. Counts are discounted by the usual estimate
+stays likely after ``<s>`` and nowhere else. A line written out k times (a phrase hint, so
+weighted) counts k times at every order. Counts are discounted by the usual estimate
 ``n1 / (n1 + 2 n2)`` per order (n1, n2: how many n-grams were seen once, twice).
 
 The interpolated model is written in backoff form: a seen n-gram's line carries its whole
@@ -28,24 +29,32 @@ _DISCOUNT_RANGE = (0.3, 0.9)
 def kneser_ney_arpa(lines: Iterable[str]) -> str:
     """A trigram model of ``lines`` (space-separated words) in ARPA format."""
     trigrams: Counter[NGram] = Counter()
-    for line in lines:
+    # How many times the line an n-gram came from is repeated (most, over its lines): a
+    # repeated line is weighted (a phrase hint), not a word seen after many others.
+    repeats: dict[NGram, int] = {}
+    for line, repeat in Counter(lines).items():
         words = [_START, *line.split(), _END]
         if len(words) < 3:
             continue
-        # A one-word line still teaches "<s> w </s>"; the first bigram is counted below.
-        trigrams.update(zip(words, words[1:], words[2:], strict=False))
-        trigrams[(_START, _START, words[1])] += 1
-    # Lower orders count the distinct words before an n-gram (continuation counts), except
-    # n-grams that start a sentence: nothing can precede <s>, so their counts are raw.
+        # A one-word line still teaches "<s> w </s>": (<s>, <s>, w) counts its first bigram.
+        for trigram in [(_START, *words[:2]), *zip(words, words[1:], words[2:], strict=False)]:
+            trigrams[trigram] += repeat
+            repeats[trigram] = max(repeats.get(trigram, 0), repeat)
+    # Lower orders count the distinct words before an n-gram (continuation counts), times
+    # its line's repetitions, except n-grams that start a sentence: nothing can precede
+    # <s>, so their counts are raw.
     bigrams: Counter[NGram] = Counter()
+    bigram_repeats: dict[NGram, int] = {}
     for (first, second, third), count in trigrams.items():
+        pair: NGram = (second, third)
         if first == _START and second == _START:
             bigrams[(_START, third)] += count
         else:
-            bigrams[(second, third)] += 1
+            bigrams[pair] += repeats[(first, second, third)]
+        bigram_repeats[pair] = max(bigram_repeats.get(pair, 0), repeats[(first, second, third)])
     unigrams: Counter[NGram] = Counter()
-    for _, word in bigrams:
-        unigrams[(word,)] += 1
+    for bigram in bigrams:
+        unigrams[bigram[1:]] += bigram_repeats[bigram]
     trigrams = Counter({ngram: c for ngram, c in trigrams.items() if ngram[1] != _START})
 
     probabilities: list[dict[NGram, float]] = [{}, {}, {}]

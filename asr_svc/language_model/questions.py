@@ -118,7 +118,8 @@ def clause_questions(
     for document in documents:
         for clause in clauses(document):
             lines.extend(_questions(_strip_leading(clause), known))
-    return lines
+    # Once each: the model counts a repeated line as weighted (see kneser_ney).
+    return list(dict.fromkeys(lines))
 
 
 def noun_phrases(words: list[str]) -> Iterator[list[str]]:

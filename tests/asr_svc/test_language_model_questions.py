@@ -80,9 +80,15 @@ def test_kneser_ney_gives_each_history_a_whole_distribution():
 
 def test_kneser_ney_backs_off_to_how_many_words_a_word_follows():
     # "what" is the commonest word but follows only <s>; "magma" follows many words.
-    lines = [f"what is {x}" for x in ("a", "b", "c", "d", "e", "f")] * 3
+    lines = [f"what is {x}" for x in "abcdefghijkl"]
     lines += ["hot magma", "the magma", "red magma", "some magma"]
     arpa = kneser_ney_arpa(lines)
     unseen_history = _probabilities(arpa, ("lava",), {"what", "magma"})
     assert unseen_history["magma"] > 2 * unseen_history["what"]
-    assert _probabilities(arpa, ("<s>",), {"what"})["what"] > 0.7
+    assert _probabilities(arpa, ("<s>",), {"what"})["what"] > 0.6
+    # A line written out many times (a hint) weighs that much at every order.
+    hinted = kneser_ney_arpa([*lines, *["the cell divides"] * 20])
+    once = kneser_ney_arpa([*lines, "the cell divides"])
+    for history in [("lava",), ("<s>",)]:
+        weighted = _probabilities(hinted, history, {"the"})["the"]
+        assert weighted > 3 * _probabilities(once, history, {"the"})["the"]
