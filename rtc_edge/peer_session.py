@@ -268,7 +268,7 @@ class PeerSession:
                 # Its queued media go now; its media still on the wire are refused by id.
                 dropped = self.playout.drop_turn(event.turn_id)
                 logger.debug("peer %s interrupted: %d queued frames dropped", self.peer_id, dropped)
-            elif event.kind == "completed":
+            elif event.kind != "started":  # completed or failed: its media are all sent
                 self.playout.end_of_turn(event.turn_id)
         if isinstance(event, SpeechEvent) and event.name in ("started", "ended"):
             # A turn may start soon: say where the idle loop is, so its first frame follows.

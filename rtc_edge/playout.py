@@ -44,6 +44,10 @@ STALE_AUDIO_S = 0.1
 MAX_PTS_GAP_S = 1.0
 # Interrupted turns remembered, so their media still in flight are refused.
 DEAD_TURNS = 16
+# A turn whose media ran out before the gateway said it ended (a late TTS or lip-sync chunk
+# on a busy machine) keeps its last picture this long, still "speaking": the idle loop does
+# not flash in mid-answer and the page is not told the tutor stopped.
+UNDERRUN_HOLD_S = 2.0
 
 
 @dataclass
@@ -109,6 +113,8 @@ class MediaPlayout:
         self._speaking = False
         self._on_playback = on_playback
         self._dead_turns: deque[str] = deque(maxlen=DEAD_TURNS)
+        self._open_turn = ""  # the turn with media queued or coming, until it ends
+        self._starved_since: float | None = None  # when the open turn's media ran out
         # Turns with video whose first frame has not been shown yet: their sound waits.
         self._unshown_turns: set[str] = set()
         self._video_pulled = False  # a video track plays this playout (else nothing gates sound)
@@ -127,6 +133,7 @@ class MediaPlayout:
         """Queues a video frame and its audio with one due time (unless its turn was dropped)."""
         if self._refused(frame.turn_id):
             return
+        self._open_turn = frame.turn_id or self._open_turn
         due = self._due(frame.pts_us)
         idle = not self._video and not self._audio
         if self._video_pulled and frame.turn_id and frame.image is not None and idle:
@@ -138,10 +145,14 @@ class MediaPlayout:
         """Queues audio without video (audio-only sessions)."""
         if self._refused(chunk.turn_id):
             return
+        self._open_turn = chunk.turn_id or self._open_turn
         self._queue_audio(self._due(chunk.pts_us), chunk)
 
     def end_of_turn(self, turn_id: str = "") -> None:
-        """Queues the turn's last partial 20 ms of audio, padded with silence."""
+        """The turn ended (all its media sent): queues its last partial 20 ms of audio, padded
+        with silence; once its media have played, the tutor is listening."""
+        if not turn_id or turn_id == self._open_turn:
+            self._open_turn = ""
         rest = self._framer.flush(pad=True)
         if rest is not None:
             due = self._audio[-1].due + AUDIO_PTIME_S if self._audio else self.clock()
@@ -151,6 +162,8 @@ class MediaPlayout:
         """Drops the queued media of ``turn_id`` now and refuses more of it; returns how many."""
         if turn_id:
             self._dead_turns.append(turn_id)
+        if turn_id == self._open_turn:
+            self._open_turn = ""
         video = [q for q in self._video if q.turn_id != turn_id]
         audio = [q for q in self._audio if q.turn_id != turn_id]
         dropped = len(self._video) - len(video) + len(self._audio) - len(audio)
@@ -163,6 +176,7 @@ class MediaPlayout:
         dropped = len(self._video) + len(self._audio)
         for turn_id in {q.turn_id for q in (*self._video, *self._audio) if q.turn_id}:
             self._dead_turns.append(turn_id)
+        self._open_turn = ""
         self._video.clear()
         self._audio.clear()
         self._after_drop(dropped)
@@ -269,15 +283,36 @@ class MediaPlayout:
             self._room.set()
             if shown.image is not None:
                 self._last_turn_image = shown.image
+                self._starved_since = None
                 self.stats.video_frames_played += 1
                 self._set_speaking(True)
                 return shown.image
-        if self._video and self._speaking and self._last_turn_image is not None:
+        if (
+            self._speaking
+            and self._last_turn_image is not None
+            and (self._video or self._more_coming(now))
+        ):
             return self._last_turn_image  # between two frames of a turn
         if not self._video and not self._audio:
             self._set_speaking(False)
         self.stats.idle_frames_played += 1
         return None
+
+    def _more_coming(self, now: float) -> bool:
+        """The open turn ran out of media before its end: more is on the way (for a while)."""
+        if not self._open_turn:
+            return False
+        if self._starved_since is None:
+            self._starved_since = now
+        if now - self._starved_since < UNDERRUN_HOLD_S:
+            return True
+        logger.warning(
+            "turn %s: no media for %.1f s, back to the idle loop",
+            self._open_turn,
+            now - self._starved_since,
+        )
+        self._open_turn = ""
+        return False
 
     def upcoming_image(self) -> I420Image | None:
         """The next queued turn picture, not yet due (None when nothing is queued)."""

@@ -8,7 +8,7 @@ import asyncio
 import numpy as np
 import pytest
 
-from rtc_edge.playout import AUDIO_PTIME_S, MediaPlayout
+from rtc_edge.playout import AUDIO_PTIME_S, UNDERRUN_HOLD_S, MediaPlayout
 from rtc_edge.video_encoding import I420Image
 from tests.rtc_edge.synthetic_media import media_frame
 
@@ -44,6 +44,7 @@ def test_paired_audio_and_video_play_at_the_same_due_time() -> None:
     playout = MediaPlayout(fps=25, clock=clock, on_playback=states.append)
     for i in range(3):
         playout.push_frame(media_frame(i, luma=200 + i))
+    playout.end_of_turn("turn-1")  # the gateway's turn ended: all its media are sent
     assert playout.queued_video == 3
     assert playout.queued_audio == 6  # 40 ms of 48 kHz audio = two 20 ms frames each
 
@@ -201,3 +202,53 @@ def test_without_a_video_track_the_sound_plays_on_time() -> None:
     playout.push_frame(media_frame(0))
     clock.now += 0.06
     assert playout.next_audio(clock.now) is not None
+
+
+def _play(playout: MediaPlayout, clock: FakeClock, seconds: float) -> list[int]:
+    """Both tracks tick for ``seconds`` (audio every 20 ms, video every 40); lumas shown."""
+    shown = []
+    for tick in range(round(seconds / AUDIO_PTIME_S)):
+        clock.now += AUDIO_PTIME_S
+        playout.next_audio(clock.now)
+        if tick % 2:
+            shown.append(_luma(playout.next_video(clock.now)))
+    return shown
+
+
+def test_media_running_out_mid_turn_holds_the_picture_until_more_comes() -> None:
+    # A late chunk from the gateway (a busy machine): the tutor goes on speaking with its last
+    # picture, no idle-loop flash, no "listening" for the page; then the rest plays.
+    clock = FakeClock()
+    states: list[str] = []
+    playout = MediaPlayout(fps=25, clock=clock, on_playback=states.append)
+    playout.push_frame(media_frame(0, luma=200))
+    shown = _play(playout, clock, 0.4)
+    assert 200 in shown and shown[-1] == 200  # held, not the idle loop (10)
+    assert states == ["speaking"]
+    playout.push_frame(media_frame(12, luma=230))
+    assert _play(playout, clock, 0.16)[-1] == 230 and states == ["speaking"]
+    playout.end_of_turn("turn-1")
+    assert _play(playout, clock, 0.08)[-1] == 10
+    assert states == ["speaking", "listening"]
+
+
+def test_a_turn_whose_media_stop_for_good_goes_back_to_the_idle_loop() -> None:
+    clock = FakeClock()
+    states: list[str] = []
+    playout = MediaPlayout(fps=25, clock=clock, on_playback=states.append)
+    playout.push_frame(media_frame(0, luma=200))
+    assert _play(playout, clock, UNDERRUN_HOLD_S - 0.2)[-1] == 200
+    assert _play(playout, clock, 0.4)[-1] == 10
+    assert states == ["speaking", "listening"]
+
+
+def test_an_interrupted_turn_goes_back_to_the_idle_loop_at_once() -> None:
+    clock = FakeClock()
+    states: list[str] = []
+    playout = MediaPlayout(fps=25, clock=clock, on_playback=states.append)
+    for i in range(3):
+        playout.push_frame(media_frame(i, luma=200))
+    _play(playout, clock, 0.12)
+    playout.drop_turn("turn-1")
+    assert _play(playout, clock, 0.04) == [10]
+    assert states == ["speaking", "listening"]

@@ -48,6 +48,7 @@ async def test_idle_turn_idle_switches_at_key_frames_and_decode(codec: VideoCode
     packets = [await track.recv() for _ in range(7)]  # idle frames 0-6
     for i in range(4):
         playout.push_frame(media_frame(i, luma=230, size=32))
+    playout.end_of_turn("turn-1")  # the gateway's turn ended
     while track.stats.turn_frames_encoded < 4 or playout.queued_video:
         packets.append(await track.recv())
     packets += [await track.recv() for _ in range(6)]  # idle again
