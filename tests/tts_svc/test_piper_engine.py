@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import os
 import shutil
 import threading
 import time
@@ -238,3 +239,24 @@ async def test_a_voice_that_cannot_load_is_a_load_error(tmp_path: Path) -> None:
         await PiperEngine(default_voice=str(damaged)).start()
     with pytest.raises(StartupError, match="no such voice file"):
         await PiperEngine(default_voice=str(tmp_path / "missing.onnx")).start()
+
+
+async def test_audio_no_one_waits_for_yet_is_made_on_lower_priority_threads(
+    engine, monkeypatch
+) -> None:
+    # On a busy host the bulk of an answer (its later sentences) yields the CPU to what is
+    # late: a first sentence, another service's recognition.
+    model = await engine._model(engine.default_voice)
+    where: list[tuple[str, int]] = []
+    flow = model.flow
+
+    def recorded_flow(*args, **kwargs):  # type: ignore[no-untyped-def]
+        nice = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+        where.append((threading.current_thread().name, nice))
+        return flow(*args, **kwargs)
+
+    monkeypatch.setattr(model, "flow", recorded_flow)
+    await collect(engine, "The sun is a star. It is very hot.")
+    first, later = where[0], where[-1]
+    assert first[0].startswith("piper_") and later[0].startswith("piper-background")
+    assert later[1] - first[1] == 10

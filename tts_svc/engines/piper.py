@@ -19,6 +19,8 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import os
+import threading
 from collections.abc import AsyncGenerator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -61,6 +63,16 @@ _T = TypeVar("_T")
 RELAXED_WINDOW_FACTOR = 8
 
 
+def _lower_thread_priority(nice: int) -> None:
+    """Thread initializer: this thread yields the CPU to normal ones (Linux nice is per thread)."""
+    if not nice:
+        return
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), nice)
+    except (OSError, AttributeError) as exc:  # not Linux, or not permitted: runs as it is
+        logger.debug("background synthesis keeps its priority: %s", exc)
+
+
 class PiperEngine(TtsEngine):
     """Piper voices installed as packages or in TTS_PIPER_VOICES_DIR.
 
@@ -70,6 +82,10 @@ class PiperEngine(TtsEngine):
         workers: Inferences that may run at once (all streams together).
         threads: Threads per inference.
         first_chunk_frames: Audio frames in a sentence's first decoded window.
+        background_nice: Nice value of the threads that synthesize what no listener waits for
+            yet (later sentences, segments while earlier audio is well ahead), so that on a
+            busy host that bulk work yields to what is late: a first sentence, another
+            service's recognition; 0 runs them like the rest.
     """
 
     name = "piper"
@@ -85,6 +101,7 @@ class PiperEngine(TtsEngine):
         workers: int = 1,
         threads: int = 1,
         first_chunk_frames: int = 16,
+        background_nice: int = 10,
     ) -> None:
         self._requested_voice = default_voice
         self._default_voice = ""
@@ -95,7 +112,9 @@ class PiperEngine(TtsEngine):
         self._files: dict[str, PiperVoiceFile] = {}
         self._models: dict[str, PiperModel] = {}
         self._loading: dict[str, asyncio.Lock] = {}
+        self._background_nice = background_nice
         self._pool: ThreadPoolExecutor | None = None
+        self._background: ThreadPoolExecutor | None = None
 
     @classmethod
     def from_settings(cls, settings: TtsSettings) -> PiperEngine:
@@ -106,6 +125,7 @@ class PiperEngine(TtsEngine):
             workers=settings.piper_workers,
             threads=settings.piper_threads,
             first_chunk_frames=settings.piper_first_chunk_frames,
+            background_nice=settings.piper_background_nice,
         )
 
     async def start(self) -> None:
@@ -118,6 +138,11 @@ class PiperEngine(TtsEngine):
         self._files = {f.name: f for f in files}
         default = self._default_voice_file()
         self._pool = ThreadPoolExecutor(self._workers, thread_name_prefix="piper")
+        self._background = ThreadPoolExecutor(
+            self._workers,
+            thread_name_prefix="piper-background",
+            initializer=functools.partial(_lower_thread_priority, self._background_nice),
+        )
         try:
             self._models[default.name] = await self._run(PiperModel, default, self._threads)
         except (ImportError, ValueError, OSError, RuntimeError) as exc:
@@ -159,9 +184,10 @@ class PiperEngine(TtsEngine):
         return self._files.get(DEFAULT_VOICE) or next(iter(self._files.values()))
 
     async def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
-            self._pool = None
+        for pool in (self._pool, self._background):
+            if pool is not None:
+                pool.shutdown(wait=False, cancel_futures=True)
+        self._pool = self._background = None
         self._models.clear()
 
     @property
@@ -192,20 +218,23 @@ class PiperEngine(TtsEngine):
             timed: list[TimedPhoneme] = []
             offset = 0  # frames of the segment before the current sentence
             for number, phonemes in enumerate(sentences):
-                sentence = await self._run(model.encode, phonemes, length_scale, handle)
-                # Small first windows cost ~20% more decoding (each window decodes context
-                # around it): only the audio a listener waits for starts with one.
+                # Only the audio a listener waits for starts with a small first window (small
+                # windows cost ~20% more decoding: each decodes context around it) and runs
+                # at normal priority; the rest is bulk work done ahead of playback.
+                waited_for = urgent and number == 0
+                run = self._run if waited_for else self._run_background
+                sentence = await run(model.encode, phonemes, length_scale, handle)
                 first = self._first_chunk_frames
-                if number or not urgent:
+                if not waited_for:
                     first *= RELAXED_WINDOW_FACTOR
                 windows = list(decode_windows(sentence.frames, first))
                 # The first window's flow covers that window only, so its audio comes soon;
                 # then one flow run covers the rest of the sentence.
-                span = await self._run(model.flow, sentence, 0, windows[0][1], handle)
+                span = await run(model.flow, sentence, 0, windows[0][1], handle)
                 for index, (start, end) in enumerate(windows):
                     if index == 1:
-                        span = await self._run(model.flow, sentence, start, sentence.frames, handle)
-                    pcm = await self._run(model.decode, span, start, end, handle)
+                        span = await run(model.flow, sentence, start, sentence.frames, handle)
+                    pcm = await run(model.decode, span, start, end, handle)
                     yield SpeechAudio(pcm, model.sample_rate)
                 timed += [
                     TimedPhoneme(p.symbol, offset + p.start_frame, offset + p.end_frame)
@@ -213,7 +242,9 @@ class PiperEngine(TtsEngine):
                 ]
                 offset += sentence.frames
             words = written_words(text)
-            word_sounds = await self._run(lambda: [model.word_phonemes(w) for w in words])
+            word_sounds = await self._run_background(
+                lambda: [model.word_phonemes(w) for w in words]
+            )
             sounds = [
                 TimedSound(p.symbol, p.start_frame * frame_ms, p.end_frame * frame_ms)
                 for p in timed
@@ -252,6 +283,12 @@ class PiperEngine(TtsEngine):
         assert self._pool is not None, "start() first"
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._pool, functools.partial(function, *args))
+
+    async def _run_background(self, function: Callable[..., _T], *args: Any) -> _T:
+        """Like ``_run``, on the lower-priority pool (work no listener waits for yet)."""
+        assert self._background is not None, "start() first"
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._background, functools.partial(function, *args))
 
 
 def decode_windows(frames: int, first: int) -> Iterator[tuple[int, int]]:
