@@ -173,7 +173,10 @@ class Student(ABC):
     async def _converse(self) -> None:
         config = self.config
         await self.context.wait_for_go()
-        await asyncio.sleep(0.5)  # a moment of microphone silence first, as a person would
+        # A moment of microphone silence first, as a person would; and the first questions
+        # spread over the ramp-up as the students joined (the listening phase, which ends for
+        # everyone at once, must not line them all up on one instant).
+        await asyncio.sleep(0.5 + config.ramp_up_s * self.index / config.students)
         interrupted: TurnSample | None = None
         asked = 0
         while time.monotonic() < self.context.deadline and not self.context.stop.is_set():
