@@ -252,6 +252,11 @@ class PocketsphinxStream(EngineStream):
         self._audio: list[bytes] = []
 
     def start_utterance(self) -> None:
+        if self._cold and (estimate := self._engine.channel_estimate) is not None:
+            # Another stream learnt the channel since this one opened (students join a class
+            # before anyone speaks): start from that, and spare this utterance a second pass.
+            self._decoder.set_cmn(estimate)
+            self._cold = False
         self._decoder.start_utt()
         self._in_utterance = True
         self._audio = []

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import itertools
 
+import numpy as np
 import pytest
 from vtutor.asr.v1 import asr_pb2
 
+from asr_svc.engines.base import StreamSpec
 from tests.asr_svc.speech import (
     audio_requests,
     config_request,
@@ -208,3 +210,30 @@ async def test_half_close_mid_utterance_finalizes_it(pocketsphinx_engine, serve_
     [result] = finals(responses)
     assert result.transcript == "what is two plus two"
     assert [e.type for e in speech_events(responses)] == [STARTED, ENDED]
+
+
+def test_a_stream_opened_before_anyone_spoke_starts_from_what_another_stream_learnt(
+    pocketsphinx_engine,
+):
+    # Every student of a class connects before anyone speaks: all their streams open without
+    # a channel estimate. Once one utterance has been decoded, the others start from it
+    # instead of decoding their first utterance twice.
+    engine = pocketsphinx_engine
+    warm = engine.channel_estimate
+    engine.reset_adaptation(None)
+    spec = StreamSpec(phrase_hints=("what is two plus two",))
+    first, second = engine.open_stream(spec), engine.open_stream(spec)
+    assert first._cold and second._cold
+    speech = recording([("what is two plus two", "en-us", 170)], seed=3)
+    samples = np.frombuffer(speech.pcm, dtype="<i2")
+    first.start_utterance()
+    first.accept(samples)
+    assert first.finish(len(samples)).text == "what is two plus two"
+    assert engine.channel_estimate is not None
+    second.start_utterance()
+    assert not second._cold  # no second pass for this one
+    second.accept(samples)
+    assert second.finish(len(samples)).text == "what is two plus two"
+    for stream in (first, second):
+        stream.close()
+    engine.reset_adaptation(warm)
