@@ -15,6 +15,8 @@ speech; new decoders start from the most recent estimate instead of the model's 
 from __future__ import annotations
 
 import logging
+import shutil
+import subprocess
 import tempfile
 import threading
 from collections import OrderedDict
@@ -40,6 +42,7 @@ from asr_svc.language_model.corpus import TutorText, corpus_key, corpus_lines
 from asr_svc.language_model.general_mix import GeneralModel
 from asr_svc.language_model.pronunciations import Pronouncer, read_dictionary
 from asr_svc.language_model.words import base_word
+from svc_core.audio import float_to_pcm16, pcm16_to_float, resample
 from svc_core.errors import InvalidArgument
 from svc_core.server import StartupError
 
@@ -105,8 +108,14 @@ class PocketsphinxEngine(AsrEngine):
         # general vocabulary for its students, never narrows it.
         self._general = GeneralModel(model_dir / "en-us.lm.bin", self._dictionary)
         # Build one general decoder now: it proves the model loads, and the first stream
-        # without hints need not wait for it.
-        self._release(_GENERAL, self._new_decoder(None))
+        # without hints need not wait for it. It hears one synthetic sentence first, so
+        # streams start from a speech-like channel estimate rather than the model's default,
+        # which is far off: without one, every stream opened before anyone has spoken (a
+        # class joining at once) decodes its first utterance twice.
+        decoder = self._new_decoder(None)
+        if self._cmn is None and (estimate := _synthetic_speech_channel(decoder)) is not None:
+            self._cmn = estimate
+        self._release(_GENERAL, decoder)
         logger.info("pocketsphinx ready (%d dictionary words)", len(self._dictionary))
 
     def open_stream(self, spec: StreamSpec) -> EngineStream:
@@ -307,6 +316,30 @@ class PocketsphinxStream(EngineStream):
             self._decoder.end_utt()
             self._in_utterance = False
         self._engine._release(self._key, self._decoder)
+
+
+def _synthetic_speech_channel(decoder: Any) -> str | None:
+    """The cepstral mean ``decoder`` learns from a sentence espeak-ng speaks; None without it."""
+    espeak = shutil.which("espeak-ng")
+    if espeak is None:
+        return None
+    try:
+        wav = subprocess.run(
+            [espeak, "-v", "en-us", "--stdout", "hello, can you hear me? what is the answer"],
+            capture_output=True,
+            check=True,
+            timeout=10,
+        ).stdout
+    except (OSError, subprocess.SubprocessError) as exc:
+        logger.warning("no synthetic warm-up for the channel estimate: %s", exc)
+        return None
+    # espeak-ng writes a canonical 44-byte header to stdout (its length field unknown).
+    rate = int.from_bytes(wav[24:28], "little")
+    samples = pcm16_to_float(wav[44 : 44 + (len(wav) - 44) // 2 * 2])
+    decoder.start_utt()
+    decoder.process_raw(float_to_pcm16(resample(samples, rate, SAMPLE_RATE)), False, True)
+    decoder.end_utt()
+    return str(decoder.get_cmn())
 
 
 def _is_word(token: str) -> bool:

@@ -8,7 +8,9 @@ import numpy as np
 import pytest
 from vtutor.asr.v1 import asr_pb2
 
+from asr_svc.config import AsrSettings
 from asr_svc.engines.base import StreamSpec
+from asr_svc.engines.pocketsphinx import PocketsphinxEngine
 from tests.asr_svc.speech import (
     audio_requests,
     config_request,
@@ -237,3 +239,15 @@ def test_a_stream_opened_before_anyone_spoke_starts_from_what_another_stream_lea
     for stream in (first, second):
         stream.close()
     engine.reset_adaptation(warm)
+
+
+def test_a_fresh_engine_starts_every_stream_from_a_speech_like_channel():
+    # It heard a synthetic sentence at load: no stream has to decode its first utterance
+    # twice, even when every student connects before anyone speaks.
+    engine = PocketsphinxEngine(AsrSettings(port=0))
+    engine.load()
+    default = engine._decoder_class(samprate=16000, loglevel="FATAL").get_cmn()  # the model's
+    assert engine.channel_estimate is not None and engine.channel_estimate != default
+    stream = engine.open_stream(StreamSpec(phrase_hints=("what is two plus two",)))
+    assert not stream._cold
+    stream.close()
