@@ -71,9 +71,12 @@ class GatewaySettings(ServiceSettings):
     # answer to the first part has not played out, both parts are one question; 0: never.
     continuation_gap_ms: int = Field(default=1500, ge=0, le=10_000)
 
-    # Speculative answers: when the interim transcript has not changed for this long, the
-    # answer to it is prepared (hidden) before the final transcript; 0 turns speculation off.
-    speculation_stable_ms: int = Field(default=250, ge=0)
+    # Speculative answers: when the interim transcript has not changed for this long and the
+    # student is quiet, the answer to it is prepared (hidden) before the final transcript;
+    # 0 turns speculation off. Short, so the answer is ready when the end-of-turn model's
+    # verdict comes (~200 ms after the last word): the last interim before the end of speech
+    # is the final transcript in nearly every turn, and a wrong guess costs only CPU.
+    speculation_stable_ms: int = Field(default=100, ge=0)
     # Interim transcripts shorter than this many words are not answered speculatively.
     speculation_min_words: int = Field(default=2, ge=1)
     # A final transcript the ASR is less confident of than this is not answered by a
