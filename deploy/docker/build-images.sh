@@ -13,7 +13,7 @@ while IFS='|' read -r package extra apt port pip_extra health; do
     --build-arg HEALTHCHECK_ADDRESS="${health:-127.0.0.1:$port}" \
     -t "$registry/$package:$tag" .
 done <<'SERVICES'
-asr_svc|asr||50052|nvidia-cublas-cu12 nvidia-cudnn-cu12==9.*|
+asr_svc|asr|espeak-ng|50052|nvidia-cublas-cu12 nvidia-cudnn-cu12==9.*|
 llm_svc|llm||50053|
 tts_svc|tts|libespeak-ng1|50054|
 lipsync_svc|lipsync-wav2lip|libgomp1|50055|
