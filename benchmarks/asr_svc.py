@@ -24,7 +24,6 @@ import argparse
 import asyncio
 import json
 import os
-import subprocess
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -41,7 +40,7 @@ from asr_svc.recognizer import Recognizer
 from asr_svc.server import build_service
 from benchmarks.asr_accuracy import bench_accuracy, print_accuracy
 from benchmarks.asr_end_of_turn import bench_end_of_turn, print_end_of_turn
-from svc_core.audio import float_to_pcm16, pcm16_to_float, resample
+from svc_core.audio import espeak_samples, float_to_pcm16
 from svc_core.server import GrpcServer
 
 RATE = 16000
@@ -69,16 +68,6 @@ class Speech:
         return len(self.pcm) / (2 * RATE)
 
 
-def _espeak(text: str, voice: str, wpm: int) -> np.ndarray:
-    wav = subprocess.run(
-        ["espeak-ng", "-v", voice, "-s", str(wpm), "--stdout", text],
-        check=True,
-        capture_output=True,
-    ).stdout
-    native = int.from_bytes(wav[24:28], "little")
-    return resample(pcm16_to_float(wav[44 : 44 + (len(wav) - 44) // 2 * 2]), native, RATE)
-
-
 def make_speech(count: int, *, shift: int = 0, gap_ms: int = 1000) -> Speech:
     """``count`` sentences (rotated by ``shift``) with a faint noise floor."""
     parts: list[np.ndarray] = [np.zeros(RATE * 400 // 1000, dtype=np.float32)]
@@ -86,7 +75,7 @@ def make_speech(count: int, *, shift: int = 0, gap_ms: int = 1000) -> Speech:
     position = len(parts[0])
     for index in range(count):
         text, voice, wpm = SENTENCES[(index + shift) % len(SENTENCES)]
-        samples = _espeak(text, voice, wpm)
+        samples = espeak_samples(text, voice=voice, words_per_minute=wpm, sample_rate=RATE)
         loud = np.flatnonzero(np.abs(samples) > 600 / 32768)
         spans.append(
             ((position + loud[0]) * 1000 // RATE, (position + loud[-1] + 1) * 1000 // RATE)

@@ -18,7 +18,6 @@ import argparse
 import asyncio
 import json
 import os
-import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -34,7 +33,7 @@ from gateway.auth import bearer_metadata
 from gateway.config import GatewaySettings
 from gateway.server import GatewayServicer
 from loadtest.stack import LocalStack
-from svc_core.audio import float_to_pcm16, pcm16_to_float, resample
+from svc_core.audio import espeak_samples, float_to_pcm16
 from svc_core.server import GrpcServer
 from svc_core.settings import ServiceSettings
 
@@ -46,12 +45,7 @@ FRAME_SIZE = 128
 
 def spoken_question(text: str) -> bytes:
     """``text`` spoken by espeak-ng as 16 kHz PCM, then a second of silence."""
-    wav = subprocess.run(
-        ["espeak-ng", "-v", "en-us", "-s", "160", "--stdout", text], check=True, capture_output=True
-    ).stdout
-    rate = int.from_bytes(wav[24:28], "little")
-    samples = pcm16_to_float(wav[44 : 44 + (len(wav) - 44) // 2 * 2])
-    return float_to_pcm16(resample(samples, rate, 16000)) + bytes(32000)
+    return float_to_pcm16(espeak_samples(text, words_per_minute=160)) + bytes(32000)
 
 
 def _tutor(video: bool) -> gateway_pb2.TutorProfile:

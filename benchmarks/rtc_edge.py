@@ -18,7 +18,6 @@ import asyncio
 import json
 import os
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -30,7 +29,7 @@ from vtutor.gateway.v1 import gateway_pb2, gateway_pb2_grpc
 
 from loadtest.stack import ChildProcess, LocalStack
 from loadtest.student_probe import StudentProbe
-from svc_core.audio import float_to_pcm16, pcm16_to_float, resample
+from svc_core.audio import espeak_samples, float_to_pcm16
 
 ROOT = Path(__file__).resolve().parent.parent
 QUESTION = "what is photosynthesis"
@@ -38,12 +37,7 @@ QUESTION = "what is photosynthesis"
 
 def espeak(text: str) -> bytes:
     """``text`` spoken by espeak-ng as mono s16le at 16 kHz."""
-    wav = subprocess.run(
-        ["espeak-ng", "-v", "en-us", "--stdout", text], check=True, capture_output=True
-    ).stdout
-    rate = int.from_bytes(wav[24:28], "little")
-    samples = pcm16_to_float(wav[44 : 44 + (len(wav) - 44) // 2 * 2])
-    return float_to_pcm16(resample(samples, rate, 16000))
+    return float_to_pcm16(espeak_samples(text))
 
 
 def _cpu_seconds(child: ChildProcess) -> float:

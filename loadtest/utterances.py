@@ -11,7 +11,6 @@ the moment its last sample is sent is the end of speech.
 from __future__ import annotations
 
 import functools
-import subprocess
 import wave
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +18,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from svc_core.audio import float_to_pcm16, pcm16_to_float, resample
+from svc_core.audio import espeak_samples, float_to_pcm16, pcm16_to_float, resample
 
 SAMPLE_RATE = 16000
 # Questions the embedded engines handle well: the demo knowledge base answers them and
@@ -83,17 +82,12 @@ def espeak_utterance(text: str, *, voice: str = "en-us", words_per_minute: int =
         RuntimeError: espeak-ng is not installed.
     """
     try:
-        wav = subprocess.run(
-            ["espeak-ng", "-v", voice, "-s", str(words_per_minute), "--stdout", text],
-            check=True,
-            capture_output=True,
-        ).stdout
+        samples = espeak_samples(
+            text, voice=voice, words_per_minute=words_per_minute, sample_rate=SAMPLE_RATE
+        )
     except FileNotFoundError as exc:
         raise RuntimeError("espeak-ng is not installed: apt-get install espeak-ng") from exc
-    # Streaming to stdout, espeak-ng writes a canonical 44-byte header with an unknown length.
-    rate = int.from_bytes(wav[24:28], "little")
-    samples = pcm16_to_float(wav[44 : 44 + (len(wav) - 44) // 2 * 2])
-    pcm = float_to_pcm16(resample(samples, rate, SAMPLE_RATE))
+    pcm = float_to_pcm16(samples)
     return Utterance(name=text.replace(" ", "_"), text=text, pcm=trim_silence(pcm))
 
 

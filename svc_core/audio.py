@@ -1,6 +1,9 @@
-"""PCM audio helpers: s16le validation and conversion, framing, and resampling with soxr."""
+"""PCM audio helpers: s16le validation and conversion, framing, resampling with soxr, and
+speech from the espeak-ng command line."""
 
 from __future__ import annotations
+
+import subprocess
 
 import numpy as np
 import soxr
@@ -128,3 +131,32 @@ class PcmFramer:
     def pending_bytes(self) -> int:
         """Bytes held that do not yet make a whole frame."""
         return len(self._buffer)
+
+
+def espeak_samples(
+    text: str,
+    *,
+    voice: str = "en-us",
+    words_per_minute: int | None = None,
+    sample_rate: int = 16000,
+    timeout_s: float | None = None,
+) -> np.ndarray:
+    """``text`` spoken by the espeak-ng CLI: mono float32 samples at ``sample_rate``.
+
+    ``words_per_minute`` None keeps espeak-ng's own speed.
+
+    Raises:
+        FileNotFoundError: espeak-ng is not installed.
+        subprocess.SubprocessError: It failed or timed out.
+    """
+    speed = ["-s", str(words_per_minute)] if words_per_minute is not None else []
+    wav = subprocess.run(
+        ["espeak-ng", "-v", voice, *speed, "--stdout", text],
+        check=True,
+        capture_output=True,
+        timeout=timeout_s,
+    ).stdout
+    # Streaming to stdout, espeak-ng writes a canonical 44-byte header with an unknown length.
+    native_rate = int.from_bytes(wav[24:28], "little")
+    samples = pcm16_to_float(wav[44 : 44 + (len(wav) - 44) // 2 * 2])
+    return resample(samples, native_rate, sample_rate)

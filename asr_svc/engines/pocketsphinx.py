@@ -15,7 +15,6 @@ speech; new decoders start from the most recent estimate instead of the model's 
 from __future__ import annotations
 
 import logging
-import shutil
 import subprocess
 import tempfile
 import threading
@@ -42,7 +41,7 @@ from asr_svc.language_model.corpus import TutorText, corpus_key, corpus_lines
 from asr_svc.language_model.general_mix import GeneralModel
 from asr_svc.language_model.pronunciations import Pronouncer, read_dictionary
 from asr_svc.language_model.words import base_word
-from svc_core.audio import float_to_pcm16, pcm16_to_float, resample
+from svc_core.audio import espeak_samples, float_to_pcm16
 from svc_core.errors import InvalidArgument
 from svc_core.server import StartupError
 
@@ -320,24 +319,15 @@ class PocketsphinxStream(EngineStream):
 
 def _synthetic_speech_channel(decoder: Any) -> str | None:
     """The cepstral mean ``decoder`` learns from a sentence espeak-ng speaks; None without it."""
-    espeak = shutil.which("espeak-ng")
-    if espeak is None:
-        return None
     try:
-        wav = subprocess.run(
-            [espeak, "-v", "en-us", "--stdout", "hello, can you hear me? what is the answer"],
-            capture_output=True,
-            check=True,
-            timeout=10,
-        ).stdout
+        samples = espeak_samples(
+            "hello, can you hear me? what is the answer", sample_rate=SAMPLE_RATE, timeout_s=10
+        )
     except (OSError, subprocess.SubprocessError) as exc:
         logger.warning("no synthetic warm-up for the channel estimate: %s", exc)
         return None
-    # espeak-ng writes a canonical 44-byte header to stdout (its length field unknown).
-    rate = int.from_bytes(wav[24:28], "little")
-    samples = pcm16_to_float(wav[44 : 44 + (len(wav) - 44) // 2 * 2])
     decoder.start_utt()
-    decoder.process_raw(float_to_pcm16(resample(samples, rate, SAMPLE_RATE)), False, True)
+    decoder.process_raw(float_to_pcm16(samples), False, True)
     decoder.end_utt()
     return str(decoder.get_cmn())
 

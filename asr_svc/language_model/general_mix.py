@@ -19,10 +19,11 @@ sequences. (Its ARPA export crashes part-way, so nothing is converted or cached 
 
 from __future__ import annotations
 
-import math
 import threading
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+
+from asr_svc.language_model.backoff_model import NEVER, NGram, arpa_text, backed_off
 
 #: The general model's share of every probability. On the dev split of the spoken set, less
 #: general weight kept on-topic questions better (0.05-0.1 against 0.2-0.3), off-topic alike.
@@ -36,11 +37,8 @@ GENERAL_PAIR_WORDS = 400
 _PAIR_LIFT = 2.0
 #: log10 probability below which a word is not in the general model (its unknown-word score).
 _UNKNOWN = -90.0
-#: ARPA's "never predicted" probability (of <s>), and the floor of a backoff weight's parts.
-_NEVER = -99.0
+#: The floor of a backoff weight's parts.
 _TINY = 1e-9
-
-NGram = tuple[str, ...]
 
 
 class GeneralModel:
@@ -120,9 +118,9 @@ def mix_arpa(arpa: str, general: GeneralModel, weight: float = GENERAL_WEIGHT) -
             children.setdefault(ngram[:-1], []).append(ngram)
         for history, ngrams in children.items():
             seen = sum(mixed[order][n] for n in ngrams)
-            lower = sum(_backed_off(mixed, backoffs, n[1:]) for n in ngrams)
+            lower = sum(backed_off(mixed, backoffs, n[1:]) for n in ngrams)
             backoffs[order - 1][history] = max(_TINY, 1 - seen) / max(_TINY, 1 - lower)
-    return _write_arpa(mixed, backoffs, orders)
+    return arpa_text(mixed, backoffs)
 
 
 def _read_arpa(arpa: str) -> list[dict[NGram, tuple[float, float]]]:
@@ -146,40 +144,9 @@ def _tutor_prob(tutor: list[dict[NGram, tuple[float, float]]], ngram: NGram) -> 
     """P(last word | the others) in the tutor's backoff model; 0 for a word it lacks."""
     entry = tutor[len(ngram) - 1].get(ngram)
     if entry is not None:
-        return 0.0 if entry[0] <= _NEVER else 10.0 ** entry[0]
+        return 0.0 if entry[0] <= NEVER else 10.0 ** entry[0]
     if len(ngram) == 1:
         return 0.0
     history = tutor[len(ngram) - 2].get(ngram[:-1])
     backoff = 10.0 ** history[1] if history is not None else 1.0
     return backoff * _tutor_prob(tutor, ngram[1:])
-
-
-def _backed_off(
-    mixed: list[dict[NGram, float]], backoffs: list[dict[NGram, float]], ngram: NGram
-) -> float:
-    probability = mixed[len(ngram) - 1].get(ngram)
-    if probability is not None:
-        return probability
-    if len(ngram) == 1:
-        return 0.0
-    backoff = backoffs[len(ngram) - 2].get(ngram[:-1], 1.0)
-    return backoff * _backed_off(mixed, backoffs, ngram[1:])
-
-
-def _write_arpa(
-    mixed: list[dict[NGram, float]], backoffs: list[dict[NGram, float]], orders: int
-) -> str:
-    # <s> is never predicted, but it is a history: it needs a unigram line for its backoff.
-    mixed[0] = {("<s>",): 0.0, **mixed[0]}
-    lines = ["\\data\\"]
-    lines += [f"ngram {order + 1}={len(mixed[order])}" for order in range(orders)]
-    for order in range(orders):
-        lines += ["", f"\\{order + 1}-grams:"]
-        for ngram, probability in mixed[order].items():
-            logprob = _NEVER if probability <= 0 else math.log10(probability)
-            text = f"{logprob:.4f}\t{' '.join(ngram)}"
-            if order + 1 < orders:
-                text += f"\t{math.log10(backoffs[order].get(ngram, 1.0)):.4f}"
-            lines.append(text)
-    lines += ["", "\\end\\", ""]
-    return "\n".join(lines)

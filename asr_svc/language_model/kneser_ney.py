@@ -16,12 +16,12 @@ order, which is exact for interpolated smoothing.
 
 from __future__ import annotations
 
-import math
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 
-NGram = tuple[str, ...]
-_START, _END = "<s>", "</s>"
+from asr_svc.language_model.backoff_model import START, NGram, arpa_text, backed_off
+
+_END = "</s>"
 #: Bounds of a discount estimated from too few n-grams.
 _DISCOUNT_RANGE = (0.3, 0.9)
 
@@ -33,11 +33,11 @@ def kneser_ney_arpa(lines: Iterable[str]) -> str:
     # repeated line is weighted (a phrase hint), not a word seen after many others.
     repeats: dict[NGram, int] = {}
     for line, repeat in Counter(lines).items():
-        words = [_START, *line.split(), _END]
+        words = [START, *line.split(), _END]
         if len(words) < 3:
             continue
         # A one-word line still teaches "<s> w </s>": (<s>, <s>, w) counts its first bigram.
-        for trigram in [(_START, *words[:2]), *zip(words, words[1:], words[2:], strict=False)]:
+        for trigram in [(START, *words[:2]), *zip(words, words[1:], words[2:], strict=False)]:
             trigrams[trigram] += repeat
             repeats[trigram] = max(repeats.get(trigram, 0), repeat)
     # Lower orders count the distinct words before an n-gram (continuation counts), times
@@ -47,15 +47,15 @@ def kneser_ney_arpa(lines: Iterable[str]) -> str:
     bigram_repeats: dict[NGram, int] = {}
     for (first, second, third), count in trigrams.items():
         pair: NGram = (second, third)
-        if first == _START and second == _START:
-            bigrams[(_START, third)] += count
+        if first == START and second == START:
+            bigrams[(START, third)] += count
         else:
             bigrams[pair] += repeats[(first, second, third)]
         bigram_repeats[pair] = max(bigram_repeats.get(pair, 0), repeats[(first, second, third)])
     unigrams: Counter[NGram] = Counter()
     for bigram in bigrams:
         unigrams[bigram[1:]] += bigram_repeats[bigram]
-    trigrams = Counter({ngram: c for ngram, c in trigrams.items() if ngram[1] != _START})
+    trigrams = Counter({ngram: c for ngram, c in trigrams.items() if ngram[1] != START})
 
     probabilities: list[dict[NGram, float]] = [{}, {}, {}]
     backoffs: list[dict[NGram, float]] = [{}, {}]
@@ -76,11 +76,11 @@ def kneser_ney_arpa(lines: Iterable[str]) -> str:
         for ngram, count in counts.items():
             history = ngram[:-1]
             gamma = discount * types[history] / totals[history]
-            lower = _probability(probabilities, backoffs, ngram[1:])
+            lower = backed_off(probabilities, backoffs, ngram[1:])
             probabilities[order][ngram] = (count - discount) / totals[history] + gamma * lower
         for history, seen in totals.items():
             backoffs[order - 1][history] = discount * types[history] / seen
-    return _arpa(probabilities, backoffs)
+    return arpa_text(probabilities, backoffs)
 
 
 def _discount(counts: Counter[NGram]) -> float:
@@ -88,37 +88,3 @@ def _discount(counts: Counter[NGram]) -> float:
     twice = sum(1 for count in counts.values() if count == 2)
     estimate = once / (once + 2 * twice) if once and twice else 0.5
     return min(max(estimate, _DISCOUNT_RANGE[0]), _DISCOUNT_RANGE[1])
-
-
-def _probability(
-    probabilities: list[dict[NGram, float]], backoffs: list[dict[NGram, float]], ngram: NGram
-) -> float:
-    found = probabilities[len(ngram) - 1].get(ngram)
-    if found is not None:
-        return found
-    if len(ngram) == 1:
-        return 0.0
-    weight = backoffs[len(ngram) - 2].get(ngram[:-1], 1.0)
-    return weight * _probability(probabilities, backoffs, ngram[1:])
-
-
-def _arpa(probabilities: list[dict[NGram, float]], backoffs: list[dict[NGram, float]]) -> str:
-    # <s> is never predicted, but it is a history: it needs a unigram line for its backoff.
-    probabilities[0].pop((_START,), None)
-    lines = ["\\data\\", f"ngram 1={len(probabilities[0]) + 1}"]
-    lines += [f"ngram {order + 1}={len(probabilities[order])}" for order in (1, 2)]
-    lines += ["", "\\1-grams:", f"-99.0000\t{_START}\t{_log(backoffs[0].get((_START,), 1.0))}"]
-    for order in range(3):
-        if order:
-            lines += ["", f"\\{order + 1}-grams:"]
-        for ngram, probability in probabilities[order].items():
-            text = f"{_log(probability)}\t{' '.join(ngram)}"
-            if order < 2:
-                text += f"\t{_log(backoffs[order].get(ngram, 1.0))}"
-            lines.append(text)
-    lines += ["", "\\end\\", ""]
-    return "\n".join(lines)
-
-
-def _log(probability: float) -> str:
-    return f"{math.log10(probability):.4f}" if probability > 0 else "-99.0000"

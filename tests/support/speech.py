@@ -2,29 +2,23 @@
 
 from __future__ import annotations
 
-import subprocess
 import wave
 from pathlib import Path
 
 import numpy as np
 
-from svc_core.audio import float_to_pcm16, pcm16_to_float, resample
+from svc_core.audio import espeak_samples, float_to_pcm16
 
 
 def espeak_pcm(
     text: str, *, voice: str = "en-us", words_per_minute: int = 160, sample_rate: int = 16000
 ) -> bytes:
     """Speaks ``text`` with the espeak-ng CLI; returns mono s16le PCM at ``sample_rate``."""
-    wav = subprocess.run(
-        ["espeak-ng", "-v", voice, "-s", str(words_per_minute), "--stdout", text],
-        check=True,
-        capture_output=True,
-    ).stdout
-    # espeak-ng writes a WAV header with unknown length when streaming to stdout; the samples
-    # start after the 44-byte canonical header.
-    native_rate = int.from_bytes(wav[24:28], "little")
-    samples = pcm16_to_float(wav[44 : 44 + (len(wav) - 44) // 2 * 2])
-    return float_to_pcm16(resample(samples, native_rate, sample_rate))
+    return float_to_pcm16(
+        espeak_samples(
+            text, voice=voice, words_per_minute=words_per_minute, sample_rate=sample_rate
+        )
+    )
 
 
 def silence_pcm(ms: int, *, sample_rate: int = 16000) -> bytes:
