@@ -111,11 +111,15 @@ def build_report(
             "client": "eos_to_*: time.monotonic() on the load tester, from the moment the last "
             "sample of the question was sent to the moment the response arrived",
             "gateway": "gateway.eos_to_*: the turn's TurnTimings on the gateway's stream clock "
-            "(gRPC mode only)",
+            "(over WebRTC, as the edge passes them on in the ended turn's message)",
+            "origin_monotonic": "times in turns (*_s) are seconds after origin_monotonic, "
+            "time.monotonic() of this host: one clock for every process here, so service logs "
+            "stamped with it line up with the turns",
             "frames": "frame rate and gaps: frames shown by a player that starts at the first "
             "frame's arrival and shows each at its pts, or later if it arrives late (WebRTC: "
             "decoded frames as they arrive)",
         },
+        "origin_monotonic": round(recorder.origin, 4),
         "run_seconds": round((recorder.finished or recorder.origin) - recorder.origin, 2),
         "counts": {
             "students": config.students,

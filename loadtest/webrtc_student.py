@@ -16,7 +16,10 @@ track. The data channel carries no gateway timings, so every stage here is timed
   through its stream's RTCP sender reports (what a browser syncs audio and video by), and by
   arrival; decoding: by arrival of decoded frames;
 - frame rate and gaps: the answer's video frames (light: shown at their RTP timestamps, or
-  when they arrive if later).
+  when they arrive if later);
+- the gateway's own stage times (``gateway.eos_to_*``, as gRPC students report them): the
+  edge passes them on in the ended turn's ``stage_ms``, so a slow answer shows which stage
+  (recognition, LLM, TTS, lip-sync, or the edge and network after them) took the time.
 """
 
 from __future__ import annotations
@@ -187,6 +190,7 @@ class WebRtcStudent(Student):
                 sample = self.on_turn_ended(turn_id, event, at)
                 if sample is not None:
                     self._av_onset(sample)
+                    sample.gateway_ms = _gateway_stages(message.get("stage_ms"))
         elif kind == "playback":
             if message.get("state") == "speaking":
                 self._speaking_since = at
@@ -207,6 +211,18 @@ class WebRtcStudent(Student):
             with contextlib.suppress(Exception):
                 await self.probe.close_via_edge()
             await self.probe.close()
+
+
+def _gateway_stages(stage_ms: object) -> dict[str, float]:
+    """The edge's ``stage_ms`` (the gateway's TurnTimings from end of speech) as the report's
+    ``gateway.eos_to_*`` stages, the names gRPC students give them."""
+    if not isinstance(stage_ms, dict):
+        return {}
+    return {
+        f"eos_to_{name}": float(ms)
+        for name, ms in stage_ms.items()
+        if isinstance(name, str) and isinstance(ms, int | float)
+    }
 
 
 def _status_name(code: object) -> str:

@@ -7,7 +7,7 @@ dropped by id, whether already queued or still on the wire.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 from rtc_edge.video_encoding import I420Image
@@ -51,10 +51,17 @@ class TutorFrame:
 
 @dataclass(frozen=True)
 class TurnEvent:
-    """A turn started, was interrupted, completed or failed."""
+    """A turn started, was interrupted, completed or failed.
+
+    ``stage_ms``: the gateway's stage times so far, in ms from the end of the student's speech
+    (``final_transcript``, ``first_token``, ``first_audio``, ``first_frame``: the first TTS
+    audio and the first lip-sync frame as they reached the gateway); empty for a typed turn.
+    What a page or a load test needs to tell where a slow answer's time went.
+    """
 
     kind: TurnEventKind
     turn_id: str
+    stage_ms: dict[str, float] = field(default_factory=dict, compare=False)
 
 
 @dataclass(frozen=True)

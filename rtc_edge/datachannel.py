@@ -1,7 +1,8 @@
 """The data channel's JSON messages: the page's inputs and the conversation's events.
 
 To the page: ``transcript`` (text, final, turn_id), ``assistant_text`` (turn_id, delta),
-``turn`` (event: started/interrupted/completed/failed, turn_id), ``speech`` (event:
+``turn`` (event: started/interrupted/completed/failed, turn_id; once it ended, ``stage_ms``:
+the gateway's stage times from the end of speech), ``speech`` (event:
 started/ended), ``playback`` (state: speaking/listening), ``error`` (code, message, stage).
 From the page: ``{"type": "text", "text": ...}`` and ``{"type": "interrupt"}``; a bare
 string is a text message too.
@@ -36,7 +37,10 @@ def page_message(event: ConverseEvent) -> dict[str, Any] | None:
     if isinstance(event, AssistantText):
         return {"type": "assistant_text", "turn_id": event.turn_id, "delta": event.delta}
     if isinstance(event, TurnEvent):
-        return {"type": "turn", "event": event.kind, "turn_id": event.turn_id}
+        message: dict[str, Any] = {"type": "turn", "event": event.kind, "turn_id": event.turn_id}
+        if event.stage_ms and event.kind != "started":
+            message["stage_ms"] = event.stage_ms
+        return message
     if isinstance(event, SpeechEvent):
         return {"type": "speech", "event": event.name}
     if isinstance(event, ConversationError):

@@ -409,6 +409,20 @@ def rgb_to_i420(rgb: np.ndarray) -> I420Image:
     return I420Image(width, height, np.concatenate(planes).reshape(height * 3 // 2, width))
 
 
+def stage_ms(timings: gateway_pb2.TurnTimings) -> dict[str, float]:
+    """The stages that happened, in ms from the end of speech (none without one: a typed turn)."""
+    base = timings.end_of_speech_us
+    if not base:
+        return {}
+    stages = (
+        ("final_transcript", timings.final_transcript_us),
+        ("first_token", timings.first_token_us),
+        ("first_audio", timings.first_audio_us),
+        ("first_frame", timings.first_frame_us),
+    )
+    return {name: round((us - base) / 1000, 1) for name, us in stages if us}
+
+
 def _audio(turn_id: str, chunk: media_pb2.AudioChunk) -> TutorAudio:
     return TutorAudio(
         turn_id=turn_id, pcm=chunk.data, sample_rate_hz=chunk.sample_rate_hz, pts_us=chunk.pts_us
@@ -442,7 +456,11 @@ def converse_event(response: gateway_pb2.ConverseResponse) -> ConverseEvent | No
         )
     if kind == "turn_event":
         e = response.turn_event
-        return TurnEvent(kind=_TURN_EVENTS.get(e.type, "unknown"), turn_id=e.turn_id)
+        return TurnEvent(
+            kind=_TURN_EVENTS.get(e.type, "unknown"),
+            turn_id=e.turn_id,
+            stage_ms=stage_ms(e.timings),
+        )
     if kind == "speech_event":
         return SpeechEvent(name=_speech_event_name(response.speech_event))
     if kind == "error":

@@ -156,3 +156,11 @@ def test_default_questions_are_spoken_in_the_chosen_voice() -> None:
     assert espeak.pcm != piper.pcm
     for utterance in (espeak, piper):
         assert trim_silence(utterance.pcm) == utterance.pcm and utterance.duration_s > 0.5
+
+
+def test_webrtc_students_report_the_gateway_stages_the_edge_passes_on() -> None:
+    from loadtest.webrtc_student import _gateway_stages
+
+    stages = _gateway_stages({"final_transcript": 150.0, "first_frame": 450, "bad": "x"})
+    assert stages == {"eos_to_final_transcript": 150.0, "eos_to_first_frame": 450.0}
+    assert _gateway_stages(None) == {}

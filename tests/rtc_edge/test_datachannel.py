@@ -101,3 +101,46 @@ def test_page_messages(raw: str | bytes, expected: tuple[str, str] | None) -> No
 def test_long_text_is_cut_to_the_gateway_limit() -> None:
     parsed = client_message('{"type": "text", "text": "' + "a" * 5000 + '"}')
     assert parsed is not None and len(parsed[1]) == MAX_TEXT_CHARS
+
+
+def test_an_ended_turn_tells_the_page_the_gateway_stage_times() -> None:
+    timings = gateway_pb2.TurnTimings(
+        end_of_speech_us=2_000_000,
+        final_transcript_us=2_150_000,
+        first_token_us=2_160_500,
+        first_audio_us=2_400_000,
+        first_frame_us=2_450_000,
+        last_frame_us=9_000_000,
+    )
+    completed = gateway_pb2.ConverseResponse(
+        turn_event=gateway_pb2.TurnEvent(
+            turn_id="t1", type=gateway_pb2.TURN_EVENT_TYPE_COMPLETED, timings=timings
+        )
+    )
+    assert to_page(completed) == {
+        "type": "turn",
+        "event": "completed",
+        "turn_id": "t1",
+        "stage_ms": {
+            "final_transcript": 150.0,
+            "first_token": 160.5,
+            "first_audio": 400.0,
+            "first_frame": 450.0,
+        },
+    }
+    # A typed turn has no end of speech to count from; a started turn has no stages yet.
+    typed = gateway_pb2.TurnTimings(final_transcript_us=1_000, first_token_us=5_000)
+    no_speech = gateway_pb2.ConverseResponse(
+        turn_event=gateway_pb2.TurnEvent(
+            turn_id="t2", type=gateway_pb2.TURN_EVENT_TYPE_COMPLETED, timings=typed
+        )
+    )
+    assert to_page(no_speech) == {"type": "turn", "event": "completed", "turn_id": "t2"}
+    started = gateway_pb2.ConverseResponse(
+        turn_event=gateway_pb2.TurnEvent(
+            turn_id="t3",
+            type=gateway_pb2.TURN_EVENT_TYPE_STARTED,
+            timings=gateway_pb2.TurnTimings(end_of_speech_us=1, final_transcript_us=2_001),
+        )
+    )
+    assert to_page(started) == {"type": "turn", "event": "started", "turn_id": "t3"}
