@@ -234,8 +234,12 @@ class MediaPlayout:
         pts_s = pts_us / 1e6
         idle = not self._video and not self._audio
         if self._anchor is None or idle:
-            # A turn starts: its first frame and first sound on the same video tick.
+            # A turn starts: its first frame and first sound on the same video tick. The
+            # last turn's due time says nothing about this one's pts (a gap since is no gap
+            # in this turn's media: kept, it moved the first frame back there and froze the
+            # picture for the whole pause when the next frames came in the same burst).
             self._anchor = self._on_video_tick(now + START_LEAD_S) - pts_s
+            self._last_due = None
         due = self._anchor + pts_s
         if due < now:
             # The gateway fell behind real time (or the clock jumped): play from the next tick.

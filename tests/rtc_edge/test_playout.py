@@ -252,3 +252,34 @@ def test_an_interrupted_turn_goes_back_to_the_idle_loop_at_once() -> None:
     playout.drop_turn("turn-1")
     assert _play(playout, clock, 0.04) == [10]
     assert states == ["speaking", "listening"]
+
+
+def test_a_turn_after_a_pause_plays_its_burst_of_frames_without_a_freeze() -> None:
+    """The next turn's first frames, arriving together seconds after the last turn, play one
+    per tick (they froze for the whole pause when the pause was counted as a pts gap)."""
+    clock = FakeClock()
+    playout = MediaPlayout(fps=25, clock=clock)
+    playout.start_clock()
+    shown: list[float] = []
+
+    def play_until(until: float) -> None:
+        while clock.now < until:
+            played = playout.stats.video_frames_played
+            playout.next_video(clock.now)
+            playout.next_audio(clock.now)
+            playout.next_audio(clock.now + AUDIO_PTIME_S)
+            if playout.stats.video_frames_played > played:
+                shown.append(round(clock.now, 2))
+            clock.now = round(clock.now + 0.04, 4)
+
+    for i in range(4):
+        playout.push_frame(media_frame(i, turn_id="t1"))
+    playout.end_of_turn("t1")
+    play_until(105.0)
+    shown.clear()
+    for i in range(4):
+        playout.push_frame(media_frame(i, turn_id="t2"))
+    play_until(106.0)
+    assert len(shown) == 4
+    assert shown[-1] - shown[0] == pytest.approx(0.12)  # four frames on four ticks in a row
+    assert shown[0] <= 105.0 + 0.1  # the first on a tick soon after it came
