@@ -68,6 +68,30 @@ _PAUSE_INSERTIONS = {
 }
 
 
+# A question made with an auxiliary ("how does photosynthesis ...", "why can plants ...") needs
+# a main verb after its subject; ending on the subject, it is unfinished. "who" is left out (it
+# is the subject itself: "who did it"), and so are pronoun subjects, which end elliptic
+# questions ("why should I?", "how do you?").
+_QUESTION_WORDS = {
+    "en": frozenset({"what", "why", "how", "when", "where", "which"}),
+}
+_VERB_NEEDING_AUXILIARIES = {
+    "en": frozenset(
+        {
+            *("do", "does", "did", "don't", "doesn't", "didn't"),
+            *("can", "could", "will", "would", "should", "might", "must"),
+            *("can't", "couldn't", "won't", "wouldn't", "shouldn't"),
+        }
+    ),
+}
+_PRONOUNS = {
+    "en": frozenset({"i", "you", "he", "she", "it", "we", "they", "this", "that", "there"}),
+}
+_DETERMINERS = {
+    "en": frozenset({"a", "an", "the", "this", "that", "these", "those", "some", "all"}),
+}
+
+
 def smart_turn_model_path() -> Path:
     """Where the installed pipecat-ai wheel keeps the Smart Turn v3.2 CPU model.
 
@@ -139,20 +163,19 @@ class SmartTurnModel:
                 pause so far); the last 8 s are used, shorter audio is padded with silence
                 in front, as the model was trained.
         """
-        samples = MODEL_SECONDS * SAMPLE_RATE
-        x = np.asarray(audio, dtype=np.float32)[-samples:]
-        x = np.pad(x, (samples - len(x), 0))
-        features = log_mel(x, frames=_MODEL_FRAMES)[np.newaxis]
+        features = log_mel(audio, frames=_MODEL_FRAMES, pad_front=True)[np.newaxis]
         (output,) = self._session.run(None, {"input_features": features})
         # The export applies the sigmoid itself (its output is named "logits" nonetheless).
         return float(np.clip(np.asarray(output).reshape(-1)[0], 0.0, 1.0))
 
 
 def unfinished_by_words(text: str, language: str = "en") -> bool:
-    """True when ``text`` ends on a word that a sentence in ``language`` cannot end on.
+    """True when ``text`` ends where a sentence in ``language`` cannot end.
 
-    A short word heard after such a word is taken for what the recognizer made of the pause's
-    hiss ("the difference between of", "make their are"), not as the sentence's end.
+    That is on a word no sentence ends on ("between", "the", "their"), or on the subject of a
+    question whose verb is still to come ("how does photosynthesis"). A short word heard after
+    such a word is taken for what the recognizer made of the pause's hiss ("the difference
+    between of", "make their are"), not as the sentence's end.
     Languages without a word list never count as unfinished.
     """
     endings = _UNFINISHED_ENDINGS.get(language)
@@ -162,7 +185,26 @@ def unfinished_by_words(text: str, language: str = "en") -> bool:
     if words[-1] in endings:
         return True
     noise = _PAUSE_INSERTIONS.get(language, frozenset())
-    return len(words) >= 2 and words[-2] in endings and words[-1] in noise
+    if len(words) >= 2 and words[-2] in endings and words[-1] in noise:
+        return True
+    return _subject_without_verb(words, language)
+
+
+def _subject_without_verb(words: list[str], language: str) -> bool:
+    """The last clause is an auxiliary question that stops after its subject.
+
+    "how does photosynthesis", "why do the leaves", "can plants": the auxiliary opens the
+    sentence or follows a question word, and at most one word besides determiners comes
+    after it, so there is a subject (not a pronoun) and no verb yet.
+    """
+    auxiliaries = _VERB_NEEDING_AUXILIARIES.get(language, frozenset())
+    questions = _QUESTION_WORDS.get(language, frozenset())
+    determiners = _DETERMINERS.get(language, frozenset()) | _UNFINISHED_ENDINGS[language]
+    for index in range(len(words) - 2, -1, -1):
+        if words[index] in auxiliaries and (index == 0 or words[index - 1] in questions):
+            subject = [w for w in words[index + 1 :] if w not in determiners]
+            return len(subject) == 1 and subject[0] not in _PRONOUNS.get(language, ())
+    return False
 
 
 @dataclass(frozen=True)

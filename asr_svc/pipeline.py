@@ -127,6 +127,12 @@ class RecognitionPipeline:
         )
         # A pause waiting for its verdict: (its audio, the words so far).
         self._pause: tuple[np.ndarray, str] | None = None
+        # Silence inside an utterance longer than the silence rule's: the engine gets it only
+        # if speech resumes. Decoding the seconds of hiss while smart turn waits for an
+        # unfinished question costs CPU and makes the recognizer insert words ("what is
+        # photosynthesis the"); up to min_silence_ms it decodes what it always did.
+        self._trailing = endpointing.min_silence_ms * SAMPLE_RATE // 1000
+        self._held: list[np.ndarray] = []
 
     @property
     def position_ms(self) -> int:
@@ -222,7 +228,7 @@ class RecognitionPipeline:
                 self._defer_finals = False
             if self._ending is not None or self._pause is not None:
                 return events
-            if self._utterance is not None and len(self._pending):
+            if self._utterance is not None and len(self._pending) and not self._held:
                 # The last partial window is too short for the VAD, but it is speech audio.
                 self._accept(self._pending)
             self._position += len(self._pending)
@@ -306,8 +312,15 @@ class RecognitionPipeline:
         if self._recent is not None:
             self._recent.append((start, window))
         if self._utterance is not None:
-            self._accept(window)
+            silence_start = self._endpointer.silence_start
+            if silence_start is not None and start - silence_start >= self._trailing:
+                self._held.append(window)
+            else:
+                self._accept(window)
         decision = self._endpointer.step(probability, start, self._position)
+        if self._held and self._endpointer.speaking and self._endpointer.silence_start is None:
+            self._accept(np.concatenate(self._held))  # the student went on after the pause
+            self._held = []
         if isinstance(decision, SpeechOnset):
             self._start_utterance(decision, events)
         elif isinstance(decision, SpeechOffset):
@@ -368,6 +381,7 @@ class RecognitionPipeline:
         utterance = self._utterance
         assert utterance is not None
         self._utterance = None
+        self._held = []
         keep = min(
             utterance.accepted, max(0, offset.end_sample + self._pad - utterance.audio_start)
         )

@@ -32,6 +32,7 @@ from svc_core.server import StartupError
 from tests.asr_svc.speech import audio_requests, config_request, recognize, speech_events
 from tests.asr_svc.turn_speech import (
     COMPLETE_QUESTIONS,
+    LEAD_MS,
     PHRASE_HINTS,
     SPEAKERS,
     drive,
@@ -42,8 +43,9 @@ from tests.support.speech import chunks
 
 pytestmark = pytest.mark.integration
 
-PAUSE_MS = 160
-#: Pauses after a word no English sentence ends on ("between", "the", "their").
+PAUSE_MS = EndpointingOptions().turn_pause_ms
+#: Pauses where no English sentence ends: after "between", "the", "their", or a question's
+#: subject before its verb ("how does photosynthesis").
 AFTER_FUNCTION_WORDS = [(a, b) for a, b in THINKING_PAUSE_QUESTIONS if unfinished_by_words(a)]
 
 
@@ -99,7 +101,7 @@ def test_thinking_pauses_mid_sentence_are_not_cut(pocketsphinx_engine, vad, judg
     little of the intonation it listens to), so what holds them is the word rule, fed by
     pocketsphinx's hypothesis at the pause. That hypothesis is a first pass and sometimes
     wrong ("can you explain it how does" for "can you explain how the"); the benchmark
-    reports the rate over both voices. At most one of the six may be cut here.
+    reports the rate over both voices. At most one of them may be cut here.
     """
     calls = judge.calls
     cut = []
@@ -117,6 +119,51 @@ def test_thinking_pauses_mid_sentence_are_not_cut(pocketsphinx_engine, vad, judg
     assert len(cut) <= 1, cut
     # Judged at each thinking pause and again after the last word.
     assert judge.calls - calls >= 2 * len(AFTER_FUNCTION_WORDS) - len(cut)
+
+
+class _Counted:
+    """The real engine stream, counting the audio it is given."""
+
+    def __init__(self, stream) -> None:
+        self._stream = stream
+        self.samples = 0
+
+    def accept(self, samples) -> None:
+        self.samples += len(samples)
+        self._stream.accept(samples)
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+
+def test_an_unfinished_question_left_alone_is_not_decoded_through_the_silence_limit(
+    pocketsphinx_engine, vad, judge
+):
+    """The student stops after "... between" and says no more: the pipeline waits out the
+    silence limit, but the recognizer decodes no more of that silence than the silence rule
+    would (500 ms). Seconds of hiss cost CPU and made it add words ("what is photosynthesis
+    the")."""
+    first = AFTER_FUNCTION_WORDS[0][0]
+    spoken = framed(SPEAKERS["espeak"](first))
+    stream = _Counted(pocketsphinx_engine.open_stream(StreamSpec(phrase_hints=PHRASE_HINTS)))
+    pipeline = RecognitionPipeline(
+        stream,  # type: ignore[arg-type]
+        vad.stream(),
+        EndpointingOptions(end_of_turn="smart_turn", min_silence_ms=500),
+        input_rate=16000,
+        interim_results=True,
+        interim_interval_ms=200,
+        incremental=True,
+        turn_judge=judge,
+    )
+    heard = drive(pipeline, spoken.pcm)
+    ((at_ms, ended),) = heard.ends
+    assert ended.end_reason is EndOfTurnReason.SILENCE_LIMIT
+    assert at_ms - spoken.end_ms >= 2000
+    assert [f.transcript.split()[:4] for f in heard.finals] == [first.split()[:4]]
+    # From the padding before the onset to 500 ms after the VAD heard silence.
+    decoded_ms = stream.samples * 1000 // 16000
+    assert decoded_ms <= (spoken.end_ms - LEAD_MS) + 200 + 500 + 150
 
 
 @pytest.mark.parametrize(("first", "rest"), AFTER_FUNCTION_WORDS[:3])
@@ -146,7 +193,7 @@ def test_complete_questions_in_a_natural_voice_end_a_short_pause_after_the_last_
         if ended.end_reason is EndOfTurnReason.TURN_COMPLETE:
             fast += 1
             assert ended.end_of_turn_probability >= 0.5
-            # The pause (160 ms) plus the VAD's lag, counted in audio.
+            # The pause plus the VAD's lag, counted in audio.
             assert at_ms - spoken.end_ms <= PAUSE_MS + 150
         else:
             assert ended.end_reason is EndOfTurnReason.SILENCE_LIMIT

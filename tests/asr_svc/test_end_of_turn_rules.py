@@ -39,6 +39,17 @@ def test_log_mel_matches_the_whisper_feature_extractor(seconds):
     np.testing.assert_allclose(ours, expected, atol=2e-4)
 
 
+@pytest.mark.parametrize("samples", [0, 150, 201, 360, 16_000, 127_999, 128_000, 200_000])
+def test_front_padded_features_equal_those_of_the_padded_waveform(samples):
+    # Smart Turn hears short utterances padded with silence in front; the padding's frames
+    # are computed once and copied, which must change nothing.
+    audio = np.random.default_rng(samples).normal(0, 0.1, samples).astype(np.float32)
+    padded = np.pad(audio[-128_000:], (128_000 - min(samples, 128_000), 0))
+    np.testing.assert_allclose(
+        log_mel(audio, frames=800, pad_front=True), log_mel(padded, frames=800), atol=1e-5
+    )
+
+
 @pytest.mark.parametrize(
     ("text", "unfinished"),
     [
@@ -52,6 +63,15 @@ def test_log_mel_matches_the_whisper_feature_extractor(seconds):
         ("how do plants make their are", True),
         ("what is the difference between them", False),
         ("why is the sky blue", False),
+        # An auxiliary question that stops after its subject still needs its verb...
+        ("how does photosynthesis", True),
+        ("why do the leaves", True),
+        ("can volcanoes", True),
+        ("how does photosynthesis work", False),
+        # ...but a pronoun subject ends elliptic questions, and "who" is a subject itself.
+        ("why should i", False),
+        ("who did it", False),
+        ("so do i", False),
         ("", False),
     ],
 )
