@@ -85,6 +85,10 @@ class EdgeSettings(ServiceSettings):
     # at once. Longer than any silence that ends a turn (smart turn waits up to 2.5 s).
     microphone_quiet_after_s: float = Field(default=3.0, gt=0, le=60)
     microphone_quiet_batch_ms: int = Field(default=200, ge=0, le=1000)
+    # Opus DTX between turns: after 200 ms of silence the tutor's audio is one 1-byte packet
+    # every 400 ms instead of a packet every 20 ms, as a browser's own Opus sends silence
+    # (two thirds of a listening student's packets; false: 20 ms silence packets throughout).
+    audio_dtx: bool = True
     # Seconds of the tutor's media held per peer; the gateway sends at most ~1.5 s ahead.
     media_buffer_s: float = Field(default=4.0, gt=0)
     # Size of the still frame shown when the idle loop is unavailable.

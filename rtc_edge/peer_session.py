@@ -132,7 +132,7 @@ class PeerSession:
             else (settings.fallback_width, settings.fallback_height)
         )
         self.video_track = PlayoutVideoTrack(self.playout, encoder, fallback_size=fallback)
-        self.audio_track = PlayoutAudioTrack(self.playout)
+        self.audio_track = PlayoutAudioTrack(self.playout, dtx=settings.audio_dtx)
         self.codecs: dict[str, str] = {}
         self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
         self.channel: RTCDataChannel | None = None

@@ -13,7 +13,15 @@ from aiortc.mediastreams import MediaStreamError
 
 from rtc_edge.idle_loop import encode_loop
 from rtc_edge.playout import MediaPlayout
-from rtc_edge.tracks import PlayoutAudioTrack, PlayoutVideoTrack, opus_silence
+from rtc_edge.tracks import (
+    DTX_HANGOVER_TICKS,
+    DTX_INTERVAL_TICKS,
+    PlayoutAudioTrack,
+    PlayoutVideoTrack,
+    opus_dtx,
+    opus_silence,
+    shared_epoch,
+)
 from rtc_edge.video_encoding import (
     EncoderSettings,
     EncoderUnavailable,
@@ -193,3 +201,81 @@ async def test_tracks_record_when_a_turns_picture_and_sound_began() -> None:
     await asyncio.gather(play(video, 8), play(audio, 16))
     assert len(video.turn_onsets) == 2 and len(audio.sound_onsets) == 2
     assert audio.sound_onsets[1].at - video.turn_onsets[1].at == pytest.approx(0, abs=0.001)
+
+
+async def test_between_turns_the_audio_goes_quiet_with_opus_dtx() -> None:
+    """After a hangover of silence packets, one 1-byte DTX packet every 400 ms; a turn's sound
+    starts on its own tick, and the RTP clock never stops counting 20 ms ticks."""
+    playout = MediaPlayout(fps=25)
+    track = PlayoutAudioTrack(playout)
+    sent = [await track.recv() for _ in range(DTX_HANGOVER_TICKS + 2)]
+    packets = [p for p in sent if isinstance(p, av.Packet)]
+    assert len(packets) == len(sent)
+    data = [bytes(p) for p in packets]
+    assert data[:DTX_HANGOVER_TICKS] == [opus_silence()] * DTX_HANGOVER_TICKS
+    assert data[DTX_HANGOVER_TICKS:] == [opus_dtx()] * 2 and len(opus_dtx()) == 1
+    pts = [int(p.pts or 0) for p in packets]
+    assert all(b - a == 960 for a, b in itertools.pairwise(pts[: DTX_HANGOVER_TICKS + 1]))
+    assert pts[-1] - pts[-2] == 960 * DTX_INTERVAL_TICKS  # the ticks between send nothing
+    assert track.dtx_packets == 2
+
+    playout.push_frame(media_frame(0, amplitude=0.5))
+    sound = await track.recv()
+    assert isinstance(sound, av.Packet) and len(bytes(sound)) > 8  # the turn, encoded
+    assert int(sound.pts or 0) > pts[-1] and (int(sound.pts or 0) - pts[-1]) % 960 == 0
+    after = [await track.recv() for _ in range(3)]
+    assert (
+        isinstance(after[-1], av.Packet) and bytes(after[-1]) == opus_silence()
+    )  # the hangover again, not DTX at once
+    decoder = av.CodecContext.create("opus", "r")
+    assert isinstance(decoder, av.AudioCodecContext)
+    assert decoder.decode(av.Packet(opus_dtx())) is not None  # a decoder takes it
+
+
+async def test_without_dtx_silence_is_sent_every_20_ms() -> None:
+    track = PlayoutAudioTrack(MediaPlayout(fps=25), dtx=False)
+    packets = [await track.recv() for _ in range(DTX_HANGOVER_TICKS + 3)]
+    assert [bytes(p) for p in packets if isinstance(p, av.Packet)] == [opus_silence()] * len(
+        packets
+    )
+
+
+async def test_every_peer_ticks_on_the_same_instants() -> None:
+    """Media clocks start on whole seconds, so two peers' ticks coincide (one loop wake-up)."""
+    first, second = MediaPlayout(fps=25), MediaPlayout(fps=25)
+    a, b = PlayoutAudioTrack(first), PlayoutAudioTrack(second)
+    await a.recv()
+    await asyncio.sleep(0.013)  # the second peer joins a little later
+    await b.recv()
+    # Whole seconds (the same one unless the two straddle a second): 20 ms and 40 ms periods
+    # from either land on the same instants.
+    assert first.epoch is not None and second.epoch is not None
+    assert first.epoch % 1 == 0 and second.epoch % 1 == 0
+    assert shared_epoch(12.999) == 12.0
+
+
+async def test_the_turn_encoder_opens_ahead_and_serves_every_turn_from_a_key_frame() -> None:
+    """Opened when the idle loop is known (warmed with one picture), kept between turns: each
+    turn still starts with its own key frame, and the stream decodes throughout."""
+    settings = EncoderSettings(codec="h264", keyframe_interval=5)
+    loop = encode_loop([flat_image(32, 20 + 10 * i) for i in range(10)], settings)
+    playout = MediaPlayout(fps=25)
+    track = PlayoutVideoTrack(playout, settings, fallback_size=(32, 32))
+    track.show_idle_loop(loop)
+    packets = [await track.recv() for _ in range(3)]
+    assert track.stats.turn_encoders_opened == 1  # before any turn
+    for turn, luma in (("turn-1", 230), ("turn-2", 200)):
+        for i in range(3):
+            playout.push_frame(media_frame(i, luma=luma, size=32, turn_id=turn))
+        playout.end_of_turn(turn)
+        encoded = track.stats.turn_frames_encoded
+        while track.stats.turn_frames_encoded < encoded + 3 or playout.queued_video:
+            packets.append(await track.recv())
+        packets += [await track.recv() for _ in range(6)]  # back on the idle loop
+    assert track.stats.turn_encoders_opened == 1
+    lumas = decoded_lumas("h264", packets)
+    assert len(lumas) == len(packets)
+    for luma in (230, 200):
+        first = lumas.index(luma)
+        assert packets[first].is_keyframe and lumas.count(luma) >= 3
+    track.stop()
