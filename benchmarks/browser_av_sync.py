@@ -56,7 +56,10 @@ LISTENING = "window.vt.messages.filter(m => m.type === 'playback' && m.state ===
 # For comparison (--without-hold): the page as if the browser had no jitterBufferTarget, so
 # only Chromium's own A/V sync lines sound and picture up.
 WITHOUT_HOLD_SCRIPT = "delete RTCRtpReceiver.prototype.jitterBufferTarget;"
-HOLD_SCRIPT = "({ms: window.vt.videoHoldMs ?? null, correction: window.vt.videoHoldCorrectionMs})"
+HOLD_SCRIPT = (
+    "({ms: window.vt.videoHoldMs ?? null, correction: window.vt.videoHoldCorrectionMs,"
+    " gap: window.vt.avGapMs ?? null})"
+)
 
 
 async def _session(gateway: str) -> gateway_pb2.CreateSessionResponse:

@@ -100,26 +100,31 @@ function silenceTutor() {
 // audio in its jitter buffer (tens of ms, 100-600 on a busy machine) and plays it through the
 // audio device (another 10-40 ms) while video waits far less, so the picture would show ahead
 // of its sound. Chromium lines them up by the RTCP sender reports, but only after a few
-// reports and then at most ~80 ms a second: a first answer seconds after joining started
-// with the mouth moving 100-400 ms before the voice. So the page holds the video itself
-// (the video receiver's jitterBufferTarget), four times a second:
+// reports and then at most ~80 ms a second, and it leaves anything under 30 ms: a first answer
+// seconds after joining started with the mouth moving 100-400 ms before the voice. So the
+// page holds the video itself (the video receiver's jitterBufferTarget), four times a second:
 // - by as long as the audio waits now: its jitter buffer's delay plus the device's playout
 //   delay (getStats), without what Chromium's own sync added to the audio (holding by that
 //   too would let the two ratchet each other up);
-// - corrected by what is still left between them once the video has settled on that hold:
-//   the sender times of the frame on screen and the sample being played
-//   (estimatedPlayoutTimestamp), a slow correction within +-60 ms that fades while the
-//   video's own jitter keeps it off the hold.
+// - corrected by what is still left between them once the video has settled on that hold,
+//   measured on this page, not estimated: how long after its last packet arrived each frame
+//   is shown (requestVideoFrameCallback's receiveTime and expectedDisplayTime) against how
+//   long after arriving the audio is heard. The frame shows that long after the delay the
+//   video is held for: decoding, handing it to the compositor and the next vsync; Chromium's
+//   own playout estimates count none of it (they take a frame as shown at its render time),
+//   which put them 10-50 ms off what was shown. A slow correction within +-MAX_CORRECTION_MS
+//   that fades while the video's own jitter keeps it off the hold.
 const SYNC_EVERY_MS = 250;
 const SYNC_STEP_MS = 10; // smaller changes are not worth moving the video's playout for
 const MAX_VIDEO_HOLD_MS = 2000;
-const CORRECTION_GAIN = 0.25;
-const MAX_CORRECTION_MS = 60;
+const CORRECTION_GAIN = 0.35;
+const MAX_CORRECTION_MS = 100;
 const UNSETTLED_DECAY = 0.8;
 const SETTLED_MS = 15; // the video's target is this close to the hold: it has caught up
+const MIN_FRAMES = 3; // frames shown in a sync period for its gap to count
 
 function delayCounters(report) {
-  const now = { audio: null, video: null, device: null, audioAt: null, videoAt: null };
+  const now = { audio: null, video: null, device: null };
   report.forEach((r) => {
     if (r.type === "inbound-rtp" && r.kind === "audio") {
       now.audio = {
@@ -128,10 +133,8 @@ function delayCounters(report) {
                (r.jitterBufferMinimumDelay || r.jitterBufferTargetDelay || 0),
         count: r.jitterBufferEmittedCount || 0,
       };
-      now.audioAt = r.estimatedPlayoutTimestamp || null;
     } else if (r.type === "inbound-rtp" && r.kind === "video") {
       now.video = { delay: r.jitterBufferTargetDelay || 0, count: r.jitterBufferEmittedCount || 0 };
-      now.videoAt = r.estimatedPlayoutTimestamp || null;
     } else if (r.type === "media-playout") {
       now.device = { delay: r.totalPlayoutDelay || 0, count: r.totalSamplesCount || 0 };
     }
@@ -139,11 +142,33 @@ function delayCounters(report) {
   return now;
 }
 
+const median = (values) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)];
+};
+
+// How long after its last packet arrived each tutor frame is shown (ms), as they are shown.
+function watchFrameDelays(pc, shown) {
+  const video = $("tutor-video");
+  if (!("requestVideoFrameCallback" in video)) return false;
+  const step = (_now, meta) => {
+    if (vt.pc !== pc) return;
+    if (meta.receiveTime && meta.expectedDisplayTime) {
+      shown.push(meta.expectedDisplayTime - meta.receiveTime);
+    }
+    video.requestVideoFrameCallback(step);
+  };
+  video.requestVideoFrameCallback(step);
+  return true;
+}
+
 function holdVideoWithAudio(pc) {
   let last = null;
   let target = null;
   let correction = 0;
   const gaps = [];
+  const shown = [];
+  const measured = watchFrameDelays(pc, shown);
   const perSampleMs = (a, b) =>
     (a && b && a.count > b.count ? (1000 * (a.delay - b.delay)) / (a.count - b.count) : null);
   const timer = setInterval(async () => {
@@ -153,6 +178,7 @@ function holdVideoWithAudio(pc) {
     let report;
     try { report = await pc.getStats(); } catch (_) { return; }
     const now = delayCounters(report);
+    const frames = shown.splice(0);
     const before = last;
     last = now;
     if (!before) return;
@@ -160,19 +186,21 @@ function holdVideoWithAudio(pc) {
     if (audioMs === null) return;
     const deviceMs = perSampleMs(now.device, before.device) || 0;
     const videoMs = perSampleMs(now.video, before.video);
-    // How much later the sound is heard than its picture shows, by Chromium's estimate (the
-    // audio's already allows for the device's delay).
-    if (now.audioAt && now.videoAt && Math.abs(now.videoAt - now.audioAt) < 1000) {
-      gaps.push(now.videoAt - now.audioAt);
-      if (gaps.length > 3) gaps.shift();
+    if (measured && frames.length >= MIN_FRAMES) {
+      // How much later the sound is heard than its picture shows (both from arrival).
+      const gap = audioMs + deviceMs - median(frames);
       const settled = target !== null && videoMs !== null && Math.abs(videoMs - target) <= SETTLED_MS;
+      if (settled) {
+        gaps.push(gap);
+        if (gaps.length > 3) gaps.shift();
+      }
       if (settled && gaps.length === 3) {
-        const gap = [...gaps].sort((a, b) => a - b)[1];
         correction = Math.max(-MAX_CORRECTION_MS,
-                              Math.min(MAX_CORRECTION_MS, correction + CORRECTION_GAIN * gap));
+                              Math.min(MAX_CORRECTION_MS, correction + CORRECTION_GAIN * median(gaps)));
       } else if (!settled) {
         correction *= UNSETTLED_DECAY; // the video runs on its own jitter: no correction piles up
       }
+      vt.avGapMs = Math.round(gap);
     }
     const hold = Math.min(MAX_VIDEO_HOLD_MS, Math.max(0, Math.round(audioMs + deviceMs + correction)));
     if (target === null || Math.abs(hold - target) >= SYNC_STEP_MS) {

@@ -132,7 +132,9 @@ AV_PROBE_SCRIPT = """
   function watchVideo(video) {
     const step = (now, meta) => {
       keep(avt.frames, { now, shown: meta.expectedDisplayTime, received: meta.receiveTime,
-                         rtp: meta.rtpTimestamp, presented: meta.presentedFrames });
+                         rtp: meta.rtpTimestamp, presented: meta.presentedFrames,
+                         submitted: meta.presentationTime, captured: meta.captureTime ?? null,
+                         decoding: meta.processingDuration ?? null, media: meta.mediaTime });
       video.requestVideoFrameCallback(step);
     };
     video.requestVideoFrameCallback(step);
@@ -152,6 +154,9 @@ AV_PROBE_SCRIPT = """
         row.playout = { delay: r.totalPlayoutDelay || 0, samples: r.totalSamplesCount || 0 };
       }
     });
+    const vt = window.vt;
+    row.hold = { ms: vt.videoHoldMs ?? null, correction: vt.videoHoldCorrectionMs ?? null,
+                 gap: vt.avGapMs ?? null };
     for (const receiver of pc.getReceivers()) {
       if (receiver.track && row[receiver.track.kind])
         row[receiver.track.kind].jitterBufferTarget = receiver.jitterBufferTarget;
@@ -211,9 +216,12 @@ class AvOnset:
     each stream's time from the edge's tick to the student.
 
     The picture: the turn's first frame (by its RTP timestamp) at its expected display time
-    (requestVideoFrameCallback). The sound: when the packet holding the first audible sample
-    left Chromium's jitter buffer for the track (getSynchronizationSources), plus the audio
-    device's playout delay (getStats' media-playout): what the page's media element plays.
+    (requestVideoFrameCallback). A busy page runs that callback for some frames only: when it
+    missed the first frames of the turn (``unseen_frames``), the first frame it saw stands for
+    them, with its own delay (shown less its own send time). The sound: when the packet
+    holding the first audible sample left Chromium's jitter buffer for the track
+    (getSynchronizationSources), plus the audio device's playout delay (getStats'
+    media-playout): what the page's media element plays.
     Two other accounts are kept beside it: ``web_audio_delay_ms``, when an AudioWorklet on the
     same track heard that sample at the AudioContext's output (Web Audio buffers on its own),
     and ``estimated_audio_delay_ms``, Chromium's estimatedPlayoutTimestamp, which maps the
@@ -223,6 +231,7 @@ class AvOnset:
 
     offset_ms: float
     sender_gap_ms: float
+    unseen_frames: int
     video_delay_ms: float
     audio_delay_ms: float
     web_audio_delay_ms: float | None
@@ -234,6 +243,7 @@ class AvOnset:
         out: dict[str, Any] = {
             k: round(v, 1) for k, v in asdict(self).items() if isinstance(v, float)
         }
+        out["unseen_frames"] = self.unseen_frames
         out["jitter_buffers_ms"] = self.jitter_buffers
         return out
 
@@ -254,9 +264,11 @@ def av_onsets(
     video: Sequence[Onset],
     sound: Sequence[Onset],
     origins: dict[str, int],
+    fps: int = 25,
 ) -> list[AvOnset]:
     """Each turn's A/V onset at the browser, from the page's probe, the edge's tracks and
-    their RTP origins (``rtp_origins``). Turns the page had not played yet are left out."""
+    their RTP origins (``rtp_origins``); ``fps``, the video's frame rate. Turns the page had
+    not played yet are left out."""
     origin = float(probe["timeOrigin"])
     found = []
     for picture in video:
@@ -280,6 +292,9 @@ def av_onsets(
         if frame is None or played is None:
             continue
         shown = _shown(frame)
+        # The first frame the page saw, if not the turn's first: its own send time.
+        later_ms = ((frame["rtp"] - first_rtp) % 2**32) / (VIDEO_CLOCK_RATE / 1000)
+        sent_video += later_ms
         buffers = jitter_buffers_around(probe["stats"], shown)
         device = buffers.get("audio_device", {}).get("delay", 0.0)
         late_packets = ((played["rtp"] - packet_rtp) % 2**32) / AUDIO_FRAME_SAMPLES
@@ -290,6 +305,7 @@ def av_onsets(
             AvOnset(
                 offset_ms=(heard - sent_audio) - (shown - sent_video),
                 sender_gap_ms=(audible.at - picture.at) * 1000,
+                unseen_frames=round(later_ms * fps / 1000),
                 video_delay_ms=shown - sent_video,
                 audio_delay_ms=heard - sent_audio,
                 web_audio_delay_ms=None if tap is None else tap - sent_audio,
@@ -356,31 +372,41 @@ def av_offsets_during(
     return offsets
 
 
-async def rtp_origins(peer: PeerSession, samples: int = 24) -> dict[str, int]:
+async def rtp_origins(
+    peer: PeerSession, packets: int = 5, timeout_s: float = 3.0
+) -> dict[str, int]:
     """Each outgoing track's RTP timestamp origin: aiortc adds one, drawn at random, to the
-    track's own timestamps (``Onset.pts``). Read from the sender's last sent timestamp while
-    the clock says which tick that was (most reads fall between two ticks; the commonest
-    answer wins). Reads aiortc's private state: for tests and benchmarks only."""
+    track's own timestamps (``Onset.pts``). Read from the sender's last sent timestamp just
+    after it changed, while the clock still says which tick that packet was (a packet leaves
+    on its tick); the commonest answer over ``packets`` packets per track wins. Watching for
+    the change, not sampling at random, keeps it right between turns too, when the audio
+    sends a DTX packet only every few hundred ms. Reads aiortc's private state: for tests and
+    benchmarks only."""
     playout = peer.playout
     if playout.epoch is None:
         return {}
     ticks = {"audio": (AUDIO_PTIME_S, AUDIO_FRAME_SAMPLES), "video": (1 / playout.fps, None)}
     seen: dict[str, Counter[int]] = {kind: Counter() for kind in ticks}
-    for _ in range(samples):
+    last: dict[str, int] = {}
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while loop.time() < deadline and min(sum(c.values()) for c in seen.values()) < packets:
         for transceiver in peer.pc.getTransceivers():
             kind = transceiver.kind
             sent = getattr(transceiver.sender, "_RTCRtpSender__rtp_timestamp", None)
             if kind not in ticks or not sent:
                 continue
-            period, samples_per_tick = ticks[kind]
-            tick = math.floor((playout.clock() - playout.epoch) / period)
-            pts = (
-                tick * samples_per_tick
-                if samples_per_tick
-                else round(tick * VIDEO_CLOCK_RATE / playout.fps)
-            )
-            seen[kind][(sent - pts) % 2**32] += 1
-        await asyncio.sleep(0.007)
+            if kind in last and sent != last[kind]:
+                period, samples_per_tick = ticks[kind]
+                tick = math.floor((playout.clock() - playout.epoch) / period)
+                pts = (
+                    tick * samples_per_tick
+                    if samples_per_tick
+                    else round(tick * VIDEO_CLOCK_RATE / playout.fps)
+                )
+                seen[kind][(sent - pts) % 2**32] += 1
+            last[kind] = sent
+        await asyncio.sleep(0.002)
     return {kind: counts.most_common(1)[0][0] for kind, counts in seen.items() if counts}
 
 

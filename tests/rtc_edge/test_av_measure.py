@@ -75,3 +75,16 @@ def test_a_turn_the_page_has_not_shown_is_left_out() -> None:
     later_sound = Onset(at=EPOCH_WALL + 9.0, pts=450 * 960)
     assert len(av_onsets(probe, [picture, later], [sound, later_sound], RTP)) == 1
     assert av_onsets(probe, [picture], [sound], {}) == []  # origins unknown: nothing to match
+
+
+def test_a_first_frame_the_page_did_not_see_is_stood_for_by_the_next_with_its_own_delay() -> None:
+    # A busy page runs requestVideoFrameCallback for some frames only: here not for the turn's
+    # first two. The next frame's delay stands for theirs (not its display time less the
+    # first frame's send time, which would count it 80 ms late).
+    probe, (picture, sound) = page_record(120, 150)
+    first = (RTP["video"] + picture.pts) % 2**32
+    probe["frames"] = [f for f in probe["frames"] if (f["rtp"] - first) % 2**32 not in (0, 3600)]
+    (onset,) = av_onsets(probe, [picture], [sound], RTP)
+    assert onset.unseen_frames == 2
+    assert onset.video_delay_ms == pytest.approx(120)
+    assert onset.offset_ms == pytest.approx(30, abs=0.5)
