@@ -13,7 +13,15 @@ from lipsync_svc.config import LipsyncSettings
 from lipsync_svc.drawn_face import DrawnFace
 from lipsync_svc.engines import ENGINES, create_engine
 from lipsync_svc.face_detection import HaarFaceDetector, smooth_boxes
-from lipsync_svc.frames import FaceBox, FrameEncoder, PixelFormat, output_size, resize_cover
+from lipsync_svc.frames import (
+    FaceBox,
+    FrameEncoder,
+    PixelFormat,
+    halved,
+    halvings,
+    output_size,
+    resize_cover,
+)
 from lipsync_svc.idle_loop import apply_plan, frame_changes, loop_plan
 from lipsync_svc.mouth import (
     MouthDriver,
@@ -64,6 +72,29 @@ def test_resize_cover_fills_and_crops_the_overflow_evenly() -> None:
     out = resize_cover(frame, 100, 100)
     assert out.shape == (100, 100, 3)
     assert out.min() == 255  # only the white middle is left
+
+
+@pytest.mark.parametrize(
+    ("source", "target"),
+    [((512, 512), (128, 128)), ((512, 384), (96, 96)), ((510, 510), (100, 60))],
+)
+def test_downscaling_by_halvings_matches_an_area_resize(
+    source: tuple[int, int], target: tuple[int, int]
+) -> None:
+    """Halving by linear resizes averages 2x2 blocks, as INTER_AREA does: same picture."""
+    rng = np.random.default_rng(7)
+    frame = rng.integers(0, 256, (source[1], source[0], 3), dtype=np.uint8)
+    out = resize_cover(frame, *target)
+    assert out.shape == (target[1], target[0], 3)
+    scale = max(target[0] / source[0], target[1] / source[1])
+    size = (max(target[0], round(source[0] * scale)), max(target[1], round(source[1] * scale)))
+    area = cv2.resize(frame, size, interpolation=cv2.INTER_AREA)
+    x0, y0 = (size[0] - target[0]) // 2, (size[1] - target[1]) // 2
+    reference = area[y0 : y0 + target[1], x0 : x0 + target[0]].astype(int)
+    assert np.abs(out.astype(int) - reference).max() <= 2
+    assert halvings(512, 512, 128, 128) == 2 and halvings(512, 384, 256, 192) == 1
+    assert halvings(512, 512, 200, 200) == 0 and halvings(510, 510, 255, 255) == 1
+    assert halved(frame, 1).shape == (source[1] // 2, source[0] // 2, 3)
 
 
 @pytest.mark.parametrize(
