@@ -4,13 +4,15 @@ back-pressure."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 
 import numpy as np
 import pytest
 
+from rtc_edge.converse_events import TutorAudio, TutorFrame
 from rtc_edge.playout import AUDIO_PTIME_S, UNDERRUN_HOLD_S, MediaPlayout
 from rtc_edge.video_encoding import I420Image
-from tests.rtc_edge.synthetic_media import media_frame
+from tests.rtc_edge.synthetic_media import flat_image, media_frame
 
 pytestmark = pytest.mark.unit
 
@@ -283,3 +285,57 @@ def test_a_turn_after_a_pause_plays_its_burst_of_frames_without_a_freeze() -> No
     assert len(shown) == 4
     assert shown[-1] - shown[0] == pytest.approx(0.12)  # four frames on four ticks in a row
     assert shown[0] <= 105.0 + 0.1  # the first on a tick soon after it came
+
+
+def _tagged_frame(index: int) -> TutorFrame:
+    """Frame ``index``: a picture of brightness 20 + index and 40 ms of audio whose every
+    sample is index + 1, so what plays tells which frame it came from."""
+    pcm = np.full(1920, index + 1, dtype="<i2").tobytes()
+    return TutorFrame(
+        turn_id="turn-1",
+        image=flat_image(16, 20 + index),
+        pts_us=index * 40_000,
+        audio=TutorAudio(turn_id="turn-1", pcm=pcm, sample_rate_hz=48000, pts_us=index * 40_000),
+    )
+
+
+def test_late_chunks_never_move_a_turns_sound_against_its_picture() -> None:
+    # The gateway hands a turn over in chunks of 5 frames (200 ms); on a busy machine some
+    # come late: the third and the sixth after the turn's media had run out (the picture
+    # holds, the sound pauses) and the rest of the turn plays that much later. Whatever the
+    # arrivals, each frame's picture and its first 20 ms of sound leave on the same tick,
+    # and its second 20 ms on the next.
+    clock = FakeClock()
+    playout = MediaPlayout(fps=25, clock=clock)
+    epoch = playout.start_clock()
+    playout.next_video(epoch)  # a video track plays this peer
+    arrivals = [0.0, 0.1, 0.65, 0.7, 0.9, 1.35, 1.4, 1.6]  # s after the epoch, per chunk
+    pending = [(epoch + at, range(5 * k, 5 * k + 5)) for k, at in enumerate(arrivals)]
+    pictures: dict[int, int] = {}  # tick -> frame shown (a new one)
+    sounds: dict[int, int] = {}  # tick -> frame whose audio played
+    last_shown = None
+    for tick in range(1, 200):
+        now = epoch + tick * AUDIO_PTIME_S
+        while pending and pending[0][0] <= now:
+            clock.now, frames = pending.pop(0)
+            for index in frames:
+                playout.push_frame(_tagged_frame(index))
+        clock.now = now
+        if tick % 2 == 0:  # the video track picks its frame ahead of the tick (ENCODE_LEAD_S)
+            image = playout.next_video(now)
+            shown = None if image is None else int(image.data[0, 0]) - 20
+            if shown is not None and shown != last_shown:
+                pictures[tick] = shown
+            last_shown = shown
+        pcm = playout.next_audio(now)
+        if pcm is not None:
+            sounds[tick] = int(np.frombuffer(pcm, dtype="<i2")[0]) - 1
+    assert sorted(pictures.values()) == list(range(40))  # every frame shown, in order
+    assert sorted(sounds.values()) == sorted(list(range(40)) * 2)  # every 20 ms played
+    for tick, frame in pictures.items():
+        assert sounds.get(tick) == frame, (tick, frame, sounds.get(tick))
+        assert sounds.get(tick + 1) == frame, (tick, frame, sounds.get(tick + 1))
+    assert playout.stats.stale_audio_dropped == 0
+    starts = sorted(pictures)
+    pauses = [b - a for a, b in itertools.pairwise(starts) if b - a > 2]
+    assert len(pauses) == 2  # the two late chunks: the turn waited for each
