@@ -9,6 +9,7 @@ from asr_svc.language_model.corpus import TutorText, corpus_lines
 from asr_svc.language_model.general_mix import _read_arpa, _tutor_prob
 from asr_svc.language_model.kneser_ney import kneser_ney_arpa
 from asr_svc.language_model.questions import clause_questions, clauses
+from asr_svc.language_model.words import phrase_words
 
 pytestmark = pytest.mark.unit
 
@@ -92,3 +93,23 @@ def test_kneser_ney_backs_off_to_how_many_words_a_word_follows():
     for history in [("lava",), ("<s>",)]:
         weighted = _probabilities(hinted, history, {"the"})["the"]
         assert weighted > 3 * _probabilities(once, history, {"the"})["the"]
+
+
+def test_numbers_in_documents_are_spelled_as_students_say_them():
+    def spoken(text: str) -> str:
+        return " ".join(phrase_words(text))
+
+    assert spoken("In the 1770s, by 1840; 1905, 1900, 2008 and 2024.") == (
+        "in the seventeen seventies by eighteen forty nineteen oh five nineteen hundred "
+        "two thousand eight and twenty twenty four"
+    )
+    assert spoken("the 19th century, the 1st, 2nd, 3rd, 12th and 21st") == (
+        "the nineteenth century the first second third twelfth and twenty first"
+    )
+    assert spoken("10,000 people, 4.5 km, 56% of 2,500,000 in the 80's") == (
+        "ten thousand people four point five km fifty six percent of two million five "
+        "hundred thousand in the eighties"
+    )
+    # Numbers outside the years' range are numbers; very long ones are read digit by digit.
+    assert spoken("room 101 and 3000 rooms") == "room one hundred one and three thousand rooms"
+    assert spoken("code 12345678901234").startswith("code one two three four")
