@@ -199,3 +199,48 @@ def test_a_peers_microphone_is_decoded_on_the_loop() -> None:
 def _tone_pcm() -> bytes:
     t = np.arange(16000) / 16000  # 1 s at 16 kHz
     return (8000 * np.sin(2 * np.pi * 300 * t)).astype("<i2").tobytes()
+
+
+@pytest.mark.parametrize("layout", ["mono", "stereo"])
+def test_opus_is_decoded_straight_to_mono_and_keeps_the_voice(layout: str) -> None:
+    """A browser's Opus (mono or stereo) comes out of the edge's decoder as mono frames, and
+    a tone sent through it reaches the gateway's 16 kHz at its pitch and level."""
+    from aiortc.jitterbuffer import JitterFrame
+    from aiortc.rtcrtpparameters import RTCRtpCodecParameters
+
+    encoder = av.CodecContext.create("libopus", "w")
+    assert isinstance(encoder, av.AudioCodecContext)
+    encoder.sample_rate, encoder.layout, encoder.format = 48000, layout, "s16"
+    encoder.bit_rate = 64000
+    encoder.open()
+    channels = 2 if layout == "stereo" else 1
+    t = np.arange(48000) / 48000
+    tone = (8000 * np.sin(2 * np.pi * 440 * t)).astype(np.int16)
+    packets = []
+    for start in range(0, 48000, 960):
+        piece = np.repeat(tone[start : start + 960], channels).reshape(1, -1)
+        frame = av.AudioFrame.from_ndarray(piece, format="s16", layout=layout)
+        frame.sample_rate = 48000
+        packets += [bytes(p) for p in encoder.encode(frame)]
+
+    async def run() -> bytes:
+        track_queue: asyncio.Queue[av.AudioFrame] = asyncio.Queue()
+        decoding = DecodeOnTheLoop(track_queue)
+        opus = RTCRtpCodecParameters(mimeType="audio/opus", clockRate=48000, channels=2)
+        converter = MicrophoneConverter(16000)
+        out = b""
+        for i, packet in enumerate(packets):
+            decoding.put((opus, JitterFrame(packet, i * 960)))
+            while not track_queue.empty():
+                frame = track_queue.get_nowait()
+                assert frame.layout.name == "mono" and frame.sample_rate == 48000
+                assert frame.pts == i * 960
+                out += converter.convert(frame)
+        return out
+
+    samples = np.frombuffer(asyncio.run(run()), dtype="<i2").astype(np.float32)
+    assert 15000 <= len(samples) <= 16000
+    tail = samples[4000:]
+    peak_hz = np.argmax(np.abs(np.fft.rfft(tail))) * 16000 / len(tail)
+    assert abs(peak_hz - 440) < 5
+    assert 5000 < np.abs(tail).max() < 10000
