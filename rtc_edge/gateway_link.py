@@ -45,6 +45,12 @@ _EOF: object = grpc.aio.EOF  # type: ignore[attr-defined]
 # first, rather than growing without bound.
 OUTBOX_SIZE = 100
 
+# Audio chunks still waiting when the writer gets to them are sent as one message of at most
+# this many bytes (0.5 s at 16 kHz): a write costs the edge, the gateway and ASR a message
+# each, and the chunks are late already, so merging them adds no delay. It happens only when
+# the writer falls behind (a busy edge or gateway), and there it takes load off the three.
+MAX_MERGED_AUDIO_BYTES = 16000
+
 # Calls again while the gateway restarts (UNAVAILABLE): a student's offer waits up to ~5 s;
 # a live stream tries to resume its session for ~10-17 s (a restart on a busy machine).
 RECONNECT = Backoff(attempts=6, initial_s=0.2, max_s=2.0)
@@ -216,6 +222,8 @@ class ConverseLink:
         self.closed = False
         self._timeout_s = 10.0
         self._unsent: gateway_pb2.ConverseRequest | None = None
+        self._held: gateway_pb2.ConverseRequest | None = None  # taken out, not audio: next
+        self.merged_audio_chunks = 0
         # Times the stream was opened again after the gateway went away mid-conversation.
         self.resumptions = 0
 
@@ -351,12 +359,40 @@ class ConverseLink:
             while True:
                 # A request whose write failed (the gateway went away) goes first on the
                 # resumed stream, so a typed message is not lost to a restart.
-                request = self._unsent or await self._outbox.get()
+                request = self._unsent or await self._next_request()
                 self._unsent = request
                 await self._call.write(request)
                 self._unsent = None
         except (grpc.aio.AioRpcError, asyncio.InvalidStateError) as error:
             logger.debug("converse writer stopped: %s", error)
+
+    async def _next_request(self) -> gateway_pb2.ConverseRequest:
+        """The next request to write; audio chunks queued behind an audio chunk join it (see
+        ``MAX_MERGED_AUDIO_BYTES``), in order, up to the first request of another kind."""
+        if self._held is not None:
+            request, self._held = self._held, None
+        else:
+            request = await self._outbox.get()
+        if request.WhichOneof("request") != "audio":
+            return request
+        pieces = [request.audio]
+        size = len(request.audio)
+        while size < MAX_MERGED_AUDIO_BYTES:
+            try:
+                following = self._outbox.get_nowait()
+            except asyncio.QueueEmpty:
+                break
+            if following.WhichOneof("request") != "audio" or size + len(following.audio) > (
+                MAX_MERGED_AUDIO_BYTES
+            ):
+                self._held = following
+                break
+            pieces.append(following.audio)
+            size += len(following.audio)
+        if len(pieces) == 1:
+            return request
+        self.merged_audio_chunks += len(pieces) - 1
+        return gateway_pb2.ConverseRequest(audio=b"".join(pieces))
 
     async def close(self) -> None:
         """Cancels the stream at once (the gateway ends the conversation); safe to repeat."""
