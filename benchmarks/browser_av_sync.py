@@ -180,6 +180,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "av_onset_offset_chromium_estimate_ms": _percentiles(estimated),
         "av_offset_during_answers_ms": _percentiles(during[0]),
         "av_offset_during_answers_chromium_estimate_ms": _percentiles(during[1]),
+        # Turns whose first frames the page's frame callback missed (a starved page): the
+        # first frame it saw stands for them, with its own delay.
+        "turns_first_frame_unseen": sum(1 for o in onsets if o.unseen_frames),
         "video_delay_ms": _percentiles([o.video_delay_ms for o in onsets]),
         "audio_delay_ms": _percentiles([o.audio_delay_ms for o in onsets]),
         "video_hold_ms_at_end": hold,  # and the part of it from the slow correction

@@ -105,15 +105,22 @@ function silenceTutor() {
 // page holds the video itself (the video receiver's jitterBufferTarget), four times a second:
 // - by as long as the audio waits now: its jitter buffer's delay plus the device's playout
 //   delay (getStats), without what Chromium's own sync added to the audio (holding by that
-//   too would let the two ratchet each other up);
+//   too would let the two ratchet each other up). Between turns the edge sends Opus DTX, a
+//   packet every 400 ms: the jitter buffer keeps its playout point through the silence and
+//   starts the next answer where those packets waited, unless that is well over its target
+//   delay, when it skips ahead to the target (WebRTC NetEq's comfort-noise fast-forward).
+//   So the video is held halfway between the two then (the first answer after a long
+//   silence started 52-56 ms into a jitter buffer that aimed at 20 and whose DTX packets
+//   had waited 54-73);
 // - corrected by what is still left between them once the video has settled on that hold,
-//   measured on this page, not estimated: how long after its last packet arrived each frame
-//   is shown (requestVideoFrameCallback's receiveTime and expectedDisplayTime) against how
-//   long after arriving the audio is heard. The frame shows that long after the delay the
-//   video is held for: decoding, handing it to the compositor and the next vsync; Chromium's
-//   own playout estimates count none of it (they take a frame as shown at its render time),
-//   which put them 10-50 ms off what was shown. A slow correction within +-MAX_CORRECTION_MS
-//   that fades while the video's own jitter keeps it off the hold.
+//   measured on this page: how long after its last packet arrived each frame is shown
+//   (requestVideoFrameCallback's receiveTime and expectedDisplayTime) against how long after
+//   arriving the audio is heard. A frame is not shown at exactly the delay the video is held
+//   for: WebRTC hands it over ahead of its render time (by its decode-time estimate and a
+//   10 ms render delay) and it then waits for a vsync. Chromium's own playout estimates take
+//   a frame as shown at its render time, 14-26 ms after it was shown on a 2-core machine, so
+//   correcting by them left the sound that much behind. A slow correction within
+//   +-MAX_CORRECTION_MS that fades while the video's own jitter keeps it off the hold.
 const SYNC_EVERY_MS = 250;
 const SYNC_STEP_MS = 10; // smaller changes are not worth moving the video's playout for
 const MAX_VIDEO_HOLD_MS = 2000;
@@ -122,17 +129,18 @@ const MAX_CORRECTION_MS = 100;
 const UNSETTLED_DECAY = 0.8;
 const SETTLED_MS = 15; // the video's target is this close to the hold: it has caught up
 const MIN_FRAMES = 3; // frames shown in a sync period for its gap to count
+const DTX_SHARE = 0.5; // of 48 kHz decoded from packets: less is DTX (the tutor is silent)
 
 function delayCounters(report) {
-  const now = { audio: null, video: null, device: null };
+  const now = { at: performance.now(), audio: null, aim: null, video: null, device: null };
   report.forEach((r) => {
     if (r.type === "inbound-rtp" && r.kind === "audio") {
-      now.audio = {
-        // Held in the jitter buffer, less what A/V sync or a jitterBufferTarget asked for.
-        delay: (r.jitterBufferDelay || 0) - (r.jitterBufferTargetDelay || 0) +
-               (r.jitterBufferMinimumDelay || r.jitterBufferTargetDelay || 0),
-        count: r.jitterBufferEmittedCount || 0,
-      };
+      const count = r.jitterBufferEmittedCount || 0;
+      const minimum = r.jitterBufferMinimumDelay || r.jitterBufferTargetDelay || 0;
+      // Held in the jitter buffer, less what A/V sync or a jitterBufferTarget asked for.
+      now.audio = { delay: (r.jitterBufferDelay || 0) - (r.jitterBufferTargetDelay || 0) + minimum,
+                    count };
+      now.aim = { delay: minimum, count }; // what the jitter buffer aims at, sync apart
     } else if (r.type === "inbound-rtp" && r.kind === "video") {
       now.video = { delay: r.jitterBufferTargetDelay || 0, count: r.jitterBufferEmittedCount || 0 };
     } else if (r.type === "media-playout") {
@@ -167,6 +175,7 @@ function holdVideoWithAudio(pc) {
   let target = null;
   let correction = 0;
   const gaps = [];
+  const quiet = []; // the audio's delay in the last few DTX packets
   const shown = [];
   const measured = watchFrameDelays(pc, shown);
   const perSampleMs = (a, b) =>
@@ -182,8 +191,17 @@ function holdVideoWithAudio(pc) {
     const before = last;
     last = now;
     if (!before) return;
-    const audioMs = perSampleMs(now.audio, before.audio);
+    let audioMs = perSampleMs(now.audio, before.audio);
     if (audioMs === null) return;
+    // Fewer samples played out of packets than time went by: DTX, the tutor is silent (see
+    // above). One DTX packet's wait is noisy (10-150 ms on a busy machine): their median.
+    if (now.audio.count - before.audio.count < DTX_SHARE * 48 * (now.at - before.at)) {
+      quiet.push(audioMs);
+      if (quiet.length > 3) quiet.shift();
+      audioMs = (median(quiet) + perSampleMs(now.aim, before.aim)) / 2;
+    } else {
+      quiet.length = 0;
+    }
     const deviceMs = perSampleMs(now.device, before.device) || 0;
     const videoMs = perSampleMs(now.video, before.video);
     if (measured && frames.length >= MIN_FRAMES) {
