@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -42,6 +43,7 @@ _STOP_TEXT = """a an the and or but if of to in on at by for with from as is are
     both up down out just often around after before through until during each every few
     first second new old another less least per via"""
 _STOP_WORDS = frozenset(_STOP_TEXT.split())
+_A_BEFORE_VOWEL = re.compile(r"\ba (?=[aeiou])")
 _QUESTIONS_ABOUT_ONE = (
     "what is {x}",
     "what are {x}",
@@ -167,7 +169,8 @@ def _questions(terms: Sequence[str]) -> list[str]:
         if first != second
         for template in _QUESTIONS_ABOUT_TWO
     )
-    return questions
+    # "what is an aquifer", "between a conductor and an insulator": the article a student says.
+    return [_A_BEFORE_VOWEL.sub("an ", question) for question in questions]
 
 
 def _other_number(term: str, known: Callable[[str], bool]) -> str | None:

@@ -66,6 +66,14 @@ def test_the_corpus_has_clause_questions_and_key_terms_in_both_numbers():
     assert "what are volcanoes" in lines and "what is a volcano" in lines
 
 
+def test_key_term_questions_take_the_article_their_term_does():
+    document = "An aquifer holds water. A conductor carries current. An insulator does not."
+    lines = corpus_lines(TutorText(documents=(document,)))
+    assert "what is an aquifer" in lines and "what is a conductor" in lines
+    assert "what is the difference between a conductor and an insulator" in lines
+    assert not any(" a aquifer" in line or " a insulator" in line for line in lines)
+
+
 def _probabilities(arpa: str, history: tuple[str, ...], words: set[str]) -> dict[str, float]:
     model = _read_arpa(arpa)
     return {word: _tutor_prob(model, (*history, word)) for word in words}
