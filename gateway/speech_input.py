@@ -34,6 +34,9 @@ logger = logging.getLogger(__name__)
 # Input audio waiting for ASR: about 10 s of 20 ms chunks. Past it (ASR stalled or down) audio
 # is dropped rather than stalling the stream, which also carries text and interrupts.
 ASR_QUEUE_CHUNKS = 500
+# Chunks that queued up while the ASR stream was behind go as one message up to this size
+# (well under asr_svc's 64 kB limit): the same audio, fewer writes when the gateway is busy.
+ASR_MERGE_BYTES = 16 * 1024
 # After an ASR stream fails, wait this long before opening another.
 ASR_RETRY_S = 1.0
 # Audio quieter than this (RMS, full scale 1.0; about -40 dBFS) counts as a pause. Only the
@@ -148,7 +151,10 @@ class SpeechInput:
 
         async def audio() -> AsyncIterator[bytes]:
             while (chunk := await run.queue.get()) is not None:
-                yield chunk
+                merged, ended = _take_queued(run.queue, chunk)
+                yield merged
+                if ended:
+                    return
 
         try:
             if context.tracing is not None:
@@ -210,3 +216,16 @@ class SpeechInput:
             if end_ms >= offset_ms:
                 return self._context.clock.us_at(arrived)
         return self._context.clock.now_us()
+
+
+def _take_queued(queue: asyncio.Queue[bytes | None], first: bytes) -> tuple[bytes, bool]:
+    """``first`` and the chunks queued behind it, up to ASR_MERGE_BYTES, in order; and whether
+    the end of the audio (None) was among them."""
+    parts, size = [first], len(first)
+    while size < ASR_MERGE_BYTES and not queue.empty():
+        chunk = queue.get_nowait()
+        if chunk is None:
+            return b"".join(parts), True
+        parts.append(chunk)
+        size += len(chunk)
+    return (b"".join(parts) if len(parts) > 1 else first), False

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import pytest
@@ -13,6 +14,7 @@ from gateway.heard_text import heard_text
 from gateway.playback import Playback
 from gateway.proto_mapping import converse_response
 from gateway.sessions import SessionRegistry, TutorProfile
+from gateway.speech_input import ASR_MERGE_BYTES, _take_queued
 from gateway.upstream.lipsync_client import AnimatedFrame
 from gateway.upstream.tts_client import SpokenSegment, SpokenWord
 from svc_core.errors import FailedPrecondition, ResourceExhausted, Unauthenticated
@@ -173,3 +175,21 @@ def test_audio_and_frames_carry_their_turn_id_on_the_wire():
         media is not None and media.turn_id == "turn-b" and media.media_frame.video.pts_us == 80_000
     )
     assert text is not None and text.turn_id == ""  # captions name their turn inside
+
+
+async def test_audio_queued_behind_a_busy_asr_stream_goes_as_one_message_in_order():
+    queue: asyncio.Queue[bytes | None] = asyncio.Queue()
+    chunks = [bytes([n]) * 640 for n in range(40)]  # 40 x 20 ms at 16 kHz
+    for chunk in chunks[1:]:
+        queue.put_nowait(chunk)
+    queue.put_nowait(None)
+    sent = []
+    merged, ended = _take_queued(queue, chunks[0])
+    sent.append(merged)
+    while not ended:
+        merged, ended = _take_queued(queue, await queue.get())  # type: ignore[arg-type]
+        sent.append(merged)
+    assert b"".join(sent) == b"".join(chunks)  # the same audio, in order
+    assert all(len(m) <= ASR_MERGE_BYTES + 640 for m in sent) and len(sent) == 2
+    # Nothing queued: the chunk goes alone, at once.
+    assert _take_queued(asyncio.Queue(), chunks[0]) == (chunks[0], False)
