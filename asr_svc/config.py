@@ -93,7 +93,7 @@ class AsrSettings(ServiceSettings):
     idle_decoders: int = Field(default=4, ge=0)
     # pocketsphinx: a tutor's doubtful final transcript is decoded again with the general
     # model, which wins when it fits better (questions off the tutor's topics; issue 15).
-    # Costs a second decode of some finals (16-28% of the dev set's questions, ~0.08 s per
+    # Costs a second decode of some finals (12-19% of the dev set's questions, ~0.08 s per
     # second of speech) after they end.
     off_topic_fallback: bool = True
 
