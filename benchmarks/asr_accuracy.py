@@ -8,8 +8,9 @@ turn). No phrase hints. The ``held_out`` split was not used while developing the
 numbers are the headline. Streams are opened as the service opens them (same decoder pool and
 channel adaptation), with the whole question as one utterance.
 
-Also: the real-time factor of decoding with a tutor's model, and the time to build a tutor's
-model from 50 pages of documents (model text, pronunciations, and the first decoder).
+Also: the real-time factor of decoding with a tutor's model (with the general model's second
+opinion on doubtful finals, and the share of finals that got one), and the time to build a
+tutor's model from 50 pages of documents (model text, pronunciations, and the first decoder).
 
 Run alone: ``python -m benchmarks.asr_accuracy --quick`` (clean and white noise; without
 ``--quick`` pink noise too), writing ``bench-results/asr_accuracy.json``.
@@ -64,6 +65,7 @@ def _condition(engine: PocketsphinxEngine, split: str, noise: str) -> dict[str, 
         "tutor_on": [], "general_on": [], "tutor_off": [], "general_off": []
     }  # fmt: skip
     decode_s = cpu_s = audio_s = 0.0
+    second_opinions = 0
     confidences: list[float] = []
     correct: list[bool] = []
     for question in spoken_questions.questions(split):
@@ -74,7 +76,9 @@ def _condition(engine: PocketsphinxEngine, split: str, noise: str) -> dict[str, 
         document = question.document if question.on_topic else names[question.index % len(names)]
         topic = "on" if question.on_topic else "off"
         _decode(engine, specs[document], pcm[: 2 * RATE // 10])  # the model is built, not timed
+        before = engine.second_opinions
         transcript, seconds, cpu = _decode(engine, specs[document], pcm)
+        second_opinions += engine.second_opinions - before
         decode_s, cpu_s = decode_s + seconds, cpu_s + cpu
         audio_s += len(pcm) / (2 * RATE)
         pairs[f"tutor_{topic}"].append((question.text, transcript.text))
@@ -87,6 +91,10 @@ def _condition(engine: PocketsphinxEngine, split: str, noise: str) -> dict[str, 
     }
     result["tutor_rtf"] = round(decode_s / audio_s, 4)
     result["tutor_rtf_cpu"] = round(cpu_s / audio_s, 4)
+    # Finals the general model decoded again (engines.pocketsphinx: off-topic fallback).
+    result["second_opinion_share"] = round(
+        second_opinions / len(spoken_questions.questions(split)), 3
+    )
     result["word_confidence_ece"] = round(
         spoken_questions.calibration_error(confidences, correct), 3
     )
@@ -147,7 +155,8 @@ def print_accuracy(report: dict[str, Any]) -> None:
     """A table of the accuracy report."""
     print(
         f"\n{'split':<9} {'audio':<6} {'on-topic WER tutor/general':>27} "
-        f"{'off-topic WER tutor/general':>28} {'RTF wall/CPU':>13} {'conf. ECE':>9}"
+        f"{'off-topic WER tutor/general':>28} {'RTF wall/CPU':>13} {'conf. ECE':>9} "
+        f"{'2nd opinions':>12}"
     )
     for split in ("dev", "held_out"):
         for noise, row in report[split].items():
@@ -155,7 +164,7 @@ def print_accuracy(report: dict[str, Any]) -> None:
                 f"{split:<9} {noise:<6} {row['tutor_on']:>14.3f} / {row['general_on']:<10.3f} "
                 f"{row['tutor_off']:>15.3f} / {row['general_off']:<10.3f} "
                 f"{row['tutor_rtf']:>6.3f}/{row['tutor_rtf_cpu']:<6.3f} "
-                f"{row['word_confidence_ece']:>9.3f}"
+                f"{row['word_confidence_ece']:>9.3f} {row['second_opinion_share']:>12.0%}"
             )
     build = report["build_50_pages"]
     print(

@@ -89,6 +89,8 @@ class PocketsphinxEngine(AsrEngine):
         # Idle general decoders for second opinions, apart from the LRU pool: in a busy class
         # they are used now and then, and rebuilding one (~0.5 s) would delay a final.
         self._fallbacks: list[Any] = []
+        #: How many finals got a second opinion (for benchmarks and logs).
+        self.second_opinions = 0
         self._lock = threading.Lock()
         self._cmn: str | None = None
         self._dictionary: dict[str, list[str]] = {}
@@ -249,6 +251,7 @@ class PocketsphinxEngine(AsrEngine):
         """
         with self._lock:
             decoder = self._fallbacks.pop() if self._fallbacks else None
+            self.second_opinions += 1
         decoder = decoder or self._new_fallback_decoder()
         try:
             if cmn is not None:
