@@ -10,7 +10,10 @@ With the ``smart_turn`` end of turn (issue 19), silence alone does not end an ut
 ``turn_pause_ms`` of it the endpointer reports a ``SpeechPause`` and waits for a verdict
 (``resolve``). A complete turn ends at once; an unfinished one gets up to
 ``turn_max_silence_ms`` of silence to go on; an unjudged pause (the model was busy) falls back
-to ``min_silence_ms``.
+to ``min_silence_ms``. A pause held only because the words so far end mid-sentence is judged
+once more after ``min_silence_ms``: the recognizer's hypothesis can lag the audio by its last
+word ("how do plants make their" for "... their food"), and such a lag must not cost the
+whole silence limit.
 """
 
 from __future__ import annotations
@@ -139,6 +142,7 @@ class Endpointer:
         self._limit: int | None = None
         self._limit_reason = EndOfTurnReason.SILENCE
         self._judged = False  # this stretch of silence had its pause judged
+        self._rejudge_at: int | None = None  # silence after which to judge the pause again
         self._awaiting = False  # a SpeechPause went out; resolve() is due
         self._probability: float | None = None
 
@@ -193,6 +197,10 @@ class Endpointer:
             if self._smart and not self._judged and silence >= self._pause:
                 self._judged = self._awaiting = True
                 return SpeechPause(self._silence_start)
+            if self._rejudge_at is not None and silence >= self._rejudge_at:
+                self._rejudge_at = None
+                self._awaiting = True
+                return SpeechPause(self._silence_start)
             if self._limit is not None and silence >= self._limit:
                 return self._end(self._silence_start, self._limit_reason)
         if window_end - self._onset >= self._max_utterance:
@@ -214,8 +222,14 @@ class Endpointer:
             return self._end(self._silence_start, EndOfTurnReason.TURN_COMPLETE)
         if verdict.complete is None:
             self._limit, self._limit_reason = self._min_silence, EndOfTurnReason.SILENCE
-        else:
-            self._limit, self._limit_reason = self._max_silence, EndOfTurnReason.SILENCE_LIMIT
+            return None
+        if (
+            verdict.unfinished_words
+            and self._limit is None
+            and self._min_silence < self._max_silence
+        ):
+            self._rejudge_at = self._min_silence  # first verdict of this pause: once more
+        self._limit, self._limit_reason = self._max_silence, EndOfTurnReason.SILENCE_LIMIT
         return None
 
     def flush(self, end_sample: int) -> SpeechOffset | None:
@@ -230,6 +244,7 @@ class Endpointer:
     def _speech_resumed(self) -> None:
         self._silence_start = None
         self._judged = False
+        self._rejudge_at = None
         self._probability = None
         self._limit = None if self._smart else self._min_silence
         self._limit_reason = EndOfTurnReason.SILENCE
@@ -238,6 +253,7 @@ class Endpointer:
         probability = self._probability
         self._state = _State.QUIET
         self._silence_start = None
+        self._rejudge_at = None
         self._probability = None
         return SpeechOffset(
             end_sample,

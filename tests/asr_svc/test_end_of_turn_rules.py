@@ -139,6 +139,41 @@ def test_speech_after_an_unfinished_pause_continues_the_utterance_and_is_judged_
     assert offset is not None and offset.end_sample == 57 * W
 
 
+def test_a_pause_held_by_its_words_is_judged_again_after_the_silence_rules_wait():
+    # The recognizer's hypothesis may lag the audio by its last word ("... make their" for
+    # "... make their food"): judged again at min_silence_ms (500 ms = window 35), the turn
+    # ends there when the words have caught up, where the silence began.
+    endpointer = Endpointer(_smart(min_silence_ms=500, turn_max_silence_ms=2500))
+    _speak_then_silence(endpointer, 20, 100)
+    held = TurnVerdict(complete=False, probability=0.9, unfinished_words=True)
+    assert endpointer.resolve(held) is None
+    index, again = _speak_then_silence(endpointer, 0, 100, start=25)
+    assert (index, again) == (35, SpeechPause(20 * W))
+    offset = endpointer.resolve(TurnVerdict(complete=True, probability=0.93))
+    assert offset == SpeechOffset(20 * W, reason=EndOfTurnReason.TURN_COMPLETE, probability=0.93)
+
+
+def test_words_still_unfinished_at_the_second_look_wait_for_the_silence_limit():
+    endpointer = Endpointer(_smart(min_silence_ms=500, turn_max_silence_ms=2500))
+    _speak_then_silence(endpointer, 20, 100)
+    held = TurnVerdict(complete=False, probability=0.9, unfinished_words=True)
+    assert endpointer.resolve(held) is None
+    assert _speak_then_silence(endpointer, 0, 100, start=25) == (35, SpeechPause(20 * W))
+    assert endpointer.resolve(held) is None  # a thinking pause: no third look
+    decisions = [(i, endpointer.step(0.0, i * W, (i + 1) * W)) for i in range(36, 120)]
+    assert [(i, d) for i, d in decisions if d is not None] == [
+        (98, SpeechOffset(20 * W, reason=EndOfTurnReason.SILENCE_LIMIT, probability=0.9))
+    ]
+
+
+def test_a_pause_the_model_alone_holds_is_not_judged_again():
+    endpointer = Endpointer(_smart(min_silence_ms=500, turn_max_silence_ms=2500))
+    _speak_then_silence(endpointer, 20, 100)
+    assert endpointer.resolve(TurnVerdict(complete=False, probability=0.2)) is None
+    decisions = [(i, endpointer.step(0.0, i * W, (i + 1) * W)) for i in range(25, 120)]
+    assert [(i, type(d).__name__) for i, d in decisions if d is not None] == [(98, "SpeechOffset")]
+
+
 def test_an_unjudged_pause_falls_back_to_the_silence_rule():
     endpointer = Endpointer(_smart(min_silence_ms=500))
     _speak_then_silence(endpointer, 20, 100)
