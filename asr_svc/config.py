@@ -73,6 +73,11 @@ class AsrSettings(ServiceSettings):
     end_of_turn: EndOfTurnMode = "silence"
     turn_pause_ms: int = Field(default=128, ge=32, le=2_000)
     turn_max_silence_ms: int = Field(default=2_500, ge=100, le=10_000)
+    # A pause that only the model finds unfinished (the words so far end like a sentence)
+    # waits this long, at most turn_max_silence_ms: the words hold real thinking pauses
+    # ("... the difference between"), while the model's doubts about finished questions in a
+    # neural voice (p < 0.5 on some takes of "why is the sky blue") cost the whole limit.
+    turn_model_hold_ms: int = Field(default=1_000, ge=100, le=10_000)
     turn_threshold: float = Field(default=0.5, gt=0, lt=1)
     turn_model: str = ""
     turn_threads: int = Field(default=2, ge=1, le=16)
@@ -109,4 +114,5 @@ class AsrSettings(ServiceSettings):
             end_of_turn=self.end_of_turn,
             turn_pause_ms=self.turn_pause_ms,
             turn_max_silence_ms=max(self.turn_max_silence_ms, self.turn_pause_ms),
+            turn_model_hold_ms=self.turn_model_hold_ms,
         )

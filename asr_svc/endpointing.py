@@ -8,9 +8,10 @@ speech, 0.15 below it to leave) keep brief dips inside words from splitting an u
 
 With the ``smart_turn`` end of turn (issue 19), silence alone does not end an utterance: after
 ``turn_pause_ms`` of it the endpointer reports a ``SpeechPause`` and waits for a verdict
-(``resolve``). A complete turn ends at once; an unfinished one gets up to
-``turn_max_silence_ms`` of silence to go on; an unjudged pause (the model was busy) falls back
-to ``min_silence_ms``. A pause held only because the words so far end mid-sentence is judged
+(``resolve``). A complete turn ends at once; one whose words end mid-sentence gets up to
+``turn_max_silence_ms`` of silence to go on, one only the model doubts up to
+``turn_model_hold_ms``; an unjudged pause (the model was busy) falls back to
+``min_silence_ms``. A pause held only because the words so far end mid-sentence is judged
 once more after ``min_silence_ms``: the recognizer's hypothesis can lag the audio by its last
 word ("how do plants make their" for "... their food"), and such a lag must not cost the
 whole silence limit.
@@ -41,6 +42,7 @@ class EndpointingOptions:
     # as after 160 ms, and worse after 96 (benchmarks.asr_end_of_turn).
     turn_pause_ms: int = 128
     turn_max_silence_ms: int = 2_500
+    turn_model_hold_ms: int = 1_000
 
     @property
     def exit_threshold(self) -> float:
@@ -134,6 +136,7 @@ class Endpointer:
         self._smart = options.end_of_turn == "smart_turn"
         self._pause = round(options.turn_pause_ms * per_ms)
         self._max_silence = round(options.turn_max_silence_ms * per_ms)
+        self._model_hold = min(round(options.turn_model_hold_ms * per_ms), self._max_silence)
         self._state = _State.QUIET
         self._onset = 0
         self._silence_start: int | None = None
@@ -223,11 +226,10 @@ class Endpointer:
         if verdict.complete is None:
             self._limit, self._limit_reason = self._min_silence, EndOfTurnReason.SILENCE
             return None
-        if (
-            verdict.unfinished_words
-            and self._limit is None
-            and self._min_silence < self._max_silence
-        ):
+        if not verdict.unfinished_words:
+            self._limit, self._limit_reason = self._model_hold, EndOfTurnReason.SILENCE_LIMIT
+            return None
+        if self._limit is None and self._min_silence < self._max_silence:
             self._rejudge_at = self._min_silence  # first verdict of this pause: once more
         self._limit, self._limit_reason = self._max_silence, EndOfTurnReason.SILENCE_LIMIT
         return None

@@ -113,16 +113,16 @@ def test_a_pause_judged_complete_ends_the_utterance_where_the_silence_began():
     assert not endpointer.speaking
 
 
-def test_an_unfinished_pause_waits_for_the_silence_limit():
-    endpointer = Endpointer(_smart(turn_max_silence_ms=2500))
+def test_a_pause_only_the_model_doubts_waits_turn_model_hold_ms():
+    endpointer = Endpointer(_smart(turn_max_silence_ms=2500, turn_model_hold_ms=1000))
     assert _speak_then_silence(endpointer, 20, 100) is not None
     assert endpointer.resolve(TurnVerdict(complete=False, probability=0.2)) is None
     decisions = [(i, endpointer.step(0.0, i * W, (i + 1) * W)) for i in range(25, 120)]
     ends = [(i, d) for i, d in decisions if d is not None]
-    # 2500 ms = 78.1 windows of silence from window 20: ends in window 98, reporting the
+    # 1000 ms = 31.25 windows of silence from window 20: ends in window 51, reporting the
     # probability of the verdict that held it.
     assert ends == [
-        (98, SpeechOffset(20 * W, reason=EndOfTurnReason.SILENCE_LIMIT, probability=0.2))
+        (51, SpeechOffset(20 * W, reason=EndOfTurnReason.SILENCE_LIMIT, probability=0.2))
     ]
 
 
@@ -153,7 +153,7 @@ def test_a_pause_held_by_its_words_is_judged_again_after_the_silence_rules_wait(
     assert offset == SpeechOffset(20 * W, reason=EndOfTurnReason.TURN_COMPLETE, probability=0.93)
 
 
-def test_words_still_unfinished_at_the_second_look_wait_for_the_silence_limit():
+def test_words_still_unfinished_at_the_second_look_wait_for_the_whole_silence_limit():
     endpointer = Endpointer(_smart(min_silence_ms=500, turn_max_silence_ms=2500))
     _speak_then_silence(endpointer, 20, 100)
     held = TurnVerdict(complete=False, probability=0.9, unfinished_words=True)
@@ -166,12 +166,16 @@ def test_words_still_unfinished_at_the_second_look_wait_for_the_silence_limit():
     ]
 
 
-def test_a_pause_the_model_alone_holds_is_not_judged_again():
-    endpointer = Endpointer(_smart(min_silence_ms=500, turn_max_silence_ms=2500))
+def test_words_caught_up_at_the_second_look_but_a_doubting_model_waits_the_model_hold():
+    endpointer = Endpointer(_smart(min_silence_ms=500, turn_model_hold_ms=1000))
     _speak_then_silence(endpointer, 20, 100)
-    assert endpointer.resolve(TurnVerdict(complete=False, probability=0.2)) is None
-    decisions = [(i, endpointer.step(0.0, i * W, (i + 1) * W)) for i in range(25, 120)]
-    assert [(i, type(d).__name__) for i, d in decisions if d is not None] == [(98, "SpeechOffset")]
+    assert endpointer.resolve(TurnVerdict(False, 0.9, unfinished_words=True)) is None
+    assert _speak_then_silence(endpointer, 0, 100, start=25) == (35, SpeechPause(20 * W))
+    assert endpointer.resolve(TurnVerdict(False, 0.3)) is None
+    decisions = [(i, endpointer.step(0.0, i * W, (i + 1) * W)) for i in range(36, 120)]
+    assert [(i, d) for i, d in decisions if d is not None] == [
+        (51, SpeechOffset(20 * W, reason=EndOfTurnReason.SILENCE_LIMIT, probability=0.3))
+    ]
 
 
 def test_an_unjudged_pause_falls_back_to_the_silence_rule():
