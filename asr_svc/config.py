@@ -71,7 +71,7 @@ class AsrSettings(ServiceSettings):
     # (about 40% of complete espeak questions score under 0.5, against none of the same
     # questions in a neural voice), and espeak is what the tests and the load harness speak.
     end_of_turn: EndOfTurnMode = "silence"
-    turn_pause_ms: int = Field(default=128, ge=32, le=2_000)
+    turn_pause_ms: int = Field(default=160, ge=32, le=2_000)
     turn_max_silence_ms: int = Field(default=2_500, ge=100, le=10_000)
     # A pause that only the model finds unfinished (the words so far end like a sentence)
     # waits this long, at most turn_max_silence_ms: the words hold real thinking pauses

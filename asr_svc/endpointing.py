@@ -37,10 +37,11 @@ class EndpointingOptions:
     max_utterance_ms: int = 30_000
     speech_pad_ms: int = 200
     end_of_turn: EndOfTurnMode = "silence"
-    # Judged after 4 VAD windows of silence (~170 ms after the last word, with Silero's lag
-    # of about one window): Smart Turn's verdicts on our spoken questions were as often right
-    # as after 160 ms, and worse after 96 (benchmarks.asr_end_of_turn).
-    turn_pause_ms: int = 128
+    # Judged after 5 VAD windows of silence (~200 ms after the last word, with Silero's lag of
+    # about one window). After 128 ms the load test answered ~30 ms sooner, but Smart Turn
+    # doubted finished questions more often (p < 0.5 in 2 of 3 runs against 0 of 2 at 160);
+    # after 96 it cut more thinking pauses.
+    turn_pause_ms: int = 160
     turn_max_silence_ms: int = 2_500
     turn_model_hold_ms: int = 1_000
 

@@ -86,7 +86,7 @@ def services(data_dir: Path, api_key: str, ports: Ports | None = None) -> list[D
                 "ASR_PORT": str(ports.asr),
                 "ASR_LLM_ADDRESS": llm,
                 # People talk to make dev: the Smart Turn model ends a finished question after
-                # a 128 ms pause instead of 500 ms of silence, and waits through thinking
+                # a 160 ms pause instead of 500 ms of silence, and waits through thinking
                 # pauses. (Synthetic espeak speech, which tests use, fools it: they keep the
                 # silence rule.) ASR_END_OF_TURN=silence in the environment turns it off.
                 "ASR_END_OF_TURN": os.environ.get("ASR_END_OF_TURN", "smart_turn"),
