@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 
 from asr_svc.events import RecognitionEvent, RecognitionResult
 from asr_svc.pipeline import RecognitionPipeline
+from svc_core.audio import NONE_TAKEN, join_queued_chunks
 
 logger = logging.getLogger(__name__)
 
@@ -160,15 +161,10 @@ class StreamRunner:
         return await self._queue.get()
 
     def _batch(self, first: bytes) -> bytes:
-        parts, size = [first], len(first)
-        while size < _MAX_BATCH_BYTES and not self._queue.empty():
-            item = self._queue.get_nowait()
-            if not isinstance(item, bytes):
-                self._held = item
-                break
-            parts.append(item)
-            size += len(item)
-        return b"".join(parts) if len(parts) > 1 else first
+        audio, taken = join_queued_chunks(self._queue, first, max_bytes=_MAX_BATCH_BYTES)
+        if taken is not NONE_TAKEN:
+            self._held = taken
+        return audio
 
     def _start_interim(self) -> asyncio.Task[RecognitionResult | None] | None:
         request = self._pipeline.interim_request()

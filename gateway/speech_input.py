@@ -27,7 +27,7 @@ from gateway.speech_events import (
 )
 from gateway.upstream.asr_client import RecognitionSettings, RecognizedText, SpeechActivity
 from gateway.upstream.channels import UpstreamError
-from svc_core.audio import check_pcm_chunk, pcm16_to_float
+from svc_core.audio import NONE_TAKEN, check_pcm_chunk, join_queued_chunks, pcm16_to_float
 
 logger = logging.getLogger(__name__)
 
@@ -151,10 +151,10 @@ class SpeechInput:
 
         async def audio() -> AsyncIterator[bytes]:
             while (chunk := await run.queue.get()) is not None:
-                merged, ended = _take_queued(run.queue, chunk)
+                merged, taken = join_queued_chunks(run.queue, chunk, max_bytes=ASR_MERGE_BYTES)
                 yield merged
-                if ended:
-                    return
+                if taken is not NONE_TAKEN:
+                    return  # the only other item is the end of the audio (None)
 
         try:
             if context.tracing is not None:
@@ -216,16 +216,3 @@ class SpeechInput:
             if end_ms >= offset_ms:
                 return self._context.clock.us_at(arrived)
         return self._context.clock.now_us()
-
-
-def _take_queued(queue: asyncio.Queue[bytes | None], first: bytes) -> tuple[bytes, bool]:
-    """``first`` and the chunks queued behind it, up to ASR_MERGE_BYTES, in order; and whether
-    the end of the audio (None) was among them."""
-    parts, size = [first], len(first)
-    while size < ASR_MERGE_BYTES and not queue.empty():
-        chunk = queue.get_nowait()
-        if chunk is None:
-            return b"".join(parts), True
-        parts.append(chunk)
-        size += len(chunk)
-    return (b"".join(parts) if len(parts) > 1 else first), False

@@ -1,9 +1,11 @@
-"""PCM audio helpers: s16le validation and conversion, framing, resampling with soxr, and
-speech from the espeak-ng command line."""
+"""PCM audio helpers: s16le validation and conversion, framing, resampling with soxr, joining
+queued chunks, and speech from the espeak-ng command line."""
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
+from typing import Any
 
 import numpy as np
 import soxr
@@ -13,6 +15,30 @@ from svc_core.errors import InvalidArgument, ResourceExhausted
 BYTES_PER_SAMPLE = 2  # s16le mono
 MIN_SAMPLE_RATE = 8000
 MAX_SAMPLE_RATE = 48000
+
+
+#: What ``join_queued_chunks`` returns as its second value when it took only audio.
+NONE_TAKEN: Any = object()
+
+
+def join_queued_chunks(
+    queue: asyncio.Queue[Any], first: bytes, *, max_bytes: int
+) -> tuple[bytes, Any]:
+    """``first`` and the audio chunks queued behind it, joined in order while under
+    ``max_bytes``: a stream that fell behind sends one message for them, not one each.
+
+    Returns:
+        The joined audio, and the first queued item that was not audio (an end of stream, an
+        error), taken out to be handled next; ``NONE_TAKEN`` when there was none.
+    """
+    parts, size = [first], len(first)
+    while size < max_bytes and not queue.empty():
+        item = queue.get_nowait()
+        if not isinstance(item, bytes):
+            return b"".join(parts), item
+        parts.append(item)
+        size += len(item)
+    return (b"".join(parts) if len(parts) > 1 else first), NONE_TAKEN
 
 
 def check_sample_rate(rate: int, *, default: int = 16000) -> int:

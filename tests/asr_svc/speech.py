@@ -12,6 +12,7 @@ import numpy as np
 from vtutor.asr.v1 import asr_pb2, asr_pb2_grpc
 from vtutor.common.v1 import media_pb2
 
+from asr_svc.engines.base import AsrEngine, StreamSpec, Transcript
 from tests.support.speech import chunks, espeak_pcm, silence_pcm
 
 RATE = 16000
@@ -189,3 +190,14 @@ def speech_events(
 ) -> list[asr_pb2.SpeechEvent]:
     """The speech events, in order."""
     return [r.speech_event for r in responses if r.WhichOneof("response") == "speech_event"]
+
+
+def decode_utterance(engine: AsrEngine, spec: StreamSpec, pcm: bytes) -> Transcript:
+    """``pcm`` (16 kHz s16le) decoded as one utterance by a stream of ``engine``."""
+    stream = engine.open_stream(spec)
+    try:
+        stream.start_utterance()
+        stream.accept(np.frombuffer(pcm, dtype="<i2"))
+        return stream.finish(len(pcm) // 2)
+    finally:
+        stream.close()

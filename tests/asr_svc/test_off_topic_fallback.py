@@ -6,11 +6,9 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-import numpy as np
 import pytest
 
-from asr_svc.engines.base import KnowledgeText, StreamSpec, Transcript
-from asr_svc.engines.pocketsphinx import PocketsphinxEngine
+from asr_svc.engines.base import KnowledgeText, StreamSpec
 from asr_svc.language_model.sentence_choice import (
     LANGUAGE_WEIGHT,
     Candidate,
@@ -19,6 +17,7 @@ from asr_svc.language_model.sentence_choice import (
     mixture_log_prob,
     sentence_log_prob,
 )
+from tests.asr_svc.speech import decode_utterance
 from tests.support import spoken_questions
 
 #: Toy unigram models (log10): a volcano tutor's, and everyday English.
@@ -92,16 +91,6 @@ def test_an_acoustic_score_that_underflowed_compares_nothing():
     assert acoustic_score([math.exp(-10.0), 0.0]) is None
 
 
-def _decode(engine: PocketsphinxEngine, spec: StreamSpec, pcm: bytes) -> Transcript:
-    stream = engine.open_stream(spec)
-    try:
-        stream.start_utterance()
-        stream.accept(np.frombuffer(pcm, dtype="<i2"))
-        return stream.finish(len(pcm) // 2)
-    finally:
-        stream.close()
-
-
 @pytest.mark.integration
 @pytest.mark.slow
 def test_off_topic_questions_are_heard_with_the_general_models_help(
@@ -128,7 +117,7 @@ def test_off_topic_questions_are_heard_with_the_general_models_help(
                 spoken_questions.clean_pcm(question),
                 spoken_questions.noisy_pcm(question, 20.0, "white"),
             ):
-                transcript = _decode(pocketsphinx_engine, spec, pcm)
+                transcript = decode_utterance(pocketsphinx_engine, spec, pcm)
                 heard[fallback].append((question.text, transcript.text))
     with_help = spoken_questions.word_error_rate(heard[True])
     without = spoken_questions.word_error_rate(heard[False])
@@ -161,7 +150,7 @@ def test_the_second_opinion_hears_everyday_english_better_than_a_tutors_model(
         document = names[question.index % len(names)]
         spec = StreamSpec(knowledge=KnowledgeText(document, document, (docs[document],)))
         cmn = pocketsphinx_engine.channel_estimate
-        tutor.append((question.text, _decode(pocketsphinx_engine, spec, pcm).text))
+        tutor.append((question.text, decode_utterance(pocketsphinx_engine, spec, pcm).text))
         transcript, candidate = pocketsphinx_engine.second_opinion(pcm, cmn)
         assert candidate is not None and candidate.words == tuple(transcript.text.split())
         assert all(0 < word.confidence < 1 for word in transcript.words)

@@ -9,8 +9,7 @@ import pytest
 from vtutor.llm.v1 import llm_pb2, llm_pb2_grpc
 
 from asr_svc.confidence import transcript_confidence, word_confidence
-from asr_svc.engines.base import KnowledgeText, StreamSpec, Transcript
-from asr_svc.engines.pocketsphinx import PocketsphinxEngine
+from asr_svc.engines.base import KnowledgeText, StreamSpec
 from asr_svc.language_model.arpa_model import ArpaModel, build_arpa_model
 from asr_svc.language_model.corpus import (
     HINT_SHARE,
@@ -23,7 +22,13 @@ from asr_svc.language_model.general_mix import GENERAL_WEIGHT, _read_arpa
 from asr_svc.language_model.pronunciations import Pronouncer, ipa_to_cmu
 from llm_svc.config import LlmSettings
 from llm_svc.server import build_service as build_llm_service
-from tests.asr_svc.speech import audio_requests, config_request, finals, recognize
+from tests.asr_svc.speech import (
+    audio_requests,
+    config_request,
+    decode_utterance,
+    finals,
+    recognize,
+)
 from tests.support import spoken_questions
 from tests.support.grpc_servers import running_server
 
@@ -36,16 +41,6 @@ ON_TOPIC_WER_LIMIT = 0.30
 
 def _knowledge(name: str, *texts: str) -> KnowledgeText:
     return KnowledgeText(knowledge_base_id=name, content_hash=f"hash-{name}", documents=texts)
-
-
-def _decode(engine: PocketsphinxEngine, spec: StreamSpec, pcm: bytes) -> Transcript:
-    stream = engine.open_stream(spec)
-    try:
-        stream.start_utterance()
-        stream.accept(np.frombuffer(pcm, dtype="<i2"))
-        return stream.finish(len(pcm) // 2)
-    finally:
-        stream.close()
 
 
 @pytest.mark.unit
@@ -149,7 +144,7 @@ def test_on_topic_questions_are_recognized_with_the_tutors_model(pocketsphinx_en
         pcm = spoken_questions.clean_pcm(question)
         document = question.document if question.on_topic else names[question.index % 3]
         spec = StreamSpec(knowledge=_knowledge(document, docs[document]))
-        transcript = _decode(pocketsphinx_engine, spec, pcm)
+        transcript = decode_utterance(pocketsphinx_engine, spec, pcm)
         errors, words = spoken_questions.word_errors(question.text, transcript.text)
         if errors == 0:
             right.append(transcript.confidence)
@@ -159,7 +154,7 @@ def test_on_topic_questions_are_recognized_with_the_tutors_model(pocketsphinx_en
             continue
         pairs.append((question.text, transcript.text))
         if len(general_pairs) < 6:
-            general = _decode(pocketsphinx_engine, StreamSpec(), pcm).text
+            general = decode_utterance(pocketsphinx_engine, StreamSpec(), pcm).text
             general_pairs.append((question.text, general))
     wer = spoken_questions.word_error_rate(pairs)
     assert wer <= ON_TOPIC_WER_LIMIT, pairs
@@ -178,7 +173,7 @@ def test_an_utterance_too_short_for_any_word_gives_an_empty_transcript(
     volcanoes = spoken_questions.documents("dev")["volcanoes"]
     spec = StreamSpec(knowledge=_knowledge("v", volcanoes))
     noise = np.random.default_rng(samples).normal(0, 30, samples).astype("<i2").tobytes()
-    transcript = _decode(pocketsphinx_engine, spec, noise)
+    transcript = decode_utterance(pocketsphinx_engine, spec, noise)
     assert (transcript.text, transcript.words, transcript.confidence) == ("", (), 0.0)
 
 

@@ -14,9 +14,10 @@ from gateway.heard_text import heard_text
 from gateway.playback import Playback
 from gateway.proto_mapping import converse_response
 from gateway.sessions import SessionRegistry, TutorProfile
-from gateway.speech_input import ASR_MERGE_BYTES, _take_queued
+from gateway.speech_input import ASR_MERGE_BYTES
 from gateway.upstream.lipsync_client import AnimatedFrame
 from gateway.upstream.tts_client import SpokenSegment, SpokenWord
+from svc_core.audio import NONE_TAKEN, join_queued_chunks
 from svc_core.errors import FailedPrecondition, ResourceExhausted, Unauthenticated
 
 pytestmark = pytest.mark.unit
@@ -184,12 +185,18 @@ async def test_audio_queued_behind_a_busy_asr_stream_goes_as_one_message_in_orde
         queue.put_nowait(chunk)
     queue.put_nowait(None)
     sent = []
-    merged, ended = _take_queued(queue, chunks[0])
+    merged, taken = join_queued_chunks(queue, chunks[0], max_bytes=ASR_MERGE_BYTES)
     sent.append(merged)
-    while not ended:
-        merged, ended = _take_queued(queue, await queue.get())  # type: ignore[arg-type]
+    while taken is NONE_TAKEN:
+        next_chunk = await queue.get()
+        assert next_chunk is not None
+        merged, taken = join_queued_chunks(queue, next_chunk, max_bytes=ASR_MERGE_BYTES)
         sent.append(merged)
+    assert taken is None  # the end of the audio, taken out behind the last chunk
     assert b"".join(sent) == b"".join(chunks)  # the same audio, in order
     assert all(len(m) <= ASR_MERGE_BYTES + 640 for m in sent) and len(sent) == 2
     # Nothing queued: the chunk goes alone, at once.
-    assert _take_queued(asyncio.Queue(), chunks[0]) == (chunks[0], False)
+    assert join_queued_chunks(asyncio.Queue(), chunks[0], max_bytes=ASR_MERGE_BYTES) == (
+        chunks[0],
+        NONE_TAKEN,
+    )
