@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from asr_svc.end_of_turn import EndOfTurnMode
+from asr_svc.end_of_turn import EARLY_THRESHOLD, EndOfTurnMode
 from asr_svc.endpointing import EndpointingOptions
 from svc_core.settings import ServiceSettings
 
@@ -79,6 +79,11 @@ class AsrSettings(ServiceSettings):
     # neural voice (p < 0.5 on some takes of "why is the sky blue") cost the whole limit.
     turn_model_hold_ms: int = Field(default=1_000, ge=100, le=10_000)
     turn_threshold: float = Field(default=0.5, gt=0, lt=1)
+    # The model also hears a pause after turn_early_ms (0: never), beside the stream; when it
+    # is at least turn_early_threshold sure the turn is complete, the pause ends the turn
+    # without waiting ~50 ms for its own judgement.
+    turn_early_ms: int = Field(default=96, ge=0, le=2_000)
+    turn_early_threshold: float = Field(default=EARLY_THRESHOLD, gt=0, le=1)
     turn_model: str = ""
     turn_threads: int = Field(default=2, ge=1, le=16)
 
@@ -101,6 +106,9 @@ class AsrSettings(ServiceSettings):
     # Costs a second decode of some finals (12-19% of the dev set's questions, ~0.08 s per
     # second of speech) after they end.
     off_topic_fallback: bool = True
+    # pocketsphinx: a tutor's streams also decode with its question model (the questions its
+    # documents make), whose transcript competes for the final one (issue 15).
+    question_model: bool = True
 
     @property
     def endpointing(self) -> EndpointingOptions:
@@ -113,6 +121,7 @@ class AsrSettings(ServiceSettings):
             speech_pad_ms=self.speech_pad_ms,
             end_of_turn=self.end_of_turn,
             turn_pause_ms=self.turn_pause_ms,
+            turn_early_ms=self.turn_early_ms,
             turn_max_silence_ms=max(self.turn_max_silence_ms, self.turn_pause_ms),
             turn_model_hold_ms=self.turn_model_hold_ms,
         )

@@ -57,6 +57,22 @@ class _Utterance:
 
 
 @dataclass(frozen=True)
+class EarlyCheck:
+    """A pause ``turn_early_ms`` old: the model may hear it now (``early_probability``)."""
+
+    silence_start: int
+    audio: np.ndarray
+
+
+@dataclass(frozen=True)
+class EarlyProbability:
+    """The model's probability for the pause that began at ``silence_start``, heard early."""
+
+    silence_start: int
+    probability: float
+
+
+@dataclass(frozen=True)
 class InterimRequest:
     """An interim re-decode the caller should run (engines that are not incremental)."""
 
@@ -125,8 +141,17 @@ class RecognitionPipeline:
             if endpointing.end_of_turn == "smart_turn"
             else None
         )
-        # A pause waiting for its verdict: (its audio, the words so far).
-        self._pause: tuple[np.ndarray, str] | None = None
+        # A pause waiting for its verdict: (its audio, the words so far, where it began).
+        self._pause: tuple[np.ndarray, str, int] | None = None
+        # A pause old enough for the early check, until the caller takes it.
+        self._early_samples = (
+            endpointing.turn_early_ms * SAMPLE_RATE // 1000
+            if self._recent is not None
+            and 0 < endpointing.turn_early_ms < endpointing.turn_pause_ms
+            else 0
+        )
+        self._early_check: EarlyCheck | None = None
+        self._early_checked = -1  # silence_start of the last pause checked early
         # Silence inside an utterance longer than the silence rule's: the engine gets it only
         # if speech resumes. Decoding the seconds of hiss while smart turn waits for an
         # unfinished question costs CPU and makes the recognizer insert words ("what is
@@ -173,7 +198,30 @@ class RecognitionPipeline:
                 self._inline_interim(events)
             return events
 
-    def judge_turn(self, *, judged: bool = True) -> list[RecognitionEvent]:
+    def take_early_check(self) -> EarlyCheck | None:
+        """A pause that reached ``turn_early_ms`` since the last call, if any (once each).
+
+        Whoever takes it may run ``early_probability`` beside the stream and hand the result
+        to ``judge_turn`` when the pause is due.
+        """
+        with self._lock:
+            check, self._early_check = self._early_check, None
+            return check
+
+    def early_probability(self, check: EarlyCheck) -> float:
+        """The end-of-turn model's probability for an early check (blocking, ~50 ms)."""
+        if self._turn_judge is None:
+            raise RuntimeError("early checks need a turn judge")
+        return self._turn_judge.probability(check.audio)
+
+    def early_is_sure(self, early: EarlyProbability) -> bool:
+        """The early probability is enough for a verdict: the pause needs no inference."""
+        judge = self._turn_judge
+        return judge is not None and early.probability >= judge.early_threshold
+
+    def judge_turn(
+        self, *, judged: bool = True, early: EarlyProbability | None = None
+    ) -> list[RecognitionEvent]:
         """Decides whether the pause that stopped the last ``feed`` ends the turn.
 
         Blocking (the model takes ~50 ms): run it off the event loop. Then call ``feed(b"")``
@@ -181,6 +229,8 @@ class RecognitionPipeline:
 
         Args:
             judged: False when the model is too busy: the silence rule decides instead.
+            early: The model's probability for this pause heard early; when it is sure
+                enough, the verdict needs no inference now.
 
         Returns:
             SPEECH_ENDED when the turn is over, else nothing.
@@ -189,13 +239,17 @@ class RecognitionPipeline:
             self._check_open()
             if self._pause is None:
                 return []
-            audio, words = self._pause
+            audio, words, silence_start = self._pause
             self._pause = None
-            verdict = (
-                self._turn_judge.judge(audio, words, self._language)
-                if judged and self._turn_judge is not None
-                else UNJUDGED
-            )
+            verdict = UNJUDGED
+            judge = self._turn_judge
+            if judged and judge is not None:
+                sure = (
+                    judge.early_verdict(early.probability, words, self._language)
+                    if early is not None and early.silence_start == silence_start
+                    else None
+                )
+                verdict = sure or judge.judge(audio, words, self._language)
             events: list[RecognitionEvent] = []
             offset = self._endpointer.resolve(verdict)
             if offset is not None:
@@ -321,19 +375,31 @@ class RecognitionPipeline:
         if self._held and self._endpointer.speaking and self._endpointer.silence_start is None:
             self._accept(np.concatenate(self._held))  # the student went on after the pause
             self._held = []
+        if decision is None and self._early_samples:
+            self._note_early_check()
         if isinstance(decision, SpeechOnset):
             self._start_utterance(decision, events)
         elif isinstance(decision, SpeechOffset):
             self._end_utterance(decision, events)
         elif isinstance(decision, SpeechPause):
             words = self._pause_words()
-            self._pause = (self._pause_audio(), words)
+            self._pause = (self._pause_audio(), words, decision.silence_start)
             # The words up to the pause go out before the (slow) verdict: they are what the
             # final transcript will most likely say, so the gateway can start its answer now.
             if self._interim_results and self._utterance is not None:
                 interim = self._interim_result(self._utterance, words)
                 if interim is not None:
                     events.append(interim)
+
+    def _note_early_check(self) -> None:
+        silence_start = self._endpointer.silence_start
+        if silence_start is None or self._utterance is None or self._turn_judge is None:
+            return
+        if silence_start != self._early_checked and (
+            self._position - silence_start >= self._early_samples
+        ):
+            self._early_checked = silence_start
+            self._early_check = EarlyCheck(silence_start, self._pause_audio())
 
     def _pause_audio(self) -> np.ndarray:
         """The utterance so far (from half a second before its onset), as the model hears it."""

@@ -121,7 +121,9 @@ class Recognizer:
             self._turn_judge = await loop.run_in_executor(
                 self._decode_executor,
                 lambda: TurnJudge.load(
-                    self.settings.turn_model, threshold=self.settings.turn_threshold
+                    self.settings.turn_model,
+                    threshold=self.settings.turn_threshold,
+                    early_threshold=self.settings.turn_early_threshold,
                 ),
             )
             self._turn_slots = asyncio.Semaphore(self.settings.turn_threads)

@@ -9,7 +9,8 @@ stream and only while the shared interim slots allow, so they never delay endpoi
 final result. End-of-turn judgements (smart turn) run on
 their own small pool, once per pause; a pause that finds no slot free within what the silence
 rule would have waited anyway is left to the silence rule, so load costs at most the silence
-rule's latency, never a lost turn.
+rule's latency, never a lost turn. The model also hears each pause early (``turn_early_ms``)
+beside the stream, when a slot is free, so a sure verdict is ready when the pause is due.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from concurrent.futures import Executor
 from typing import Any, TypeVar
 
 from asr_svc.events import RecognitionEvent, RecognitionResult
-from asr_svc.pipeline import RecognitionPipeline
+from asr_svc.pipeline import EarlyCheck, EarlyProbability, RecognitionPipeline
 from svc_core.audio import NONE_TAKEN, join_queued_chunks
 
 logger = logging.getLogger(__name__)
@@ -77,6 +78,8 @@ class StreamRunner:
         self._turn_slots = turn_slots
         self._turn_wait_s = turn_wait_s
         self._held: Any = None  # an item taken out of the queue while batching, to handle next
+        # The model hearing the latest pause early, beside the stream.
+        self._early: asyncio.Task[EarlyProbability | None] | None = None
 
     async def run(self, audio: AsyncIterator[bytes]) -> AsyncIterator[RecognitionEvent]:
         """Recognizes ``audio``; yields events until the audio ends and all is flushed.
@@ -134,7 +137,7 @@ class StreamRunner:
                     interim = self._start_interim()
         finally:
             reader.cancel()
-            for task in (next_item, interim):
+            for task in (next_item, interim, self._early):
                 if task is not None:
                     task.cancel()
             # Not awaited: the stream may be ending by cancellation. The pipeline's lock makes
@@ -178,7 +181,35 @@ class StreamRunner:
 
         return asyncio.create_task(redecode(), name="asr-interim")
 
+    def _start_early_check(self) -> None:
+        check = self._pipeline.take_early_check()
+        slots = self._turn_slots
+        if check is None or self._turn_executor is None or slots is None:
+            return
+        if (self._early is not None and not self._early.done()) or slots.locked():
+            return  # busy: the pause is judged when it is due, as without the early check
+        self._early = asyncio.create_task(self._early_probability(check, slots))
+
+    async def _early_probability(
+        self, check: EarlyCheck, slots: asyncio.Semaphore
+    ) -> EarlyProbability | None:
+        async with slots:
+            loop = asyncio.get_running_loop()
+            try:
+                probability = await loop.run_in_executor(
+                    self._turn_executor, self._pipeline.early_probability, check
+                )
+            except Exception:
+                logger.exception("the early end-of-turn check failed; the pause is judged")
+                return None
+        return EarlyProbability(check.silence_start, probability)
+
     async def _judge_turn(self) -> list[RecognitionEvent]:
+        if self._early is not None:
+            # Started ~60 ms of audio ago: done by now, or done sooner than a new judgement.
+            early, self._early = await self._early, None
+            if early is not None and self._pipeline.early_is_sure(early):
+                return await self._call(functools.partial(self._pipeline.judge_turn, early=early))
         slots = self._turn_slots
         if self._turn_executor is not None and slots is not None:
             try:
@@ -212,7 +243,9 @@ class StreamRunner:
             busy = time.perf_counter() - submitted > _BUSY_WAIT_S
             return self._pipeline.feed(audio, interim=not busy)
 
-        return await self._call(feed)
+        events = await self._call(feed)
+        self._start_early_check()
+        return events
 
     async def _call(self, function: Callable[..., T], *args: Any) -> T:
         loop = asyncio.get_running_loop()

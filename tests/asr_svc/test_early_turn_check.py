@@ -1,0 +1,180 @@
+"""The end-of-turn model hears a pause early (``turn_early_ms``), so a sure verdict is ready
+when the pause is due (issue 19): the pipeline's early checks, the verdict it takes from one,
+and the stream runner that runs them beside the stream. Real Smart Turn model, real
+pocketsphinx, real Silero VAD.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from asr_svc.end_of_turn import TurnJudge
+from asr_svc.endpointing import EndpointingOptions
+from asr_svc.engines.base import StreamSpec
+from asr_svc.events import EndOfTurnReason, SpeechEvent, SpeechEventKind
+from asr_svc.pipeline import EarlyCheck, EarlyProbability, RecognitionPipeline
+from asr_svc.stream_runner import StreamRunner
+from asr_svc.vad import WINDOW_SAMPLES, SileroVad
+from tests.asr_svc.turn_speech import PHRASE_HINTS, SPEAKERS, framed
+from tests.support.speech import chunks
+
+pytestmark = pytest.mark.integration
+
+QUESTION = "can you explain how the water cycle works"
+
+
+@pytest.fixture(scope="module")
+def vad() -> SileroVad:
+    return SileroVad()
+
+
+def _pipeline(engine, vad, judge, *, early_ms: int = 96) -> RecognitionPipeline:
+    return RecognitionPipeline(
+        engine.open_stream(StreamSpec(phrase_hints=PHRASE_HINTS)),
+        vad.stream(),
+        EndpointingOptions(end_of_turn="smart_turn", turn_early_ms=early_ms),
+        input_rate=16000,
+        interim_results=False,
+        interim_interval_ms=200,
+        incremental=True,
+        turn_judge=judge,
+    )
+
+
+def _feed_to_the_pause(
+    pipeline: RecognitionPipeline, pcm: bytes
+) -> tuple[list[EarlyCheck], list[SpeechEvent]]:
+    """Feeds 20 ms chunks until the first pause is due; the early checks taken on the way."""
+    checks: list[EarlyCheck] = []
+    events: list[SpeechEvent] = []
+    for chunk in chunks(pcm, ms=20):
+        events += [e for e in pipeline.feed(chunk) if isinstance(e, SpeechEvent)]
+        check = pipeline.take_early_check()
+        if check is not None:
+            checks.append(check)
+        if pipeline.turn_check_due:
+            return checks, events
+    raise AssertionError("no pause became due")
+
+
+def _ended(events) -> list[SpeechEvent]:
+    return [e for e in events if isinstance(e, SpeechEvent) and e.kind is SpeechEventKind.ENDED]
+
+
+def test_a_pause_is_offered_once_early_with_the_audio_up_to_then(pocketsphinx_engine, vad):
+    judge = TurnJudge.load()
+    pipeline = _pipeline(pocketsphinx_engine, vad, judge)
+    try:
+        (check,), _ = _feed_to_the_pause(pipeline, framed(SPEAKERS["espeak"](QUESTION)).pcm)
+        assert pipeline.take_early_check() is None  # once per pause
+        # Two VAD windows before the pause (96 of 160 ms), from the same start.
+        audio, _words, silence_start = pipeline._pause  # type: ignore[misc]
+        assert silence_start == check.silence_start
+        assert len(audio) - len(check.audio) == 2 * WINDOW_SAMPLES
+    finally:
+        pipeline.close()
+
+
+@pytest.mark.parametrize(
+    ("probability", "same_pause", "inferences"),
+    [(0.99, True, 0), (0.6, True, 1), (0.99, False, 1)],
+    ids=["sure: no inference", "unsure: judged", "another pause: judged"],
+)
+def test_only_a_sure_early_probability_for_this_pause_spares_the_judgement(
+    pocketsphinx_engine, vad, probability, same_pause, inferences
+):
+    judge = TurnJudge.load()
+    pipeline = _pipeline(pocketsphinx_engine, vad, judge)
+    try:
+        (check,), _ = _feed_to_the_pause(pipeline, framed(SPEAKERS["espeak"](QUESTION)).pcm)
+        start = check.silence_start if same_pause else check.silence_start - WINDOW_SAMPLES
+        early = EarlyProbability(start, probability)
+        assert pipeline.early_is_sure(early) is (probability >= judge.early_threshold)
+        events = pipeline.judge_turn(early=early)
+        assert judge.calls == inferences
+        if inferences == 0:
+            # The early probability decided, and the ASR event reports it.
+            (ended,) = _ended(events)
+            assert ended.end_reason is EndOfTurnReason.TURN_COMPLETE
+            assert ended.end_of_turn_probability == pytest.approx(probability)
+    finally:
+        pipeline.close()
+
+
+def test_a_sure_early_probability_does_not_overrule_unfinished_words(pocketsphinx_engine, vad):
+    judge = TurnJudge.load()
+    pipeline = _pipeline(pocketsphinx_engine, vad, judge)
+    try:
+        pcm = framed(SPEAKERS["espeak"]("tell me about the")).pcm
+        (check,), _ = _feed_to_the_pause(pipeline, pcm)
+        events = pipeline.judge_turn(early=EarlyProbability(check.silence_start, 0.99))
+        assert _ended(events) == []  # held: the words end on "the"
+        assert judge.calls == 0
+    finally:
+        pipeline.close()
+
+
+def test_early_checks_are_off_with_the_silence_rule_or_when_set_to_zero(pocketsphinx_engine, vad):
+    judge = TurnJudge.load()
+    pcm = framed(SPEAKERS["espeak"](QUESTION)).pcm
+    pipeline = _pipeline(pocketsphinx_engine, vad, judge, early_ms=0)
+    try:
+        checks, _ = _feed_to_the_pause(pipeline, pcm)
+        assert checks == []
+    finally:
+        pipeline.close()
+    silence = RecognitionPipeline(
+        pocketsphinx_engine.open_stream(StreamSpec(phrase_hints=PHRASE_HINTS)),
+        vad.stream(),
+        EndpointingOptions(end_of_turn="silence"),
+        input_rate=16000,
+        interim_results=False,
+        interim_interval_ms=200,
+        incremental=True,
+        turn_judge=judge,
+    )
+    try:
+        for chunk in chunks(pcm, ms=20):
+            silence.feed(chunk)
+            assert silence.take_early_check() is None
+            if silence.final_due:
+                silence.finalize()
+    finally:
+        silence.close()
+
+
+async def _run(engine, judge: TurnJudge, pcm: bytes) -> list[SpeechEvent]:
+    with ThreadPoolExecutor(2) as pool:
+        runner = StreamRunner(
+            _pipeline(engine, SileroVad(), judge),
+            executor=pool,
+            decode_executor=pool,
+            check_chunk=lambda chunk: None,
+            queue_chunks=8,
+            interim_slots=asyncio.Semaphore(1),
+            turn_executor=pool,
+            turn_slots=asyncio.Semaphore(2),
+            turn_wait_s=0.3,
+        )
+
+        async def audio():
+            for chunk in chunks(pcm, ms=20):
+                yield chunk
+                await asyncio.sleep(0.02)  # real time, as a client sends
+
+        return _ended([event async for event in runner.run(audio())])
+
+
+async def test_the_runner_ends_a_sure_pause_on_its_early_judgement(pocketsphinx_engine):
+    judge = TurnJudge.load()
+    spoken = framed(SPEAKERS["espeak"](QUESTION))
+    # The model is sure of this question's end two windows early (p ~0.96); the pause then
+    # needs no judgement of its own: one inference for the whole turn.
+    (ended,) = await _run(pocketsphinx_engine, judge, spoken.pcm)
+    assert ended.end_reason is EndOfTurnReason.TURN_COMPLETE
+    assert ended.end_of_turn_probability is not None
+    assert ended.end_of_turn_probability >= judge.early_threshold
+    assert judge.calls == 1
