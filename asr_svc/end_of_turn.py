@@ -9,7 +9,9 @@ combines two signals:
   is used (pipecat itself is never imported: its package pulls in loguru, openai and more).
 - **The words so far**, where an incremental engine has them: an English sentence does not
   end on an article, a conjunction or a possessive ("what is the difference between",
-  "tell me about the"), so such a hypothesis is unfinished whatever the audio suggests.
+  "tell me about the"), so such a hypothesis is unfinished whatever the audio suggests. One
+  that ends on a stranded preposition or an opening question word ("tell me about", "can you
+  explain how") is doubtful: it gets the short hold a doubting model gets.
 
 The turn is complete when the model says so (probability >= threshold) and the words do not
 contradict it; otherwise the pipeline waits, up to ``turn_max_silence_ms``, for more speech.
@@ -89,6 +91,25 @@ _PRONOUNS = {
 }
 _DETERMINERS = {
     "en": frozenset({"a", "an", "the", "this", "that", "these", "those", "some", "all"}),
+}
+
+
+# Doubtful endings (issue 19): a sentence can end on these, but a student who stops on one
+# has mostly paused to think. A preposition left at the end ("tell me about") is stranded by
+# a question word before it ("what is it made of", "where are you from"), or the sentence is
+# unfinished; words that are also verb particles ("turn it on", "is it over") are left out.
+# A question word after the start ("can you explain how") opens a clause still to come,
+# though "do you know why" can be a whole question. The recognizer drops short words in a
+# pause ("can you explain how the" heard as "... how"), which makes these endings from the
+# unfinished ones.
+_STRANDABLE_PREPOSITIONS = {
+    "en": frozenset(
+        {"about", "of", "with", "for", "from", "into", "onto", "to", "at", "by", "through"}
+        | {"during", "without", "among", "towards", "toward", "across", "against"}
+    ),
+}
+_CLAUSE_OPENERS = {
+    "en": frozenset({"how", "why", "what", "when", "where", "which", "who", "whom", "whether"}),
 }
 
 
@@ -190,6 +211,23 @@ def unfinished_by_words(text: str, language: str = "en") -> bool:
     return _subject_without_verb(words, language)
 
 
+def doubtful_by_words(text: str, language: str = "en") -> bool:
+    """True when ``text`` ends where a sentence can end but a speaker mostly pauses.
+
+    A stranded preposition with no question word before it ("tell me about"), or a question
+    word that opens a clause at the end ("can you explain how"). Such a pause gets the model's
+    short hold (``turn_model_hold_ms``), not the whole silence limit.
+    """
+    prepositions = _STRANDABLE_PREPOSITIONS.get(language)
+    openers = _CLAUSE_OPENERS.get(language)
+    words = [word.strip(".,?!'\"") for word in text.lower().split()]
+    if not prepositions or not openers or len(words) < 2:
+        return False
+    if words[-1] in openers:
+        return True
+    return words[-1] in prepositions and not openers.intersection(words[:-1])
+
+
 def _subject_without_verb(words: list[str], language: str) -> bool:
     """The last clause is an auxiliary question that stops after its subject.
 
@@ -216,11 +254,14 @@ class TurnVerdict:
             None when nobody judged (the model was busy), so the silence rule applies.
         probability: The model's probability that the turn is complete; None unjudged.
         unfinished_words: The words so far end mid-sentence (overrides the model).
+        doubtful_words: The words end where speakers mostly pause ("tell me about"): the
+            model's short hold, whatever it says.
     """
 
     complete: bool | None
     probability: float | None = None
     unfinished_words: bool = False
+    doubtful_words: bool = False
 
 
 UNJUDGED = TurnVerdict(complete=None)
@@ -294,11 +335,16 @@ class TurnJudge:
     def verdict(self, probability: float, words: str = "", language: str = "en") -> TurnVerdict:
         """The verdict from the model's probability and the words so far (no inference)."""
         unfinished = unfinished_by_words(words, language)
-        complete = probability >= self.threshold and not unfinished
+        doubtful = not unfinished and doubtful_by_words(words, language)
+        complete = probability >= self.threshold and not unfinished and not doubtful
         logger.debug(
-            "end of turn: p=%.2f unfinished words=%s -> %s", probability, unfinished, complete
+            "end of turn: p=%.2f unfinished words=%s doubtful words=%s -> %s",
+            probability,
+            unfinished,
+            doubtful,
+            complete,
         )
-        return TurnVerdict(complete, round(probability, 4), unfinished)
+        return TurnVerdict(complete, round(probability, 4), unfinished, doubtful)
 
     def early_verdict(
         self, probability: float, words: str = "", language: str = "en"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from asr_svc.end_of_turn import TurnVerdict, unfinished_by_words
+from asr_svc.end_of_turn import TurnJudge, TurnVerdict, doubtful_by_words, unfinished_by_words
 from asr_svc.endpointing import Endpointer, EndpointingOptions, SpeechOffset, SpeechPause
 from asr_svc.events import EndOfTurnReason
 from asr_svc.whisper_features import log_mel
@@ -81,6 +81,54 @@ def test_words_a_sentence_cannot_end_on(text, unfinished):
 
 def test_the_word_rule_is_english_only():
     assert not unfinished_by_words("what is the difference between", "de")
+    assert not doubtful_by_words("tell me about", "de")
+
+
+@pytest.mark.parametrize(
+    ("text", "doubtful"),
+    [
+        # A stranded preposition with nothing to strand it, or an opening question word.
+        ("tell me about", True),
+        ("can you tell me more about", True),
+        ("i want to learn about", True),
+        ("can you explain how", True),
+        ("do you know why", True),
+        # A question word before the preposition strands it; particles end sentences.
+        ("what is it made of", False),
+        ("where are you from", False),
+        ("what is resistance measured in", False),
+        ("what is glucose used for", False),
+        ("can you turn it on", False),
+        ("is the war over", False),
+        # One word, or finished questions.
+        ("why", False),
+        ("what is photosynthesis", False),
+        ("what happens when you mix", False),  # a transitive verb: no word rule tells
+    ],
+)
+def test_words_a_speaker_mostly_pauses_on(text, doubtful):
+    assert doubtful_by_words(text) is doubtful
+
+
+def test_doubtful_words_hold_a_pause_the_model_calls_complete_for_the_short_hold():
+    judge = TurnJudge.load()  # the verdict from a given probability: no inference
+    doubtful = judge.verdict(0.99, "tell me about")
+    assert (doubtful.complete, doubtful.unfinished_words, doubtful.doubtful_words) == (
+        False,
+        False,
+        True,
+    )
+    # The endpointer gives a pause with this verdict the model's hold, not the whole limit.
+    endpointer = Endpointer(_smart(turn_model_hold_ms=1_000, turn_max_silence_ms=2_500))
+    index, _ = _speak_then_silence(endpointer, 20, 100)
+    assert endpointer.resolve(doubtful) is None
+    ended = _speak_then_silence(endpointer, 0, 200, start=index + 1)
+    assert ended is not None
+    at, offset = ended
+    assert isinstance(offset, SpeechOffset)
+    assert offset.reason is EndOfTurnReason.SILENCE_LIMIT
+    assert (at + 1 - 20) * W == pytest.approx(16 * 1_000, abs=W)  # 1 s of silence
+    assert judge.verdict(0.99, "what is it made of").complete is True
 
 
 def _smart(**overrides: int) -> EndpointingOptions:
