@@ -11,9 +11,11 @@ played out, the next final transcript is joined to the question's words.
 
 False starts are kept from interrupting the tutor in three ways:
 - speech must last ``false_start_guard_ms`` past its onset (on the input audio timeline, so
-  ASR latency does not count against it) before it cuts the tutor off: the ASR reports
-  SPEECH_STARTED after 150 ms of speech, and the guard (200 ms) waits for a little more, so a
-  cough, a click or a short "mm" that ends first does nothing;
+  ASR latency does not count against it) before it cuts the tutor off. The ASR's own
+  confirmation does this by default: Silero's VAD hears coughs, clicks and noise bursts as
+  no speech, and SPEECH_STARTED comes only after 150 ms of speech, the default guard. A
+  longer guard could not wait for a sound to end (the ASR reports an end only after a pause
+  of its own), so it would only delay every barge-in;
 - longer speech whose interim transcript is only backchannel ("mm", "uh-huh", "hmm") by then
   waits for the end of the utterance, and interrupts only if its transcript turns out to be more;
 - a final transcript that is only backchannel never starts a turn, and over a playing turn
