@@ -47,6 +47,9 @@ class TtsSettings(ServiceSettings):
     # the most streams; more threads per inference give one stream its audio sooner.
     piper_workers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1, le=64)
     piper_threads: int = Field(default=1, ge=1, le=64)
+    # piper: further workers that run only a stream's first audio (the run a listener already
+    # waits for), so it never waits for another stream's run to end on a busy host.
+    piper_first_audio_workers: int = Field(default=1, ge=0, le=16)
     # piper: audio frames (256 samples) decoded in the first piece of a sentence; later pieces
     # double up to 8 times this, so a sentence starts fast and then runs efficiently.
     piper_first_chunk_frames: int = Field(default=16, ge=4, le=1024)

@@ -183,8 +183,10 @@ class SynthesisStream:
             words: list[WordSpan] = []
             visemes: list[VisemeSpan] = []
             try:
-                urgent = self.ahead_s() < RELAXED_AHEAD_S
-                speech = self.engine.synthesize(text, self.voice, urgent=urgent)
+                ahead = self.ahead_s()
+                speech = self.engine.synthesize(
+                    text, self.voice, urgent=ahead < RELAXED_AHEAD_S, slack_s=max(0.0, ahead)
+                )
                 async with aclosing(speech) as events:
                     async for event in events:
                         if isinstance(event, SpeechAudio):

@@ -258,5 +258,32 @@ async def test_audio_no_one_waits_for_yet_is_made_on_lower_priority_threads(
     monkeypatch.setattr(model, "flow", recorded_flow)
     await collect(engine, "The sun is a star. It is very hot.")
     first, later = where[0], where[-1]
-    assert first[0].startswith("piper_") and later[0].startswith("piper-background")
+    assert not first[0].startswith("piper-background")
+    assert later[0].startswith("piper-background")
     assert later[1] - first[1] == 10
+
+
+async def test_first_audio_is_one_run_that_goes_before_work_with_slack(engine, monkeypatch) -> None:
+    # On a busy host every run waits for a worker: the audio a listener already waits for is
+    # made in one run that jumps the queue; later work is ordered by when it is heard.
+    submitted: list[tuple[str, float, bool]] = []
+    submit = engine._pool.submit
+
+    def recorded(deadline, function, *args, waiting=False):  # type: ignore[no-untyped-def]
+        submitted.append((getattr(function, "__name__", "?"), deadline, waiting))
+        return submit(deadline, function, *args, waiting=waiting)
+
+    monkeypatch.setattr(engine._pool, "submit", recorded)
+    voice = VoiceSettings(engine.default_voice)
+    before = time.monotonic()
+    first = [e async for e in engine.synthesize("The sun is a star.", voice)]
+    assert submitted[0][0] == "open_segment" and submitted[0][2]
+    assert sum(1 for name, _, _ in submitted if name == "open_segment") == 1
+    assert audio_ms(first) > 0
+
+    submitted.clear()
+    later = [e async for e in engine.synthesize("It is very hot.", voice, slack_s=0.8)]
+    name, deadline, waiting = submitted[0]
+    assert name == "open_segment" and not waiting
+    assert deadline >= before + 0.8  # due when the listener reaches it, not now
+    assert audio_ms(later) > 0

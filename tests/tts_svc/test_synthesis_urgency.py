@@ -29,10 +29,10 @@ class RecordingPiper(PiperEngine):
         self.calls: list[tuple[str, bool, int]] = []
 
     async def synthesize(
-        self, text: str, voice: VoiceSettings, *, urgent: bool = True
+        self, text: str, voice: VoiceSettings, *, urgent: bool = True, slack_s: float = 0.0
     ) -> AsyncGenerator[SpeechEvent, None]:
         first_piece = 0
-        async for event in super().synthesize(text, voice, urgent=urgent):
+        async for event in super().synthesize(text, voice, urgent=urgent, slack_s=slack_s):
             if isinstance(event, SpeechAudio) and not first_piece:
                 first_piece = len(event.pcm) // 2
                 self.calls.append((text, urgent, first_piece))

@@ -161,7 +161,7 @@ class TtsEngine(ABC):
 
     @abstractmethod
     def synthesize(
-        self, text: str, voice: VoiceSettings, *, urgent: bool = True
+        self, text: str, voice: VoiceSettings, *, urgent: bool = True, slack_s: float = 0.0
     ) -> AsyncGenerator[SpeechEvent, None]:
         """Speaks one segment; audio is yielded as soon as it is produced.
 
@@ -173,6 +173,9 @@ class TtsEngine(ABC):
             urgent: A listener is waiting for this segment's first audio. False when earlier
                 segments' audio is still well ahead of the listener: an engine may then
                 produce the audio in larger, cheaper pieces.
+            slack_s: How long until the listener reaches this segment's audio (0: a listener
+                is waiting for it now); an engine that shares its workers between streams
+                may serve what is due sooner first.
 
         Raises:
             Unavailable: The engine cannot synthesize now (service unreachable).

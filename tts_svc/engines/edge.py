@@ -115,7 +115,7 @@ class EdgeEngine(TtsEngine):
             return list(self._voices)
 
     async def synthesize(
-        self, text: str, voice: VoiceSettings, *, urgent: bool = True
+        self, text: str, voice: VoiceSettings, *, urgent: bool = True, slack_s: float = 0.0
     ) -> AsyncGenerator[SpeechEvent, None]:
         assert self._communicate_factory is not None, "start() first"
         import av

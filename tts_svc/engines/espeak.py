@@ -110,7 +110,7 @@ class EspeakEngine(TtsEngine):
         return f"{await super().resolve_voice(base)}+{variant}"
 
     async def synthesize(
-        self, text: str, voice: VoiceSettings, *, urgent: bool = True
+        self, text: str, voice: VoiceSettings, *, urgent: bool = True, slack_s: float = 0.0
     ) -> AsyncGenerator[SpeechEvent, None]:
         loop = asyncio.get_running_loop()
         events: asyncio.Queue[object] = asyncio.Queue()

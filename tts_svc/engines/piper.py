@@ -9,26 +9,29 @@ audio is still well ahead (``urgent`` False), use large windows, which cost less
 timings and visemes come from the frames the model's duration predictor gives each phoneme
 (see ``tts_svc.word_alignment``).
 
-All inference runs on one bounded pool shared by every stream (TTS_PIPER_WORKERS runs at
-once, TTS_PIPER_THREADS threads each). A cancelled stream starts no further runs, drops its
-queued ones, and terminates the one in progress (onnxruntime's RunOptions.terminate).
+All inference runs on bounded pools shared by every stream (TTS_PIPER_WORKERS runs at once,
+TTS_PIPER_THREADS threads each), earliest deadline first (``tts_svc.deadline_pool``): each run
+is due when its listener would reach its audio, and a stream's first audio, which a listener
+already waits for, is one run (phonemes, encoder, flow and decoder of its first window) that
+goes before all others and has a worker of its own (TTS_PIPER_FIRST_AUDIO_WORKERS). A
+cancelled stream starts no further runs, drops its queued ones, and terminates the one in
+progress (onnxruntime's RunOptions.terminate).
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
-import os
-import threading
+import time
 from collections.abc import AsyncGenerator, Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
 from svc_core.errors import Unavailable
 from svc_core.server import StartupError
 from tts_svc.config import TtsSettings
+from tts_svc.deadline_pool import DeadlinePool
 from tts_svc.engines.base import (
     EngineCapabilities,
     EngineLoadError,
@@ -43,6 +46,8 @@ from tts_svc.engines.base import (
 )
 from tts_svc.piper_voice import (
     Cancelled,
+    EncodedSentence,
+    LatentSpan,
     PiperModel,
     PiperVoiceFile,
     RunHandle,
@@ -63,16 +68,6 @@ _T = TypeVar("_T")
 RELAXED_WINDOW_FACTOR = 8
 
 
-def _lower_thread_priority(nice: int) -> None:
-    """Thread initializer: this thread yields the CPU to normal ones (Linux nice is per thread)."""
-    if not nice:
-        return
-    try:
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), nice)
-    except (OSError, AttributeError) as exc:  # not Linux, or not permitted: runs as it is
-        logger.debug("background synthesis keeps its priority: %s", exc)
-
-
 class PiperEngine(TtsEngine):
     """Piper voices installed as packages or in TTS_PIPER_VOICES_DIR.
 
@@ -82,6 +77,8 @@ class PiperEngine(TtsEngine):
         workers: Inferences that may run at once (all streams together).
         threads: Threads per inference.
         first_chunk_frames: Audio frames in a sentence's first decoded window.
+        first_audio_workers: Threads besides ``workers`` that run only first audio a listener
+            waits for, so it never waits for another stream's run to end.
         background_nice: Nice value of the threads that synthesize what no listener waits for
             yet (later sentences, segments while earlier audio is well ahead), so that on a
             busy host that bulk work yields to what is late: a first sentence, another
@@ -101,6 +98,7 @@ class PiperEngine(TtsEngine):
         workers: int = 1,
         threads: int = 1,
         first_chunk_frames: int = 16,
+        first_audio_workers: int = 1,
         background_nice: int = 10,
     ) -> None:
         self._requested_voice = default_voice
@@ -109,12 +107,13 @@ class PiperEngine(TtsEngine):
         self._workers = workers
         self._threads = threads
         self._first_chunk_frames = first_chunk_frames
+        self._first_audio_workers = first_audio_workers
         self._files: dict[str, PiperVoiceFile] = {}
         self._models: dict[str, PiperModel] = {}
         self._loading: dict[str, asyncio.Lock] = {}
         self._background_nice = background_nice
-        self._pool: ThreadPoolExecutor | None = None
-        self._background: ThreadPoolExecutor | None = None
+        self._pool: DeadlinePool | None = None
+        self._background: DeadlinePool | None = None
 
     @classmethod
     def from_settings(cls, settings: TtsSettings) -> PiperEngine:
@@ -125,6 +124,7 @@ class PiperEngine(TtsEngine):
             workers=settings.piper_workers,
             threads=settings.piper_threads,
             first_chunk_frames=settings.piper_first_chunk_frames,
+            first_audio_workers=settings.piper_first_audio_workers,
             background_nice=settings.piper_background_nice,
         )
 
@@ -137,14 +137,14 @@ class PiperEngine(TtsEngine):
         files = await asyncio.to_thread(installed_voice_files, self._voices_dir)
         self._files = {f.name: f for f in files}
         default = self._default_voice_file()
-        self._pool = ThreadPoolExecutor(self._workers, thread_name_prefix="piper")
-        self._background = ThreadPoolExecutor(
-            self._workers,
-            thread_name_prefix="piper-background",
-            initializer=functools.partial(_lower_thread_priority, self._background_nice),
+        self._pool = DeadlinePool(self._workers, reserved=self._first_audio_workers, name="piper")
+        self._background = DeadlinePool(
+            self._workers, name="piper-background", nice=self._background_nice
         )
         try:
-            self._models[default.name] = await self._run(PiperModel, default, self._threads)
+            self._models[default.name] = await self._run(
+                time.monotonic(), PiperModel, default, self._threads
+            )
         except (ImportError, ValueError, OSError, RuntimeError) as exc:
             raise EngineLoadError(
                 f"cannot load the Piper voice {default.name} ({default.model_path}): {exc}"
@@ -186,7 +186,7 @@ class PiperEngine(TtsEngine):
     async def close(self) -> None:
         for pool in (self._pool, self._background):
             if pool is not None:
-                pool.shutdown(wait=False, cancel_futures=True)
+                pool.shutdown()
         self._pool = self._background = None
         self._models.clear()
 
@@ -207,34 +207,62 @@ class PiperEngine(TtsEngine):
         ]
 
     async def synthesize(
-        self, text: str, voice: VoiceSettings, *, urgent: bool = True
+        self, text: str, voice: VoiceSettings, *, urgent: bool = True, slack_s: float = 0.0
     ) -> AsyncGenerator[SpeechEvent, None]:
         model = await self._model(voice.voice)
         handle = RunHandle()
         length_scale = model.config.length_scale / voice.speaking_rate
-        frame_ms = model.hop_length * 1000 / model.sample_rate
+        frame_s = model.hop_length / model.sample_rate
+        # Every run is due when the listener will reach the audio it makes.
+        due = time.monotonic() + max(0.0, slack_s)
+        small = self._first_chunk_frames
         try:
-            sentences = await self._run(model.phonemize, text)
+            opening: SegmentOpening | None = None
+            if urgent:
+                # Phonemes, encoder, flow and decoder of the first window in one run: on a
+                # busy host each run waits for a worker, and the listener waits for this one.
+                opening = await self._run(
+                    due,
+                    open_segment,
+                    model,
+                    text,
+                    length_scale,
+                    small,
+                    handle,
+                    waiting=slack_s <= 0,
+                )
+                sentences = opening.sentences
+            else:
+                sentences = await self._run_background(due, model.phonemize, text)
             timed: list[TimedPhoneme] = []
             offset = 0  # frames of the segment before the current sentence
             for number, phonemes in enumerate(sentences):
                 # Only the audio a listener waits for starts with a small first window (small
                 # windows cost ~20% more decoding: each decodes context around it) and runs
                 # at normal priority; the rest is bulk work done ahead of playback.
-                waited_for = urgent and number == 0
+                waited_for = opening is not None and number == 0
                 run = self._run if waited_for else self._run_background
-                sentence = await run(model.encode, phonemes, length_scale, handle)
-                first = self._first_chunk_frames
-                if not waited_for:
-                    first *= RELAXED_WINDOW_FACTOR
-                windows = list(decode_windows(sentence.frames, first))
-                # The first window's flow covers that window only, so its audio comes soon;
-                # then one flow run covers the rest of the sentence.
-                span = await run(model.flow, sentence, 0, windows[0][1], handle)
-                for index, (start, end) in enumerate(windows):
-                    if index == 1:
-                        span = await run(model.flow, sentence, start, sentence.frames, handle)
-                    pcm = await run(model.decode, span, start, end, handle)
+                sentence_due = due + offset * frame_s
+                if opening is not None and opening.sentence is not None and waited_for:
+                    sentence, span = opening.sentence, opening.span
+                    windows = list(decode_windows(sentence.frames, small))
+                    yield SpeechAudio(opening.pcm, model.sample_rate)
+                else:
+                    sentence = await run(sentence_due, model.encode, phonemes, length_scale, handle)
+                    windows = list(decode_windows(sentence.frames, small * RELAXED_WINDOW_FACTOR))
+                    # The first window's flow covers that window only, so its audio comes
+                    # soon; then one flow run covers the rest of the sentence.
+                    start, end = windows[0]
+                    span = await run(sentence_due, model.flow, sentence, start, end, handle)
+                    pcm = await run(sentence_due, model.decode, span, start, end, handle)
+                    yield SpeechAudio(pcm, model.sample_rate)
+                for index, (start, end) in enumerate(windows[1:]):
+                    window_due = sentence_due + start * frame_s
+                    if index == 0:
+                        span = await run(
+                            window_due, model.flow, sentence, start, sentence.frames, handle
+                        )
+                    pcm = await run(window_due, model.decode, span, start, end, handle)
                     yield SpeechAudio(pcm, model.sample_rate)
                 timed += [
                     TimedPhoneme(p.symbol, offset + p.start_frame, offset + p.end_frame)
@@ -243,8 +271,9 @@ class PiperEngine(TtsEngine):
                 offset += sentence.frames
             words = written_words(text)
             word_sounds = await self._run_background(
-                lambda: [model.word_phonemes(w) for w in words]
+                due + offset * frame_s, lambda: [model.word_phonemes(w) for w in words]
             )
+            frame_ms = frame_s * 1000
             sounds = [
                 TimedSound(p.symbol, p.start_frame * frame_ms, p.end_frame * frame_ms)
                 for p in timed
@@ -270,25 +299,50 @@ class PiperEngine(TtsEngine):
             if (model := self._models.get(name)) is None:
                 voice = self._files[name]
                 try:
-                    model = await self._run(PiperModel, voice, self._threads)
+                    model = await self._run(time.monotonic(), PiperModel, voice, self._threads)
                 except (ImportError, ValueError, OSError, RuntimeError) as exc:
                     raise Unavailable(f"the Piper voice {name} cannot be loaded: {exc}") from exc
                 self._models[name] = model
                 logger.info("piper voice %s loaded", name)
         return model
 
-    async def _run(self, function: Callable[..., _T], *args: Any) -> _T:
-        """Runs blocking work on the engine's pool. Cancelling the caller drops the work if it
-        has not started."""
+    async def _run(
+        self, deadline: float, function: Callable[..., _T], *args: Any, waiting: bool = False
+    ) -> _T:
+        """Runs blocking work on the engine's pool, earliest ``deadline`` first (``waiting``:
+        a listener waits for it now, it goes first). Cancelling the caller drops the work if
+        it has not started."""
         assert self._pool is not None, "start() first"
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._pool, functools.partial(function, *args))
+        return await self._pool.run(deadline, function, *args, waiting=waiting)
 
-    async def _run_background(self, function: Callable[..., _T], *args: Any) -> _T:
+    async def _run_background(self, deadline: float, function: Callable[..., _T], *args: Any) -> _T:
         """Like ``_run``, on the lower-priority pool (work no listener waits for yet)."""
         assert self._background is not None, "start() first"
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._background, functools.partial(function, *args))
+        return await self._background.run(deadline, function, *args)
+
+
+@dataclass(frozen=True)
+class SegmentOpening:
+    """A segment's sentences and the audio of its first window (see ``open_segment``)."""
+
+    sentences: list[list[str]]
+    sentence: EncodedSentence | None  # the first sentence, encoded (None: nothing to say)
+    span: LatentSpan | None  # its latent frames so far
+    pcm: bytes  # the first window's audio
+
+
+def open_segment(
+    model: PiperModel, text: str, length_scale: float, frames: int, handle: RunHandle
+) -> SegmentOpening:
+    """Phonemizes a segment and decodes the first window of ``frames`` of its first sentence
+    (blocking; one run, so the first audio waits for a worker once)."""
+    sentences = model.phonemize(text)
+    if not sentences:
+        return SegmentOpening(sentences, None, None, b"")
+    sentence = model.encode(sentences[0], length_scale, handle)
+    start, end = next(decode_windows(sentence.frames, frames))
+    span = model.flow(sentence, start, end, handle)
+    return SegmentOpening(sentences, sentence, span, model.decode(span, start, end, handle))
 
 
 def decode_windows(frames: int, first: int) -> Iterator[tuple[int, int]]:
