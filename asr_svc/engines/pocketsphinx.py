@@ -15,6 +15,11 @@ A tutor's final transcript that the recognizer doubts and that reads like everyd
 rather than the tutor's material (most questions off the tutor's topics) is decoded again with
 the general model, and the transcript a sentence-level mixture of the two models prefers is
 the final one (``language_model.sentence_choice``). Interim results stay the tutor model's.
+
+A tutor's stream also decodes every utterance with the tutor's question model (only the
+questions its documents make: small and sharp, so cheap), and its final transcript joins that
+choice: a question about the material is often heard right by the question model where the
+broad model's general words pull it apart ("what is magma" -> "what is lot lot").
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ import tempfile
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +49,7 @@ from asr_svc.engines.base import (
     supported,
 )
 from asr_svc.language_model.arpa_model import ArpaModel, build_arpa_model
-from asr_svc.language_model.corpus import TutorText, corpus_key, corpus_lines
+from asr_svc.language_model.corpus import TutorText, corpus_key, corpus_lines, question_lines
 from asr_svc.language_model.general_mix import GeneralModel
 from asr_svc.language_model.pronunciations import Pronouncer, read_dictionary
 from asr_svc.language_model.sentence_choice import Candidate, SentenceMixture, acoustic_score
@@ -68,13 +74,18 @@ TUTOR_SEARCH: dict[str, Any] = {"fwdflat": False, "lw": 8.0, "bestpathlw": 10.0}
 #: A tutor's final transcript is decoded with the general model too (``sentence_choice``)
 #: when its confidence is under FALLBACK_BELOW and the tutor's model finds it less than
 #: FALLBACK_MARGIN nats a word likelier than the general model does (it could as well be
-#: everyday English). On the dev split (clean / 20 dB noise) these sent 12% / 19% of finals to
-#: the second decoder, and off-topic WER fell from 0.58 / 0.565 to 0.52 / 0.42 (the general
-#: model alone: 0.54 / 0.42), on-topic 0.261 / 0.362 -> 0.261 / 0.374. Margins of 1.25-2
-#: chose alike (2 sent 16% / 28%); confidence alone (0.65) sent 25% / 59% (RTF 0.12 with
-#: noise) for 0.52 / 0.36; a margin of 3 sent 20% / 46%.
-FALLBACK_BELOW = 0.65
+#: everyday English). Measured on the dev split (clean / 20 dB noise) without the question
+#: model: 0.65 and 1.5 sent 12% / 19% of finals to the second decoder, and off-topic WER fell
+#: from 0.58 / 0.565 to 0.52 / 0.42 (the general model alone: 0.54 / 0.42). With the question
+#: model's transcript competing too, more off-topic finals need the general one: 0.8 and 1.5
+#: kept off-topic WER at 0.46 / 0.49 (0.65: 0.59 / 0.57) for ~20% of finals decoded again
+#: (a margin of 2 or 2.5: the same WER from 30-40%).
+FALLBACK_BELOW = 0.8
 FALLBACK_MARGIN = 1.5
+#: Search settings of decoders with a tutor's question model. Its few hundred words leave
+#: little to search: its cost is the acoustic scoring (RTF ~0.03-0.04 on the dev split, which
+#: narrower beams or fewer HMMs a frame did not lower, while they cost words).
+QUESTION_SEARCH: dict[str, Any] = {"fwdflat": False, "lw": 8.0, "bestpathlw": 10.0}
 
 
 class PocketsphinxEngine(AsrEngine):
@@ -96,7 +107,7 @@ class PocketsphinxEngine(AsrEngine):
         self._dictionary: dict[str, list[str]] = {}
         self._pronouncer = Pronouncer({})
         self._general: GeneralModel | None = None
-        self._models: OrderedDict[tuple[str, tuple[str, ...]], ArpaModel | None] = OrderedDict()
+        self._models: OrderedDict[tuple[str, tuple[str, ...]], _TutorModels] = OrderedDict()
         self._model_dir: Path | None = None
         self._decoder_class: Any = None
 
@@ -148,15 +159,28 @@ class PocketsphinxEngine(AsrEngine):
                 f"language {spec.language!r} is not supported by the pocketsphinx engine "
                 "(English only)"
             )
-        model = self.tutor_model(spec)
+        models = self._tutor_models(spec)
+        model = models.tutor
         key = model.key if model is not None else _GENERAL
         decoder = self._take(key) or self._new_decoder(model)
         # Only tutors' models (documents, the general model mixed in) get the second opinion:
         # a caller's phrase hints alone say what it expects to hear.
         documents = spec.knowledge.documents if spec.knowledge is not None else ()
         fallback = self._settings.off_topic_fallback and bool(documents) and model is not None
+        questions = None
+        if models.questions is not None and model is not None:
+            question_key = models.questions.key
+            question_decoder = self._take(question_key) or self._new_decoder(
+                models.questions, QUESTION_SEARCH
+            )
+            questions = (question_key, question_decoder)
         return PocketsphinxStream(
-            self, key, decoder, cold=self.channel_estimate is None, fallback=fallback
+            self,
+            key,
+            decoder,
+            cold=self.channel_estimate is None,
+            fallback=fallback,
+            questions=questions,
         )
 
     def tutor_model(self, spec: StreamSpec) -> ArpaModel | None:
@@ -165,10 +189,18 @@ class PocketsphinxEngine(AsrEngine):
         Models are kept by the knowledge base's content hash and the hints, so a tutor's
         streams share one, and changed documents (a new hash) get a new one.
         """
+        return self._tutor_models(spec).tutor
+
+    def question_model(self, spec: StreamSpec) -> ArpaModel | None:
+        """The question model of a stream's tutor (``corpus.question_lines``); None for a
+        tutor without documents, or with the question model turned off."""
+        return self._tutor_models(spec).questions
+
+    def _tutor_models(self, spec: StreamSpec) -> _TutorModels:
         knowledge = spec.knowledge
         documents = knowledge.documents if knowledge is not None else ()
         if not documents and not spec.phrase_hints:
-            return None
+            return _TutorModels(None, None)
         content = knowledge.content_hash if knowledge is not None else ""
         cache_key = (content or corpus_key(documents), spec.phrase_hints)
         with self._lock:
@@ -176,20 +208,24 @@ class PocketsphinxEngine(AsrEngine):
                 self._models.move_to_end(cache_key)
                 return self._models[cache_key]
         text = TutorText(documents=documents, hints=spec.phrase_hints)
+        known = self._dictionary.__contains__
         # The general model joins tutors' models, whose students talk beyond the documents
         # (measured on held-out questions). A caller's phrase hints alone name what it expects
         # to hear: their model stays light and sharp (the general mix cost hinted sentences
         # their words: "the capital of france is paris" -> "... draw it is hot if").
         general = self._general if documents else None
-        lines = corpus_lines(text, self._dictionary.__contains__)
-        model = build_arpa_model(lines, self._pronouncer, general)
+        model = build_arpa_model(corpus_lines(text, known), self._pronouncer, general)
         if model is not None and model.unknown_words:
             logger.debug("%d words have no pronunciation", len(model.unknown_words))
+        questions = None
+        if documents and model is not None and self._settings.question_model:
+            questions = build_arpa_model(question_lines(text, known), self._pronouncer)
+        models = _TutorModels(model, questions)
         with self._lock:
-            self._models[cache_key] = model
+            self._models[cache_key] = models
             while len(self._models) > _MODELS_KEPT:
                 self._models.popitem(last=False)
-        return model
+        return models
 
     async def close(self) -> None:
         with self._lock:
@@ -198,7 +234,7 @@ class PocketsphinxEngine(AsrEngine):
             self._fallbacks.clear()
             self._models.clear()
 
-    def _new_decoder(self, domain: ArpaModel | None) -> Any:
+    def _new_decoder(self, domain: ArpaModel | None, search: dict[str, Any] | None = None) -> Any:
         options: dict[str, Any] = {
             "samprate": SAMPLE_RATE,
             "loglevel": "FATAL",
@@ -210,7 +246,7 @@ class PocketsphinxEngine(AsrEngine):
         with tempfile.TemporaryDirectory(prefix="asr-lm-") as folder:
             if domain is not None:
                 lm_path, dict_path = domain.write(Path(folder))
-                options.update(lm=str(lm_path), dict=str(dict_path), **TUTOR_SEARCH)
+                options.update(lm=str(lm_path), dict=str(dict_path), **(search or TUTOR_SEARCH))
             # The decoder reads its files while it is built; the folder may go afterwards.
             decoder = self._decoder_class(**options)
         cmn = self.channel_estimate
@@ -330,7 +366,11 @@ class PocketsphinxEngine(AsrEngine):
 
 
 class PocketsphinxStream(EngineStream):
-    """One stream's decoder; utterances are decoded as their audio arrives."""
+    """One stream's decoder; utterances are decoded as their audio arrives.
+
+    A tutor's stream has a second decoder with the tutor's question model, which hears the
+    same audio from the same channel estimate; its transcript competes for the final one.
+    """
 
     def __init__(
         self,
@@ -340,10 +380,12 @@ class PocketsphinxStream(EngineStream):
         *,
         cold: bool,
         fallback: bool = False,
+        questions: tuple[str, Any] | None = None,
     ) -> None:
         self._engine = engine
         self._key = key
         self._decoder = decoder
+        self._questions = questions
         self._in_utterance = False
         # A tutor's stream keeps each utterance's audio for a second opinion on its final.
         self._fallback = fallback
@@ -354,15 +396,21 @@ class PocketsphinxStream(EngineStream):
         self._cold = cold
         self._audio: list[bytes] = []
 
+    def _decoders(self) -> list[Any]:
+        return [self._decoder] + ([self._questions[1]] if self._questions is not None else [])
+
     def start_utterance(self) -> None:
         if self._cold and (estimate := self._engine.channel_estimate) is not None:
             # Another stream learnt the channel since this one opened (students join a class
             # before anyone speaks): start from that, and spare this utterance a second pass.
             self._decoder.set_cmn(estimate)
             self._cold = False
-        if self._fallback:
-            self._utterance_cmn = self._decoder.get_cmn()
-        self._decoder.start_utt()
+        self._utterance_cmn = self._decoder.get_cmn()
+        for decoder in self._decoders():
+            if decoder is not self._decoder:
+                # Both decoders start from one channel estimate: their acoustic scores compare.
+                decoder.set_cmn(self._utterance_cmn)
+            decoder.start_utt()
         self._in_utterance = True
         self._audio = []
 
@@ -372,7 +420,8 @@ class PocketsphinxStream(EngineStream):
             return  # process_raw fails on an empty buffer
         if self._cold or self._fallback:
             self._audio.append(data)
-        self._decoder.process_raw(data, False, False)
+        for decoder in self._decoders():
+            decoder.process_raw(data, False, False)
 
     def interim(self) -> str:
         hypothesis = self._decoder.hyp()
@@ -381,45 +430,77 @@ class PocketsphinxStream(EngineStream):
     def finish(self, keep_samples: int) -> Transcript:
         # Audio after keep_samples is trailing silence: decoding it costs little and changes
         # nothing, so it stays (the decoder cannot take audio back anyway).
-        self._decoder.end_utt()
+        for decoder in self._decoders():
+            decoder.end_utt()
         self._in_utterance = False
         if self._cold and self._audio:
             self._cold = False
-            if self._fallback:
-                self._utterance_cmn = self._decoder.get_cmn()
-            self._decoder.start_utt()
-            self._decoder.process_raw(b"".join(self._audio), False, False)
-            self._decoder.end_utt()
+            self._utterance_cmn = self._decoder.get_cmn()
+            for decoder in self._decoders():
+                decoder.set_cmn(self._utterance_cmn)
+                decoder.start_utt()
+                decoder.process_raw(b"".join(self._audio), False, False)
+                decoder.end_utt()
         self._engine._remember_cmn(self._decoder.get_cmn())
         transcript, candidate = _transcript(self._decoder)
         audio, self._audio = b"".join(self._audio), []
-        if (
-            not self._fallback
-            or candidate is None
-            or not transcript.words
-            or transcript.confidence >= FALLBACK_BELOW
-        ):
+        if candidate is None or not transcript.words:
             return transcript
-        mixture = SentenceMixture(self._tutor_log10_prob, self._engine.general_log10_prob())
-        if mixture.tutor_margin(candidate.words) >= FALLBACK_MARGIN:
-            return transcript  # plainly the tutor's material, however doubtful its words
-        general, general_candidate = self._engine.second_opinion(audio, self._utterance_cmn)
-        if general_candidate is not None and mixture.prefers_general(candidate, general_candidate):
-            return general
-        return transcript
+        finals = [(transcript, candidate)]
+        if self._questions is not None:
+            heard, heard_candidate = _transcript(self._questions[1])
+            if heard_candidate is not None and heard.words:
+                finals.append((heard, heard_candidate))
+        mixture = SentenceMixture(
+            self._tutor_log10_prob,
+            self._engine.general_log10_prob(),
+            question_model=self._question_log10_prob if self._questions is not None else None,
+        )
+        if (
+            self._fallback
+            and transcript.confidence < FALLBACK_BELOW
+            # A tutor's doubtful final may be everyday English, unless it is plainly the
+            # tutor's material.
+            and mixture.tutor_margin(candidate.words) < FALLBACK_MARGIN
+        ):
+            general, general_candidate = self._engine.second_opinion(audio, self._utterance_cmn)
+            if general_candidate is not None:
+                finals.append((general, general_candidate))
+        if len(finals) == 1:
+            return transcript
+        return finals[mixture.best([final[1] for final in finals])][0]
 
     def _tutor_log10_prob(self, word: str, history: Sequence[str]) -> float:
         # The decoder's own copy of the tutor's model (no weights applied to its scores).
-        model = self._decoder.get_lm()
-        score = model.prob([word, *reversed(history)])
-        return float(self._decoder.logmath.log_to_log10(score))
+        return _log10_prob(self._decoder, word, history)
+
+    def _question_log10_prob(self, word: str, history: Sequence[str]) -> float:
+        assert self._questions is not None
+        return _log10_prob(self._questions[1], word, history)
 
     def close(self) -> None:
         if self._in_utterance:
-            # Cancelled mid-utterance: close the utterance so the decoder can be reused.
-            self._decoder.end_utt()
+            # Cancelled mid-utterance: close the utterance so the decoders can be reused.
+            for decoder in self._decoders():
+                decoder.end_utt()
             self._in_utterance = False
         self._engine._release(self._key, self._decoder)
+        if self._questions is not None:
+            self._engine._release(*self._questions)
+
+
+@dataclass(frozen=True)
+class _TutorModels:
+    """A tutor's language model and its question model (None: none)."""
+
+    tutor: ArpaModel | None
+    questions: ArpaModel | None
+
+
+def _log10_prob(decoder: Any, word: str, history: Sequence[str]) -> float:
+    """log10 P(word | history) under a decoder's language model."""
+    score = decoder.get_lm().prob([word, *reversed(history)])
+    return float(decoder.logmath.log_to_log10(score))
 
 
 def _synthetic_speech_channel(decoder: Any) -> str | None:

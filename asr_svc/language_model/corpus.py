@@ -126,15 +126,38 @@ def corpus_lines(text: TutorText, known: Callable[[str], bool] | None = None) ->
     lines = list(everyday_english())
     for document in text.documents:
         lines.extend(" ".join(words) for words in sentences(document))
-    lines.extend(clause_questions(text.documents, known))
-    hinted = [" ".join(words) for hint in text.hints if (words := phrase_words(hint))]
+    return _with_hints(lines + _document_questions(text, known), text)
+
+
+def question_lines(text: TutorText, known: Callable[[str], bool] | None = None) -> list[str]:
+    """The training sentences of a tutor's question model: only the questions its documents
+    make (their clauses' and key terms') and its hints, weighted as in ``corpus_lines``.
+
+    A model of these alone is sharp: it hears a student's question about the material far
+    better than the tutor's broad model, and hears everything else as such a question
+    (``sentence_choice`` weighs the two).
+    """
+    return _with_hints(_document_questions(text, known), text)
+
+
+def _document_questions(text: TutorText, known: Callable[[str], bool] | None) -> list[str]:
+    lines = clause_questions(text.documents, known)
     # A hint of one or two words names a topic: students ask about it like a key term.
     terms = list(text.key_terms) or key_terms(text.documents)
-    terms = list(dict.fromkeys(terms + [hint for hint in hinted if hint.count(" ") < 2]))
+    terms = list(dict.fromkeys(terms + [hint for hint in _hinted(text) if hint.count(" ") < 2]))
     if known is not None:
         # A student says "volcano" of a document's "volcanoes", and the other way round.
         terms += [variant for term in terms if (variant := _other_number(term, known))]
     lines.extend(dict.fromkeys(_questions(terms)))  # once each, as repetition is weight
+    return lines
+
+
+def _hinted(text: TutorText) -> list[str]:
+    return [" ".join(words) for hint in text.hints if (words := phrase_words(hint))]
+
+
+def _with_hints(lines: list[str], text: TutorText) -> list[str]:
+    hinted = _hinted(text)
     if hinted:
         # Hints get a fixed share of the counts however large the rest is, so a client's
         # whole-sentence hints keep the weight they had when they were the whole model.

@@ -16,6 +16,12 @@ channel estimate (the same transcript from both decoders scores within a word's 
 Measured on the dev split of the spoken-question set (``benchmarks.asr_accuracy``), with
 the engine's triggers (``engines.pocketsphinx``): language weights of 50-120 and tutor shares
 of 0.5-0.8 chose alike; 30 kept more wrong tutor transcripts.
+
+A tutor's question model (only the questions its documents make, ``corpus.question_lines``)
+decodes every utterance beside the tutor's model, and joins the mixture as a third part:
+``P(s) = w_t P_tutor(s) + w_q P_questions(s) + w_g P_general(s)`` (``QUESTION_SHARES``). A
+student's question about the material is likely under the sharp question model, everyday
+English under the general one, and the tutor's broad model covers what lies between.
 """
 
 from __future__ import annotations
@@ -35,6 +41,12 @@ TUTOR_SHARE = 0.8
 #: ``Segment.ascore``). Measured on the dev split: 30 kept more tutor transcripts that were
 #: wrong, 50-120 chose alike.
 LANGUAGE_WEIGHT = 50.0
+#: Shares (tutor, questions, general) of the three-part mixture. Measured on the dev split of
+#: the spoken set with all three transcripts at hand (language weights 30-50 alike): question
+#: shares of 0.3-0.6 chose alike on-topic; a general share under 0.4 kept more of the question
+#: model's transcripts of off-topic speech (clean / noisy off-topic WER 0.45 / 0.48 at 0.4,
+#: 0.45 / 0.54 at 0.3, with the engine's second-opinion trigger).
+QUESTION_SHARES = (0.2, 0.4, 0.4)
 _LN10 = math.log(10.0)
 _ORDER = 3  # both models are trigram models
 
@@ -73,9 +85,14 @@ def sentence_log_prob(words: Sequence[str], log10_prob: Log10Prob) -> float:
 
 def mixture_log_prob(tutor: float, general: float, tutor_share: float = TUTOR_SHARE) -> float:
     """log(share * e^tutor + (1 - share) * e^general), without underflow."""
-    first, second = math.log(tutor_share) + tutor, math.log(1 - tutor_share) + general
-    top = max(first, second)
-    return top + math.log(math.exp(first - top) + math.exp(second - top))
+    return log_mixture(((tutor_share, tutor), (1 - tutor_share, general)))
+
+
+def log_mixture(parts: Sequence[tuple[float, float]]) -> float:
+    """log(sum of share * e^log_prob) over (share, log_prob) parts, without underflow."""
+    terms = [math.log(share) + log_prob for share, log_prob in parts if share > 0]
+    top = max(terms)
+    return top + math.log(sum(math.exp(term - top) for term in terms))
 
 
 class SentenceMixture:
@@ -84,15 +101,22 @@ class SentenceMixture:
     Args:
         tutor_model: log10 probabilities of the tutor's model (the general one mixed in).
         general_model: log10 probabilities of the general English model.
-        tutor_share: The tutor model's share of the mixture.
+        tutor_share: The tutor model's share of the mixture (without a question model).
+        question_model: log10 probabilities of the tutor's question model, if it has one:
+            the mixture is then three-part, with ``QUESTION_SHARES``.
     """
 
     def __init__(
-        self, tutor_model: Log10Prob, general_model: Log10Prob, tutor_share: float = TUTOR_SHARE
+        self,
+        tutor_model: Log10Prob,
+        general_model: Log10Prob,
+        tutor_share: float = TUTOR_SHARE,
+        question_model: Log10Prob | None = None,
     ) -> None:
         self._tutor = tutor_model
         self._general = general_model
         self._share = tutor_share
+        self._questions = question_model
 
     def log_probs(self, words: Sequence[str]) -> tuple[float, float]:
         """A sentence's natural-log probabilities under the tutor's model and the general one."""
@@ -105,10 +129,23 @@ class SentenceMixture:
         tutor, general = self.log_probs(words)
         return (tutor - general) / (len(words) + 1)
 
+    def log_prob(self, words: Sequence[str]) -> float:
+        """A sentence's natural-log probability under the mixture."""
+        tutor, general = self.log_probs(words)
+        if self._questions is None:
+            return mixture_log_prob(tutor, general, self._share)
+        questions = sentence_log_prob(words, self._questions)
+        shares = QUESTION_SHARES
+        return log_mixture(((shares[0], tutor), (shares[1], questions), (shares[2], general)))
+
     def score(self, candidate: Candidate) -> float:
         """A candidate's path score under the sentence mixture."""
-        language = mixture_log_prob(*self.log_probs(candidate.words), self._share)
-        return candidate.acoustic + LANGUAGE_WEIGHT * language
+        return candidate.acoustic + LANGUAGE_WEIGHT * self.log_prob(candidate.words)
+
+    def best(self, candidates: Sequence[Candidate]) -> int:
+        """The index of the candidate with the best score (the first of equals)."""
+        scores = [self.score(candidate) for candidate in candidates]
+        return scores.index(max(scores))
 
     def prefers_general(self, tutor: Candidate, general: Candidate) -> bool:
         """Whether the general model's transcript scores above the tutor's."""
