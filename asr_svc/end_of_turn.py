@@ -10,8 +10,9 @@ combines two signals:
 - **The words so far**, where an incremental engine has them: an English sentence does not
   end on an article, a conjunction or a possessive ("what is the difference between",
   "tell me about the"), so such a hypothesis is unfinished whatever the audio suggests. One
-  that ends on a stranded preposition or an opening question word ("tell me about", "can you
-  explain how") is doubtful: it gets the short hold a doubting model gets.
+  that ends on a stranded preposition, an opening question word or a subordinate clause's
+  verb ("tell me about", "can you explain how", "what happens when you mix") is doubtful: it
+  gets the short hold a doubting model gets.
 
 The turn is complete when the model says so (probability >= threshold) and the words do not
 contradict it; otherwise the pipeline waits, up to ``turn_max_silence_ms``, for more speech.
@@ -110,6 +111,11 @@ _STRANDABLE_PREPOSITIONS = {
 }
 _CLAUSE_OPENERS = {
     "en": frozenset({"how", "why", "what", "when", "where", "which", "who", "whom", "whether"}),
+}
+# A subordinate clause that stops at its verb ("what happens when you mix", "what if we add")
+# mostly has its object still to come; "what happens when it rains" waits the short hold too.
+_SUBORDINATORS = {
+    "en": frozenset({"when", "if", "after", "before", "while", "once", "until", "because"}),
 }
 
 
@@ -214,9 +220,10 @@ def unfinished_by_words(text: str, language: str = "en") -> bool:
 def doubtful_by_words(text: str, language: str = "en") -> bool:
     """True when ``text`` ends where a sentence can end but a speaker mostly pauses.
 
-    A stranded preposition with no question word before it ("tell me about"), or a question
-    word that opens a clause at the end ("can you explain how"). Such a pause gets the model's
-    short hold (``turn_model_hold_ms``), not the whole silence limit.
+    A stranded preposition with no question word before it ("tell me about"), a question
+    word that opens a clause at the end ("can you explain how"), or a subordinate clause that
+    stops at its verb ("what happens when you mix"). Such a pause gets the model's short hold
+    (``turn_model_hold_ms``), not the whole silence limit.
     """
     prepositions = _STRANDABLE_PREPOSITIONS.get(language)
     openers = _CLAUSE_OPENERS.get(language)
@@ -225,6 +232,9 @@ def doubtful_by_words(text: str, language: str = "en") -> bool:
         return False
     if words[-1] in openers:
         return True
+    subordinators = _SUBORDINATORS.get(language, frozenset())
+    if len(words) >= 3 and words[-3] in subordinators and words[-2] in _PRONOUNS[language]:
+        return True  # "... when you mix"
     return words[-1] in prepositions and not openers.intersection(words[:-1])
 
 

@@ -103,7 +103,11 @@ def test_the_word_rule_is_english_only():
         # One word, or finished questions.
         ("why", False),
         ("what is photosynthesis", False),
-        ("what happens when you mix", False),  # a transitive verb: no word rule tells
+        # A subordinate clause that stops at its verb: its object mostly follows.
+        ("what happens when you mix", True),
+        ("what happens if we add", True),
+        ("what happens when you mix paint", False),
+        ("why do we sleep", False),
     ],
 )
 def test_words_a_speaker_mostly_pauses_on(text, doubtful):
