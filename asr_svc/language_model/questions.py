@@ -262,9 +262,17 @@ def _base_form(word: str, known: Callable[[str], bool] | None) -> tuple[str, str
     if word.endswith("ed"):
         stem = word[:-2]
         candidates = [stem[:-1] + "y"] if stem.endswith("i") else []
-        candidates += [stem + "e", stem]
+        # "formed", "linked", "passed": after two consonants English writes no silent e (the
+        # dictionary knows "linke", a name), but "changed", "solved", "bathed" have one.
+        bare = len(stem) > 2 and stem[-2] not in _VOWELS and stem[-1] not in _VOWELS
+        bare = bare and (stem[-1] not in "cgvsz" or stem[-1] == stem[-2])
+        bare = bare and not stem.endswith("th")
+        candidates += [stem, stem + "e"] if bare else [stem + "e", stem]
         if len(stem) > 2 and stem[-1] == stem[-2]:
-            candidates.insert(0, stem[:-1])  # "stopped" -> "stop"
+            if stem[-1] in "lsfz":
+                candidates.append(stem[:-1])  # "called" -> "call", "travelled" -> "travel"
+            else:
+                candidates.insert(0, stem[:-1])  # "stopped" -> "stop"
         return "did", _pick(candidates, known)
     candidates = []
     if word.endswith("ies"):
@@ -273,6 +281,9 @@ def _base_form(word: str, known: Callable[[str], bool] | None) -> tuple[str, str
         candidates.append(word[:-2])
     candidates.append(word[:-1])
     return "does", _pick(candidates, known)
+
+
+_VOWELS = "aeiouy"
 
 
 def _is_participle(word: str) -> bool:

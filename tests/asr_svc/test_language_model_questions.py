@@ -59,6 +59,40 @@ def test_without_a_dictionary_the_first_spelling_of_a_base_form_is_used():
     assert "how did the company hire them" in clause_questions(["The company hired them."])
 
 
+def test_a_past_tense_gets_the_base_form_english_spelling_allows():
+    # Both spellings are words here (as "linke" and "cal" are names in the dictionary): the
+    # base form is picked by the spelling, not by which one the dictionary happens to know.
+    known = frozenset(
+        [
+            "link",
+            "linke",
+            "call",
+            "cal",
+            "pass",
+            "passe",
+            "change",
+            "chang",
+            "stop",
+            "stope",
+            "solve",
+            "solv",
+        ]
+    )
+    text = (
+        "Railways linked the towns. People called the doctor. The train passed the mill. "
+        "The climate changed slowly. The workers stopped the pumps. Chemists solved it."
+    )
+    questions = set(clause_questions([text], known.__contains__))
+    assert {
+        "how did railways link the towns",
+        "why did people call the doctor",
+        "when did the train pass the mill",
+        "why did the climate change slowly",
+        "why did the workers stop the pumps",
+        "how did chemists solve it",
+    } <= questions
+
+
 def test_the_corpus_has_clause_questions_and_key_terms_in_both_numbers():
     document = "Volcanoes erupt when magma rises. A volcano has a crater. Volcanoes are hot."
     lines = corpus_lines(TutorText(documents=(document,)), _KNOWN.__contains__)
