@@ -8,8 +8,13 @@ end-of-turn decision: the final transcript is still being decoded), the answer t
 interim transcript is prepared hidden: LLM, TTS and lip-sync run, their output waits in the
 turn's channel, nothing reaches the client.
 When the final transcript comes and matches (normalized: case, punctuation and spacing aside),
-the prepared turn is committed and its first audio is ready at once; when it differs, or the
-student speaks again, it is discarded. At most one speculation per stream.
+the prepared turn is committed and its first audio is ready at once. When the words differ
+(the recognizer's final pass often changes a word: "planets" for "planet"), the final
+transcript's own answer starts, hidden, and the two answers' first sentences are compared:
+the same sentence means the same answer, so the prepared turn is committed for the final
+words and the fresh one dropped; a different one, the prepared turn is discarded and the
+fresh one goes on (it lost no time waiting). New speech discards the prepared turn. At most
+one speculation per stream.
 """
 
 from __future__ import annotations
@@ -27,6 +32,10 @@ _NOT_WORD = re.compile(r"[^\w']+")
 # A stable interim transcript is answered once the audio has been quiet this long.
 PAUSE_MS = 100
 PAUSE_POLL_S = 0.02
+#: How long two answers' first sentences are awaited for the comparison; past it the fresh
+#: answer is taken (an embedded LLM gives its first sentence in milliseconds).
+SAME_ANSWER_WAIT_S = 1.0
+_ANSWER_POLL_S = 0.005
 
 
 def normalized(text: str) -> str:
@@ -91,17 +100,35 @@ class Speculation:
     def _worth_answering(self, text: str) -> bool:
         return len(text.split()) >= self._context.settings.speculation_min_words
 
-    async def take(self, final_text: str) -> TurnHandle | None:
-        """The prepared answer if it answers ``final_text``; else None (and it is discarded)."""
+    async def take(
+        self, final_text: str, afresh: Callable[[], TurnHandle]
+    ) -> tuple[TurnHandle, bool]:
+        """The turn that answers ``final_text``, and whether it was prepared (to commit).
+
+        Args:
+            final_text: The final transcript.
+            afresh: Plans the final transcript's own turn (not started).
+
+        Returns:
+            The prepared turn and True when it answers ``final_text`` (the same words, or the
+            same answer); else the fresh turn, maybe already running hidden, and False:
+            start it.
+        """
         self._stop_timer()
         turn, self._turn = self._turn, None
         self._text = self._interim = ""
-        if turn is None:
-            return None
-        if not turn.done and normalized(final_text) == normalized(turn.text):
-            return turn
+        if turn is None or turn.done:
+            return afresh(), False
+        if normalized(final_text) == normalized(turn.text):
+            return turn, True
+        fresh = afresh()
+        fresh.prepare()
+        if await _same_opening(turn, fresh):
+            await fresh.discard("it answers as the prepared turn does")
+            turn.answers(final_text)
+            return turn, True
         await turn.discard("the final transcript differs")
-        return None
+        return fresh, False
 
     async def cancel(self, reason: str) -> None:
         """Drops the prepared answer and the timer (new speech, a typed message, the end)."""
@@ -132,3 +159,15 @@ class Speculation:
             timer.cancel()
             with contextlib.suppress(Exception):
                 timer.add_done_callback(lambda t: t.cancelled() or t.exception())
+
+
+async def _same_opening(prepared: TurnHandle, fresh: TurnHandle) -> bool:
+    """Both answers begin with the same sentence (normalized), within SAME_ANSWER_WAIT_S."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + SAME_ANSWER_WAIT_S
+    while not (prepared.done or fresh.done) and loop.time() < deadline:
+        mine, theirs = prepared.answer_opening(), fresh.answer_opening()
+        if mine is not None and theirs is not None:
+            return bool(mine.strip()) and normalized(mine) == normalized(theirs)
+        await asyncio.sleep(_ANSWER_POLL_S)
+    return False

@@ -197,28 +197,30 @@ class TurnCoordinator:
         confidence = event.confidence if event.confidence > 0 else None
         doubtful = confidence is not None and confidence < context.settings.confident_transcript
         question = self._question_text(event)
-        prepared = None
+
+        def afresh() -> TurnHandle:
+            return TurnHandle.plan(
+                context,
+                question,
+                spoken=True,
+                end_of_speech_us=event.end_of_speech_us,
+                input_confidence=confidence,
+            )
+
         if doubtful or question != event.text:
             await self._speculation.cancel("low confidence" if doubtful else "continuation")
+            turn, prepared = afresh(), False
         else:
-            prepared = await self._speculation.take(event.text)
-        if prepared is not None:
+            turn, prepared = await self._speculation.take(event.text, afresh)
+        if prepared:
             async with self._lock:
                 await self._replace_turn("new question")
-                self._turn = prepared
-                shown = await prepared.commit(
-                    end_of_speech_us=event.end_of_speech_us, transcript=final
-                )
+                self._turn = turn
+                shown = await turn.commit(end_of_speech_us=event.end_of_speech_us, transcript=final)
             if shown:
-                self._last_question = _SpokenQuestion(question, event.utterance_end_ms, prepared)
+                self._last_question = _SpokenQuestion(question, event.utterance_end_ms, turn)
                 return
-        turn = TurnHandle.plan(
-            context,
-            question,
-            spoken=True,
-            end_of_speech_us=event.end_of_speech_us,
-            input_confidence=confidence,
-        )
+            turn = afresh()  # the prepared turn had failed
         self._last_question = _SpokenQuestion(question, event.utterance_end_ms, turn)
         await self._start(turn, final)
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 import uuid
 from dataclasses import replace
@@ -33,6 +34,7 @@ from gateway.upstream.channels import UpstreamError
 logger = logging.getLogger(__name__)
 
 _STAGE_MARKS = ("first_token", "last_token", "first_audio", "first_frame")
+_SENTENCE_END = re.compile(r"[.!?](\s|$)")
 
 
 class TurnHandle:
@@ -176,13 +178,29 @@ class TurnHandle:
         await self._show(transcript)
         return True
 
+    def answers(self, text: str) -> None:
+        """A prepared turn now answers ``text`` (the final transcript's words, which it
+        answers as its own did): its record keeps them."""
+        self.pipeline.plan = replace(self.pipeline.plan, user_text=text)
+
+    def answer_opening(self) -> str | None:
+        """The answer's first sentence once the LLM has given it (all of a shorter answer
+        once it has ended); None before."""
+        progress = self.pipeline.progress
+        text = "".join(progress.answer)
+        end = _SENTENCE_END.search(text)
+        if end is not None:
+            return text[: end.start() + 1]
+        return text if progress.generation is not None else None
+
     async def discard(self, reason: str) -> None:
         """Drops a prepared turn that will not be the turn: no event, no record."""
         if self._ending:
             return
         self._ending = True
         await self._stop()
-        metrics.record_speculation(committed=False)
+        if self.speculative:
+            metrics.record_speculation(committed=False)
         self.trace.discard(reason)
         logger.debug("speculative turn %s discarded (%s)", self.turn_id, reason)
         self._shown.set()

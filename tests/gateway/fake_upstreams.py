@@ -57,21 +57,25 @@ def unavailable(stage: str) -> UpstreamError:
 @dataclass
 class FakeLlm:
     """Streams ``answer`` word by word (``delay_s`` before each); ``fail_after`` tokens then
-    fails when set. Keeps every request."""
+    fails when set. ``answers`` maps a question (the last message) to its own answer. Keeps
+    every request."""
 
     answer: str = "Plants use sunlight to make sugar. They also need water and air."
     delay_s: float = 0.002
     first_delay_s: float = 0.0
     fail_after: int | None = None
+    answers: dict[str, str] = field(default_factory=dict)
     requests: list[GenerationRequest] = field(default_factory=list)
     streams: list[FakeStream] = field(default_factory=list)
 
     async def generate(self, request: GenerationRequest) -> FakeStream:
         self.requests.append(request)
+        question = request.messages[-1].content if request.messages else ""
+        answer = self.answers.get(question, self.answer)
 
         async def tokens() -> AsyncIterator[TokenText | GenerationResult]:
             await asyncio.sleep(self.first_delay_s)
-            for index, word in enumerate(self.answer.split(" ")):
+            for index, word in enumerate(answer.split(" ")):
                 if self.fail_after is not None and index >= self.fail_after:
                     raise unavailable("llm")
                 await asyncio.sleep(self.delay_s)

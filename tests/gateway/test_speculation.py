@@ -19,8 +19,8 @@ pytestmark = pytest.mark.unit
 STABLE_MS = 40
 
 
-def speculating() -> LiveConversation:
-    fakes = FakeUpstreams(llm=FakeLlm(delay_s=0.001))
+def speculating(answers: dict[str, str] | None = None) -> LiveConversation:
+    fakes = FakeUpstreams(llm=FakeLlm(delay_s=0.001, answers=answers or {}))
     return LiveConversation(fakes, unit_settings(speculation_stable_ms=STABLE_MS), options())
 
 
@@ -83,7 +83,8 @@ async def test_a_stable_interim_is_answered_before_the_final_and_committed() -> 
 
 async def test_a_speculation_the_final_transcript_contradicts_is_discarded_unseen() -> None:
     discarded = metrics.SPECULATIONS["discarded"]
-    async with speculating() as live:
+    answers = {"what is photo": "A photo is a picture. It is taken with a camera."}
+    async with speculating(answers) as live:
         fakes = live.fakes
         await live.audio(700)
         await fakes.asr.say(SpeechActivity(True, 0, 0), interim("what is photo"))
@@ -99,6 +100,31 @@ async def test_a_speculation_the_final_transcript_contradicts_is_discarded_unsee
     assert turn_ids(live) == {record.turn_id}  # not one message of the discarded answer
     assert live.session.turns == [record]
     assert metrics.SPECULATIONS["discarded"] == discarded + 1
+
+
+async def test_a_final_transcript_with_other_words_but_the_same_answer_commits_it() -> None:
+    # The recognizer's final pass changed a word; the answer to the final words begins with
+    # the same sentence, so the prepared answer is the turn, now for the final words.
+    committed = metrics.SPECULATIONS["committed"]
+    async with speculating() as live:
+        fakes = live.fakes
+        await live.audio(700)
+        await fakes.asr.say(SpeechActivity(True, 0, 0), interim("tell me about the planet"))
+        await until(lambda: fakes.tts.streams)
+        await fakes.asr.say(*final("tell me about the planets"))
+        record = await live.ended()
+    assert record.outcome is TurnOutcome.COMPLETED and record.speculative
+    assert record.user_text == "tell me about the planets"
+    assert [r.messages[-1].content for r in fakes.llm.requests] == [
+        "tell me about the planet",
+        "tell me about the planets",
+    ]
+    # The fresh answer ran hidden until the comparison, then stopped.
+    assert fakes.llm.streams[1].outcome in ("cancelled", "completed")
+    assert [stream.outcome for stream in fakes.tts.streams[1:]] in ([], ["cancelled"])
+    assert turn_ids(live) == {record.turn_id}  # nothing of the fresh turn reached the client
+    assert live.session.turns == [record]
+    assert metrics.SPECULATIONS["committed"] == committed + 1
 
 
 async def test_new_speech_cancels_the_speculation() -> None:
