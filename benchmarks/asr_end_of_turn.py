@@ -6,8 +6,9 @@ A section of ``python -m benchmarks.asr_svc``. For each rule the service runs in
 
 - complete questions: end of speech -> final transcript p50/p95, and how many ended by the
   model's verdict (the rest waited for the silence limit);
-- questions with a 700 ms thinking pause mid-sentence (``loadtest.utterances``): how many
-  were cut into two turns (target 0), and end of speech -> final of the whole question;
+- questions with a 700 ms thinking pause mid-sentence (``loadtest.utterances``; two takes of
+  each in Piper's voice, whose takes differ): how many were cut into two turns (target 0),
+  and end of speech -> final of the whole question;
 - under load: 1, 4, 8 and 16 concurrent streams of complete questions with smart turn, end of
   speech -> final p50/p95, and how many pauses the busy model left to the silence rule;
 - on the audio clock (in-process, no gRPC, free of the machine's load): how much silence
@@ -211,8 +212,15 @@ async def bench_end_of_turn(*, quick: bool) -> dict[str, Any]:
         tracks[(voice, "complete")] = make_track(
             [voices.speak(voice, q) for q in complete], seed=index
         )
+        # Each Piper take differs (and so does the model's verdict): two takes of each.
+        takes = 2 if voice == "piper" and not quick else 1
         tracks[(voice, "thinking_pause")] = make_track(
-            [voices.with_pause(voice, a, b) for a, b in THINKING_PAUSE_QUESTIONS], seed=index
+            [
+                voices.with_pause(voice, a, b)
+                for _ in range(takes)
+                for a, b in THINKING_PAUSE_QUESTIONS
+            ],
+            seed=index,
         )
     report: dict[str, Any] = {"gap_ms": GAP_MS, "thinking_pause_ms": THINKING_PAUSE_MS}
     modes: tuple[EndOfTurnMode, ...] = ("smart_turn", "silence")
