@@ -4,7 +4,10 @@ On the spoken-question set of ``tests/support/spoken_questions`` (espeak-ng voic
 clean, and with white or pink noise at 20 dB SNR), each question is recognized twice by the
 pocketsphinx engine: with the general English model, and with the language model of a tutor
 whose knowledge base is the question's document (off-topic questions go to the tutors in
-turn). No phrase hints. The ``held_out`` split was not used while developing the method; its
+turn): the tutor's stream decodes with its broad model and its question model side by side,
+and asks the general model's second opinion on doubtful finals (``engines.pocketsphinx``;
+``ASR_QUESTION_MODEL=false`` and ``ASR_OFF_TOPIC_FALLBACK=false`` turn those off). No phrase
+hints. The ``held_out`` split was not used while developing the method; its
 numbers are the headline. Streams are opened as the service opens them (same decoder pool and
 channel adaptation), with the whole question as one utterance.
 
@@ -142,6 +145,7 @@ def build_time(engine: PocketsphinxEngine) -> dict[str, Any]:
 
 def bench_accuracy(*, quick: bool) -> dict[str, Any]:
     """WER per split and noise condition, tutor model against the general one; build time."""
+    # Other settings (ASR_QUESTION_MODEL, ASR_OFF_TOPIC_FALLBACK) from the environment.
     engine = PocketsphinxEngine(AsrSettings(port=0, idle_decoders=16))
     engine.load()
     noises = ("clean", "white") if quick else ("clean", "white", "pink")

@@ -22,6 +22,11 @@ decodes every utterance beside the tutor's model, and joins the mixture as a thi
 ``P(s) = w_t P_tutor(s) + w_q P_questions(s) + w_g P_general(s)`` (``QUESTION_SHARES``). A
 student's question about the material is likely under the sharp question model, everyday
 English under the general one, and the tutor's broad model covers what lies between.
+The question decoder's acoustic scores are not quite on the others' scale: pocketsphinx scores
+each frame against the best of the senones its search keeps active, and a small vocabulary
+keeps fewer, so the same transcript scores ~10-20% higher there (computing all senones,
+``compallsen``, puts them level at twice the cost). The shares were measured as it is;
+scaling its scores down by 8-16% chose alike on the dev split.
 """
 
 from __future__ import annotations
