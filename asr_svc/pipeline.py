@@ -376,7 +376,7 @@ class RecognitionPipeline:
             self._accept(np.concatenate(self._held))  # the student went on after the pause
             self._held = []
         if decision is None and self._early_samples:
-            self._note_early_check()
+            self._note_early_check(events)
         if isinstance(decision, SpeechOnset):
             self._start_utterance(decision, events)
         elif isinstance(decision, SpeechOffset):
@@ -391,15 +391,22 @@ class RecognitionPipeline:
                 if interim is not None:
                     events.append(interim)
 
-    def _note_early_check(self) -> None:
+    def _note_early_check(self, events: list[RecognitionEvent]) -> None:
         silence_start = self._endpointer.silence_start
-        if silence_start is None or self._utterance is None or self._turn_judge is None:
+        utterance = self._utterance
+        if silence_start is None or utterance is None or self._turn_judge is None:
             return
         if silence_start != self._early_checked and (
             self._position - silence_start >= self._early_samples
         ):
             self._early_checked = silence_start
             self._early_check = EarlyCheck(silence_start, self._pause_audio())
+            # The words so far go out now too (the pause sends them again if they change):
+            # the gateway's speculative answer gains the time to the pause.
+            if self._interim_results:
+                interim = self._interim_result(utterance, self._pause_words())
+                if interim is not None:
+                    events.append(interim)
 
     def _pause_audio(self) -> np.ndarray:
         """The utterance so far (from half a second before its onset), as the model hears it."""

@@ -14,7 +14,7 @@ import pytest
 from asr_svc.end_of_turn import TurnJudge
 from asr_svc.endpointing import EndpointingOptions
 from asr_svc.engines.base import StreamSpec
-from asr_svc.events import EndOfTurnReason, SpeechEvent, SpeechEventKind
+from asr_svc.events import EndOfTurnReason, RecognitionResult, SpeechEvent, SpeechEventKind
 from asr_svc.pipeline import EarlyCheck, EarlyProbability, RecognitionPipeline
 from asr_svc.stream_runner import StreamRunner
 from asr_svc.vad import WINDOW_SAMPLES, SileroVad
@@ -31,14 +31,17 @@ def vad() -> SileroVad:
     return SileroVad()
 
 
-def _pipeline(engine, vad, judge, *, early_ms: int = 96) -> RecognitionPipeline:
+def _pipeline(
+    engine, vad, judge, *, early_ms: int = 96, interim_results: bool = False
+) -> RecognitionPipeline:
     return RecognitionPipeline(
         engine.open_stream(StreamSpec(phrase_hints=PHRASE_HINTS)),
         vad.stream(),
         EndpointingOptions(end_of_turn="smart_turn", turn_early_ms=early_ms),
         input_rate=16000,
-        interim_results=False,
-        interim_interval_ms=200,
+        interim_results=interim_results,
+        # Regular interim results held back: any interim after the speech is the early one.
+        interim_interval_ms=10_000,
         incremental=True,
         turn_judge=judge,
     )
@@ -100,6 +103,27 @@ def test_only_a_sure_early_probability_for_this_pause_spares_the_judgement(
             (ended,) = _ended(events)
             assert ended.end_reason is EndOfTurnReason.TURN_COMPLETE
             assert ended.end_of_turn_probability == pytest.approx(probability)
+    finally:
+        pipeline.close()
+
+
+def test_the_words_so_far_go_out_at_the_early_check(pocketsphinx_engine, vad):
+    # The gateway starts its speculative answer on them: 64 ms sooner than at the pause.
+    judge = TurnJudge.load()
+    pipeline = _pipeline(pocketsphinx_engine, vad, judge, interim_results=True)
+    try:
+        spoken = framed(SPEAKERS["espeak"](QUESTION))
+        events = []
+        check = None
+        for chunk in chunks(spoken.pcm, ms=20):
+            events += pipeline.feed(chunk)
+            check = check or pipeline.take_early_check()
+            if check is not None:
+                break
+        assert check is not None and not pipeline.turn_check_due  # before the pause
+        interims = [e for e in events if isinstance(e, RecognitionResult) and not e.is_final]
+        (interim,) = interims
+        assert interim.transcript and interim.transcript == pipeline._pause_words()
     finally:
         pipeline.close()
 
