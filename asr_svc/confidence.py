@@ -19,10 +19,11 @@ INTERCEPT = 0.257
 _EPSILON = 1e-4
 
 
-def word_confidence(posterior: float) -> float:
-    """A word's posterior -> the probability that the word is right."""
+def word_confidence(posterior: float, slope: float = SLOPE, intercept: float = INTERCEPT) -> float:
+    """A word's posterior -> the probability that the word is right (``slope`` and
+    ``intercept``: another decoder's own fit, e.g. a tutor's question model's)."""
     p = min(max(float(posterior), _EPSILON), 1 - _EPSILON)
-    return round(1 / (1 + math.exp(-(SLOPE * math.log(p / (1 - p)) + INTERCEPT))), 4)
+    return round(1 / (1 + math.exp(-(slope * math.log(p / (1 - p)) + intercept))), 4)
 
 
 def transcript_confidence(word_confidences: Sequence[float]) -> float:

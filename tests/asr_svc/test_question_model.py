@@ -8,7 +8,9 @@ from collections.abc import Sequence
 
 import pytest
 
+from asr_svc.confidence import word_confidence
 from asr_svc.engines.base import KnowledgeText, StreamSpec
+from asr_svc.engines.pocketsphinx import QUESTION_CONFIDENCE
 from asr_svc.language_model.corpus import TutorText, corpus_lines, question_lines
 from asr_svc.language_model.sentence_choice import (
     QUESTION_SHARES,
@@ -72,6 +74,17 @@ def test_with_equal_acoustics_the_likeliest_sentence_under_the_mixture_wins():
     louder = Candidate(everyday.words, acoustic=-1000.0 + 1e4)
     assert mixture.best([heard_by_questions, louder]) == 1
     assert mixture.best([heard_by_questions, heard_by_questions]) == 0  # the first of equals
+
+
+@pytest.mark.unit
+def test_the_question_decoders_word_confidences_have_their_own_calibration():
+    slope, intercept = QUESTION_CONFIDENCE
+    for posterior in (0.1, 0.5, 0.9):
+        logit = math.log(posterior / (1 - posterior))
+        expected = 1 / (1 + math.exp(-(slope * logit + intercept)))
+        assert word_confidence(posterior, slope, intercept) == pytest.approx(expected, abs=1e-4)
+    # Its posteriors meant more on the dev split: the same posterior is a surer word.
+    assert word_confidence(0.5, slope, intercept) > word_confidence(0.5)
 
 
 def _knowledge(name: str, text: str) -> KnowledgeText:
