@@ -7,7 +7,9 @@ question.
 A question the student goes on with after a pause (the ASR took the pause for the end: "what
 happens when you mix" ... "red and blue paint") is answered whole: when the next utterance
 starts within ``continuation_gap_ms`` of the question's last word and its answer has not
-played out, the next final transcript is joined to the question's words.
+played out, the next final transcript is joined to the question's words, unless it opens a
+question of its own ("tell me about the planets", "can you ..."): that is a new question
+asked over the answer.
 
 False starts are kept from interrupting the tutor in three ways:
 - speech must last ``false_start_guard_ms`` past its onset (on the input audio timeline, so
@@ -75,11 +77,30 @@ BACKCHANNEL = frozenset(
 )
 
 
+def opens_a_question(text: str) -> bool:
+    """``text`` begins as a question or request does ("what ...", "tell me ...", "can you
+    ..."), not as the rest of one ("red and blue paint")."""
+    words = [w.strip(".,!?").lower() for w in text.split()]
+    if len(words) < 2:
+        return False
+    return words[0] in _QUESTION_OPENERS or (
+        words[0] in _ASKING_AUXILIARIES and words[1] in ("you", "i", "we")
+    )
+
+
 def is_backchannel(text: str) -> bool:
     """True when ``text`` is nothing but backchannel sounds (an empty text is not)."""
     words = [w.strip(".,!?").lower() for w in text.split()]
     return bool(words) and all(w in BACKCHANNEL for w in words)
 
+
+# How a new question or request begins: a question word, or a verb of asking.
+_QUESTION_OPENERS = frozenset(
+    {"what", "what's", "why", "how", "when", "where", "which", "who", "whose"}
+    | {"tell", "explain", "describe", "show", "give", "define", "compare", "list"}
+)
+# "can you ...", "could i ...", "do we ...": an auxiliary opening a question to the tutor.
+_ASKING_AUXILIARIES = frozenset({"can", "could", "would", "will", "do", "does", "should", "may"})
 
 _INVALID_ARGUMENT = int(grpc.StatusCode.INVALID_ARGUMENT.value[0])
 
@@ -234,6 +255,8 @@ class TurnCoordinator:
         record = last.turn.record
         if record is not None and record.outcome is TurnOutcome.COMPLETED:
             return event.text  # answered in full: a new question
+        if opens_a_question(event.text):
+            return event.text  # "tell me about the planets": a new question over the answer
         logger.info("the student went on with their question: answering both parts as one")
         return f"{last.text} {event.text}"
 

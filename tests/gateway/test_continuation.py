@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from gateway.events import AudioOut
+from gateway.turn_coordinator import opens_a_question
 from gateway.turn_records import TurnOutcome
 from gateway.upstream.asr_client import RecognizedText, SpeechActivity
 from tests.gateway.conversation_harness import LiveConversation, unit_settings
@@ -85,3 +86,30 @@ async def test_continuations_can_be_turned_off():
         await fakes.asr.say(*utterance(REST, 1, 1500, 2600))
         second = await live.ended(2)
     assert second.user_text == REST
+
+
+async def test_a_new_question_asked_over_the_answer_is_not_a_continuation():
+    # Within the gap, but it opens a question of its own: a barge-in with a new question.
+    fakes = FakeUpstreams(llm=FakeLlm(delay_s=0.02))
+    async with LiveConversation(fakes, settings(continuation_gap_ms=1500)) as live:
+        await ask_then_go_on(live, resume_after_ms=700)
+        await live.ended()
+        await fakes.asr.say(*utterance("tell me about the planets", 1, 1500, 2600))
+        second = await live.ended(2)
+    assert second.user_text == "tell me about the planets"
+
+
+@pytest.mark.parametrize(
+    ("text", "opens"),
+    [
+        ("tell me about the planets", True),
+        ("what is the water cycle", True),
+        ("can you explain photosynthesis", True),
+        ("red and blue paint", False),
+        ("a plant cell and an animal cell", False),
+        ("water cycle works", False),
+        ("work", False),
+    ],
+)
+def test_what_opens_a_question(text, opens):
+    assert opens_a_question(text) is opens
