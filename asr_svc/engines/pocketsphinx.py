@@ -79,23 +79,21 @@ TUTOR_SEARCH: dict[str, Any] = {"fwdflat": False, "lw": 8.0, "bestpathlw": 10.0}
 #: from 0.58 / 0.565 to 0.52 / 0.42 (the general model alone: 0.54 / 0.42). With the question
 #: model's transcript competing too, more off-topic finals need the general one: 0.8 and 1.5
 #: kept off-topic WER at 0.46 / 0.49 (0.65: 0.59 / 0.57) for ~20% of finals decoded again
-#: (a margin of 2 or 2.5: the same WER from 30-40%).
-FALLBACK_BELOW = 0.8
+#: (a margin of 2 or 2.5: the same WER from 30-40%): QUESTIONS_FALLBACK_BELOW.
+FALLBACK_BELOW = 0.65
+QUESTIONS_FALLBACK_BELOW = 0.8
 FALLBACK_MARGIN = 1.5
 #: Search settings of decoders with a tutor's question model. Its few hundred words leave
 #: little to search: its cost is the acoustic scoring (RTF ~0.03-0.04 on the dev split, which
-#: narrower beams or fewer HMMs a frame did not lower, while they cost words), so it scores
-#: the acoustic model's senones every second frame only (``ds``, the search still sees every
-#: frame). Dev split, at load ~1 (clean / white noise): every frame: on-topic WER 0.249 /
-#: 0.271, RTF 0.107 / 0.127 all decoders together; every second frame: 0.240 / 0.310, RTF
-#: 0.090 / 0.107 (no question model: 0.267 / 0.368, RTF 0.073 / 0.084); every third: 0.261
-#: / 0.328, no cheaper. lw 6.5 and 10 did worse than 8.
-QUESTION_SEARCH: dict[str, Any] = {"fwdflat": False, "lw": 8.0, "bestpathlw": 10.0, "ds": 2}
+#: narrower beams or fewer HMMs a frame did not lower, while they cost words). Scoring every
+#: second frame (``ds=2``) saved a sixth of all decoders' CPU but lost the gain on held-out
+#: clean questions (on-topic WER 0.375, every frame 0.289). lw 6.5 and 10 did worse than 8.
+QUESTION_SEARCH: dict[str, Any] = {"fwdflat": False, "lw": 8.0, "bestpathlw": 10.0}
 #: (slope, intercept) of the question decoder's word confidences (``confidence``): its
 #: posteriors mean more than the tutor decoder's. Fitted on its words of the dev split's
-#: on-topic questions (972 words, clean, white and pink noise), where the tutor decoder's map
-#: gave an expected calibration error of 0.086, this one 0.036.
-QUESTION_CONFIDENCE = (0.299, 0.683)
+#: on-topic questions (979 words, clean, white and pink noise), where the tutor decoder's map
+#: gave an expected calibration error of 0.091, this one 0.049.
+QUESTION_CONFIDENCE = (0.305, 0.763)
 
 
 class PocketsphinxEngine(AsrEngine):
@@ -468,7 +466,8 @@ class PocketsphinxStream(EngineStream):
         )
         if (
             self._fallback
-            and transcript.confidence < FALLBACK_BELOW
+            and transcript.confidence
+            < (QUESTIONS_FALLBACK_BELOW if self._questions is not None else FALLBACK_BELOW)
             # A tutor's doubtful final may be everyday English, unless it is plainly the
             # tutor's material.
             and mixture.tutor_margin(candidate.words) < FALLBACK_MARGIN

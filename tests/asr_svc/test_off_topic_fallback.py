@@ -122,8 +122,8 @@ def test_off_topic_questions_are_heard_with_the_general_models_help(
     with_help = spoken_questions.word_error_rate(heard[True])
     without = spoken_questions.word_error_rate(heard[False])
     # Measured 0.57 -> 0.51 (138 words, clean and noisy: 8 fewer errors, 9 of 24 transcripts
-    # changed); with the question model's transcripts competing, 0.69 -> 0.59 (14 fewer, 9 of
-    # 24 changed). Half the first gain must remain.
+    # changed); half the gain must remain. (With ASR_QUESTION_MODEL the question model's
+    # transcripts compete too: 0.69 -> 0.59, 14 fewer, 9 of 24 changed.)
     words = sum(len(text.split()) for text, _ in heard[True])
     assert with_help <= without - 4 / words, heard
     # Only doubtful finals are decoded again: most transcripts are the tutor model's.

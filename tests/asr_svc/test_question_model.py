@@ -94,6 +94,8 @@ def _knowledge(name: str, text: str) -> KnowledgeText:
 @pytest.mark.integration
 def test_only_a_tutor_with_documents_gets_a_question_model(pocketsphinx_engine, monkeypatch):
     engine = pocketsphinx_engine
+    settings = engine._settings
+    monkeypatch.setattr(engine, "_settings", settings.model_copy(update={"question_model": True}))
     spec = StreamSpec(knowledge=_knowledge("magma", _DOCUMENT))
     questions, tutor = engine.question_model(spec), engine.tutor_model(spec)
     assert questions is not None and tutor is not None
@@ -101,9 +103,7 @@ def test_only_a_tutor_with_documents_gets_a_question_model(pocketsphinx_engine, 
     assert "dinner" not in questions.vocabulary  # no general English words
     assert engine.question_model(StreamSpec()) is None
     assert engine.question_model(StreamSpec(phrase_hints=("lava lamp",))) is None
-    monkeypatch.setattr(
-        engine, "_settings", engine._settings.model_copy(update={"question_model": False})
-    )
+    monkeypatch.setattr(engine, "_settings", settings.model_copy(update={"question_model": False}))
     off = StreamSpec(knowledge=_knowledge("magma-off", _DOCUMENT))
     assert engine.question_model(off) is None and engine.tutor_model(off) is not None
 
