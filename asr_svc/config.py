@@ -106,6 +106,10 @@ class AsrSettings(ServiceSettings):
     # Costs a second decode of some finals (12-19% of the dev set's questions, ~0.08 s per
     # second of speech) after they end.
     off_topic_fallback: bool = True
+    # pocketsphinx: the general model's decoder (tutors without documents) runs its flat second
+    # search pass at each utterance's end: ~50 ms more per final transcript, no fewer errors
+    # on general questions (engines.pocketsphinx.GENERAL_SEARCH). Off: one pass, as tutors'.
+    general_two_pass: bool = False
     # pocketsphinx: a tutor's streams also decode with its question model (the questions its
     # documents make), whose transcript competes for the final one (issue 15). Off by
     # default: held-out on-topic WER 0.336/0.383 -> 0.289/0.289 (clean/noisy), but ~45% more

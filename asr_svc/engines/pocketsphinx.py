@@ -71,6 +71,14 @@ _MODELS_KEPT = 16  # tutor models kept in memory (each is a few hundred KB of AR
 #: language weight of the first pass rises from 6.5 to 8 (on-topic WER 0.26/0.36 clean/noisy
 #: -> 0.25/0.35, RTF 0.09/0.11 -> 0.05/0.06); higher or lower weights did worse.
 TUTOR_SEARCH: dict[str, Any] = {"fwdflat": False, "lw": 8.0, "bestpathlw": 10.0}
+#: Search settings of decoders with the general model (tutors without documents): one pass,
+#: like tutors'. Its flat second pass at the end of each utterance (``ASR_GENERAL_TWO_PASS``)
+#: cost ~50 ms more per final transcript (end_utt p50 75 -> 25 ms on Piper questions), in a
+#: wave of eight finals ~0.4 s, and changed the words the gateway had speculated on in 14 of
+#: 36 Piper takes (10 of 36 one-pass). WER with one pass / two: general questions in Piper's
+#: voice 0.200 / 0.233 (24), in espeak-ng's 0.560 / 0.653 (12); the spoken set's on-topic
+#: 0.733 / 0.740 (81), off-topic 0.563 / 0.485 (18).
+GENERAL_SEARCH: dict[str, Any] = {"fwdflat": False}
 #: A tutor's final transcript is decoded with the general model too (``sentence_choice``)
 #: when its confidence is under FALLBACK_BELOW and the tutor's model finds it less than
 #: FALLBACK_MARGIN nats a word likelier than the general model does (it could as well be
@@ -255,6 +263,8 @@ class PocketsphinxEngine(AsrEngine):
             if domain is not None:
                 lm_path, dict_path = domain.write(Path(folder))
                 options.update(lm=str(lm_path), dict=str(dict_path), **(search or TUTOR_SEARCH))
+            elif not self._settings.general_two_pass:
+                options.update(GENERAL_SEARCH)
             # The decoder reads its files while it is built; the folder may go afterwards.
             decoder = self._decoder_class(**options)
         cmn = self.channel_estimate
