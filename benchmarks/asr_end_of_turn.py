@@ -160,6 +160,7 @@ async def _run(address: str, track: Track) -> list[dict[str, Any]]:
         questions.append(
             {
                 "finals": len(mine),
+                "heard": [r.transcript for _, r in mine],
                 "end_to_final_ms": (max(t for t, _ in mine) - end_ms) if mine else None,
                 "reasons": reasons,
             }
@@ -197,6 +198,8 @@ def _summary(questions: list[dict[str, Any]]) -> dict[str, Any]:
     return {
         "questions": len(questions),
         "cut_in_two": sum(q["finals"] > 1 for q in questions),
+        # What each question cut in two was heard as, part by part.
+        "cut": [" | ".join(q["heard"]) for q in questions if q["finals"] > 1],
         "lost": sum(q["finals"] == 0 for q in questions),
         "end_of_speech_to_final_ms": _percentiles(latencies),
         "ended_by": {reason: reasons.count(reason) for reason in sorted(set(reasons))},
