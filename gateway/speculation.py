@@ -128,6 +128,10 @@ class Speculation:
             turn.answers(final_text)
             return turn, True
         await turn.discard("the final transcript differs")
+        if fresh.done:
+            # It failed while hidden, where a failure reaches nobody: answer in view, so the
+            # student hears the answer or sees the error.
+            return afresh(), False
         return fresh, False
 
     async def cancel(self, reason: str) -> None:

@@ -251,10 +251,11 @@ class TurnHandle:
         except UpstreamError as exc:
             failure = exc
         if failure is not None and not self._visible and not self._ending:
-            # A speculation that failed is dropped; the final transcript starts a real turn.
+            # A hidden turn that failed is dropped; the final transcript starts a turn in view.
             self._ending = True
             self.output.flush()
-            metrics.record_speculation(committed=False)
+            if self.speculative:
+                metrics.record_speculation(committed=False)
             self.trace.discard(f"failed in {failure.stage}")
             self._done.set()
             return

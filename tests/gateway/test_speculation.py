@@ -8,7 +8,14 @@ import asyncio
 import pytest
 
 from gateway import metrics
-from gateway.events import AssistantTextOut, AudioOut, FrameOut, TranscriptOut, TurnEventOut
+from gateway.events import (
+    AssistantTextOut,
+    AudioOut,
+    ErrorOut,
+    FrameOut,
+    TranscriptOut,
+    TurnEventOut,
+)
 from gateway.turn_records import TurnOutcome
 from gateway.upstream.asr_client import RecognizedText, SpeechActivity
 from tests.gateway.conversation_harness import LiveConversation, options, unit_settings
@@ -231,6 +238,24 @@ async def test_a_speculation_that_failed_is_answered_afresh_by_the_final() -> No
     assert record.outcome is TurnOutcome.COMPLETED and not record.speculative
     assert len(fakes.llm.requests) == 2
     assert turn_ids(live) == {record.turn_id}  # the failed speculation left no trace
+
+
+async def test_a_fresh_answer_that_fails_while_compared_fails_in_view() -> None:
+    # The final's words differ; its own answer, started hidden for the comparison, fails:
+    # the student must see that turn fail (an error with its turn id), not nothing.
+    async with speculating() as live:
+        fakes = live.fakes
+        await live.audio(700)
+        await fakes.asr.say(SpeechActivity(True, 0, 0), interim("tell me about the planet"))
+        await until(lambda: fakes.tts.streams)
+        fakes.llm.fail_after = 0  # the LLM breaks before the final transcript comes
+        await fakes.asr.say(*final("tell me about the planets"))
+        record = await live.ended()
+    assert record.outcome is TurnOutcome.FAILED and not record.speculative
+    assert record.user_text == "tell me about the planets"
+    errors = [e for e in live.events if isinstance(e, ErrorOut)]
+    assert [e.turn_id for e in errors] == [record.turn_id]
+    assert turn_ids(live) == {record.turn_id}  # nothing of the prepared or hidden turns
 
 
 async def test_a_stable_interim_is_answered_only_once_the_student_pauses() -> None:
