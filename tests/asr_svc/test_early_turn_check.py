@@ -7,7 +7,6 @@ pocketsphinx, real Silero VAD.
 from __future__ import annotations
 
 import asyncio
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -16,9 +15,8 @@ from asr_svc.endpointing import EndpointingOptions
 from asr_svc.engines.base import StreamSpec
 from asr_svc.events import EndOfTurnReason, RecognitionResult, SpeechEvent, SpeechEventKind
 from asr_svc.pipeline import EarlyCheck, EarlyProbability, RecognitionPipeline
-from asr_svc.stream_runner import StreamRunner
 from asr_svc.vad import WINDOW_SAMPLES, SileroVad
-from tests.asr_svc.turn_speech import PHRASE_HINTS, SPEAKERS, framed
+from tests.asr_svc.turn_speech import PHRASE_HINTS, SPEAKERS, framed, run_stream
 from tests.support.speech import chunks
 
 pytestmark = pytest.mark.integration
@@ -171,25 +169,11 @@ def test_early_checks_are_off_with_the_silence_rule_or_when_set_to_zero(pocketsp
 
 
 async def _run(engine, judge: TurnJudge, pcm: bytes) -> list[SpeechEvent]:
-    with ThreadPoolExecutor(2) as pool:
-        runner = StreamRunner(
-            _pipeline(engine, SileroVad(), judge),
-            executor=pool,
-            decode_executor=pool,
-            check_chunk=lambda chunk: None,
-            queue_chunks=8,
-            interim_slots=asyncio.Semaphore(1),
-            turn_executor=pool,
-            turn_slots=asyncio.Semaphore(2),
-            turn_wait_s=0.3,
-        )
-
-        async def audio():
-            for chunk in chunks(pcm, ms=20):
-                yield chunk
-                await asyncio.sleep(0.02)  # real time, as a client sends
-
-        return _ended([event async for event in runner.run(audio())])
+    pipeline = _pipeline(engine, SileroVad(), judge)
+    events = await run_stream(
+        pipeline, pcm, turn_slots=asyncio.Semaphore(2), turn_wait_s=0.3, real_time=True
+    )
+    return _ended(events)
 
 
 async def test_the_runner_ends_a_sure_pause_on_its_early_judgement(pocketsphinx_engine):

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from vtutor.asr.v1 import asr_pb2
@@ -25,7 +24,6 @@ from asr_svc.endpointing import EndpointingOptions
 from asr_svc.engines.base import StreamSpec
 from asr_svc.events import EndOfTurnReason, RecognitionResult, SpeechEvent
 from asr_svc.pipeline import RecognitionPipeline
-from asr_svc.stream_runner import StreamRunner
 from asr_svc.vad import SileroVad, bundled_model_path
 from loadtest.utterances import THINKING_PAUSE_QUESTIONS
 from svc_core.server import StartupError
@@ -37,9 +35,9 @@ from tests.asr_svc.turn_speech import (
     SPEAKERS,
     drive,
     framed,
+    run_stream,
     with_thinking_pause,
 )
-from tests.support.speech import chunks
 
 pytestmark = pytest.mark.integration
 
@@ -270,24 +268,8 @@ async def _run_with_slot_taken(engine, judge: TurnJudge, *, held_s: float, wait_
     await slots.acquire()
     release = asyncio.get_running_loop().call_later(held_s, slots.release)
     try:
-        with ThreadPoolExecutor(2) as pool:
-            runner = StreamRunner(
-                _pipeline(engine, SileroVad(), judge),
-                executor=pool,
-                decode_executor=pool,
-                check_chunk=lambda chunk: None,
-                queue_chunks=8,
-                interim_slots=asyncio.Semaphore(1),
-                turn_executor=pool,
-                turn_slots=slots,
-                turn_wait_s=wait_s,
-            )
-
-            async def audio():
-                for chunk in chunks(spoken.pcm, ms=20):
-                    yield chunk
-
-            events = [event async for event in runner.run(audio())]
+        pipeline = _pipeline(engine, SileroVad(), judge)
+        events = await run_stream(pipeline, spoken.pcm, turn_slots=slots, turn_wait_s=wait_s)
     finally:
         release.cancel()
     return [e for e in events if isinstance(e, SpeechEvent) and e.end_reason is not None]

@@ -9,12 +9,15 @@ then cut after its first part and given 700 ms of silence there.
 
 from __future__ import annotations
 
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import pytest
 
 from asr_svc.events import RecognitionEvent, RecognitionResult, SpeechEvent, SpeechEventKind
 from asr_svc.pipeline import RecognitionPipeline
+from asr_svc.stream_runner import StreamRunner
 from loadtest.utterances import (
     THINKING_PAUSE_MS,
     THINKING_PAUSE_QUESTIONS,
@@ -123,3 +126,35 @@ def drive(pipeline: RecognitionPipeline, pcm: bytes) -> Heard:
     finally:
         pipeline.close()
     return Heard(heard)
+
+
+async def run_stream(
+    pipeline: RecognitionPipeline,
+    pcm: bytes,
+    *,
+    turn_slots: asyncio.Semaphore,
+    turn_wait_s: float,
+    real_time: bool = False,
+) -> list[RecognitionEvent]:
+    """Runs ``pcm`` through a StreamRunner over ``pipeline`` (20 ms chunks, as fast as it
+    takes them or at the client's pace); returns every event."""
+    with ThreadPoolExecutor(2) as pool:
+        runner = StreamRunner(
+            pipeline,
+            executor=pool,
+            decode_executor=pool,
+            check_chunk=lambda chunk: None,
+            queue_chunks=8,
+            interim_slots=asyncio.Semaphore(1),
+            turn_executor=pool,
+            turn_slots=turn_slots,
+            turn_wait_s=turn_wait_s,
+        )
+
+        async def audio():  # type: ignore[no-untyped-def]
+            for chunk in chunks(pcm, ms=20):
+                yield chunk
+                if real_time:
+                    await asyncio.sleep(0.02)
+
+        return [event async for event in runner.run(audio())]
