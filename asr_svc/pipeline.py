@@ -215,9 +215,17 @@ class RecognitionPipeline:
         return self._turn_judge.probability(check.audio)
 
     def early_is_sure(self, early: EarlyProbability) -> bool:
-        """The early probability is enough for a verdict: the pause needs no inference."""
+        """The early probability is enough for the due pause's verdict: it needs no inference.
+
+        Sure enough when the model is (``early_threshold``), or when the words at the pause
+        read finished, so that the model's doubt would not hold them anyway.
+        """
         judge = self._turn_judge
-        return judge is not None and early.probability >= judge.early_threshold
+        with self._lock:
+            pause = self._pause
+        if judge is None or pause is None or pause[2] != early.silence_start:
+            return False
+        return judge.early_verdict(early.probability, pause[1], self._language) is not None
 
     def judge_turn(
         self, *, judged: bool = True, early: EarlyProbability | None = None

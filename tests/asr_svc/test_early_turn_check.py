@@ -87,13 +87,14 @@ def test_a_pause_is_offered_once_early_with_the_audio_up_to_then(pocketsphinx_en
 def test_only_a_sure_early_probability_for_this_pause_spares_the_judgement(
     pocketsphinx_engine, vad, probability, same_pause, inferences
 ):
-    judge = TurnJudge.load()
+    # The model alone: no sentence-end model to read the words as finished.
+    judge = TurnJudge(TurnJudge.load().model)
     pipeline = _pipeline(pocketsphinx_engine, vad, judge)
     try:
         (check,), _ = _feed_to_the_pause(pipeline, framed(SPEAKERS["espeak"](QUESTION)).pcm)
         start = check.silence_start if same_pause else check.silence_start - WINDOW_SAMPLES
         early = EarlyProbability(start, probability)
-        assert pipeline.early_is_sure(early) is (probability >= judge.early_threshold)
+        assert pipeline.early_is_sure(early) is (inferences == 0)
         events = pipeline.judge_turn(early=early)
         assert judge.calls == inferences
         if inferences == 0:
@@ -101,6 +102,31 @@ def test_only_a_sure_early_probability_for_this_pause_spares_the_judgement(
             (ended,) = _ended(events)
             assert ended.end_reason is EndOfTurnReason.TURN_COMPLETE
             assert ended.end_of_turn_probability == pytest.approx(probability)
+    finally:
+        pipeline.close()
+
+
+@pytest.mark.parametrize(
+    ("text", "sure"),
+    [("what is photosynthesis", True), ("what is the difference between", False)],
+    ids=["words read finished", "words read unfinished"],
+)
+def test_words_that_read_finished_make_an_unsure_early_probability_enough(
+    pocketsphinx_engine, vad, text, sure
+):
+    judge = TurnJudge.load()
+    assert judge.sentence_ends is not None
+    pipeline = _pipeline(pocketsphinx_engine, vad, judge)
+    try:
+        (check,), _ = _feed_to_the_pause(pipeline, framed(SPEAKERS["espeak"](text)).pcm)
+        _audio, words, _start = pipeline._pause  # type: ignore[misc]
+        assert words == text
+        early = EarlyProbability(check.silence_start, 0.3)
+        assert pipeline.early_is_sure(early) is sure
+        if sure:
+            (ended,) = _ended(pipeline.judge_turn(early=early))
+            assert ended.end_reason is EndOfTurnReason.TURN_COMPLETE
+            assert judge.calls == 0
     finally:
         pipeline.close()
 

@@ -5,7 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from asr_svc.end_of_turn import TurnJudge, TurnVerdict, doubtful_by_words, unfinished_by_words
+from asr_svc.end_of_turn import (
+    LIKELY_END,
+    UNLIKELY_END,
+    TurnJudge,
+    TurnVerdict,
+    doubtful_by_words,
+    unfinished_by_words,
+)
 from asr_svc.endpointing import Endpointer, EndpointingOptions, SpeechOffset, SpeechPause
 from asr_svc.events import EndOfTurnReason
 from asr_svc.whisper_features import log_mel
@@ -108,6 +115,17 @@ def test_the_word_rule_is_english_only():
         ("what happens if we add", True),
         ("what happens when you mix paint", False),
         ("why do we sleep", False),
+        # An auxiliary's pronoun subject with no verb yet: mostly the verb follows.
+        ("how long does it", True),
+        ("why can't they", True),
+        ("do you", True),
+        ("how long does it take", False),
+        ("how is it", False),
+        ("what is it", False),
+        # A two-object verb stopped after the person.
+        ("can you tell me", True),
+        ("show us", True),
+        ("can you help me", False),
     ],
 )
 def test_words_a_speaker_mostly_pauses_on(text, doubtful):
@@ -133,6 +151,63 @@ def test_doubtful_words_hold_a_pause_the_model_calls_complete_for_the_short_hold
     assert offset.reason is EndOfTurnReason.SILENCE_LIMIT
     assert (at + 1 - 20) * W == pytest.approx(16 * 1_000, abs=W)  # 1 s of silence
     assert judge.verdict(0.99, "what is it made of").complete is True
+
+
+@pytest.fixture(scope="module")
+def judge() -> TurnJudge:
+    """The judge with its sentence-end model; verdicts from given probabilities (no inference)."""
+    loaded = TurnJudge.load()
+    assert loaded.sentence_ends is not None
+    return loaded
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["what is an atom", "how do vaccines work", "who invented the telephone", "what causes rain"],
+)
+def test_finished_questions_read_finished(judge, text):
+    end = judge.sentence_end(text)
+    assert end is not None and end >= LIKELY_END
+
+
+@pytest.mark.parametrize(
+    "text", ["what are", "what is the biggest", "how many", "who was the first", "what kind of"]
+)
+def test_places_students_stop_to_think_read_unfinished(judge, text):
+    end = judge.sentence_end(text)
+    assert end is not None and end < UNLIKELY_END
+
+
+def test_an_unknown_last_word_or_another_language_has_no_sentence_end(judge):
+    assert judge.sentence_end("what is zorblaxian") is None
+    assert judge.sentence_end("what is an atom", language="fr") is None
+    assert judge.sentence_end("") is None
+    assert TurnJudge(judge.model).sentence_end("what is an atom") is None  # no model loaded
+
+
+def test_words_that_read_finished_end_the_turn_the_model_doubts(judge):
+    verdict = judge.verdict(0.07, "how do magnets work")
+    assert verdict.complete is True
+    assert verdict.sentence_end is not None and verdict.sentence_end >= LIKELY_END
+    # Without the sentence-end model the doubt holds the turn (the model's short hold).
+    assert TurnJudge(judge.model).verdict(0.07, "how do magnets work").complete is False
+
+
+def test_words_that_read_unfinished_hold_a_turn_the_model_calls_complete(judge):
+    verdict = judge.verdict(0.97, "what is the biggest")
+    assert (verdict.complete, verdict.unfinished_words, verdict.doubtful_words) == (
+        False,
+        False,
+        True,
+    )
+
+
+def test_between_the_two_bounds_the_model_decides(judge):
+    # "what do bees do" scores between: neither finished nor unfinished by its words.
+    end = judge.sentence_end("what do bees do")
+    assert end is not None and UNLIKELY_END <= end < LIKELY_END
+    assert judge.verdict(0.9, "what do bees do").complete is True
+    assert judge.verdict(0.3, "what do bees do").complete is False
 
 
 def _smart(**overrides: int) -> EndpointingOptions:
