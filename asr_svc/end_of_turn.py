@@ -10,14 +10,15 @@ combines two signals:
 - **The words so far**, where an incremental engine has them: an English sentence does not
   end on an article, a conjunction or a possessive ("what is the difference between",
   "tell me about the"), so such a hypothesis is unfinished whatever the audio suggests. One
-  that ends on a stranded preposition, an opening question word, a subordinate clause's
-  verb or an auxiliary's pronoun subject ("tell me about", "can you explain how", "what
-  happens when you mix", "how long does it") is doubtful: it gets the short hold a doubting
-  model gets.
+  that ends on a stranded preposition, an opening question word, a subordinate clause
+  stopped early, an auxiliary's pronoun subject or a two-object verb's person ("tell me
+  about", "can you explain how", "what happens when you mix", "how long does it", "can you
+  tell me") is doubtful: it gets the short hold a doubting model gets.
 - **How likely a sentence ends there** (``sentence_end``, English): a general trigram model's
   P(</s> | last two words). Below ``UNLIKELY_END`` the words are doubtful ("what is the
-  biggest", "how many"); at or above ``LIKELY_END`` they read finished, and a doubting model
-  does not hold the turn ("how do magnets work", which Smart Turn doubts in some takes).
+  biggest", "how many"), unless the question's object comes first ("what do bees make"); at
+  or above ``LIKELY_END`` they read finished, and a doubting model does not hold the turn
+  ("how do magnets work", which Smart Turn doubts in some takes).
 
 The turn is complete when the model says so (probability >= threshold), or the words read
 finished, and the words do not contradict it; otherwise the pipeline waits, up to
@@ -124,6 +125,8 @@ _CLAUSE_OPENERS = {
 _SUBORDINATORS = {
     "en": frozenset({"when", "if", "after", "before", "while", "once", "until", "because"}),
 }
+# Question words that can stand for the object of the verb ("what do bees make").
+_OBJECT_QUESTION_WORDS = {"en": frozenset({"what", "which", "who", "whom"})}
 # A verb that takes two objects stopped after the person ("can you tell me", "show us"): what
 # is to be told mostly follows.
 _TWO_OBJECT_VERBS = {
@@ -235,9 +238,10 @@ def doubtful_by_words(text: str, language: str = "en") -> bool:
 
     A stranded preposition with no question word before it ("tell me about"), a question
     word that opens a clause at the end ("can you explain how"), a subordinate clause that
-    stops at its verb ("what happens when you mix"), an auxiliary's pronoun subject ("how long
-    does it"), or a two-object verb's person ("can you tell me"). Such a pause gets the
-    model's short hold (``turn_model_hold_ms``), not the whole silence limit.
+    stops at its verb ("what happens when you mix") or before its subject ("what would happen
+    if"), an auxiliary's pronoun subject ("how long does it"), or a two-object verb's person
+    ("can you tell me"). Such a pause gets the model's short hold (``turn_model_hold_ms``),
+    not the whole silence limit.
     """
     prepositions = _STRANDABLE_PREPOSITIONS.get(language)
     openers = _CLAUSE_OPENERS.get(language)
@@ -253,7 +257,27 @@ def doubtful_by_words(text: str, language: str = "en") -> bool:
         return True  # "how long does it"
     if words[-1] in _PERSONS[language] and words[-2] in _TWO_OBJECT_VERBS[language]:
         return True  # "can you tell me"
+    if words[-1] in subordinators:
+        return True  # "what would happen if"
     return words[-1] in prepositions and not openers.intersection(words[:-1])
+
+
+def fronted_object(text: str, language: str = "en") -> bool:
+    """A question whose object comes first, so its verb may end it: "what do bees make",
+    "how many legs does a spider have".
+
+    An object question word opens it, and an auxiliary later has a subject and a verb after
+    it. A model of running text rates such an end unlikely (its verbs are followed by their
+    objects), so the sentence-end probability does not doubt it.
+    """
+    words = [word.strip(".,?!'\"") for word in text.lower().split()]
+    auxiliaries = _VERB_NEEDING_AUXILIARIES.get(language, frozenset())
+    if len(words) < 4:
+        return False
+    opener = 2 if words[0] == "how" and words[1] in ("many", "much") else 1
+    if opener == 1 and words[0] not in _OBJECT_QUESTION_WORDS.get(language, ()):
+        return False
+    return any(word in auxiliaries for word in words[opener : len(words) - 2])
 
 
 def _pronoun_without_verb(words: list[str], language: str) -> bool:
@@ -311,12 +335,12 @@ class TurnVerdict:
 UNJUDGED = TurnVerdict(complete=None)
 
 #: log10 P(</s> | last two words) at or above which the words read finished: a model's doubt
-#: does not hold the turn. 45 of 50 finished tutoring questions (a dev set apart from the
-#: tests' and benchmarks') score at least this; no thinking-pause half that the word rules
-#: miss does, except complete sentences ("can you help me", "how is it").
+#: does not hold the turn. 43 of 50 finished tutoring questions score at least this
+#: (``benchmarks.sentence_end_set``, apart from the tests' and benchmarks' questions); of the
+#: 40 thinking stops there, those that do are mostly whole sentences ("can you help me").
 LIKELY_END = -1.0
-#: Below this the words are doubtful: 0 of those 50 finished questions (lowest -1.35), 12 of
-#: 20 thinking-pause halves the word rules miss ("what is the biggest", "how many").
+#: Below this the words are doubtful: none of those 50 finished questions (lowest -1.35); 8
+#: of the 20 thinking stops that no word rule holds ("what is the biggest", "how many").
 UNLIKELY_END = -1.4
 
 #: An early judgement (``turn_early_ms`` into a pause) ends the turn at the pause only when
@@ -397,9 +421,10 @@ class TurnJudge:
         """The verdict from the model's probability and the words so far (no inference)."""
         unfinished = unfinished_by_words(words, language)
         end = self.sentence_end(words, language)
-        doubtful = not unfinished and (
-            doubtful_by_words(words, language) or (end is not None and end < UNLIKELY_END)
+        unlikely_end = (
+            end is not None and end < UNLIKELY_END and not fronted_object(words, language)
         )
+        doubtful = not unfinished and (doubtful_by_words(words, language) or unlikely_end)
         reads_finished = end is not None and end >= LIKELY_END
         complete = (
             (probability >= self.threshold or reads_finished) and not unfinished and not doubtful

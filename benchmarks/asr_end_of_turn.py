@@ -12,7 +12,10 @@ A section of ``python -m benchmarks.asr_svc``. For each rule the service runs in
 - under load: 1, 4, 8 and 16 concurrent streams of complete questions with smart turn, end of
   speech -> final p50/p95, and how many pauses the busy model left to the silence rule;
 - on the audio clock (in-process, no gRPC, free of the machine's load): how much silence
-  after the last word each rule needs before SPEECH_ENDED, per complete question.
+  after the last word each rule needs before SPEECH_ENDED, over the complete questions and a
+  wider set of finished ones (three takes each in Piper's voice), and how many were held;
+- the words alone: how the sentence-end model scores the finished questions and thinking
+  stops its bounds were chosen on (``benchmarks.sentence_end_set``), and what each rule holds.
 
 Two voices: espeak-ng (formant synthesis, what the load harness speaks) and Piper's
 en_US-joe-medium (neural, when piper-tts is installed). Numbers are noisy on a shared machine.
@@ -34,7 +37,14 @@ from vtutor.asr.v1 import asr_pb2, asr_pb2_grpc
 from vtutor.common.v1 import media_pb2
 
 from asr_svc.config import AsrSettings
-from asr_svc.end_of_turn import EndOfTurnMode, TurnJudge
+from asr_svc.end_of_turn import (
+    LIKELY_END,
+    UNLIKELY_END,
+    EndOfTurnMode,
+    TurnJudge,
+    doubtful_by_words,
+    unfinished_by_words,
+)
 from asr_svc.endpointing import EndpointingOptions
 from asr_svc.engines.base import StreamSpec
 from asr_svc.engines.pocketsphinx import PocketsphinxEngine
@@ -43,6 +53,7 @@ from asr_svc.pipeline import RecognitionPipeline
 from asr_svc.recognizer import Recognizer
 from asr_svc.server import build_service
 from asr_svc.vad import SileroVad
+from benchmarks import sentence_end_set
 from loadtest.utterances import (
     THINKING_PAUSE_MS,
     THINKING_PAUSE_QUESTIONS,
@@ -67,8 +78,21 @@ COMPLETE_QUESTIONS = (
     "how do i solve a quadratic equation",
     "what causes the seasons",
 )
+# Finished questions of other shapes, for the audio clock: ones Smart Turn doubts in some
+# Piper takes ("how do magnets work") as well as ones it hears well.
+MORE_COMPLETE_QUESTIONS = (
+    *("what is the water cycle", "how do plants make their food", "tell me about the planets"),
+    *("why do volcanoes erupt", "what is gravity", "how does the heart pump blood"),
+    *("who discovered penicillin", "what are prime numbers", "can you help me with fractions"),
+    *("why is the ocean salty", "what causes earthquakes", "how far away is the moon"),
+    *("what is the capital of france", "explain the rock cycle", "what do bees do"),
+    *("how do magnets work", "why do leaves change colour"),
+)
+#: Silence after the last word beyond which a finished question counts as held (ms): the
+#: pause plus the VAD's lag is ~200, the model's hold 1000.
+HELD_MS = 600
 THINKING_TEXTS = tuple(f"{a} {b}" for a, b in THINKING_PAUSE_QUESTIONS)
-HINTS = COMPLETE_QUESTIONS + THINKING_TEXTS
+HINTS = COMPLETE_QUESTIONS + MORE_COMPLETE_QUESTIONS + THINKING_TEXTS
 _REASONS = {
     value: name.removeprefix("END_OF_TURN_REASON_").lower()
     for name, value in asr_pb2.EndOfTurnReason.items()
@@ -246,14 +270,16 @@ async def bench_end_of_turn(*, quick: bool) -> dict[str, Any]:
     engine = PocketsphinxEngine(AsrSettings(port=0))
     await engine.start()
     try:
-        report["audio_clock"] = await asyncio.to_thread(_audio_clock, voices, engine)
+        report["audio_clock"] = await asyncio.to_thread(_audio_clock, voices, engine, quick=quick)
     finally:
         await engine.close()
+    report["sentence_ends"] = _sentence_ends()
     return report
 
 
-def _audio_clock(voices: _Voices, engine: PocketsphinxEngine) -> dict[str, Any]:
-    """Silence heard after the last word before SPEECH_ENDED, per rule and voice (ms).
+def _audio_clock(voices: _Voices, engine: PocketsphinxEngine, *, quick: bool) -> dict[str, Any]:
+    """Silence heard after the last word before SPEECH_ENDED, per rule and voice (ms), and how
+    many finished questions were held past ``HELD_MS``.
 
     The pipeline runs in-process on 20 ms chunks; the ENDED event's moment is how much audio
     it had consumed, so the numbers are the rules' own, not the machine's load.
@@ -267,7 +293,11 @@ def _audio_clock(voices: _Voices, engine: PocketsphinxEngine) -> dict[str, Any]:
         options = EndpointingOptions(**{**defaults.__dict__, "end_of_turn": mode})
         for voice in voices.names:
             waits: list[float] = []
-            for index, question in enumerate(COMPLETE_QUESTIONS):
+            takes = 3 if voice == "piper" and not quick else 1  # espeak-ng's never differ
+            questions = [
+                q for q in COMPLETE_QUESTIONS + MORE_COMPLETE_QUESTIONS for _ in range(takes)
+            ]
+            for index, question in enumerate(questions):
                 track = make_track([voices.speak(voice, question)], seed=index)
                 pipeline = RecognitionPipeline(
                     engine.open_stream(StreamSpec(phrase_hints=HINTS)),
@@ -295,8 +325,49 @@ def _audio_clock(voices: _Voices, engine: PocketsphinxEngine) -> dict[str, Any]:
                 pipeline.close()
                 if ended_at is not None:
                     waits.append(ended_at - track.spans[0][1])
-            result[f"{mode}/{voice}"] = _percentiles(waits)
+            result[f"{mode}/{voice}"] = {
+                **_percentiles(waits),
+                "questions": len(questions),
+                "held": sum(wait > HELD_MS for wait in waits),
+            }
     return result
+
+
+def _sentence_ends() -> dict[str, Any]:
+    """The sentence-end model's scores over the finished questions and thinking stops, and
+    what the words' rules (with the bounds) make of the stops."""
+    judge = TurnJudge.load()
+    scores = {
+        kind: [judge.sentence_end(text) for text in texts]
+        for kind, texts in (
+            ("finished", sentence_end_set.FINISHED),
+            ("stops", sentence_end_set.STOPS),
+        )
+    }
+    known = {kind: [s for s in values if s is not None] for kind, values in scores.items()}
+    stops = list(zip(sentence_end_set.STOPS, scores["stops"], strict=True))
+    held_by_rules = [t for t, _ in stops if unfinished_by_words(t) or doubtful_by_words(t)]
+    held_by_end = [
+        t for t, s in stops if t not in held_by_rules and s is not None and s < UNLIKELY_END
+    ]
+    return {
+        "likely_end": LIKELY_END,
+        "unlikely_end": UNLIKELY_END,
+        "finished": {
+            "count": len(known["finished"]),
+            "lowest": min(known["finished"]),
+            "read_finished": sum(s >= LIKELY_END for s in known["finished"]),
+            "read_unfinished": sum(s < UNLIKELY_END for s in known["finished"]),
+        },
+        "stops": {
+            "count": len(stops),
+            "held_by_word_rules": len(held_by_rules),
+            "held_by_sentence_end": len(held_by_end),
+            "left_to_the_model": [
+                t for t, _ in stops if t not in held_by_rules and t not in held_by_end
+            ],
+        },
+    }
 
 
 async def _bench_load(voices: _Voices, *, quick: bool) -> dict[str, Any]:
@@ -335,9 +406,27 @@ def print_end_of_turn(report: dict[str, Any]) -> None:
                 f"{done['ended_by'].get('turn_complete', 0):>4}/{done['questions']:<4} "
                 f"{paused['cut_in_two']:>12}/{paused['questions']:<7}"
             )
-    print("\nsilence after the last word before SPEECH_ENDED (audio clock), p50/p95 ms:")
+    print(
+        "\nsilence after the last word before SPEECH_ENDED (audio clock), p50/p95 ms, "
+        f"finished questions held > {HELD_MS} ms:"
+    )
     for key, row in report["audio_clock"].items():
-        print(f"  {key:<20} {row['p50']:>6.0f}/{row['p95']:<6.0f}")
+        print(
+            f"  {key:<20} {row['p50']:>6.0f}/{row['p95']:<6.0f} "
+            f"held {row['held']}/{row['questions']}"
+        )
+    ends = report["sentence_ends"]
+    finished, stops = ends["finished"], ends["stops"]
+    print(
+        f"\nsentence end, log10 P(</s> | last two words) (bounds {ends['unlikely_end']} / "
+        f"{ends['likely_end']}):\n"
+        f"  finished questions: lowest {finished['lowest']:.2f}, read finished "
+        f"{finished['read_finished']}/{finished['count']}, read unfinished "
+        f"{finished['read_unfinished']}/{finished['count']}\n"
+        f"  thinking stops: held by word rules {stops['held_by_word_rules']}/{stops['count']}, "
+        f"by the sentence end {stops['held_by_sentence_end']}, left to the model: "
+        f"{stops['left_to_the_model']}"
+    )
     load = report["smart_turn_load"]
     print(f"\nsmart turn under load ({load['voice']}): streams, eos->final p50/p95 ms, ended by")
     for key, row in load.items():

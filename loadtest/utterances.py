@@ -43,6 +43,14 @@ THINKING_PAUSE_QUESTIONS = (
     ("how do plants make their", "own food"),
     ("what happens when you mix", "red and blue paint"),
     ("how does photosynthesis", "work"),
+    # Stops no single word rule catches, where Smart Turn hears a finished sentence (p 0.5-0.98
+    # in Piper's voice): the words' sentence-end probability holds them.
+    ("what is the main", "idea of evolution"),
+    ("how do you calculate the", "area of a circle"),
+    ("why did the roman", "empire fall"),
+    ("can you tell me", "about dinosaurs"),
+    ("what would happen if", "the sun disappeared"),
+    ("how long does it", "take to reach mars"),
 )
 THINKING_PAUSE_MS = 700
 

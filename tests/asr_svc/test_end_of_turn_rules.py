@@ -11,6 +11,7 @@ from asr_svc.end_of_turn import (
     TurnJudge,
     TurnVerdict,
     doubtful_by_words,
+    fronted_object,
     unfinished_by_words,
 )
 from asr_svc.endpointing import Endpointer, EndpointingOptions, SpeechOffset, SpeechPause
@@ -126,6 +127,9 @@ def test_the_word_rule_is_english_only():
         ("can you tell me", True),
         ("show us", True),
         ("can you help me", False),
+        # A subordinate clause stopped before its subject.
+        ("what would happen if", True),
+        ("what would happen if the sun disappeared", False),
     ],
 )
 def test_words_a_speaker_mostly_pauses_on(text, doubtful):
@@ -200,6 +204,30 @@ def test_words_that_read_unfinished_hold_a_turn_the_model_calls_complete(judge):
         False,
         True,
     )
+
+
+@pytest.mark.parametrize(
+    ("text", "fronted"),
+    [
+        ("how many legs does a spider have", True),
+        ("what do bees make", True),
+        ("which planet did galileo see", True),
+        ("why do we have", False),  # "why" is no object
+        ("what is the biggest", False),  # no auxiliary with a verb after its subject
+        ("what do", False),
+    ],
+)
+def test_questions_whose_object_comes_first(text, fronted):
+    assert fronted_object(text) is fronted
+
+
+def test_a_question_that_fronts_its_object_may_end_on_its_verb(judge):
+    # Running text rarely ends on "have", but this question does.
+    text = "how many legs does a spider have"
+    end = judge.sentence_end(text)
+    assert end is not None and end < UNLIKELY_END
+    assert judge.verdict(0.9, text).complete is True
+    assert judge.verdict(0.9, "why do we have").complete is False
 
 
 def test_between_the_two_bounds_the_model_decides(judge):
