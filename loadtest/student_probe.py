@@ -7,7 +7,9 @@ channel message, so tests can check what the edge delivered and when.
 With Opus negotiated the microphone encodes its own packets: speech with one mono libopus
 encoder, silence as one packet encoded once, so a listening student encodes nothing. (Handing
 aiortc raw frames cost a thread-pool round trip, a stereo resampler and an encode per 20 ms:
-the simulated students share the cores with the stack they measure, issue 20.)
+the simulated students share the cores with the stack they measure, issue 20.) When the edge's
+answer asks for Opus DTX (``usedtx=1``), it does what a browser's Opus then does: after 200 ms
+of silence one TOC-only packet every 400 ms and nothing between.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import asyncio
 import contextlib
 import functools
 import json
+import math
 import time
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -34,6 +37,7 @@ from aiortc import (
 )
 from aiortc.mediastreams import MediaStreamError
 from aiortc.rtcconfiguration import RTCIceTransportPolicy
+from aiortc.sdp import SessionDescription
 
 from svc_core.audio import StreamResampler
 
@@ -42,6 +46,11 @@ OPUS_RATE = 48000
 # Frames of digital silence still sent through the encoder after sound, so the encoder's
 # look-ahead (6.5 ms) comes out before the pre-encoded silence takes over.
 _ENCODED_TAIL_FRAMES = 2
+# Opus DTX as libopus does it: after this many 20 ms frames of silence, one packet (its TOC
+# byte alone) every DTX_INTERVAL_FRAMES and nothing between.
+DTX_HANGOVER_FRAMES = 10
+DTX_INTERVAL_FRAMES = 20
+FRAME_S = 0.02
 
 
 def _opus_encoder() -> av.AudioCodecContext:
@@ -71,18 +80,35 @@ def opus_silence() -> bytes:
     return b"".join(bytes(p) for p in packets)
 
 
+def opus_dtx() -> bytes:
+    """An Opus DTX packet: the silence packet's TOC byte alone (a frame of no data)."""
+    return opus_silence()[:1]
+
+
+def answer_asks_for_dtx(sdp: str) -> bool:
+    """Whether an SDP asks for Opus DTX (``usedtx=1`` on its audio section's Opus codec)."""
+    for media in SessionDescription.parse(sdp).media:
+        if media.kind == "audio":
+            return any(
+                c.mimeType.lower() == "audio/opus" and str(c.parameters.get("usedtx")) == "1"
+                for c in media.rtp.codecs
+            )
+    return False
+
+
 class SpeechTrack(MediaStreamTrack):
     """A microphone that says ``pcm`` (mono s16le at ``rate``) once, then stays silent.
 
     ``speech_end`` is the monotonic time the last sample of the speech was sent. Set
     ``opus`` once Opus is negotiated: the track then returns encoded packets (see the module's
-    docstring), else raw frames for aiortc to encode.
+    docstring), else raw frames for aiortc to encode; and ``dtx`` too for Opus DTX in silence.
     """
 
     kind = "audio"
 
     def __init__(self, pcm: bytes = b"", rate: int = 16000, start_delay_s: float = 0.5) -> None:
         super().__init__()
+        self._spoken = asyncio.Event()  # say() wakes a track sleeping through DTX
         self._pcm = b""
         self._offset = 0
         if pcm:
@@ -91,10 +117,12 @@ class SpeechTrack(MediaStreamTrack):
         self._start: float | None = None
         self.speech_end: float | None = None
         self.opus = False
+        self.dtx = False
         self._encoder: av.AudioCodecContext | None = None
         # Frames of digital silence in a row since the last sound (none yet: all silence).
         self._silent_frames = _ENCODED_TAIL_FRAMES
         self.encoded_frames = 0  # frames that went through the encoder (the rest: silence)
+        self.dtx_packets = 0
 
     def say(self, pcm: bytes, rate: int = 16000, *, start_delay_s: float = 0.0) -> None:
         """Speaks ``pcm`` (mono s16le at ``rate``) after what is already queued."""
@@ -103,33 +131,69 @@ class SpeechTrack(MediaStreamTrack):
         self._pcm = self._pcm[self._offset :] + bytes(2 * int(48000 * start_delay_s)) + audio
         self._offset = 0
         self.speech_end = None
+        self._spoken.set()
 
     async def recv(self) -> av.AudioFrame | av.Packet:
         if self.readyState != "live":
             raise MediaStreamError
+        while True:
+            await self._tick()
+            size = FRAME_SAMPLES * 2
+            chunk = self._pcm[self._offset : self._offset + size]
+            self._offset += len(chunk)
+            if chunk and self._offset >= len(self._pcm) and self.speech_end is None:
+                self.speech_end = time.monotonic()
+            chunk = chunk.ljust(size, b"\0")
+            pts = self._index * FRAME_SAMPLES
+            if not self.opus:
+                return _frame(np.frombuffer(chunk, dtype="<i2"), pts)
+            packet = self._packet(chunk, pts)
+            if packet is not None:
+                return packet
+
+    async def _tick(self) -> None:
+        """Waits for the next 20 ms tick; in DTX, sleeps through the ticks that send nothing
+        (woken by ``say``)."""
         now = time.monotonic()
         if self._start is None:
             self._start = now
-        else:
-            self._index += 1
-            wait = self._start + self._index * 0.02 - now
-            if wait > 0:
-                await asyncio.sleep(wait)
-        size = FRAME_SAMPLES * 2
-        chunk = self._pcm[self._offset : self._offset + size]
-        self._offset += len(chunk)
-        if chunk and self._offset >= len(self._pcm) and self.speech_end is None:
-            self.speech_end = time.monotonic()
-        chunk = chunk.ljust(size, b"\0")
-        pts = self._index * FRAME_SAMPLES
-        if not self.opus:
-            return _frame(np.frombuffer(chunk, dtype="<i2"), pts)
-        return self._packet(chunk, pts)
+            return
+        self._index += 1
+        idle = self._dtx_idle_ticks()
+        if idle and self._offset >= len(self._pcm):
+            self._spoken.clear()
+            until = self._start + (self._index + idle) * FRAME_S
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._spoken.wait(), max(0.0, until - now))
+            woke = math.ceil((time.monotonic() - self._start) / FRAME_S - 1e-6)
+            skipped = max(0, min(idle, woke - self._index))
+            self._index += skipped
+            self._silent_frames += skipped  # nothing was queued: they were silent
+        wait = self._start + self._index * FRAME_S - time.monotonic()
+        if wait > 0:
+            await asyncio.sleep(wait)
 
-    def _packet(self, chunk: bytes, pts: int) -> av.Packet:
-        """The frame as Opus: encoded, or the shared packet once silence has lasted."""
+    def _dtx_idle_ticks(self) -> int:
+        """Ticks from this one on that send nothing if silence goes on (0: this one sends)."""
+        if not (self.opus and self.dtx):
+            return 0
+        silent = self._silent_frames + 1  # this tick's frame, if silent
+        if silent <= DTX_HANGOVER_FRAMES:
+            return 0
+        into = (silent - DTX_HANGOVER_FRAMES - 1) % DTX_INTERVAL_FRAMES
+        return 0 if into == 0 else DTX_INTERVAL_FRAMES - into
+
+    def _packet(self, chunk: bytes, pts: int) -> av.Packet | None:
+        """The frame as Opus: encoded, or the shared packet once silence has lasted; in DTX, a
+        TOC-only packet every ``DTX_INTERVAL_FRAMES`` and None (nothing sent) between."""
         self._silent_frames = self._silent_frames + 1 if chunk == bytes(len(chunk)) else 0
-        if self._silent_frames > _ENCODED_TAIL_FRAMES:
+        if self.dtx and self._silent_frames > DTX_HANGOVER_FRAMES:
+            self._encoder = None
+            if (self._silent_frames - DTX_HANGOVER_FRAMES - 1) % DTX_INTERVAL_FRAMES:
+                return None
+            self.dtx_packets += 1
+            data = opus_dtx()
+        elif self._silent_frames > _ENCODED_TAIL_FRAMES:
             self._encoder = None  # the next sound starts a fresh encoder, as after a pause
             data = opus_silence()
         else:
@@ -244,6 +308,7 @@ class StudentProbe:
             self.peer_id = answer["peer_id"]
             self.codecs = dict(answer.get("codecs", {}))
             self.microphone.opus = self.codecs.get("audio") == "opus"
+            self.microphone.dtx = self.microphone.opus and answer_asks_for_dtx(answer["sdp"])
             await pc.setRemoteDescription(RTCSessionDescription(answer["sdp"], answer["type"]))
             return 200
 

@@ -85,6 +85,10 @@ class EdgeSettings(ServiceSettings):
     # at once. Longer than any silence that ends a turn (smart turn waits up to 2.5 s).
     microphone_quiet_after_s: float = Field(default=3.0, gt=0, le=60)
     microphone_quiet_batch_ms: int = Field(default=200, ge=0, le=1000)
+    # Ask the student's browser for Opus DTX (usedtx=1 in the answer): in silence it sends a
+    # 1-byte packet every 400 ms instead of 50 packets a second, and the edge makes the
+    # silence for ASR itself (rtc_edge.microphone_dtx). False: silence packets throughout.
+    microphone_dtx: bool = True
     # Opus DTX between turns: after 200 ms of silence the tutor's audio is one 1-byte packet
     # every 400 ms instead of a packet every 20 ms, as a browser's own Opus sends silence
     # (two thirds of a listening student's packets; false: 20 ms silence packets throughout).

@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import queue
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
@@ -34,6 +35,7 @@ from aiortc.codecs import get_decoder
 from aiortc.jitterbuffer import JitterFrame
 from aiortc.mediastreams import MediaStreamError
 
+from rtc_edge.microphone_dtx import FRAME_S, DtxPacket, DtxSilence, is_dtx
 from svc_core.audio import StreamResampler
 
 logger = logging.getLogger(__name__)
@@ -110,9 +112,17 @@ class QuietBatcher:
         self._batch_bytes = 2 * (batching.batch_ms * rate // 1000)
         # Compared with the sum of squares of int16 samples (no square root per chunk).
         self._quiet_power = (batching.quiet_rms * 32768) ** 2
+        self._batch_s = batching.batch_ms / 1000
         self._quiet_samples = 0
         self._held: list[bytes] = []
         self._held_bytes = 0
+
+    @property
+    def batch_s(self) -> float:
+        """The quiet audio one message carries now: a batch's once batching began, else 0."""
+        if self._batch_bytes <= 0 or self._quiet_samples <= self._after:
+            return 0.0
+        return self._batch_s
 
     def push(self, pcm: bytes) -> bytes:
         """Takes the next chunk; returns what to send now (b"" while a batch fills)."""
@@ -147,7 +157,8 @@ class DecodeOnTheLoop(queue.Queue[Any]):
     loop, and hands the result to the receiver's track.
 
     The receiver's decoder thread still starts and waits on this queue; the ``None`` that
-    stops the receiver reaches it, and the thread ends the track as it would have.
+    stops the receiver reaches it, and the thread ends the track as it would have. An Opus
+    DTX packet is not decoded: the track gets a ``DtxPacket`` (see ``microphone_dtx``).
     """
 
     def __init__(self, track_queue: asyncio.Queue[Any]) -> None:
@@ -156,6 +167,7 @@ class DecodeOnTheLoop(queue.Queue[Any]):
         self._decoder: Any = None
         self._codec_name = ""
         self.decoded = 0
+        self.dtx_packets = 0
 
     def put(self, item: Any, block: bool = True, timeout: float | None = None) -> None:
         if item is None:
@@ -165,6 +177,10 @@ class DecodeOnTheLoop(queue.Queue[Any]):
         if codec.name != self._codec_name:
             decoder = MonoOpusDecoder() if codec.name.lower() == "opus" else get_decoder(codec)
             self._decoder, self._codec_name = decoder, codec.name
+        if isinstance(self._decoder, MonoOpusDecoder) and is_dtx(encoded_frame.data):
+            self._track_queue.put_nowait(DtxPacket(encoded_frame.timestamp))
+            self.dtx_packets += 1
+            return
         try:
             frames = self._decoder.decode(encoded_frame)
         except av.FFmpegError as error:
@@ -218,24 +234,47 @@ async def forward_microphone(
     *,
     target_rate: int = 16000,
     batching: QuietBatching | None = None,
+    clock: Callable[[], float] = time.monotonic,
 ) -> None:
     """Reads ``track`` until it ends, handing the converted audio to ``send`` (in 20 ms chunks,
-    or batched while quiet; see ``QuietBatching``)."""
+    or batched while quiet; see ``QuietBatching``). While the student's microphone is in Opus
+    DTX (a ``DtxPacket`` came), the silence it stands for is made here on ``clock``, in the
+    same pieces, until a frame of sound comes (see ``microphone_dtx``)."""
     converter = MicrophoneConverter(target_rate)
     batcher = QuietBatcher(batching or QuietBatching(), target_rate)
+    silence = DtxSilence(target_rate)
     frames = 0
     while True:
         try:
-            frame = await track.recv()
+            if silence.active:
+                wait_s = silence.due_in(clock(), batcher.batch_s or FRAME_S)
+                frame = await _recv_within(track, wait_s)
+            else:
+                frame = await track.recv()
         except MediaStreamError:
             break
-        if not isinstance(frame, av.AudioFrame):
+        if frame is None:  # DTX: silence is due
+            pcm = silence.fill(clock())
+        elif isinstance(frame, DtxPacket):
+            pcm = silence.start(clock())
+        elif isinstance(frame, av.AudioFrame):
+            silence.stop()
+            frames += 1
+            pcm = converter.convert(frame)
+        else:
             continue
-        frames += 1
-        pcm = batcher.push(converter.convert(frame))
+        pcm = batcher.push(pcm)
         if pcm:
             send(pcm)
     held = batcher.flush()
     if held:
         send(held)
     logger.debug("microphone track ended after %d frames", frames)
+
+
+async def _recv_within(track: MediaStreamTrack, timeout_s: float) -> Any:
+    """The track's next item, or None when none came within ``timeout_s``."""
+    try:
+        return await asyncio.wait_for(track.recv(), timeout_s)
+    except TimeoutError:
+        return None

@@ -44,6 +44,7 @@ from rtc_edge.datachannel import client_message, page_message
 from rtc_edge.gateway_link import ConverseLink
 from rtc_edge.idle_loop import SharedIdleLoops
 from rtc_edge.microphone import QuietBatching, decode_on_the_loop, forward_microphone
+from rtc_edge.microphone_dtx import with_opus_dtx
 from rtc_edge.microphone_receiver import without_playout_delay
 from rtc_edge.playout import MediaPlayout
 from rtc_edge.tracks import PlayoutAudioTrack, PlayoutVideoTrack
@@ -141,6 +142,11 @@ class PeerSession:
         self.closed = False
         self.close_reason = ""
         self._closed_event = asyncio.Event()
+        # Whether the student's microphone is decoded by the edge, each packet as soon as it
+        # is in order: only then does the edge take Opus DTX (aiortc's own receiver would hold
+        # a DTX packet until four more came, 1.6 s, and decode it as 20 ms of sound).
+        self._microphone_on_loop = False
+        self._microphone_unbuffered = False
 
     # Setup -----------------------------------------------------------------------------------
 
@@ -158,12 +164,20 @@ class PeerSession:
         # Transceivers made before the offer is applied take it up, with the edge's codec order.
         if "audio" in offered:
             audio = pc.addTransceiver(self.audio_track, direction="sendrecv")
-            without_playout_delay(audio.receiver)
+            self._microphone_unbuffered = without_playout_delay(audio.receiver)
         if "video" in offered:
             video = pc.addTransceiver(self.video_track, direction="sendonly")
             video.setCodecPreferences(video_codec_preferences(self.settings.video_codecs))
         await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type=sdp_type))
-        await pc.setLocalDescription(await pc.createAnswer())
+        answer = await pc.createAnswer()
+        if (
+            self.settings.microphone_dtx
+            and self._microphone_on_loop
+            and self._microphone_unbuffered
+        ):
+            # The microphone's silence as Opus DTX (the edge makes the silence: microphone_dtx).
+            answer = RTCSessionDescription(sdp=with_opus_dtx(answer.sdp), type=answer.type)
+        await pc.setLocalDescription(answer)
         self.codecs = negotiated_codecs(pc.localDescription.sdp)
         video_codec = self.codecs.get("video")
         if video_codec in VIDEO_CODECS:
@@ -201,7 +215,10 @@ class PeerSession:
     def _on_track(self, track: MediaStreamTrack) -> None:
         if track.kind == "audio":
             for receiver in self.pc.getReceivers():
-                if receiver.track is track and not decode_on_the_loop(receiver):
+                if receiver.track is not track:
+                    continue
+                self._microphone_on_loop = decode_on_the_loop(receiver)
+                if not self._microphone_on_loop:
                     logger.info("peer %s: the microphone decodes on aiortc's thread", self.peer_id)
             batching = QuietBatching(
                 after_s=self.settings.microphone_quiet_after_s,

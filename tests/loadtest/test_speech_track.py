@@ -8,7 +8,7 @@ import av
 import numpy as np
 import pytest
 
-from loadtest.student_probe import FRAME_SAMPLES, SpeechTrack, opus_silence
+from loadtest.student_probe import FRAME_SAMPLES, SpeechTrack, opus_dtx, opus_silence
 
 pytestmark = pytest.mark.unit
 
@@ -75,3 +75,28 @@ def test_without_opus_the_track_gives_aiortc_raw_frames() -> None:
     frames = asyncio.run(_packets(track, 3))
     assert all(isinstance(f, av.AudioFrame) and f.samples == FRAME_SAMPLES for f in frames)
     assert track.encoded_frames == 0
+
+
+def test_with_dtx_silence_is_a_toc_packet_every_400_ms_and_speech_wakes_the_track() -> None:
+    track = SpeechTrack(_tone(100), start_delay_s=0.0)
+    track.opus, track.dtx = True, True
+
+    async def run() -> list[av.Packet]:
+        packets = await _packets(track, 5 + 10 + 2)  # speech, hangover, two DTX packets
+        loop = asyncio.get_running_loop()
+        loop.call_later(0.1, track.say, _tone(60))  # the student speaks again, mid-interval
+        return packets + await _packets(track, 2)
+
+    packets = asyncio.run(run())
+    ticks = [p.pts // FRAME_SAMPLES for p in packets]
+    # 100 ms of speech and 200 ms of silence packets (the encoder's tail among them), each tick.
+    assert ticks[:15] == list(range(15))
+    assert all(len(bytes(p)) > 2 for p in packets[:15])
+    # Then DTX: a TOC byte alone, 400 ms apart, nothing between.
+    assert [bytes(p) for p in packets[15:17]] == [opus_dtx(), opus_dtx()]
+    assert len(opus_dtx()) == 1 and ticks[15:17] == [15, 35]
+    assert track.dtx_packets == 2
+    # Speech 100 ms into the next interval goes at the next tick, not at the next DTX packet.
+    speech = packets[17]
+    assert len(bytes(speech)) > 10
+    assert 35 < ticks[17] < 55 and ticks[18] == ticks[17] + 1

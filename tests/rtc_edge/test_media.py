@@ -13,6 +13,7 @@ from vtutor.gateway.v1 import admin_pb2, gateway_pb2
 
 from loadtest.student_probe import StudentProbe
 from loadtest.turn_server import CoturnServer
+from rtc_edge import microphone
 from rtc_edge.gateway_link import fetch_idle_frames
 from tests.rtc_edge.conftest import (
     ANSWER,
@@ -89,6 +90,13 @@ async def test_spoken_question_gets_video_audio_and_captions_through_turn(
     # Idle frames keep coming after the answer.
     await eventually(lambda: sum(t > listening for t, _ in received.video) >= 10)
     assert not received.texts("error"), received.texts("error")
+
+    # The microphone's silence went as Opus DTX (the edge's answer asked for it), and the
+    # edge made the silence that ended the turn.
+    assert student.microphone is not None and student.microphone.dtx
+    assert student.microphone.dtx_packets >= 1
+    (audio_receiver,) = [r for r in peer.pc.getReceivers() if r.track and r.track.kind == "audio"]
+    assert getattr(audio_receiver, microphone._DECODER_QUEUE).dtx_packets >= 1
 
     # The real ASR heard the question; the real LLM's answer came as captions.
     finals = [m for m in received.texts("transcript") if m["final"]]
