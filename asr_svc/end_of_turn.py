@@ -334,6 +334,35 @@ class TurnVerdict:
 
 UNJUDGED = TurnVerdict(complete=None)
 
+
+@dataclass(frozen=True)
+class WordsReading:
+    """What the words so far say, before the model is heard.
+
+    Attributes:
+        unfinished: They end mid-sentence: the turn waits, whatever the model says.
+        doubtful: They end where speakers mostly pause: the model's short hold, whatever it
+            says.
+        finished: Their sentence-end probability reads finished: complete unless held.
+        end: log10 P(end of sentence | the last words); None unknown.
+    """
+
+    unfinished: bool
+    doubtful: bool
+    finished: bool
+    end: float | None
+
+    @property
+    def holds(self) -> bool:
+        """The words hold the turn, whatever the model says."""
+        return self.unfinished or self.doubtful
+
+    @property
+    def decides(self) -> bool:
+        """The verdict does not depend on the model's probability."""
+        return self.holds or self.finished
+
+
 #: log10 P(</s> | last two words) at or above which the words read finished: a model's doubt
 #: does not hold the turn. 43 of 50 finished tutoring questions score at least this
 #: (``benchmarks.sentence_end_set``, apart from the tests' and benchmarks' questions); of the
@@ -419,25 +448,30 @@ class TurnJudge:
 
     def verdict(self, probability: float, words: str = "", language: str = "en") -> TurnVerdict:
         """The verdict from the model's probability and the words so far (no inference)."""
+        reading = self.read(words, language)
+        complete = (probability >= self.threshold or reading.finished) and not reading.holds
+        logger.debug(
+            "end of turn: p=%.2f sentence end=%s unfinished words=%s doubtful words=%s -> %s",
+            probability,
+            "-" if reading.end is None else f"{reading.end:.2f}",
+            reading.unfinished,
+            reading.doubtful,
+            complete,
+        )
+        return TurnVerdict(
+            complete, round(probability, 4), reading.unfinished, reading.doubtful, reading.end
+        )
+
+    def read(self, words: str, language: str = "en") -> WordsReading:
+        """What the words so far say about the turn, without the model."""
         unfinished = unfinished_by_words(words, language)
         end = self.sentence_end(words, language)
         unlikely_end = (
             end is not None and end < UNLIKELY_END and not fronted_object(words, language)
         )
         doubtful = not unfinished and (doubtful_by_words(words, language) or unlikely_end)
-        reads_finished = end is not None and end >= LIKELY_END
-        complete = (
-            (probability >= self.threshold or reads_finished) and not unfinished and not doubtful
-        )
-        logger.debug(
-            "end of turn: p=%.2f sentence end=%s unfinished words=%s doubtful words=%s -> %s",
-            probability,
-            "-" if end is None else f"{end:.2f}",
-            unfinished,
-            doubtful,
-            complete,
-        )
-        return TurnVerdict(complete, round(probability, 4), unfinished, doubtful, end)
+        finished = end is not None and end >= LIKELY_END
+        return WordsReading(unfinished, doubtful, finished, end)
 
     def sentence_end(self, words: str, language: str = "en") -> float | None:
         """log10 P(end of sentence | the last words); None without words, model or English."""
@@ -454,11 +488,9 @@ class TurnJudge:
 
         Sure means at least ``early_threshold``: with less silence heard the model doubts
         finished questions more, but a confident early "complete" stays complete later.
-        Words that read finished need no surer model: its doubt would not hold them anyway.
+        Words that decide the verdict themselves need no surer model (``WordsReading``).
         None: judge the pause itself.
         """
-        if probability < self.early_threshold:
-            end = self.sentence_end(words, language)
-            if end is None or end < LIKELY_END:
-                return None
+        if probability < self.early_threshold and not self.read(words, language).decides:
+            return None
         return self.verdict(probability, words, language)

@@ -218,7 +218,7 @@ class RecognitionPipeline:
         """The early probability is enough for the due pause's verdict: it needs no inference.
 
         Sure enough when the model is (``early_threshold``), or when the words at the pause
-        read finished, so that the model's doubt would not hold them anyway.
+        decide the verdict themselves (``TurnJudge.read``), whatever the model says.
         """
         judge = self._turn_judge
         with self._lock:

@@ -107,12 +107,16 @@ def test_only_a_sure_early_probability_for_this_pause_spares_the_judgement(
 
 
 @pytest.mark.parametrize(
-    ("text", "sure"),
-    [("what is photosynthesis", True), ("what is the difference between", False)],
-    ids=["words read finished", "words read unfinished"],
+    ("text", "sure", "ends"),
+    [
+        ("what is photosynthesis", True, True),  # reads finished: complete, whatever p
+        ("what is the difference between", True, False),  # unfinished: held, whatever p
+        ("what is the difference between a plant cell and an animal cell", False, None),
+    ],
+    ids=["words read finished", "words read unfinished", "the model decides"],
 )
-def test_words_that_read_finished_make_an_unsure_early_probability_enough(
-    pocketsphinx_engine, vad, text, sure
+def test_words_that_decide_the_verdict_make_an_unsure_early_probability_enough(
+    pocketsphinx_engine, vad, text, sure, ends
 ):
     judge = TurnJudge.load()
     assert judge.sentence_ends is not None
@@ -123,10 +127,15 @@ def test_words_that_read_finished_make_an_unsure_early_probability_enough(
         assert words == text
         early = EarlyProbability(check.silence_start, 0.3)
         assert pipeline.early_is_sure(early) is sure
-        if sure:
-            (ended,) = _ended(pipeline.judge_turn(early=early))
+        events = pipeline.judge_turn(early=early)
+        assert judge.calls == (0 if sure else 1)
+        if ends is None:  # the model's own verdict, from its inference at the pause
+            assert all(e.end_of_turn_probability >= judge.threshold for e in _ended(events))
+        elif ends:
+            (ended,) = _ended(events)
             assert ended.end_reason is EndOfTurnReason.TURN_COMPLETE
-            assert judge.calls == 0
+        else:
+            assert _ended(events) == []
     finally:
         pipeline.close()
 
