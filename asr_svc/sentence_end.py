@@ -11,6 +11,7 @@ log10 P(</s> | last two words): -0.5 to -1.35 after 50 finished tutoring questio
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 from collections.abc import Sequence
@@ -55,11 +56,13 @@ class SentenceEndModel:
         # The C model keeps a lookup cache: one caller at a time (~5 us a lookup).
         self._lock = threading.Lock()
 
-    @classmethod
-    def load(cls) -> SentenceEndModel | None:
-        """The general model, or None (with a warning) where pocketsphinx is missing."""
+    @staticmethod
+    @functools.cache
+    def load() -> SentenceEndModel | None:
+        """The general model, loaded once per process (read-only, so every judge shares it),
+        or None (with a warning) where pocketsphinx is missing."""
         try:
-            return cls()
+            return SentenceEndModel()
         except (FileNotFoundError, ImportError) as exc:
             logger.warning("end of turn without the sentence-end model: %s", exc)
             return None

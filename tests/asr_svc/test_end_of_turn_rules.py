@@ -16,6 +16,7 @@ from asr_svc.end_of_turn import (
 )
 from asr_svc.endpointing import Endpointer, EndpointingOptions, SpeechOffset, SpeechPause
 from asr_svc.events import EndOfTurnReason
+from asr_svc.sentence_end import SentenceEndModel
 from asr_svc.whisper_features import log_mel
 from tests.support.speech import espeak_pcm
 
@@ -187,6 +188,11 @@ def test_an_unknown_last_word_or_another_language_has_no_sentence_end(judge):
     assert judge.sentence_end("what is an atom", language="fr") is None
     assert judge.sentence_end("") is None
     assert TurnJudge(judge.model).sentence_end("what is an atom") is None  # no model loaded
+
+
+def test_a_missing_sentence_end_model_is_a_clear_error(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no English n-gram model"):
+        SentenceEndModel(tmp_path / "absent.lm.bin")
 
 
 def test_words_that_read_finished_end_the_turn_the_model_doubts(judge):
