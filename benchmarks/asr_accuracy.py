@@ -5,16 +5,20 @@ clean, and with white or pink noise at 20 dB SNR), each question is recognized t
 pocketsphinx engine: with the general English model (two search passes, as when the issue
 measured it; ``ASR_GENERAL_TWO_PASS``), and with the language model of a tutor
 whose knowledge base is the question's document (off-topic questions go to the tutors in
-turn): the tutor's stream decodes with its broad model and its question model side by side,
-and asks the general model's second opinion on doubtful finals (``engines.pocketsphinx``;
-``ASR_QUESTION_MODEL=false`` and ``ASR_OFF_TOPIC_FALLBACK=false`` turn those off). No phrase
+turn): the tutor's stream decodes with its broad model, and doubtful finals get second
+opinions after they end: the tutor's question model's when they read as its material, the
+general model's when they read as everyday English (``engines.pocketsphinx``;
+``ASR_QUESTION_OPINION=false`` and ``ASR_OFF_TOPIC_FALLBACK=false`` turn those off;
+``ASR_QUESTION_MODEL=true`` streams the question model on every utterance instead). No phrase
 hints. The ``held_out`` split was not used while developing the method; its
 numbers are the headline. Streams are opened as the service opens them (same decoder pool and
 channel adaptation), with the whole question as one utterance.
 
-Also: the real-time factor of decoding with a tutor's model (with the general model's second
-opinion on doubtful finals, and the share of finals that got one), and the time to build a
-tutor's model from 50 pages of documents (model text, pronunciations, and the first decoder).
+Also: the real-time factor of decoding with a tutor's model (all decoding, second opinions
+included, over all audio; and per utterance, its 90th percentile), the share of finals that got
+each second opinion, the time from an utterance's end to its final transcript (second opinions
+are decoded then), and the time to build a tutor's model from 50 pages of documents (model
+text, pronunciations, and the first decoder).
 
 Run alone: ``python -m benchmarks.asr_accuracy --quick`` (clean and white noise; without
 ``--quick`` pink noise too), writing ``bench-results/asr_accuracy.json``.
@@ -43,16 +47,19 @@ RESULTS = Path(__file__).resolve().parent.parent / "bench-results" / "asr_accura
 
 def _decode(
     engine: PocketsphinxEngine, spec: StreamSpec, pcm: bytes
-) -> tuple[Transcript, float, float]:
-    """The transcript, and the wall and CPU seconds the decode took (this thread's CPU time:
-    other processes on a shared machine do not inflate it)."""
+) -> tuple[Transcript, float, float, float]:
+    """The transcript, the wall and CPU seconds the decode took (this thread's CPU time:
+    other processes on a shared machine do not inflate it), and the wall seconds of its end
+    (``finish``: second opinions, decoded after the utterance, delay the final by that)."""
     stream = engine.open_stream(spec)
     try:
         started, cpu = time.perf_counter(), time.thread_time()
         stream.start_utterance()
         stream.accept(np.frombuffer(pcm, dtype="<i2"))
+        ending = time.perf_counter()
         transcript = stream.finish(len(pcm) // 2)
-        return transcript, time.perf_counter() - started, time.thread_time() - cpu
+        ended = time.perf_counter()
+        return transcript, ended - started, time.thread_time() - cpu, ended - ending
     finally:
         stream.close()
 
@@ -71,7 +78,9 @@ def _condition(
         "tutor_on": [], "general_on": [], "tutor_off": [], "general_off": []
     }  # fmt: skip
     decode_s = cpu_s = audio_s = 0.0
-    second_opinions = 0
+    second_opinions = question_opinions = 0
+    finish_s: list[float] = []
+    utterance_rtf: list[float] = []
     confidences: list[float] = []
     correct: list[bool] = []
     for question in spoken_questions.questions(split):
@@ -82,11 +91,14 @@ def _condition(
         document = question.document if question.on_topic else names[question.index % len(names)]
         topic = "on" if question.on_topic else "off"
         _decode(engine, specs[document], pcm[: 2 * RATE // 10])  # the model is built, not timed
-        before = engine.second_opinions
-        transcript, seconds, cpu = _decode(engine, specs[document], pcm)
-        second_opinions += engine.second_opinions - before
+        before = engine.second_opinions, engine.question_opinions
+        transcript, seconds, cpu, finish = _decode(engine, specs[document], pcm)
+        second_opinions += engine.second_opinions - before[0]
+        question_opinions += engine.question_opinions - before[1]
         decode_s, cpu_s = decode_s + seconds, cpu_s + cpu
         audio_s += len(pcm) / (2 * RATE)
+        finish_s.append(finish)
+        utterance_rtf.append(cpu / (len(pcm) / (2 * RATE)))
         pairs[f"tutor_{topic}"].append((question.text, transcript.text))
         confidences.extend(word.confidence for word in transcript.words)
         correct.extend(spoken_questions.correct_words(question.text, transcript.text))
@@ -95,11 +107,21 @@ def _condition(
     result: dict[str, Any] = {
         key: round(spoken_questions.word_error_rate(value), 3) for key, value in pairs.items()
     }
+    # RTF: all decoding time (streamed, and second opinions after the utterance) over all
+    # audio; per utterance: its CPU time over its audio, the 90th percentile.
     result["tutor_rtf"] = round(decode_s / audio_s, 4)
     result["tutor_rtf_cpu"] = round(cpu_s / audio_s, 4)
-    # Finals the general model decoded again (engines.pocketsphinx: off-topic fallback).
+    result["utterance_rtf_cpu_p90"] = round(float(np.percentile(utterance_rtf, 90)), 4)
+    # Wall time from the utterance's end to its final transcript (second opinions included).
+    result["final_ms_p50"] = round(1000 * float(np.percentile(finish_s, 50)), 1)
+    result["final_ms_p90"] = round(1000 * float(np.percentile(finish_s, 90)), 1)
+    # Finals the general model decoded again (engines.pocketsphinx: off-topic fallback), and
+    # those the tutor's question model did (its second opinion on doubtful questions).
     result["second_opinion_share"] = round(
         second_opinions / len(spoken_questions.questions(split)), 3
+    )
+    result["question_opinion_share"] = round(
+        question_opinions / len(spoken_questions.questions(split)), 3
     )
     result["word_confidence_ece"] = round(
         spoken_questions.calibration_error(confidences, correct), 3
@@ -167,7 +189,7 @@ def print_accuracy(report: dict[str, Any]) -> None:
     print(
         f"\n{'split':<9} {'audio':<6} {'on-topic WER tutor/general':>27} "
         f"{'off-topic WER tutor/general':>28} {'RTF wall/CPU':>13} {'conf. ECE':>9} "
-        f"{'2nd opinions':>12}"
+        f"{'2nd opinions gen/q':>18} {'final ms p50/p90':>16} {'utt RTF p90':>11}"
     )
     for split in ("dev", "held_out"):
         for noise, row in report[split].items():
@@ -176,6 +198,9 @@ def print_accuracy(report: dict[str, Any]) -> None:
                 f"{row['tutor_off']:>15.3f} / {row['general_off']:<10.3f} "
                 f"{row['tutor_rtf']:>6.3f}/{row['tutor_rtf_cpu']:<6.3f} "
                 f"{row['word_confidence_ece']:>9.3f} {row['second_opinion_share']:>12.0%}"
+                f"/{row['question_opinion_share']:<5.0%} "
+                f"{row['final_ms_p50']:>7.0f}/{row['final_ms_p90']:<8.0f} "
+                f"{row['utterance_rtf_cpu_p90']:>11.3f}"
             )
     build = report["build_50_pages"]
     print(

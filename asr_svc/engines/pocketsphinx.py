@@ -16,15 +16,19 @@ rather than the tutor's material (most questions off the tutor's topics) is deco
 the general model, and the transcript a sentence-level mixture of the two models prefers is
 the final one (``language_model.sentence_choice``). Interim results stay the tutor model's.
 
-A tutor's stream also decodes every utterance with the tutor's question model (only the
-questions its documents make: small and sharp, so cheap), and its final transcript joins that
-choice: a question about the material is often heard right by the question model where the
-broad model's general words pull it apart ("what is magma" -> "what is lot lot").
+The tutor's question model (only the questions its documents make: small and sharp) hears a
+question about the material right where the broad model's general words pull it apart ("what
+is magma" -> "what is lot lot"). By default it decodes a tutor's doubtful finals that read as
+the material again after they end, and its transcript joins that choice (the question
+model's second opinion; ``QUESTION_OPINION_BELOW``); with ``ASR_QUESTION_MODEL`` it decodes
+every utterance as it arrives instead (~45% more CPU, no delay at the final).
 """
 
 from __future__ import annotations
 
+import functools
 import logging
+import os
 import subprocess
 import tempfile
 import threading
@@ -36,7 +40,7 @@ from typing import Any
 
 import numpy as np
 
-from asr_svc.confidence import transcript_confidence, word_confidence
+from asr_svc.confidence import INTERCEPT, SLOPE, transcript_confidence, word_confidence
 from asr_svc.config import AsrSettings
 from asr_svc.engines.base import (
     SAMPLE_RATE,
@@ -91,6 +95,20 @@ GENERAL_SEARCH: dict[str, Any] = {"fwdflat": False}
 FALLBACK_BELOW = 0.65
 QUESTIONS_FALLBACK_BELOW = 0.8
 FALLBACK_MARGIN = 1.5
+#: Without the streamed question model (``ASR_QUESTION_MODEL``), a tutor's doubtful final
+#: that reads as its material gets the question model's second opinion instead: the question
+#: decoder hears the utterance's audio after it ends, when the tutor decoder's confidence is
+#: under QUESTION_OPINION_BELOW and the tutor's model finds the words at least
+#: QUESTION_OPINION_MARGIN nats a word likelier than the general model does; the general
+#: model's second opinion then goes to doubtful finals (under QUESTIONS_FALLBACK_BELOW) that
+#: read as everyday English (margin under FALLBACK_MARGIN). Chosen on the dev split (clean /
+#: 20 dB white noise; simulated from every decoder's transcripts, then measured with
+#: benchmarks.asr_accuracy): on-topic WER 0.261/0.365 -> 0.216/0.313 (with the tutors' models'
+#: TUTOR_GENERAL_WORDS), the question decoder hearing 39%/64% of finals again; 0.75 heard
+#: 59%/78% again for 0.210/0.301, over the RTF budget. ``ASR_QUESTION_OPINION=false`` turns
+#: it off.
+QUESTION_OPINION_BELOW = 0.7
+QUESTION_OPINION_MARGIN = 0.5
 #: Search settings of decoders with a tutor's question model. Its few hundred words leave
 #: little to search: its cost is the acoustic scoring (RTF ~0.03-0.04 on the dev split, which
 #: narrower beams or fewer HMMs a frame did not lower, while they cost words). Scoring every
@@ -102,6 +120,12 @@ QUESTION_SEARCH: dict[str, Any] = {"fwdflat": False, "lw": 8.0, "bestpathlw": 10
 #: on-topic questions (979 words, clean, white and pink noise), where the tutor decoder's map
 #: gave an expected calibration error of 0.091, this one 0.049.
 QUESTION_CONFIDENCE = (0.305, 0.763)
+#: (slope, intercept, agreement) of the word confidences of the question model's second
+#: opinion: its word is right far more often where the tutor decoder heard it too (76% of
+#: words against 27%, on the dev split's doubtful finals), so a word the tutor's transcript
+#: has adds ``agreement`` to the intercept. Fitted on its 450 words there (clean and 20 dB
+#: white noise): expected calibration error 0.068 with QUESTION_CONFIDENCE, 0.043 with this.
+QUESTION_OPINION_CONFIDENCE = (0.282, -1.069, 1.978)
 
 
 class PocketsphinxEngine(AsrEngine):
@@ -116,8 +140,15 @@ class PocketsphinxEngine(AsrEngine):
         # Idle general decoders for second opinions, apart from the LRU pool: in a busy class
         # they are used now and then, and rebuilding one (~0.5 s) would delay a final.
         self._fallbacks: list[Any] = []
-        #: How many finals got a second opinion (for benchmarks and logs).
+        #: How many finals got a second opinion (for benchmarks and logs): the general
+        #: model's, and the question model's.
         self.second_opinions = 0
+        self.question_opinions = 0
+        # The question model's second opinion on doubtful finals (see QUESTION_OPINION_BELOW),
+        # when its decoder is not streamed anyway.
+        self._question_opinion = not settings.question_model and _env_flag(
+            "ASR_QUESTION_OPINION", default=True
+        )
         self._lock = threading.Lock()
         self._cmn: str | None = None
         self._dictionary: dict[str, list[str]] = {}
@@ -184,12 +215,16 @@ class PocketsphinxEngine(AsrEngine):
         documents = spec.knowledge.documents if spec.knowledge is not None else ()
         fallback = self._settings.off_topic_fallback and bool(documents) and model is not None
         questions = None
+        opinion = None
         if models.questions is not None and model is not None:
-            question_key = models.questions.key
-            question_decoder = self._take(question_key) or self._new_decoder(
-                models.questions, QUESTION_SEARCH
-            )
-            questions = (question_key, question_decoder)
+            if self._settings.question_model:
+                question_key = models.questions.key
+                question_decoder = self._take(question_key) or self._new_decoder(
+                    models.questions, QUESTION_SEARCH
+                )
+                questions = (question_key, question_decoder)
+            elif self._question_opinion and documents:
+                opinion = models.questions
         return PocketsphinxStream(
             self,
             key,
@@ -197,6 +232,7 @@ class PocketsphinxEngine(AsrEngine):
             cold=self.channel_estimate is None,
             fallback=fallback,
             questions=questions,
+            question_opinion=opinion,
         )
 
     def tutor_model(self, spec: StreamSpec) -> ArpaModel | None:
@@ -209,7 +245,8 @@ class PocketsphinxEngine(AsrEngine):
 
     def question_model(self, spec: StreamSpec) -> ArpaModel | None:
         """The question model of a stream's tutor (``corpus.question_lines``); None for a
-        tutor without documents, or with the question model turned off."""
+        tutor without documents, or with the question model (streamed or as a second opinion)
+        turned off."""
         return self._tutor_models(spec).questions
 
     def _tutor_models(self, spec: StreamSpec) -> _TutorModels:
@@ -234,7 +271,11 @@ class PocketsphinxEngine(AsrEngine):
         if model is not None and model.unknown_words:
             logger.debug("%d words have no pronunciation", len(model.unknown_words))
         questions = None
-        if documents and model is not None and self._settings.question_model:
+        if (
+            documents
+            and model is not None
+            and (self._settings.question_model or self._question_opinion)
+        ):
             questions = build_arpa_model(question_lines(text, known), self._pronouncer)
         models = _TutorModels(model, questions)
         with self._lock:
@@ -319,6 +360,29 @@ class PocketsphinxEngine(AsrEngine):
                 if len(self._fallbacks) < max(1, self._settings.idle_decoders):
                     self._fallbacks.append(decoder)
 
+    def question_decoder(self, model: ArpaModel, audio: bytes, cmn: str | None) -> Any:
+        """A decoder of ``model`` (a tutor's question model) that has heard ``audio``; give it
+        back with ``release_question_decoder`` once its result and language model are read.
+
+        Args:
+            model: The tutor's question model.
+            audio: The utterance's 16 kHz s16le samples.
+            cmn: The channel estimate the tutor's decoder started the utterance from.
+        """
+        with self._lock:
+            self.question_opinions += 1
+        decoder = self._take(model.key) or self._new_decoder(model, QUESTION_SEARCH)
+        if cmn is not None:
+            decoder.set_cmn(cmn)
+        decoder.start_utt()
+        decoder.process_raw(audio, False, True)
+        decoder.end_utt()
+        return decoder
+
+    def release_question_decoder(self, model: ArpaModel, decoder: Any) -> None:
+        """Returns a decoder from ``question_decoder`` to the idle pool."""
+        self._release(model.key, decoder)
+
     def general_log10_prob(self) -> Callable[[str, Sequence[str]], float]:
         """log10 P(word | history) under the general English model."""
         assert self._general is not None
@@ -399,13 +463,16 @@ class PocketsphinxStream(EngineStream):
         cold: bool,
         fallback: bool = False,
         questions: tuple[str, Any] | None = None,
+        question_opinion: ArpaModel | None = None,
     ) -> None:
         self._engine = engine
         self._key = key
         self._decoder = decoder
         self._questions = questions
+        # The tutor's question model, for a second opinion on doubtful finals (not streamed).
+        self._question_opinion = question_opinion
         self._in_utterance = False
-        # A tutor's stream keeps each utterance's audio for a second opinion on its final.
+        # A tutor's stream keeps each utterance's audio for second opinions on its final.
         self._fallback = fallback
         self._utterance_cmn: str | None = None
         # Until some decoder has heard speech, the cepstral mean is the model's default, which
@@ -436,7 +503,7 @@ class PocketsphinxStream(EngineStream):
         data = samples.astype("<i2", copy=False).tobytes()
         if not data:
             return  # process_raw fails on an empty buffer
-        if self._cold or self._fallback:
+        if self._cold or self._fallback or self._question_opinion is not None:
             self._audio.append(data)
         for decoder in self._decoders():
             decoder.process_raw(data, False, False)
@@ -465,37 +532,61 @@ class PocketsphinxStream(EngineStream):
         if candidate is None or not transcript.words:
             return transcript
         finals = [(transcript, candidate)]
-        if self._questions is not None:
-            heard, heard_candidate = _transcript(self._questions[1], QUESTION_CONFIDENCE)
-            if heard_candidate is not None and heard.words:
-                finals.append((heard, heard_candidate))
-        mixture = SentenceMixture(
-            self._tutor_log10_prob,
-            self._engine.general_log10_prob(),
-            question_model=self._question_log10_prob if self._questions is not None else None,
-        )
+        question_decoder = self._questions[1] if self._questions is not None else None
+        margin = SentenceMixture(
+            self._tutor_log10_prob, self._engine.general_log10_prob()
+        ).tutor_margin(candidate.words)
+        opinion = self._question_opinion
         if (
-            self._fallback
-            and transcript.confidence
-            < (QUESTIONS_FALLBACK_BELOW if self._questions is not None else FALLBACK_BELOW)
-            # A tutor's doubtful final may be everyday English, unless it is plainly the
-            # tutor's material.
-            and mixture.tutor_margin(candidate.words) < FALLBACK_MARGIN
+            opinion is not None
+            and transcript.confidence < QUESTION_OPINION_BELOW
+            # A doubtful final that reads as the tutor's material: a question about it?
+            and margin >= QUESTION_OPINION_MARGIN
         ):
-            general, general_candidate = self._engine.second_opinion(audio, self._utterance_cmn)
-            if general_candidate is not None:
-                finals.append((general, general_candidate))
-        if len(finals) == 1:
-            return transcript
-        return finals[mixture.best([final[1] for final in finals])][0]
+            question_decoder = self._engine.question_decoder(opinion, audio, self._utterance_cmn)
+        try:
+            if question_decoder is not None:
+                heard, heard_candidate = (
+                    _transcript(question_decoder, QUESTION_CONFIDENCE)
+                    if opinion is None
+                    else _transcript(
+                        question_decoder,
+                        QUESTION_OPINION_CONFIDENCE[:2],
+                        agreement=(QUESTION_OPINION_CONFIDENCE[2], frozenset(candidate.words)),
+                    )
+                )
+                if heard_candidate is not None and heard.words:
+                    finals.append((heard, heard_candidate))
+            question_model = None
+            if question_decoder is not None:
+                question_model = functools.partial(_log10_prob, question_decoder)
+            mixture = SentenceMixture(
+                self._tutor_log10_prob,
+                self._engine.general_log10_prob(),
+                question_model=question_model,
+            )
+            questions = self._questions is not None or opinion is not None
+            if (
+                self._fallback
+                and transcript.confidence
+                < (QUESTIONS_FALLBACK_BELOW if questions else FALLBACK_BELOW)
+                # A tutor's doubtful final may be everyday English, unless it is plainly the
+                # tutor's material.
+                and margin < FALLBACK_MARGIN
+            ):
+                general, general_candidate = self._engine.second_opinion(audio, self._utterance_cmn)
+                if general_candidate is not None:
+                    finals.append((general, general_candidate))
+            if len(finals) == 1:
+                return transcript
+            return finals[mixture.best([final[1] for final in finals])][0]
+        finally:
+            if opinion is not None and question_decoder is not None:
+                self._engine.release_question_decoder(opinion, question_decoder)
 
     def _tutor_log10_prob(self, word: str, history: Sequence[str]) -> float:
         # The decoder's own copy of the tutor's model (no weights applied to its scores).
         return _log10_prob(self._decoder, word, history)
-
-    def _question_log10_prob(self, word: str, history: Sequence[str]) -> float:
-        assert self._questions is not None
-        return _log10_prob(self._questions[1], word, history)
 
     def close(self) -> None:
         if self._in_utterance:
@@ -538,11 +629,16 @@ def _synthetic_speech_channel(decoder: Any) -> str | None:
 
 
 def _transcript(
-    decoder: Any, calibration: tuple[float, float] | None = None
+    decoder: Any,
+    calibration: tuple[float, float] | None = None,
+    agreement: tuple[float, frozenset[str]] | None = None,
 ) -> tuple[Transcript, Candidate | None]:
     """A decoder's result for its last utterance, and the candidate of its path (None: no
     path, or an acoustic score that underflowed); ``calibration``: the (slope, intercept) of
-    its word confidences, if not the tutor decoders' (``confidence``)."""
+    its word confidences, if not the tutor decoders' (``confidence``); ``agreement``: what a
+    word's intercept gains when another decoder heard it too, and that decoder's words."""
+    slope, intercept = calibration or (SLOPE, INTERCEPT)
+    bonus, heard = agreement or (0.0, frozenset())
     hypothesis = decoder.hyp()
     # seg() is None, not empty, when the search found no path (a noise-only utterance)
     segments = list(decoder.seg() or ())
@@ -551,7 +647,11 @@ def _transcript(
             word=base_word(segment.word),
             start_ms=segment.start_frame * _FRAME_MS,
             end_ms=(segment.end_frame + 1) * _FRAME_MS,
-            confidence=word_confidence(segment.prob, *(calibration or ())),
+            confidence=word_confidence(
+                segment.prob,
+                slope,
+                intercept + (bonus if base_word(segment.word) in heard else 0.0),
+            ),
         )
         for segment in segments
         if _is_word(segment.word)
@@ -563,6 +663,18 @@ def _transcript(
     if acoustic is None:
         return transcript, None
     return transcript, Candidate(tuple(word.word for word in words), acoustic)
+
+
+def _env_flag(name: str, *, default: bool) -> bool:
+    """A true/false setting from the environment (engine-only settings; see the module)."""
+    value = os.environ.get(name, "").strip().lower()
+    if not value:
+        return default
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise StartupError(f"{name}={value!r}: expected true or false")
 
 
 def _is_word(token: str) -> bool:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from asr_svc.language_model.corpus import corpus_key
-from asr_svc.language_model.general_mix import GeneralModel, mix_arpa
+from asr_svc.language_model.general_mix import TUTOR_GENERAL_WORDS, GeneralModel, mix_arpa
 from asr_svc.language_model.kneser_ney import kneser_ney_arpa
 from asr_svc.language_model.pronunciations import Pronouncer
 
@@ -39,13 +39,16 @@ class ArpaModel:
 
 
 def build_arpa_model(
-    lines: Sequence[str], pronouncer: Pronouncer, general: GeneralModel | None = None
+    lines: Sequence[str],
+    pronouncer: Pronouncer,
+    general: GeneralModel | None = None,
+    general_words: int = TUTOR_GENERAL_WORDS,
 ) -> ArpaModel | None:
     """A trigram model over ``lines`` (space-separated words), or None if none is sayable.
 
     A line is cut where it has a word nothing can pronounce, so the model never learns a word
     sequence that was not in the text. With ``general``, the general English model is mixed
-    in (``general_mix``): its frequent words join the vocabulary.
+    in (``general_mix``): its ``general_words`` most frequent words join the vocabulary.
     """
     vocabulary = {word for line in lines for word in line.split()}
     dictionary_lines, unknown = pronouncer.lines(vocabulary)
@@ -64,8 +67,8 @@ def build_arpa_model(
         return None
     text = kneser_ney_arpa(runs)
     if general is not None:
-        text = mix_arpa(text, general)
-        vocabulary |= general.unigrams.keys()
+        text = mix_arpa(text, general, words=general_words)
+        vocabulary |= set(general.top_words(general_words))
         # The general words are all in the recognizer's dictionary (GeneralModel keeps only those).
         dictionary_lines, _ = pronouncer.lines(vocabulary - unsayable)
     return ArpaModel(

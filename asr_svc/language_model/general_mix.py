@@ -19,6 +19,7 @@ sequences. (Its ARPA export crashes part-way, so nothing is converted or cached 
 
 from __future__ import annotations
 
+import itertools
 import threading
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -28,9 +29,17 @@ from asr_svc.language_model.backoff_model import NEVER, NGram, arpa_text, backed
 #: The general model's share of every probability. On the dev split of the spoken set, less
 #: general weight kept on-topic questions better (0.05-0.1 against 0.2-0.3), off-topic alike.
 GENERAL_WEIGHT = 0.1
-#: How many of the general model's most frequent words the tutor's model keeps (about 90% of
-#: running text); more words cost decoding time: 20,000 brought RTF near 0.1.
+#: How many of the general model's most frequent words are kept (about 90% of running text):
+#: the vocabulary of the general decoder that gives tutors' doubtful finals a second opinion
+#: (``engines.pocketsphinx``); more words cost decoding time: 20,000 brought RTF near 0.1.
 GENERAL_WORDS = 10000
+#: How many of them a tutor's own model mixes in. A tutor's decoder searches every word of its
+#: vocabulary at every frame: on the dev split 10,000 general words cost it RTF 0.074, 2,000
+#: ~0.06, 1,000 0.056 (CPU, load ~4), for no more on-topic errors (0.271/0.353 clean/noisy
+#: with 10,000, 0.255/0.316 with 1,000). Speech beyond them (everyday English off the tutor's
+#: topics) is what the general decoder's second opinion is for; the time saved pays for the
+#: question model's second opinion on doubtful questions about the material.
+TUTOR_GENERAL_WORDS = 2000
 #: The most frequent words whose word pairs the general model's bigrams are kept for.
 GENERAL_PAIR_WORDS = 400
 #: A pair is kept when the general model rates it this many times above its unigram chance.
@@ -81,6 +90,10 @@ class GeneralModel:
                 if probability > _PAIR_LIFT * chance:
                     self.bigrams[history, word] = probability
 
+    def top_words(self, count: int) -> list[str]:
+        """The ``count`` most frequent kept words, most frequent first."""
+        return list(itertools.islice(self.unigrams, count))
+
     def log10_prob(self, word: str, history: Sequence[str]) -> float:
         """log10 P(word | history), the general model's backoff applied."""
         with self._lock:
@@ -93,12 +106,18 @@ class GeneralModel:
         return 0.0 if logprob < _UNKNOWN else 10.0**logprob
 
 
-def mix_arpa(arpa: str, general: GeneralModel, weight: float = GENERAL_WEIGHT) -> str:
-    """The tutor's ARPA model with ``general`` mixed in at ``weight``, as ARPA text."""
+def mix_arpa(
+    arpa: str,
+    general: GeneralModel,
+    weight: float = GENERAL_WEIGHT,
+    words: int = TUTOR_GENERAL_WORDS,
+) -> str:
+    """The tutor's ARPA model with ``general`` mixed in at ``weight`` (its ``words`` most
+    frequent words), as ARPA text."""
     tutor = _read_arpa(arpa)
     orders = len(tutor)
     mixed: list[dict[NGram, float]] = [{} for _ in range(orders)]
-    for word in dict.fromkeys([*tutor[0], *((w,) for w in general.unigrams)]):
+    for word in dict.fromkeys([*tutor[0], *((w,) for w in general.top_words(words))]):
         if word == ("<s>",):
             continue
         known = general.unigrams.get(word[0])

@@ -18,7 +18,12 @@ from asr_svc.language_model.corpus import (
     corpus_lines,
     key_terms,
 )
-from asr_svc.language_model.general_mix import GENERAL_WEIGHT, _read_arpa
+from asr_svc.language_model.general_mix import (
+    GENERAL_WEIGHT,
+    GENERAL_WORDS,
+    TUTOR_GENERAL_WORDS,
+    _read_arpa,
+)
 from asr_svc.language_model.pronunciations import Pronouncer, ipa_to_cmu
 from llm_svc.config import LlmSettings
 from llm_svc.server import build_service as build_llm_service
@@ -83,6 +88,22 @@ def test_the_tutors_model_keeps_the_general_models_words(pocketsphinx_engine):
     # Its own words, and everyday words none of its text has.
     assert {"magma", "subduction", "who", "killed", "library", "dinner"} <= tutor.vocabulary
     assert "\nlibrary " in tutor.dictionary or tutor.dictionary.startswith("library ")
+
+
+@pytest.mark.unit
+def test_a_tutors_model_mixes_in_only_the_general_models_commonest_words(pocketsphinx_engine):
+    general = pocketsphinx_engine._general
+    assert general is not None
+    volcanoes = spoken_questions.documents("dev")["volcanoes"]
+    tutor = pocketsphinx_engine.tutor_model(StreamSpec(knowledge=_knowledge("v", volcanoes)))
+    assert tutor is not None
+    ranked = general.top_words(len(general.unigrams))
+    assert len(ranked) == GENERAL_WORDS > TUTOR_GENERAL_WORDS
+    assert set(ranked[:TUTOR_GENERAL_WORDS]) <= tutor.vocabulary
+    # Rarer general words are the general decoder's (its second opinion), unless the
+    # tutor's own text has them.
+    beyond = set(ranked[TUTOR_GENERAL_WORDS:]) - tutor.vocabulary
+    assert len(beyond) > (GENERAL_WORDS - TUTOR_GENERAL_WORDS) * 0.9
 
 
 @pytest.mark.unit
