@@ -38,6 +38,7 @@ from rtc_edge.playout import AUDIO_FRAME_SAMPLES, AUDIO_PTIME_S, AUDIO_RATE, Med
 from rtc_edge.video_encoding import (
     VIDEO_CLOCK_RATE,
     EncodedFrame,
+    EncoderClosed,
     EncoderSettings,
     EncoderUnavailable,
     I420Image,
@@ -253,7 +254,11 @@ class PlayoutVideoTrack(MediaStreamTrack):
         keyframe = not self._in_turn
         self._in_turn = True
         self.stats.turn_frames_encoded += 1
-        return await asyncio.to_thread(encoder.encode, image, keyframe=keyframe)
+        try:
+            return await asyncio.to_thread(encoder.encode, image, keyframe=keyframe)
+        except EncoderClosed as closed:
+            # The track stopped during the encode: the sender ends as for any stopped track.
+            raise MediaStreamError from closed
 
     def _open_encoder(self, width: int, height: int) -> VideoEncoder:
         """Opens an encoder and encodes one blank picture with it (blocking): a fresh

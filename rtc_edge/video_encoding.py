@@ -29,6 +29,10 @@ class EncoderUnavailable(RuntimeError):
     """The encoder cannot be opened here (NVENC without a GPU, a codec missing from PyAV)."""
 
 
+class EncoderClosed(RuntimeError):
+    """The encoder was closed (its track stopped) before a picture reached it."""
+
+
 @dataclass(frozen=True)
 class EncoderSettings:
     """How one stream is encoded.
@@ -151,7 +155,7 @@ class VideoEncoder:
                 f"{settings.encoder_name} could not be opened for {width}x{height}: {error}"
                 + (" (NVENC needs an NVIDIA GPU and driver)" if settings.hardware else "")
             ) from error
-        self._context = context
+        self._context: av.VideoCodecContext | None = context
 
     def encode(self, image: I420Image, *, keyframe: bool = False) -> EncodedFrame:
         """Encodes one picture (same size as the encoder); ``keyframe`` forces a key frame."""
@@ -159,6 +163,11 @@ class VideoEncoder:
             raise ValueError(
                 f"picture is {image.width}x{image.height}, encoder {self.width}x{self.height}"
             )
+        # Read once: the track may close the encoder while this runs on a worker thread; the
+        # context it read stays valid until it returns.
+        context = self._context
+        if context is None:
+            raise EncoderClosed(f"the {self.settings.encoder_name} encoder was closed")
         frame = av.VideoFrame.from_ndarray(image.data, format="yuv420p")
         frame.pts = self._index
         frame.time_base = Fraction(1, self.settings.fps)
@@ -166,13 +175,13 @@ class VideoEncoder:
             av.video.frame.PictureType.I if keyframe else av.video.frame.PictureType.NONE
         )
         self._index += 1
-        packets = self._context.encode(frame)
+        packets = context.encode(frame)
         data = b"".join(bytes(p) for p in packets)
         return EncodedFrame(data, keyframe=any(p.is_keyframe for p in packets))
 
     def close(self) -> None:
         """Releases the encoder (flushes nothing: a low-latency encoder holds no frames)."""
-        self._context = None  # type: ignore[assignment]
+        self._context = None
 
 
 def encoded_packet(frame: EncodedFrame, pts_90k: int) -> av.Packet:

@@ -23,6 +23,7 @@ from rtc_edge.tracks import (
     shared_epoch,
 )
 from rtc_edge.video_encoding import (
+    EncoderClosed,
     EncoderSettings,
     EncoderUnavailable,
     VideoCodecName,
@@ -128,6 +129,23 @@ async def test_stopped_track_ends() -> None:
     track.stop()
     with pytest.raises(MediaStreamError):
         await track.recv()
+
+
+async def test_a_track_stopped_during_a_turn_ends_its_stream_cleanly() -> None:
+    # stop() closes the turn encoder; a turn frame encoded after that ends the sender's
+    # stream (MediaStreamError), not an AttributeError in the encoder.
+    settings = EncoderSettings(codec="h264")
+    playout = MediaPlayout(fps=25)
+    track = PlayoutVideoTrack(playout, settings, fallback_size=(32, 32))
+    playout.push_frame(media_frame(0, luma=200, size=32, turn_id="turn-1"))
+    encoder = VideoEncoder(settings, 32, 32)
+    encoder.close()
+    with pytest.raises(EncoderClosed):
+        encoder.encode(flat_image(32, 100))
+    track._encoder = encoder  # closed, as stop() leaves it for an encode in flight
+    with pytest.raises(MediaStreamError):
+        for _ in range(25):  # the turn's frame is due within a few ticks
+            await track.recv()
 
 
 async def test_nvenc_that_cannot_open_falls_back_to_libx264(
