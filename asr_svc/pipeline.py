@@ -221,8 +221,7 @@ class RecognitionPipeline:
         decide the verdict themselves (``TurnJudge.read``), whatever the model says.
         """
         judge = self._turn_judge
-        with self._lock:
-            pause = self._pause
+        pause = self._pause  # one read (no lock: called on the event loop between feeds)
         if judge is None or pause is None or pause[2] != early.silence_start:
             return False
         return judge.early_verdict(early.probability, pause[1], self._language) is not None

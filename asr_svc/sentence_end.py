@@ -5,8 +5,8 @@ it calls thinking-pause halves complete ("what is the main", "can you tell me": 
 and doubts finished questions that end on a verb ("how do magnets work": p 0.06-0.14 in 4 of
 54 Piper takes of 18 questions). The words carry what the audio misses. pocketsphinx's general
 English trigram model (``en-us.lm.bin``, shipped in the pocketsphinx wheel: no download) gives
-log10 P(</s> | last two words): -0.5 to -1.35 after 50 finished tutoring questions, -1.5 to
--2.7 after most places a student stops to think ("what is the biggest", "how many").
+log10 P(</s> | last two words): -0.5 to -1.35 after 50 finished tutoring questions, -1.4 to
+-2.7 after many places a student stops to think ("what is the biggest", "how many").
 """
 
 from __future__ import annotations
