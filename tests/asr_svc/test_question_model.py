@@ -177,9 +177,9 @@ def test_doubtful_questions_get_the_question_models_second_opinion(
         opinions = pocketsphinx_engine.question_opinions - before
     with_opinion = spoken_questions.word_error_rate(heard[True])
     without = spoken_questions.word_error_rate(heard[False])
-    # Measured 0.378 -> 0.277 (the on-topic questions, clean and with white noise at 20 dB,
-    # 658 words: 67 errors fewer, 68 of 114 finals decoded again); half the gain must remain.
+    # Measured 0.378 -> 0.284 (the on-topic questions, clean and with white noise at 20 dB,
+    # 658 words: 62 errors fewer, 51 of 114 finals decoded again); half the gain must remain.
     words = sum(len(text.split()) for text, _ in heard[True])
-    assert with_opinion <= without - 33 / words, heard
+    assert with_opinion <= without - 31 / words, heard
     # Only doubtful finals are decoded again.
     assert 0 < opinions < len(heard[True]), opinions
