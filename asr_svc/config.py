@@ -113,8 +113,14 @@ class AsrSettings(ServiceSettings):
     # pocketsphinx: a tutor's streams also decode with its question model (the questions its
     # documents make), whose transcript competes for the final one (issue 15). Off by
     # default: held-out on-topic WER 0.336/0.383 -> 0.289/0.289 (clean/noisy), but ~45% more
-    # CPU (RTF over 0.1) and off-topic 0.441/0.441 -> 0.471/0.559.
+    # CPU (RTF over 0.1) and off-topic 0.441/0.441 -> 0.471/0.559. Off, the question model
+    # still gives doubtful finals its second opinion (question_opinion).
     question_model: bool = False
+    # pocketsphinx: a tutor's final under 0.65 confidence whose words read as its material is
+    # decoded again, after the utterance, with the question model (26-49% of the spoken set's
+    # finals; held-out on-topic WER 0.336/0.383 -> 0.297/0.328 at RTF <= 0.1). Costs the final
+    # ~80 ms at p50 (p90 ~250 ms) on those utterances.
+    question_opinion: bool = True
 
     @property
     def endpointing(self) -> EndpointingOptions:

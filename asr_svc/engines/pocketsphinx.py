@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import os
 import subprocess
 import tempfile
 import threading
@@ -146,9 +145,7 @@ class PocketsphinxEngine(AsrEngine):
         self.question_opinions = 0
         # The question model's second opinion on doubtful finals (see QUESTION_OPINION_BELOW),
         # when its decoder is not streamed anyway.
-        self._question_opinion = not settings.question_model and _env_flag(
-            "ASR_QUESTION_OPINION", default=True
-        )
+        self._question_opinion = settings.question_opinion and not settings.question_model
         self._lock = threading.Lock()
         self._cmn: str | None = None
         self._dictionary: dict[str, list[str]] = {}
@@ -663,18 +660,6 @@ def _transcript(
     if acoustic is None:
         return transcript, None
     return transcript, Candidate(tuple(word.word for word in words), acoustic)
-
-
-def _env_flag(name: str, *, default: bool) -> bool:
-    """A true/false setting from the environment (engine-only settings; see the module)."""
-    value = os.environ.get(name, "").strip().lower()
-    if not value:
-        return default
-    if value in ("1", "true", "yes", "on"):
-        return True
-    if value in ("0", "false", "no", "off"):
-        return False
-    raise StartupError(f"{name}={value!r}: expected true or false")
 
 
 def _is_word(token: str) -> bool:
