@@ -318,7 +318,8 @@ class TurnVerdict:
     Attributes:
         complete: True when the turn is over; False when the student should get more time;
             None when nobody judged (the model was busy), so the silence rule applies.
-        probability: The model's probability that the turn is complete; None unjudged.
+        probability: The model's probability that the turn is complete; None when the model
+            was not heard (unjudged, or the words settled it while the model was busy).
         unfinished_words: The words so far end mid-sentence (overrides the model).
         doubtful_words: The words end where speakers mostly pause ("tell me about"): the
             model's short hold, whatever it says.
@@ -472,6 +473,16 @@ class TurnJudge:
         doubtful = not unfinished and (doubtful_by_words(words, language) or unlikely_end)
         finished = end is not None and end >= LIKELY_END
         return WordsReading(unfinished, doubtful, finished, end)
+
+    def words_verdict(self, words: str, language: str = "en") -> TurnVerdict | None:
+        """The verdict of words that settle it alone, without the model (its probability is
+        None); None when it needs the model. For a pause the busy model cannot hear."""
+        reading = self.read(words, language)
+        if not reading.decides:
+            return None
+        complete = reading.finished and not reading.holds
+        logger.debug("end of turn by the words alone (model busy): %s", complete)
+        return TurnVerdict(complete, None, reading.unfinished, reading.doubtful, reading.end)
 
     def sentence_end(self, words: str, language: str = "en") -> float | None:
         """log10 P(end of sentence | the last words); None without words, model or English."""

@@ -226,6 +226,14 @@ class RecognitionPipeline:
             return False
         return judge.early_verdict(early.probability, pause[1], self._language) is not None
 
+    def words_decide(self) -> bool:
+        """The due pause's words settle its verdict without the model (``TurnJudge.read``)."""
+        judge = self._turn_judge
+        pause = self._pause  # one read (no lock: called on the event loop between feeds)
+        if judge is None or pause is None:
+            return False
+        return judge.read(pause[1], self._language).decides
+
     def judge_turn(
         self, *, judged: bool = True, early: EarlyProbability | None = None
     ) -> list[RecognitionEvent]:
@@ -235,7 +243,8 @@ class RecognitionPipeline:
         (or ``finalize`` first, when ``final_due``) to go on.
 
         Args:
-            judged: False when the model is too busy: the silence rule decides instead.
+            judged: False when the model is too busy: the words decide where they settle the
+                verdict alone, else the silence rule.
             early: The model's probability for this pause heard early; when it is sure
                 enough, the verdict needs no inference now.
 
@@ -257,6 +266,9 @@ class RecognitionPipeline:
                     else None
                 )
                 verdict = sure or judge.judge(audio, words, self._language)
+            elif judge is not None:
+                # The model is busy: words that settle the verdict alone still do.
+                verdict = judge.words_verdict(words, self._language) or UNJUDGED
             events: list[RecognitionEvent] = []
             offset = self._endpointer.resolve(verdict)
             if offset is not None:

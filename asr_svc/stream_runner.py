@@ -212,6 +212,10 @@ class StreamRunner:
                 return await self._call(functools.partial(self._pipeline.judge_turn, early=early))
         slots = self._turn_slots
         if self._turn_executor is not None and slots is not None:
+            if slots.locked() and self._pipeline.words_decide():
+                # The model is busy, and this pause's words settle it alone: no wait for a
+                # slot (under load, a wait that often ended in the silence rule's 500 ms).
+                return await self._call(functools.partial(self._pipeline.judge_turn, judged=False))
             try:
                 # Waiting for a slot costs nothing while the silence rule would not have ended
                 # the utterance yet anyway; past that, the silence rule decides.

@@ -263,10 +263,17 @@ async def test_speech_ended_carries_the_decision_over_grpc(serve_asr, pocketsphi
     assert [e.end_of_turn_reason for e in started] == [asr_pb2.END_OF_TURN_REASON_UNSPECIFIED]
 
 
-async def _run_with_slot_taken(engine, judge: TurnJudge, *, held_s: float, wait_s: float):
+#: A question the model decides: its words read neither finished nor unfinished.
+MODEL_DECIDES = "what is the difference between a plant cell and an animal cell"
+
+
+async def _run_with_slot_taken(
+    engine, judge: TurnJudge, *, held_s: float, wait_s: float, question: str = MODEL_DECIDES
+):
     """Runs a question through a StreamRunner whose only judging slot another stream holds
     for ``held_s``; returns the SPEECH_ENDED events."""
-    spoken = framed(SPEAKERS["espeak"]("what is photosynthesis"))
+    assert not judge.read(MODEL_DECIDES).decides
+    spoken = framed(SPEAKERS["espeak"](question))
     slots = asyncio.Semaphore(1)
     await slots.acquire()
     release = asyncio.get_running_loop().call_later(held_s, slots.release)
@@ -284,6 +291,19 @@ async def test_a_busy_model_leaves_the_pause_to_the_silence_rule(pocketsphinx_en
     ended = await _run_with_slot_taken(pocketsphinx_engine, judge, held_s=60.0, wait_s=0.05)
     assert [e.end_reason for e in ended] == [EndOfTurnReason.SILENCE]
     assert [e.end_of_turn_probability for e in ended] == [None]
+    assert judge.calls == 0
+
+
+async def test_words_that_settle_a_pause_end_it_while_the_model_is_busy(pocketsphinx_engine):
+    """No slot, but the words read finished: the turn ends at the pause, unjudged by the
+    model (no probability), without waiting for a slot or the silence rule."""
+    judge = TurnJudge.load()
+    ended = await _run_with_slot_taken(
+        pocketsphinx_engine, judge, held_s=60.0, wait_s=30.0, question="what is photosynthesis"
+    )
+    assert [(e.end_reason, e.end_of_turn_probability) for e in ended] == [
+        (EndOfTurnReason.TURN_COMPLETE, None)
+    ]
     assert judge.calls == 0
 
 

@@ -236,6 +236,18 @@ def test_a_question_that_fronts_its_object_may_end_on_its_verb(judge):
     assert judge.verdict(0.9, "why do we have").complete is False
 
 
+def test_words_alone_give_a_verdict_only_where_they_settle_it(judge):
+    # For a pause the busy model cannot hear: no probability in the verdict.
+    finished = judge.words_verdict("what is photosynthesis")
+    assert finished is not None and (finished.complete, finished.probability) == (True, None)
+    unfinished = judge.words_verdict("what is the difference between")
+    assert unfinished is not None and (unfinished.complete, unfinished.unfinished_words) == (
+        False,
+        True,
+    )
+    assert judge.words_verdict("what do bees do") is None  # the model's call
+
+
 def test_between_the_two_bounds_the_model_decides(judge):
     # "what do bees do" scores between: neither finished nor unfinished by its words.
     end = judge.sentence_end("what do bees do")
