@@ -7,7 +7,7 @@ import asyncio
 
 import pytest
 
-from gateway import metrics
+from gateway import metrics, turn_handle
 from gateway.events import (
     AssistantTextOut,
     AudioOut,
@@ -18,8 +18,9 @@ from gateway.events import (
 )
 from gateway.turn_records import TurnOutcome
 from gateway.upstream.asr_client import RecognizedText, SpeechActivity
+from gateway.upstream.llm_client import TokenText
 from tests.gateway.conversation_harness import LiveConversation, options, unit_settings
-from tests.gateway.fake_upstreams import FakeLlm, FakeUpstreams
+from tests.gateway.fake_upstreams import FakeLlm, FakeStream, FakeUpstreams
 
 pytestmark = pytest.mark.unit
 
@@ -304,3 +305,41 @@ async def test_a_confident_final_commits_the_speculation_and_typed_text_has_no_c
         await live.text("and why")
         await live.ended(2)
     assert [r.input_confidence for r in fakes.llm.requests] == [None, None]
+
+
+class StubbornLlm(FakeLlm):
+    """The first call ignores its first cancellation and goes on waiting, as an upstream call
+    might that does not end when cancelled (it gives in to a second one); later calls answer."""
+
+    async def generate(self, request):  # type: ignore[no-untyped-def]
+        if self.requests:
+            return await super().generate(request)
+        self.requests.append(request)
+
+        async def tokens():  # type: ignore[no-untyped-def]
+            try:
+                await asyncio.sleep(3600)
+            except asyncio.CancelledError:
+                await asyncio.sleep(3600)  # the first cancellation is ignored
+            yield TokenText("never")
+
+        stream = FakeStream("llm", tokens())
+        self.streams.append(stream)
+        return stream
+
+
+async def test_a_discarded_turn_that_ignores_its_cancellation_does_not_stop_the_conversation(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(turn_handle, "STOP_WAIT_S", 0.05)
+    fakes = FakeUpstreams(llm=StubbornLlm())
+    settings = unit_settings(speculation_stable_ms=STABLE_MS)
+    async with LiveConversation(fakes, settings, options()) as live:
+        await live.audio(700)
+        await fakes.asr.say(SpeechActivity(True, 0, 0), interim("what is photosynthesis"))
+        await until(lambda: fakes.llm.streams)  # prepared, hidden, and stuck
+        # A changed interim discards it; its task does not end, and the stream goes on: the
+        # final transcript still reaches the client.
+        await fakes.asr.say(interim("what is the water cycle"), *final("what is the water cycle"))
+        await until(lambda: bool(live.finals()))
+    assert live.finals()[0].text == "what is the water cycle"
