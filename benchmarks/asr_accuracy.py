@@ -84,11 +84,8 @@ def _condition(
     confidences: list[float] = []
     correct: list[bool] = []
     for question in spoken_questions.questions(split):
-        if noise == "clean":
-            pcm = spoken_questions.clean_pcm(question)
-        else:
-            pcm = spoken_questions.noisy_pcm(question, 20.0, noise)
-        document = question.document if question.on_topic else names[question.index % len(names)]
+        pcm = spoken_questions.recording(question, noise)
+        document = spoken_questions.asked_of(question, names)
         topic = "on" if question.on_topic else "off"
         _decode(engine, specs[document], pcm[: 2 * RATE // 10])  # the model is built, not timed
         before = engine.second_opinions, engine.question_opinions

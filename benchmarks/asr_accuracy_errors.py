@@ -61,11 +61,8 @@ def analyze(split: str) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     for noise in ("clean", "white"):
         for question in spoken_questions.questions(split):
-            if noise == "clean":
-                pcm = spoken_questions.clean_pcm(question)
-            else:
-                pcm = spoken_questions.noisy_pcm(question, 20.0, noise)
-            name = question.document if question.on_topic else names[question.index % len(names)]
+            pcm = spoken_questions.recording(question, noise)
+            name = spoken_questions.asked_of(question, names)
             if name not in decoders:
                 spec = StreamSpec(knowledge=KnowledgeText(name, name, (documents[name],)))
                 models = engine._tutor_models(spec)

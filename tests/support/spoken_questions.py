@@ -12,6 +12,7 @@ over a faint noise floor; ``noisy`` adds white or pink noise at a given SNR over
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -99,6 +100,16 @@ def noisy_pcm(question: Question, snr_db: float = 20.0, color: str = "white") ->
         noise = np.fft.irfft(spectrum, len(noise))
     noise *= np.sqrt(speech_power / 10 ** (snr_db / 10) / np.mean(noise**2))
     return np.clip(audio + noise, -32768, 32767).astype("<i2").tobytes()
+
+
+def recording(question: Question, noise: str) -> bytes:
+    """The question ``clean``, or with ``white`` or ``pink`` noise at 20 dB SNR."""
+    return clean_pcm(question) if noise == "clean" else noisy_pcm(question, 20.0, noise)
+
+
+def asked_of(question: Question, names: Sequence[str]) -> str:
+    """The document a question is put to: its own, or (off topic) each of ``names`` in turn."""
+    return question.document if question.on_topic else names[question.index % len(names)]
 
 
 def word_errors(reference: str, hypothesis: str) -> tuple[int, int]:
