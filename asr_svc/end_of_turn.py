@@ -222,7 +222,7 @@ def unfinished_by_words(text: str, language: str = "en") -> bool:
     Languages without a word list never count as unfinished.
     """
     endings = _UNFINISHED_ENDINGS.get(language)
-    words = [word.strip(".,?!'\"") for word in text.lower().split()]
+    words = _words(text)
     if not endings or not words:
         return False
     if words[-1] in endings:
@@ -245,7 +245,7 @@ def doubtful_by_words(text: str, language: str = "en") -> bool:
     """
     prepositions = _STRANDABLE_PREPOSITIONS.get(language)
     openers = _CLAUSE_OPENERS.get(language)
-    words = [word.strip(".,?!'\"") for word in text.lower().split()]
+    words = _words(text)
     if not prepositions or not openers or len(words) < 2:
         return False
     if words[-1] in openers:
@@ -270,7 +270,7 @@ def fronted_object(text: str, language: str = "en") -> bool:
     it. A model of running text rates such an end unlikely (its verbs are followed by their
     objects), so the sentence-end probability does not doubt it.
     """
-    words = [word.strip(".,?!'\"") for word in text.lower().split()]
+    words = _words(text)
     auxiliaries = _VERB_NEEDING_AUXILIARIES.get(language, frozenset())
     if len(words) < 4:
         return False
@@ -292,6 +292,11 @@ def _pronoun_without_verb(words: list[str], language: str) -> bool:
     if len(words) < 2 or words[-1] not in pronouns or words[-2] not in auxiliaries:
         return False
     return len(words) == 2 or bool(questions.intersection(words[:-2]))
+
+
+def _words(text: str) -> list[str]:
+    """``text``'s words, lower case, without the punctuation around them."""
+    return [word.strip(".,?!'\"") for word in text.lower().split()]
 
 
 def _subject_without_verb(words: list[str], language: str) -> bool:
@@ -486,7 +491,7 @@ class TurnJudge:
 
     def sentence_end(self, words: str, language: str = "en") -> float | None:
         """log10 P(end of sentence | the last words); None without words, model or English."""
-        tokens = [word.strip(".,?!'\"") for word in words.lower().split()]
+        tokens = _words(words)
         if language != "en" or self.sentence_ends is None or not tokens:
             return None
         end = self.sentence_ends.log10_end(tokens)
