@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import functools
 import logging
-import threading
 from collections.abc import Sequence
 from pathlib import Path
+
+from asr_svc.language_model.ngram_lookup import ngram_lookup
 
 logger = logging.getLogger(__name__)
 
@@ -49,12 +50,8 @@ class SentenceEndModel:
         path = lm_path or general_model_path()
         if path is None or not path.is_file():
             raise FileNotFoundError(f"no English n-gram model at {path}")
-        from pocketsphinx import Config, LogMath, NGramModel
-
-        self._logmath = LogMath()
-        self._model = NGramModel(Config(loglevel="FATAL"), self._logmath, str(path))
-        # The C model keeps a lookup cache: one caller at a time (~5 us a lookup).
-        self._lock = threading.Lock()
+        # The same loaded model as the tutors' model mixture's (one copy per process).
+        self._lookup = ngram_lookup(path)
 
     @staticmethod
     @functools.cache
@@ -78,6 +75,4 @@ class SentenceEndModel:
         return self._log10("</s>", history)
 
     def _log10(self, word: str, history: Sequence[str]) -> float:
-        with self._lock:
-            score = self._model.prob([word, *reversed(history)])
-        return float(self._logmath.log_to_log10(score))
+        return self._lookup.log10_prob(word, history)

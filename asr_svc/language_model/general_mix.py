@@ -20,11 +20,11 @@ sequences. (Its ARPA export crashes part-way, so nothing is converted or cached 
 from __future__ import annotations
 
 import itertools
-import threading
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from asr_svc.language_model.backoff_model import NEVER, NGram, arpa_text, backed_off
+from asr_svc.language_model.ngram_lookup import ngram_lookup
 
 #: The general model's share of every probability. On the dev split of the spoken set, less
 #: general weight kept on-topic questions better (0.05-0.1 against 0.2-0.3), off-topic alike.
@@ -67,12 +67,7 @@ class GeneralModel:
         words: int = GENERAL_WORDS,
         pair_words: int = GENERAL_PAIR_WORDS,
     ) -> None:
-        from pocketsphinx import Config, LogMath, NGramModel
-
-        self._logmath = LogMath()
-        self._model = NGramModel(Config(loglevel="FATAL"), self._logmath, str(lm_path))
-        # The C model keeps a lookup cache: one caller at a time.
-        self._lock = threading.Lock()
+        self._lookup = ngram_lookup(lm_path)
         scored = [(self.log10_prob(word, ()), word) for word in set(pronounceable)]
         frequent = sorted((item for item in scored if item[0] > _UNKNOWN), reverse=True)
         #: The kept words' log10 unigram probabilities, most frequent first.
@@ -96,9 +91,7 @@ class GeneralModel:
 
     def log10_prob(self, word: str, history: Sequence[str]) -> float:
         """log10 P(word | history), the general model's backoff applied."""
-        with self._lock:
-            score = self._model.prob([word, *reversed(history)])
-        return float(self._logmath.log_to_log10(score))
+        return self._lookup.log10_prob(word, history)
 
     def prob(self, word: str, history: Sequence[str]) -> float:
         """P(word | history); 0 for a word the general model lacks."""
