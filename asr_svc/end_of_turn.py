@@ -324,7 +324,7 @@ class TurnVerdict:
         complete: True when the turn is over; False when the student should get more time;
             None when nobody judged (the model was busy), so the silence rule applies.
         probability: The model's probability that the turn is complete; None when the model
-            was not heard (unjudged, or the words settled it while the model was busy).
+            was not heard (unjudged, or the words settled the verdict alone).
         unfinished_words: The words so far end mid-sentence (overrides the model).
         doubtful_words: The words end where speakers mostly pause ("tell me about"): the
             model's short hold, whatever it says.
@@ -481,12 +481,12 @@ class TurnJudge:
 
     def words_verdict(self, words: str, language: str = "en") -> TurnVerdict | None:
         """The verdict of words that settle it alone, without the model (its probability is
-        None); None when it needs the model. For a pause the busy model cannot hear."""
+        None); None when it needs the model."""
         reading = self.read(words, language)
         if not reading.decides:
             return None
         complete = reading.finished and not reading.holds
-        logger.debug("end of turn by the words alone (model busy): %s", complete)
+        logger.debug("end of turn by the words alone: %s", complete)
         return TurnVerdict(complete, None, reading.unfinished, reading.doubtful, reading.end)
 
     def sentence_end(self, words: str, language: str = "en") -> float | None:

@@ -199,7 +199,8 @@ class RecognitionPipeline:
             return events
 
     def take_early_check(self) -> EarlyCheck | None:
-        """A pause that reached ``turn_early_ms`` since the last call, if any (once each).
+        """A pause that reached ``turn_early_ms`` since the last call, if any (once each), and
+        whose words so far leave the verdict to the model.
 
         Whoever takes it may run ``early_probability`` beside the stream and hand the result
         to ``judge_turn`` when the pause is due.
@@ -242,9 +243,12 @@ class RecognitionPipeline:
         Blocking (the model takes ~50 ms): run it off the event loop. Then call ``feed(b"")``
         (or ``finalize`` first, when ``final_due``) to go on.
 
+        The model is heard only when the words do not settle the verdict alone
+        (``TurnJudge.read``): then the verdict reports no probability.
+
         Args:
-            judged: False when the model is too busy: the words decide where they settle the
-                verdict alone, else the silence rule.
+            judged: False when the model is too busy: the silence rule decides what the words
+                leave open.
             early: The model's probability for this pause heard early; when it is sure
                 enough, the verdict needs no inference now.
 
@@ -259,16 +263,16 @@ class RecognitionPipeline:
             self._pause = None
             verdict = UNJUDGED
             judge = self._turn_judge
-            if judged and judge is not None:
+            if judge is not None:
+                # Words that settle the verdict alone need no model, busy or not.
+                verdict = judge.words_verdict(words, self._language) or UNJUDGED
+            if judged and judge is not None and verdict is UNJUDGED:
                 sure = (
                     judge.early_verdict(early.probability, words, self._language)
                     if early is not None and early.silence_start == silence_start
                     else None
                 )
                 verdict = sure or judge.judge(audio, words, self._language)
-            elif judge is not None:
-                # The model is busy: words that settle the verdict alone still do.
-                verdict = judge.words_verdict(words, self._language) or UNJUDGED
             events: list[RecognitionEvent] = []
             offset = self._endpointer.resolve(verdict)
             if offset is not None:
@@ -419,11 +423,15 @@ class RecognitionPipeline:
             self._position - silence_start >= self._early_samples
         ):
             self._early_checked = silence_start
-            self._early_check = EarlyCheck(silence_start, self._pause_audio())
+            words = self._pause_words()
+            # Words that settle the verdict alone leave the model nothing to decide: no
+            # inference (~50 ms of CPU per pause, what a busy host can least spare).
+            if not self._turn_judge.read(words, self._language).decides:
+                self._early_check = EarlyCheck(silence_start, self._pause_audio())
             # The words so far go out now too (the pause sends them again if they change):
             # the gateway's speculative answer gains the time to the pause.
             if self._interim_results:
-                interim = self._interim_result(utterance, self._pause_words())
+                interim = self._interim_result(utterance, words)
                 if interim is not None:
                     events.append(interim)
 

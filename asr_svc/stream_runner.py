@@ -6,11 +6,13 @@ worker pool, one call at a time. A response consumer that stops reading stalls o
 stream. When the pool is busy, audio processing skips interim results; interim re-decodes of
 engines that are not incremental run beside the stream's audio processing, at most one per
 stream and only while the shared interim slots allow, so they never delay endpointing or a
-final result. End-of-turn judgements (smart turn) run on
-their own small pool, once per pause; a pause that finds no slot free within what the silence
-rule would have waited anyway is left to the silence rule, so load costs at most the silence
-rule's latency, never a lost turn. The model also hears each pause early (``turn_early_ms``)
-beside the stream, when a slot is free, so a sure verdict is ready when the pause is due.
+final result. End-of-turn judgements (smart turn) run on their own small pool, once per
+pause, and only for pauses whose words leave the verdict open (a question whose words read
+finished, or a stop on "the", needs no model); a pause that finds no slot free within what
+the silence rule would have waited anyway is left to the silence rule, so load costs at most
+the silence rule's latency, never a lost turn. The model also hears each such pause early
+(``turn_early_ms``) beside the stream, when a slot is free, so a sure verdict is ready when
+the pause is due.
 """
 
 from __future__ import annotations
@@ -205,17 +207,20 @@ class StreamRunner:
         return EarlyProbability(check.silence_start, probability)
 
     async def _judge_turn(self) -> list[RecognitionEvent]:
-        if self._early is not None:
+        early, self._early = self._early, None
+        if self._pipeline.words_decide():
+            # The words settle this pause whatever the model says: no inference, no wait for
+            # a slot or for an early check still running.
+            if early is not None:
+                early.cancel()
+            return await self._call(self._pipeline.judge_turn)
+        if early is not None:
             # Started ~60 ms of audio ago: done by now, or done sooner than a new judgement.
-            early, self._early = await self._early, None
-            if early is not None and self._pipeline.early_is_sure(early):
-                return await self._call(functools.partial(self._pipeline.judge_turn, early=early))
+            heard = await early
+            if heard is not None and self._pipeline.early_is_sure(heard):
+                return await self._call(functools.partial(self._pipeline.judge_turn, early=heard))
         slots = self._turn_slots
         if self._turn_executor is not None and slots is not None:
-            if slots.locked() and self._pipeline.words_decide():
-                # The model is busy, and this pause's words settle it alone: no wait for a
-                # slot (under load, a wait that often ended in the silence rule's 500 ms).
-                return await self._call(functools.partial(self._pipeline.judge_turn, judged=False))
             try:
                 # Waiting for a slot costs nothing while the silence rule would not have ended
                 # the utterance yet anyway; past that, the silence rule decides.

@@ -61,12 +61,17 @@ def _feed_to_the_pause(
     raise AssertionError("no pause became due")
 
 
+def _model_judge() -> TurnJudge:
+    """The model alone: no sentence-end model, so finished words leave the verdict to it."""
+    return TurnJudge(TurnJudge.load().model)
+
+
 def _ended(events) -> list[SpeechEvent]:
     return [e for e in events if isinstance(e, SpeechEvent) and e.kind is SpeechEventKind.ENDED]
 
 
 def test_a_pause_is_offered_once_early_with_the_audio_up_to_then(pocketsphinx_engine, vad):
-    judge = TurnJudge.load()
+    judge = _model_judge()
     pipeline = _pipeline(pocketsphinx_engine, vad, judge)
     try:
         (check,), _ = _feed_to_the_pause(pipeline, framed(SPEAKERS["espeak"](QUESTION)).pcm)
@@ -87,8 +92,7 @@ def test_a_pause_is_offered_once_early_with_the_audio_up_to_then(pocketsphinx_en
 def test_only_a_sure_early_probability_for_this_pause_spares_the_judgement(
     pocketsphinx_engine, vad, probability, same_pause, inferences
 ):
-    # The model alone: no sentence-end model to read the words as finished.
-    judge = TurnJudge(TurnJudge.load().model)
+    judge = _model_judge()
     pipeline = _pipeline(pocketsphinx_engine, vad, judge)
     try:
         (check,), _ = _feed_to_the_pause(pipeline, framed(SPEAKERS["espeak"](QUESTION)).pcm)
@@ -107,42 +111,61 @@ def test_only_a_sure_early_probability_for_this_pause_spares_the_judgement(
 
 
 @pytest.mark.parametrize(
-    ("text", "sure", "ends"),
+    ("text", "ends"),
     [
-        ("what is photosynthesis", True, True),  # reads finished: complete, whatever p
-        ("what is the difference between", True, False),  # unfinished: held, whatever p
-        ("what is the difference between a plant cell and an animal cell", False, None),
+        ("what is photosynthesis", True),  # reads finished: complete, whatever p
+        ("what is the difference between", False),  # unfinished: held, whatever p
+        ("tell me about the", False),
     ],
-    ids=["words read finished", "words read unfinished", "the model decides"],
+    ids=["words read finished", "words read unfinished", "words end on 'the'"],
 )
-def test_words_that_decide_the_verdict_make_an_unsure_early_probability_enough(
-    pocketsphinx_engine, vad, text, sure, ends
+def test_words_that_decide_the_verdict_need_no_model_early_or_at_the_pause(
+    pocketsphinx_engine, vad, text, ends
 ):
     judge = TurnJudge.load()
     assert judge.sentence_ends is not None
-    pipeline = _pipeline(pocketsphinx_engine, vad, judge)
+    pipeline = _pipeline(pocketsphinx_engine, vad, judge, interim_results=True)
     try:
-        (check,), _ = _feed_to_the_pause(pipeline, framed(SPEAKERS["espeak"](text)).pcm)
+        checks, _ = _feed_to_the_pause(pipeline, framed(SPEAKERS["espeak"](text)).pcm)
         _audio, words, _start = pipeline._pause  # type: ignore[misc]
         assert words == text
-        early = EarlyProbability(check.silence_start, 0.3)
-        assert pipeline.early_is_sure(early) is sure
-        events = pipeline.judge_turn(early=early)
-        assert judge.calls == (0 if sure else 1)
-        if ends is None:  # the model's own verdict, from its inference at the pause
-            assert all(e.end_of_turn_probability >= judge.threshold for e in _ended(events))
-        elif ends:
+        assert checks == []  # nothing for the model to hear early
+        assert pipeline.words_decide()
+        # Even an early probability that says the opposite does not change their verdict.
+        contrary = EarlyProbability(pipeline._pause[2], 0.01 if ends else 0.99)  # type: ignore[index]
+        events = pipeline.judge_turn(early=contrary)
+        assert judge.calls == 0
+        if ends:
             (ended,) = _ended(events)
             assert ended.end_reason is EndOfTurnReason.TURN_COMPLETE
+            assert ended.end_of_turn_probability is None  # no model heard it
         else:
             assert _ended(events) == []
     finally:
         pipeline.close()
 
 
+def test_words_that_leave_the_verdict_open_get_the_model_early_and_its_sure_verdict(
+    pocketsphinx_engine, vad
+):
+    judge = TurnJudge.load()
+    text = "what is the difference between a plant cell and an animal cell"
+    pipeline = _pipeline(pocketsphinx_engine, vad, judge)
+    try:
+        (check,), _ = _feed_to_the_pause(pipeline, framed(SPEAKERS["espeak"](text)).pcm)
+        assert not pipeline.words_decide()
+        unsure = EarlyProbability(check.silence_start, 0.3)
+        assert not pipeline.early_is_sure(unsure)
+        events = pipeline.judge_turn(early=unsure)
+        assert judge.calls == 1  # the model's own verdict, from its inference at the pause
+        assert all(e.end_of_turn_probability >= judge.threshold for e in _ended(events))
+    finally:
+        pipeline.close()
+
+
 def test_the_words_so_far_go_out_at_the_early_check(pocketsphinx_engine, vad):
     # The gateway starts its speculative answer on them: 64 ms sooner than at the pause.
-    judge = TurnJudge.load()
+    judge = _model_judge()
     pipeline = _pipeline(pocketsphinx_engine, vad, judge, interim_results=True)
     try:
         spoken = framed(SPEAKERS["espeak"](QUESTION))
@@ -157,19 +180,6 @@ def test_the_words_so_far_go_out_at_the_early_check(pocketsphinx_engine, vad):
         interims = [e for e in events if isinstance(e, RecognitionResult) and not e.is_final]
         (interim,) = interims
         assert interim.transcript and interim.transcript == pipeline._pause_words()
-    finally:
-        pipeline.close()
-
-
-def test_a_sure_early_probability_does_not_overrule_unfinished_words(pocketsphinx_engine, vad):
-    judge = TurnJudge.load()
-    pipeline = _pipeline(pocketsphinx_engine, vad, judge)
-    try:
-        pcm = framed(SPEAKERS["espeak"]("tell me about the")).pcm
-        (check,), _ = _feed_to_the_pause(pipeline, pcm)
-        events = pipeline.judge_turn(early=EarlyProbability(check.silence_start, 0.99))
-        assert _ended(events) == []  # held: the words end on "the"
-        assert judge.calls == 0
     finally:
         pipeline.close()
 
@@ -212,7 +222,7 @@ async def _run(engine, judge: TurnJudge, pcm: bytes) -> list[SpeechEvent]:
 
 
 async def test_the_runner_ends_a_sure_pause_on_its_early_judgement(pocketsphinx_engine):
-    judge = TurnJudge.load()
+    judge = _model_judge()
     spoken = framed(SPEAKERS["espeak"](QUESTION))
     # The model is sure of this question's end two windows early (p ~0.96); the pause then
     # needs no judgement of its own: one inference for the whole turn.
@@ -221,3 +231,14 @@ async def test_the_runner_ends_a_sure_pause_on_its_early_judgement(pocketsphinx_
     assert ended.end_of_turn_probability is not None
     assert ended.end_of_turn_probability >= judge.early_threshold
     assert judge.calls == 1
+
+
+async def test_the_runner_ends_a_question_whose_words_read_finished_with_no_inference(
+    pocketsphinx_engine,
+):
+    judge = TurnJudge.load()
+    spoken = framed(SPEAKERS["espeak"](QUESTION))
+    (ended,) = await _run(pocketsphinx_engine, judge, spoken.pcm)
+    assert ended.end_reason is EndOfTurnReason.TURN_COMPLETE
+    assert ended.end_of_turn_probability is None
+    assert judge.calls == 0
