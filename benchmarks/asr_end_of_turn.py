@@ -293,6 +293,7 @@ def _audio_clock(voices: _Voices, engine: PocketsphinxEngine, *, quick: bool) ->
         options = EndpointingOptions(**{**defaults.__dict__, "end_of_turn": mode})
         for voice in voices.names:
             waits: list[float] = []
+            inferences = judge.calls
             takes = 3 if voice == "piper" and not quick else 1  # espeak-ng's never differ
             questions = [
                 q for q in COMPLETE_QUESTIONS + MORE_COMPLETE_QUESTIONS for _ in range(takes)
@@ -329,6 +330,10 @@ def _audio_clock(voices: _Voices, engine: PocketsphinxEngine, *, quick: bool) ->
                 **_percentiles(waits),
                 "questions": len(questions),
                 "held": sum(wait > HELD_MS for wait in waits),
+                # Smart Turn runs only where the words leave the verdict open (~50 ms each).
+                "model_inferences_per_question": round(
+                    (judge.calls - inferences) / len(questions), 2
+                ),
             }
     return result
 
@@ -408,12 +413,13 @@ def print_end_of_turn(report: dict[str, Any]) -> None:
             )
     print(
         "\nsilence after the last word before SPEECH_ENDED (audio clock), p50/p95 ms, "
-        f"finished questions held > {HELD_MS} ms:"
+        f"finished questions held > {HELD_MS} ms, end-of-turn model inferences a question:"
     )
     for key, row in report["audio_clock"].items():
         print(
             f"  {key:<20} {row['p50']:>6.0f}/{row['p95']:<6.0f} "
-            f"held {row['held']}/{row['questions']}"
+            f"held {row['held']}/{row['questions']}  "
+            f"inferences {row['model_inferences_per_question']}"
         )
     ends = report["sentence_ends"]
     finished, stops = ends["finished"], ends["stops"]
