@@ -35,6 +35,10 @@ class TtsSettings(ServiceSettings):
     max_segment_chars: int = Field(default=400, ge=20, le=16384)
     # Duration of each output audio chunk.
     chunk_ms: int = Field(default=20, ge=20, le=40)
+    # Synthesis keeps at most this much audio ahead of what the listener has played (counted
+    # as if playback began with the stream's first audio), so an answer is made as it plays,
+    # not in one burst of CPU when its text arrives; 0: as fast as the engine goes.
+    playout_lead_s: float = Field(default=2.0, ge=0.0, le=600.0)
     # Largest text message accepted (the contract says 16 KiB).
     max_text_bytes: int = Field(default=16 * 1024, ge=1)
     # espeak: milliseconds of audio per synth callback (how finely a segment streams out).

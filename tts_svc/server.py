@@ -80,6 +80,7 @@ class TtsServicer(tts_pb2_grpc.TtsServiceServicer):
                 max_segment_chars=self.settings.max_segment_chars,
             ),
             fallback=FallbackEngine(self.fallback, language) if self.fallback else None,
+            playout_lead_s=self.settings.playout_lead_s,
         )
         logger.debug("stream: engine=%s voice=%s rate=%d Hz", engine.name, voice, sample_rate)
         async for output in stream.run(self._text_inputs(requests)):

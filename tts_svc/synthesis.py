@@ -106,6 +106,11 @@ class SynthesisStream:
         fallback: Takes over when ``engine`` is unavailable before a segment produced audio.
         max_pending_segments: Segments cut but not yet spoken before reading text waits
             (back-pressure on a client that sends text much faster than it is spoken).
+        playout_lead_s: Synthesis pauses while the audio so far is more than this far ahead
+            of its listener, and resumes as the listener plays it (0: as fast as the engine
+            goes). An answer is then made as it is played, not all at once when it arrives:
+            on a busy host the CPU it would take in that burst goes to recognition and to
+            other answers' first audio; a cancelled call has made only what it played.
     """
 
     def __init__(
@@ -118,7 +123,10 @@ class SynthesisStream:
         segmenter: TextSegmenter,
         fallback: FallbackEngine | None = None,
         max_pending_segments: int = 32,
+        playout_lead_s: float = 0.0,
     ) -> None:
+        if playout_lead_s < 0:
+            raise ValueError("playout_lead_s must not be negative")
         self.engine = engine
         self.voice = voice
         self.sample_rate = sample_rate
@@ -127,8 +135,10 @@ class SynthesisStream:
         self._fallback = fallback
         self._segments: asyncio.Queue[object] = asyncio.Queue(max_pending_segments)
         self._reader_error: BaseException | None = None
-        self._position = 0  # output samples so far
+        self._position = 0  # output samples before the segment being spoken
+        self._made = 0  # output samples sent so far
         self._first_audio_at: float | None = None  # when the stream's first audio went out
+        self._lead_s = playout_lead_s
 
     async def run(self, inputs: AsyncIterator[TextInput]) -> AsyncIterator[AudioOut | SegmentOut]:
         """Yields audio chunks and marks until the input ends and everything is spoken.
@@ -179,6 +189,7 @@ class SynthesisStream:
 
     async def _speak(self, index: int, text: str) -> AsyncGenerator[AudioOut | SegmentOut, None]:
         while True:
+            await self._keep_lead()
             renderer = SegmentRenderer(self.sample_rate, self.chunk_samples, self._position)
             words: list[WordSpan] = []
             visemes: list[VisemeSpan] = []
@@ -193,7 +204,11 @@ class SynthesisStream:
                             for chunk in renderer.add(event):
                                 if self._first_audio_at is None:
                                     self._first_audio_at = time.monotonic()
+                                self._made = renderer.position
                                 yield chunk
+                            # The engine's generator waits here: it starts no further run
+                            # until the listener is within the lead.
+                            await self._keep_lead()
                         elif isinstance(event, WordSpan):
                             words.append(event)
                         else:
@@ -205,7 +220,7 @@ class SynthesisStream:
             break
         for chunk in renderer.finish():
             yield chunk
-        self._position = renderer.position
+        self._position = self._made = renderer.position
         yield renderer.mark(index, text, words, visemes)
 
     def ahead_s(self) -> float:
@@ -213,7 +228,16 @@ class SynthesisStream:
         if self._first_audio_at is None:
             return 0.0
         played = time.monotonic() - self._first_audio_at
-        return self._position / self.sample_rate - played
+        return self._made / self.sample_rate - played
+
+    async def _keep_lead(self) -> None:
+        """Waits while the audio so far is more than ``playout_lead_s`` ahead of its listener
+        (no wait without a lead, or before the first audio)."""
+        if not self._lead_s:
+            return
+        # A sleep, not an event: the listener's playout is a clock, nothing signals it.
+        while (excess := self.ahead_s() - self._lead_s) > 0:  # noqa: ASYNC110
+            await asyncio.sleep(excess)
 
     async def _switch_to_fallback(self, error: Unavailable) -> bool:
         if self._fallback is None or self._fallback.engine is self.engine:
