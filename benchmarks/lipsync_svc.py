@@ -154,17 +154,21 @@ def avatar_creation(work: Path) -> dict[str, Any]:
 
 
 def engine_fps(
-    engine: LipsyncEngine, avatar: LoadedAvatar, frames: int, batch: int
+    engine: LipsyncEngine, avatar: LoadedAvatar, frames: int, batch: int, sent: int = 0
 ) -> tuple[float, float]:
     """(frames per second of wall time, frames per second of this process's CPU time) of one
-    stream rendering and I420-encoding ``frames`` frames.
+    stream rendering and I420-encoding ``frames`` frames, sent at the avatar's size or, with
+    ``sent``, at ``sent`` x ``sent`` px (as a stream that asks for it: the engine may draw
+    there directly, see ``EngineStream.draw_at``).
 
     CPU time counts only this process's own work, so the second figure is frames per second
     per core even on a machine other processes keep busy.
     """
     audio = speech_like(frames / FPS + 1)
-    encoder = FrameEncoder(PixelFormat.I420, avatar.info.width, avatar.info.height)
+    width, height = (sent, sent) if sent else (avatar.info.width, avatar.info.height)
+    encoder = FrameEncoder(PixelFormat.I420, width, height)
     stream = engine.open_stream(avatar, RATE, FPS)
+    stream.draw_at(width, height)
     requests = [
         FrameRequest(
             index=i,
@@ -339,6 +343,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--max-streams", type=int, default=64)
     parser.add_argument("--no-streams", action="store_true", help="skip the concurrency trials")
+    parser.add_argument(
+        "--sent-size",
+        type=int,
+        default=128,
+        help="also time the drawn avatar sent at this side in px (0: not)",
+    )
     parser.add_argument("--output", type=Path, default=ROOT / "bench-results" / "lipsync_svc.json")
     args = parser.parse_args(argv)
 
@@ -394,13 +404,19 @@ def main(argv: list[str] | None = None) -> int:
                 avatars = {"drawn": store.default}
                 if engine_name == "procedural":
                     avatars["video"] = _video_avatar(work, size, engine_name)
-                for kind, avatar in avatars.items():
-                    fps, fps_cpu = engine_fps(engine, avatar, frames, args.batch_size)
+                cases = [(kind, avatar, 0) for kind, avatar in avatars.items()]
+                if args.sent_size and args.sent_size < size:
+                    # The drawn avatar as the load test's students ask for it (128 px).
+                    cases.append(("drawn", store.default, args.sent_size))
+                for kind, avatar, sent in cases:
+                    fps, fps_cpu = engine_fps(engine, avatar, frames, args.batch_size, sent)
                     entry = {
-                        "name": f"{engine_name}-{kind}-{size}px",
+                        "name": f"{engine_name}-{kind}-{size}px"
+                        + (f"-sent-{sent}px" if sent else ""),
                         "engine": engine_name,
                         "avatar": kind,
                         "size": size,
+                        "sent_size": sent or size,
                         "fps": round(fps, 1),
                         "ms_per_frame": round(1000 / fps, 2),
                         # Frames per CPU-second of this process: per core, whatever the load.

@@ -107,6 +107,7 @@ class Animation:
         if sample_rate % fps:
             raise ValueError("fps must divide the sample rate")
         self._engine = engine_stream
+        engine_stream.draw_at(encoder.width, encoder.height)
         self._avatar = avatar
         self.sample_rate = sample_rate
         self.fps = fps

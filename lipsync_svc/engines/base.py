@@ -3,8 +3,9 @@
 An engine turns frames of speech into pictures of an avatar speaking. The animation session cuts
 the input audio into frames (exactly sample_rate / fps samples each), decides which idle-loop
 frame lies under each one, and hands the engine batches of ``FrameRequest``; the engine returns
-one BGR picture per request at the avatar's own size. Engines keep per-stream state (smoothing,
-audio history) in the ``EngineStream`` they open for each call.
+one BGR picture per request at the avatar's own size, or at the size the pictures will be sent
+at where it can make that for less (``EngineStream.draw_at``). Engines keep per-stream state
+(smoothing, audio history) in the ``EngineStream`` they open for each call.
 """
 
 from __future__ import annotations
@@ -58,8 +59,14 @@ class EngineStream(ABC):
         """Renders frames in order (blocking; call it off the event loop).
 
         Returns:
-            One BGR uint8 picture per request, at the avatar's own size.
+            One BGR uint8 picture per request, at the avatar's own size or at the size given
+            to ``draw_at``.
         """
+
+    def draw_at(self, width: int, height: int) -> None:  # noqa: B027 - optional for engines
+        """The pictures will be sent at ``width`` x ``height`` (the caller scales any other
+        size to it): an engine that can draw them at that size for less may return them so.
+        By default pictures stay at the avatar's own size."""
 
 
 class LipsyncEngine(ABC):

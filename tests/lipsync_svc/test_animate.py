@@ -107,6 +107,28 @@ async def test_the_mouth_moves_with_loud_speech_and_stays_closed_in_silence(
     assert not np.array_equal(frames[30][upper], frames[50][upper])
 
 
+async def test_frames_asked_for_at_a_halved_size_are_the_full_frames_scaled(
+    stub: lipsync_pb2_grpc.LipsyncServiceStub,
+) -> None:
+    # The drawn avatar is drawn at the size asked for (the mouth's region only, issue 20):
+    # what comes out must be the full-size frames halved, idle and talking alike.
+    pcm = speech_like(0.6, loud=False) + speech_like(1.4)
+    full = rgb_frames(await animate(stub, animate_requests(pcm, config=RGB)))
+    small_config = lipsync_pb2.AnimateConfig(
+        pixel_format=media_pb2.PIXEL_FORMAT_RGB24, width=64, height=64
+    )
+    small = rgb_frames(await animate(stub, animate_requests(pcm, config=small_config)))
+    assert len(small) == len(full) == 50
+    idle = await _idle_rgb(stub, 50)
+    talking = 0
+    for index, (big, little) in enumerate(zip(full, small, strict=True)):
+        assert little.shape == (64, 64, 3)
+        expected = cv2.resize(cv2.resize(big, (128, 128)), (64, 64))  # halved twice
+        assert np.array_equal(little, expected), index
+        talking += not np.array_equal(big, idle[index])
+    assert talking > 10  # the stream did speak
+
+
 async def test_viseme_hints_shape_the_mouth_even_without_sound(
     stub: lipsync_pb2_grpc.LipsyncServiceStub,
 ) -> None:

@@ -312,6 +312,25 @@ def test_redrawing_only_the_mouth_matches_drawing_the_whole_frame(index: int) ->
         assert (np.abs(whole - fast) > 2).sum() < 30
 
 
+@pytest.mark.parametrize(("size", "times"), [(256, 1), (256, 2), (512, 2)])
+def test_the_mouth_drawn_at_a_halved_size_is_the_whole_frame_halved(size: int, times: int) -> None:
+    # Drawn at the size a stream is sent at, the talking frame must be exactly the full-size
+    # one scaled down: the idle loop (scaled from full size) and speech then join without a
+    # seam, and the mouth looks as it always did.
+    face = DrawnFace(size, 50)
+    for index in (0, 11, 12, 37):  # 11-13 blink, which the patch must not touch
+        idle = face.render(index)
+        small = halved(idle, times)
+        for shape in (MouthShape(1.0, 0.3), MouthShape(0.4, -0.8), MouthShape(0.05, 1.0)):
+            full = face.render_mouth(idle, index, shape)
+            drawn_small = face.render_mouth(idle, index, shape, halvings=times, small_idle=small)
+            assert drawn_small.shape == small.shape
+            assert np.array_equal(drawn_small, halved(full, times)), (index, shape)
+            assert not np.array_equal(drawn_small, small)  # the mouth is there
+    with pytest.raises(ValueError, match="small idle frame"):
+        face.render_mouth(idle, 0, MouthShape(1.0, 0.0), halvings=1)
+
+
 # -- engine registry -----------------------------------------------------------------------
 
 
