@@ -36,6 +36,8 @@ def collect_values(samples: list[TurnSample]) -> dict[str, list[float]]:
             values[name].append(ms)
         for name, ms in sample.gateway_ms.items():
             values.setdefault(f"gateway.{name}", []).append(ms)
+        for name, ms in sample.hop_ms().items():
+            values.setdefault(name, []).append(ms)
         if sample.final_transcript_at is not None and sample.first_frame_at is not None:
             # What follows recognition (LLM, TTS, lip-sync, media path), without the
             # recognizer's end-of-turn wait: the stack's share under load.

@@ -101,6 +101,9 @@ class TurnSample:
     first_frame_at: float | None = None
     end_at: float | None = None
     gateway_ms: dict[str, float] = field(default_factory=dict)
+    # WebRTC: when the edge passed on this turn's moments (rtc_edge.hop_times), on the same
+    # monotonic clock as the times here.
+    edge_at: dict[str, float] = field(default_factory=dict)
     media: MediaLog = field(default_factory=MediaLog)
     # Barge-in: this turn was interrupted by the student's next question, which began here.
     barge_in_at: float | None = None
@@ -133,6 +136,40 @@ class TurnSample:
                 out[stage] = (at - self.speech_end) * 1000
         return out
 
+    def hop_ms(self) -> dict[str, float]:
+        """The end of speech -> final transcript and -> first frame split by hop, ms (WebRTC,
+        from the edge's times; hops whose ends are both known):
+
+        - ``hop.uplink``: end of speech -> the edge forwarded its last sound (microphone,
+          TURN, the edge's receiver);
+        - ``hop.edge_to_final``: that -> the edge read the final transcript (the gateway's
+          end of turn and recognition, and the two gRPC hops); ``hop.gateway_links`` is its
+          part outside the gateway's own eos -> final (the hops, and the gateway's lag in
+          hearing the end of speech);
+        - ``hop.final_in_edge`` and ``hop.final_downlink``: the edge's handling of the final,
+          and the data channel to the client;
+        - ``hop.frame_in_edge``: the edge read the first frame -> began playing it (queue and
+          encoder); ``hop.frame_downlink``: -> its arrival at the client.
+        """
+        at = self.edge_at
+        points = {
+            "uplink": (self.speech_end or None, at.get("speech_forwarded")),
+            "edge_to_final": (at.get("speech_forwarded"), at.get("final_read")),
+            "final_in_edge": (at.get("final_read"), at.get("final_sent")),
+            "final_downlink": (at.get("final_sent"), self.final_transcript_at),
+            "frame_in_edge": (at.get("first_frame_read"), at.get("first_frame_playing")),
+            "frame_downlink": (at.get("first_frame_playing"), self.first_frame_at),
+        }
+        out = {
+            f"hop.{name}": (end - start) * 1000
+            for name, (start, end) in points.items()
+            if start is not None and end is not None
+        }
+        gateway = self.gateway_ms.get("eos_to_final_transcript")
+        if "hop.edge_to_final" in out and gateway is not None:
+            out["hop.gateway_links"] = out["hop.edge_to_final"] - gateway
+        return out
+
     def barge_in_ms(self) -> dict[str, float]:
         """Barge-in stop times from the start of the interrupting speech, ms."""
         out: dict[str, float] = {}
@@ -163,6 +200,7 @@ class TurnSample:
             "speech_end_s": rel(self.speech_end or None),
             "client_ms": {k: round(v, 1) for k, v in self.client_ms().items()},
             "gateway_ms": {k: round(v, 1) for k, v in self.gateway_ms.items()},
+            "hop_ms": {k: round(v, 1) for k, v in self.hop_ms().items()},
             "frames": len(media.arrivals),
             "frame_rate_fps": None if fps is None else round(fps, 2),
             "max_frame_gap_ms": None if gap is None else round(gap, 1),

@@ -19,7 +19,10 @@ track. The data channel carries no gateway timings, so every stage here is timed
   when they arrive if later);
 - the gateway's own stage times (``gateway.eos_to_*``, as gRPC students report them): the
   edge passes them on in the ended turn's ``stage_ms``, so a slow answer shows which stage
-  (recognition, LLM, TTS, lip-sync, or the edge and network after them) took the time.
+  (recognition, LLM, TTS, lip-sync, or the edge and network after them) took the time;
+- the hops (``hop.*``, see ``TurnSample.hop_ms``): the edge's own times for the turn
+  (``edge_s``: last sound forwarded, final transcript read and sent, first frame read and
+  playing), on the host's monotonic clock, which the students share.
 """
 
 from __future__ import annotations
@@ -191,6 +194,7 @@ class WebRtcStudent(Student):
                 if sample is not None:
                     self._av_onset(sample)
                     sample.gateway_ms = _gateway_stages(message.get("stage_ms"))
+                    sample.edge_at = _edge_times(message.get("edge_s"))
         elif kind == "playback":
             if message.get("state") == "speaking":
                 self._speaking_since = at
@@ -222,6 +226,18 @@ def _gateway_stages(stage_ms: object) -> dict[str, float]:
         f"eos_to_{name}": float(ms)
         for name, ms in stage_ms.items()
         if isinstance(name, str) and isinstance(ms, int | float)
+    }
+
+
+def _edge_times(edge_s: object) -> dict[str, float]:
+    """The edge's ``edge_s`` (when it passed on the turn's moments, ``time.monotonic()``
+    seconds: this host's clock, the one the samples use)."""
+    if not isinstance(edge_s, dict):
+        return {}
+    return {
+        name: float(at)
+        for name, at in edge_s.items()
+        if isinstance(name, str) and isinstance(at, int | float)
     }
 
 

@@ -139,6 +139,11 @@ class QuietBatcher:
         self._held_bytes += len(pcm)
         return self.flush() if self._held_bytes >= self._batch_bytes else b""
 
+    @property
+    def last_was_sound(self) -> bool:
+        """Whether the chunk pushed last was louder than quiet."""
+        return self._quiet_samples == 0
+
     def flush(self) -> bytes:
         """The chunks held so far, as one (b"" when none)."""
         out = b"".join(self._held)
@@ -235,11 +240,13 @@ async def forward_microphone(
     target_rate: int = 16000,
     batching: QuietBatching | None = None,
     clock: Callable[[], float] = time.monotonic,
+    on_sound: Callable[[], None] | None = None,
 ) -> None:
     """Reads ``track`` until it ends, handing the converted audio to ``send`` (in 20 ms chunks,
     or batched while quiet; see ``QuietBatching``). While the student's microphone is in Opus
     DTX (a ``DtxPacket`` came), the silence it stands for is made here on ``clock``, in the
-    same pieces, until a frame of sound comes (see ``microphone_dtx``)."""
+    same pieces, until a frame of sound comes (see ``microphone_dtx``). ``on_sound`` is called
+    after each chunk with sound in it (not quiet) is sent."""
     converter = MicrophoneConverter(target_rate)
     batcher = QuietBatcher(batching or QuietBatching(), target_rate)
     silence = DtxSilence(target_rate)
@@ -266,6 +273,8 @@ async def forward_microphone(
         pcm = batcher.push(pcm)
         if pcm:
             send(pcm)
+            if on_sound is not None and batcher.last_was_sound:
+                on_sound()
     held = batcher.flush()
     if held:
         send(held)

@@ -36,12 +36,14 @@ from rtc_edge.converse_events import (
     ConversationReady,
     ConverseEvent,
     SpeechEvent,
+    Transcript,
     TurnEvent,
     TutorAudio,
     TutorFrame,
 )
 from rtc_edge.datachannel import client_message, page_message
 from rtc_edge.gateway_link import ConverseLink
+from rtc_edge.hop_times import TurnHops
 from rtc_edge.idle_loop import SharedIdleLoops
 from rtc_edge.microphone import QuietBatching, decode_on_the_loop, forward_microphone
 from rtc_edge.microphone_dtx import with_opus_dtx
@@ -135,6 +137,7 @@ class PeerSession:
         self.video_track = PlayoutVideoTrack(self.playout, encoder, fallback_size=fallback)
         self.audio_track = PlayoutAudioTrack(self.playout, dtx=settings.audio_dtx)
         self.codecs: dict[str, str] = {}
+        self.hops = TurnHops()
         self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
         self.channel: RTCDataChannel | None = None
         self._pending: deque[str] = deque(maxlen=PENDING_MESSAGES)
@@ -225,7 +228,13 @@ class PeerSession:
                 batch_ms=self.settings.microphone_quiet_batch_ms,
             )
             self._spawn(
-                forward_microphone(track, self.link.send_audio, batching=batching), "microphone"
+                forward_microphone(
+                    track,
+                    self.link.send_audio,
+                    batching=batching,
+                    on_sound=self.hops.sound_forwarded,
+                ),
+                "microphone",
             )
 
     def _on_datachannel(self, channel: RTCDataChannel) -> None:
@@ -273,6 +282,7 @@ class PeerSession:
 
     async def _handle(self, event: ConverseEvent) -> None:
         if isinstance(event, TutorFrame):
+            self.hops.frame_read(event.turn_id)
             await self.playout.wait_for_room()
             self.playout.push_frame(event)
             return
@@ -292,11 +302,20 @@ class PeerSession:
             position = self.video_track.idle_position
             if position is not None:
                 self.link.send_idle_position(position)
+        final = event.turn_id if isinstance(event, Transcript) and event.final else ""
+        self.hops.final_read(final)
         message = page_message(event)
         if message is not None:
+            # Where an ended turn's time went on its way through the edge (hop_times).
+            ended = isinstance(event, TurnEvent) and event.kind != "started"
+            if ended and (edge_s := self.hops.ended(message["turn_id"])):
+                message["edge_s"] = edge_s
             self.send_json(message)
+        self.hops.final_sent(final)
 
     def _playback_changed(self, state: str) -> None:
+        if state == "speaking":
+            self.hops.playing()
         self.send_json({"type": "playback", "state": state})
 
     def send_json(self, message: dict[str, Any]) -> None:

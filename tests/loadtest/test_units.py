@@ -8,7 +8,7 @@ import pytest
 
 from loadtest.cli import end_of_turn, parser
 from loadtest.config import LoadTestConfig
-from loadtest.report import frame_rate_timeline, percentiles
+from loadtest.report import collect_values, frame_rate_timeline, percentiles
 from loadtest.samples import MediaLog, TurnSample
 from loadtest.slo import Slo
 from loadtest.utterances import default_voice, load_utterances, load_wav, trim_silence
@@ -164,3 +164,42 @@ def test_webrtc_students_report_the_gateway_stages_the_edge_passes_on() -> None:
     stages = _gateway_stages({"final_transcript": 150.0, "first_frame": 450, "bad": "x"})
     assert stages == {"eos_to_final_transcript": 150.0, "eos_to_first_frame": 450.0}
     assert _gateway_stages(None) == {}
+
+
+def test_the_edge_times_split_a_turn_into_hops() -> None:
+    sample = TurnSample(0, 0, "q", speech_end=10.0)
+    sample.final_transcript_at = 10.9
+    sample.first_frame_at = 11.3
+    sample.gateway_ms = {"eos_to_final_transcript": 500.0}
+    sample.edge_at = {
+        "speech_forwarded": 10.05,
+        "final_read": 10.75,
+        "final_sent": 10.8,
+        "first_frame_read": 11.0,
+        "first_frame_playing": 11.25,
+    }
+    hops = {name: round(ms, 3) for name, ms in sample.hop_ms().items()}
+    assert hops == {
+        "hop.uplink": 50.0,
+        "hop.edge_to_final": 700.0,
+        "hop.gateway_links": 200.0,
+        "hop.final_in_edge": 50.0,
+        "hop.final_downlink": 100.0,
+        "hop.frame_in_edge": 250.0,
+        "hop.frame_downlink": 50.0,
+    }
+    assert sample.to_json(0.0)["hop_ms"]["hop.uplink"] == 50.0
+    # Only hops whose both ends are known (a gRPC student has no edge times).
+    sample.edge_at = {"final_sent": 10.8}
+    assert sample.hop_ms() == {"hop.final_downlink": pytest.approx(100.0)}
+    assert "hop.final_downlink" in collect_values([sample])
+
+
+def test_webrtc_students_keep_the_edge_times_that_are_numbers() -> None:
+    from loadtest.webrtc_student import _edge_times
+
+    assert _edge_times({"final_read": 1.5, "final_sent": 2, "bad": "x"}) == {
+        "final_read": 1.5,
+        "final_sent": 2.0,
+    }
+    assert _edge_times(None) == {}

@@ -98,6 +98,28 @@ async def test_spoken_question_gets_video_audio_and_captions_through_turn(
     (audio_receiver,) = [r for r in peer.pc.getReceivers() if r.track and r.track.kind == "audio"]
     assert getattr(audio_receiver, microphone._DECODER_QUEUE).dtx_packets >= 1
 
+    # The ended turn says when the edge passed on its moments (hop_times), in order, on the
+    # host's monotonic clock (the student's too): each before the student got what it sent.
+    (completed,) = turn_events(student, "completed")
+    edge_s = completed["edge_s"]
+    order = [
+        "speech_forwarded",
+        "final_read",
+        "final_sent",
+        "first_frame_read",
+        "first_frame_playing",
+    ]
+    assert sorted(edge_s) == sorted(order), edge_s
+    times = [edge_s[name] for name in order]
+    assert times == sorted(times), edge_s
+    final_at = next(
+        t
+        for t, m in zip(received.message_times, received.messages, strict=True)
+        if m.get("type") == "transcript" and m.get("final")
+    )
+    assert edge_s["final_sent"] <= final_at
+    assert edge_s["first_frame_playing"] <= speaking
+
     # The real ASR heard the question; the real LLM's answer came as captions.
     finals = [m for m in received.texts("transcript") if m["final"]]
     assert finals and finals[0]["text"] == QUESTION

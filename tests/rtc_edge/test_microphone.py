@@ -109,6 +109,17 @@ def test_sound_flushes_what_was_held_at_once() -> None:
     assert batcher.flush() == b""
 
 
+def test_the_batcher_says_whether_the_last_chunk_had_sound() -> None:
+    # What the edge's hop times take as the student's last sound (rtc_edge.hop_times).
+    batcher = QuietBatcher(QuietBatching(after_s=1.0, batch_ms=100), RATE)
+    batcher.push(_chunk(3000))
+    assert batcher.last_was_sound
+    batcher.push(_chunk(0))
+    assert not batcher.last_was_sound
+    batcher.push(_chunk(300))  # a noise floor above the quiet level counts as sound
+    assert batcher.last_was_sound
+
+
 def test_a_noise_floor_above_the_quiet_level_is_never_batched() -> None:
     batcher = QuietBatcher(QuietBatching(after_s=0.2, batch_ms=100), RATE)
     hiss = _chunk(300)  # about -43 dBFS RMS: above -50 dBFS, so not quiet

@@ -128,6 +128,7 @@ def _sound_frame() -> av.AudioFrame:
 def test_the_edge_makes_the_silence_of_dtx_until_sound_comes() -> None:
     now = [100.0]
     sent: list[bytes] = []
+    sound_sent: list[int] = []  # how many chunks had been sent at each sound (hop times)
 
     async def run() -> None:
         track = _QueueTrack()
@@ -138,6 +139,7 @@ def test_the_edge_makes_the_silence_of_dtx_until_sound_comes() -> None:
                 target_rate=48000,  # no resampling: each frame comes out as it went in
                 batching=QuietBatching(batch_ms=0),
                 clock=lambda: now[0],
+                on_sound=lambda: sound_sent.append(len(sent)),
             )
         )
         await track.queue.put(_sound_frame())
@@ -161,6 +163,8 @@ def test_the_edge_makes_the_silence_of_dtx_until_sound_comes() -> None:
     assert all(c == bytes(len(c)) and len(c) % piece == 0 for c in between)
     assert sum(len(c) for c in between) == 6 * piece
     assert sum(zeros) == 6 + 1  # and the second DTX packet's piece: no time passed after it
+    # The edge noted each sound right after sending it, and no silence.
+    assert sound_sent == [i + 1 for i in sounds]
 
 
 def test_a_silent_student_sends_dtx_and_the_edge_still_hears_silence() -> None:
