@@ -37,8 +37,11 @@ class TtsSettings(ServiceSettings):
     chunk_ms: int = Field(default=20, ge=20, le=40)
     # Synthesis keeps at most this much audio ahead of what the listener has played (counted
     # as if playback began with the stream's first audio), so an answer is made as it plays,
-    # not in one burst of CPU when its text arrives; 0: as fast as the engine goes.
-    playout_lead_s: float = Field(default=2.0, ge=0.0, le=600.0)
+    # not in one burst of CPU when its text arrives; 0 (the default): as fast as the engine
+    # goes. Off by default: on a saturated host (10 WebRTC students, 2 cores) a 2 s lead did
+    # not shorten the first frame, and it turned later segments, which Piper otherwise makes
+    # ahead on its niced threads in large windows, into urgent nice-0 work (issue 20).
+    playout_lead_s: float = Field(default=0.0, ge=0.0, le=600.0)
     # Largest text message accepted (the contract says 16 KiB).
     max_text_bytes: int = Field(default=16 * 1024, ge=1)
     # espeak: milliseconds of audio per synth callback (how finely a segment streams out).
