@@ -19,7 +19,7 @@ endings. A clause the rules misread only adds a few n-grams of noise to the coun
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 
 from asr_svc.language_model.words import phrase_words
 
@@ -105,7 +105,10 @@ def clauses(document: str) -> Iterator[list[str]]:
 
 
 def clause_questions(
-    documents: Iterable[str], known: Callable[[str], bool] | None = None
+    documents: Iterable[str],
+    known: Callable[[str], bool] | None = None,
+    *,
+    student_forms: bool = False,
 ) -> list[str]:
     """The questions the documents' clauses make (see the module docstring), one per line.
 
@@ -113,11 +116,18 @@ def clause_questions(
         documents: The documents' plain text.
         known: Whether a word is a real word (e.g. in the pronunciation dictionary): picks a
             verb's base form among the spellings its ending allows. None: the first spelling.
+        student_forms: Also the forms a student asks in rather than the document's own
+            (``student_forms``): the other tense ("how did clouds form" of "clouds form"),
+            a passive asked actively ("how do volcanoes form" of "volcanoes are formed"), a
+            noun phrase in its other grammatical number (with ``known``).
     """
     lines: list[str] = []
     for document in documents:
         for clause in clauses(document):
-            lines.extend(_questions(_strip_leading(clause), known))
+            clause = _strip_leading(clause)
+            lines.extend(_questions(clause, known))
+            if student_forms:
+                lines.extend(_student_forms(clause, known))
     # Once each: the model counts a repeated line as weighted (see kneser_ney).
     return list(dict.fromkeys(lines))
 
@@ -150,6 +160,116 @@ def _questions(clause: list[str], known: Callable[[str], bool] | None) -> list[s
         subject, word, rest = clause[:verb], clause[verb], clause[verb + 1 :]
         lines += _verb_questions(subject, word, auxiliary, base, rest)
     return lines
+
+
+def _student_forms(clause: list[str], known: Callable[[str], bool] | None) -> list[str]:
+    """Questions about a clause in the forms a student says them in, where the document says
+    them otherwise: a student asks in the past what a document states in the present ("how
+    did the solar system form"), in the present what it tells as history, actively what it
+    puts in the passive ("how do shield volcanoes form" of "shield volcanoes are formed"),
+    and of "volcano" where the document has "volcanoes"."""
+    lines: list[str] = []
+    readings = list(_verbs(clause, known))
+    passive = _passive(clause, known)
+    if passive is not None:
+        readings = [passive]
+    if known is not None:
+        verbs = {clause[index] for index, _, _ in readings}
+        for phrase in noun_phrases(clause):
+            if verbs & set(phrase) or not (variant := other_number(phrase, known)):
+                continue
+            plural = variant[-1].endswith("s")
+            forms = (
+                ("what are {np}", "what are the {np}")
+                if plural
+                else ("what is {np}", "what is a {np}", "what is the {np}")
+            )
+            lines += [form.format(np=" ".join(variant)) for form in forms]
+    for verb, auxiliary, base in readings:
+        subject, word, rest = clause[:verb], clause[verb], clause[verb + 1 :]
+        if subject[0] in _CLAUSE_WORDS or (word in _AUXILIARIES and passive is None):
+            continue
+        auxiliaries: tuple[str, ...]
+        if passive is not None:
+            # "S are formed by A" -> "how do S form", "how did S form"
+            auxiliaries = ("did", _present(subject))
+            rest = rest[1:]
+        else:
+            # The other tense: "does" / "do" -> "did"; "did" -> "does" or "do" by the subject.
+            auxiliaries = ("did",) if auxiliary != "did" else (_present(subject),)
+        subject_text = " ".join(subject)
+        for aux in auxiliaries:
+            for tail in dict.fromkeys([*_tails(rest), ""]):
+                lines += [f"{wh} {aux} {subject_text} {base} {tail}".strip() for wh in _WH]
+            lines.append(f"what {aux} {subject_text} {base}")
+    return lines
+
+
+def _passive(clause: list[str], known: Callable[[str], bool] | None) -> tuple[int, str, str] | None:
+    """A passive clause's be ("S are formed by A"): (its index, "", the participle's base
+    form); None if the clause is not read as one."""
+    for index, word in enumerate(clause[1 : _MAX_SUBJECT + 1], start=1):
+        if word in _AUXILIARIES and word not in _BE:
+            return None
+        if word in _BE:
+            if index + 1 >= len(clause):
+                return None
+            participle = clause[index + 1]
+            if participle in _NAMING:
+                return None  # "mars is called the red planet" names, it tells no deed
+            if participle in _PARTICIPLE_BASE:
+                base = _PARTICIPLE_BASE[participle]
+            elif participle in _IRREGULAR:
+                base = _IRREGULAR[participle]
+            elif participle.endswith("ed") and len(participle) > 4:
+                base = _base_form(participle, known)[1]
+            else:
+                return None
+            return (index, "", base) if base else None
+    return None
+
+
+#: Participles of naming, which a student asks about in the passive only.
+_NAMING = _set("called named known termed")
+#: Base forms of the irregular participles ``_PARTICIPLES`` lists.
+_PARTICIPLE_BASE = {
+    "begun": "begin", "born": "", "chosen": "choose", "done": "do", "drawn": "draw",
+    "driven": "drive", "eaten": "eat", "fallen": "fall", "flown": "fly", "frozen": "freeze",
+    "given": "give", "gone": "go", "grown": "grow", "hidden": "hide", "known": "know",
+    "ridden": "ride", "risen": "rise", "seen": "see", "shaken": "shake", "shown": "show",
+    "spoken": "speak", "stolen": "steal", "taken": "take", "thrown": "throw", "worn": "wear",
+    "written": "write", "broken": "break", "called": "call",
+}  # fmt: skip
+
+
+def _present(subject: list[str]) -> str:
+    """The present do-support auxiliary a subject takes: "do" for a plural, else "does"."""
+    last = subject[-1]
+    if last in _set("they we you i these those") or (
+        last.endswith("s") and not last.endswith(("ss", "us", "is")) and len(last) > 3
+    ):
+        return "do"
+    return "does"
+
+
+def other_number(phrase: Sequence[str], known: Callable[[str], bool]) -> list[str] | None:
+    """A noun phrase with its last word in the other grammatical number, if that is a known
+    word: "shield volcanoes" -> "shield volcano", "cloud" -> "clouds"."""
+    head, last = list(phrase[:-1]), phrase[-1]
+    if last.endswith("s") and not last.endswith(("ss", "us", "is")):
+        candidates = [last[:-3] + "y"] if last.endswith("ies") else []
+        sibilant = last.endswith(("ches", "shes", "sses", "xes", "zes", "oes"))
+        candidates += [last[:-2], last[:-1]] if sibilant else [last[:-1]]
+    elif last.endswith("y") and last[-2:-1] not in ("a", "e", "o", "u"):
+        candidates = [last[:-1] + "ies"]
+    elif last.endswith(("s", "sh", "ch", "x", "z", "o")):
+        candidates = [last + "es", last + "s"]
+    else:
+        candidates = [last + "s"]
+    for candidate in candidates:
+        if len(candidate) > 2 and known(candidate):
+            return [*head, candidate]
+    return None
 
 
 def _verbs(

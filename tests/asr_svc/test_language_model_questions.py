@@ -93,6 +93,30 @@ def test_a_past_tense_gets_the_base_form_english_spelling_allows():
     } <= questions
 
 
+def test_student_forms_ask_in_the_other_tense_actively_and_in_the_other_number():
+    known = frozenset(["form", "cloud", "clouds", "volcano", "volcanoes", "rise", "drive"])
+    text = (
+        "Shield volcanoes are formed by runny lava. Clouds form high up. "
+        "The Solar System formed from gas. Mars is called the red planet. Rain falls from a cloud."
+    )
+    plain = set(clause_questions([text], known.__contains__))
+    asked = set(clause_questions([text], known.__contains__, student_forms=True))
+    assert plain < asked
+    student = {
+        "how do shield volcanoes form",  # the passive asked actively, now and in the past
+        "how did shield volcanoes form",
+        "how did clouds form",  # the present asked in the past ...
+        "how does the solar system form",  # ... and the past in the present
+        "what is a shield volcano",  # the other grammatical number
+        "what are clouds",
+    }
+    assert student <= asked - plain
+    # A name is asked about as the document gives it, not as a deed: no "why did mars call".
+    assert not any(" mars call " in f"{line} " for line in asked)
+    # Without the dictionary, no number is guessed.
+    assert "what is a shield volcano" not in set(clause_questions([text], student_forms=True))
+
+
 def test_the_corpus_has_clause_questions_and_key_terms_in_both_numbers():
     document = "Volcanoes erupt when magma rises. A volcano has a crater. Volcanoes are hot."
     lines = corpus_lines(TutorText(documents=(document,)), _KNOWN.__contains__)
