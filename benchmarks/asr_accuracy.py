@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 
 from asr_svc.config import AsrSettings
+from asr_svc.engines import pocketsphinx
 from asr_svc.engines.base import KnowledgeText, StreamSpec, Transcript
 from asr_svc.engines.pocketsphinx import PocketsphinxEngine
 from tests.support import spoken_questions
@@ -211,7 +212,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="clean and white noise only")
     parser.add_argument("--output", type=Path, default=RESULTS)
+    parser.add_argument(
+        "--mixture-choice",
+        action="store_true",
+        help="choose tutors' finals by the sentence mixture alone, not the fitted chooser",
+    )
     args = parser.parse_args()
+    if args.mixture_choice:
+        pocketsphinx.USE_CHOOSER = False
     report = bench_accuracy(quick=args.quick)
     print_accuracy(report)
     args.output.parent.mkdir(parents=True, exist_ok=True)

@@ -25,7 +25,7 @@ from typing import Any
 from asr_svc.config import AsrSettings
 from asr_svc.engines import pocketsphinx
 from asr_svc.engines.base import KnowledgeText, StreamSpec
-from asr_svc.language_model.sentence_choice import SentenceMixture
+from asr_svc.language_model.sentence_choice import SentenceMixture, sentence_log_prob
 from tests.support import spoken_questions
 
 DECODERS = ("tutor", "questions", "general")
@@ -82,10 +82,13 @@ def analyze(split: str) -> list[dict[str, Any]]:
                 functools.partial(pocketsphinx._log10_prob, tutor),
                 engine.general_log10_prob(),
             )
+            question_log10 = functools.partial(pocketsphinx._log10_prob, questions)
             for result in heard.values():
                 words = result["text"].split()
                 result["log_prob_tutor"], result["log_prob_general"] = mixture.log_probs(words)
+                result["log_prob_questions"] = sentence_log_prob(words, question_log10)
                 result["tutor_margin"] = mixture.tutor_margin(words)
+
             said = question.text.split()
             rows.append(
                 {
@@ -138,7 +141,7 @@ def _missing(rows: list[dict[str, Any]], model: str) -> Counter[str]:
 def main() -> None:
     """Command line entry point."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--split", default="dev", choices=("dev", "held_out"))
+    parser.add_argument("--split", default="dev", choices=("dev", "fit", "held_out"))
     parser.add_argument("--dump", type=Path, help="write every transcript here (JSON)")
     args = parser.parse_args()
     rows = analyze(args.split)

@@ -14,7 +14,9 @@ speech; new decoders start from the most recent estimate instead of the model's 
 A tutor's final transcript that the recognizer doubts and that reads like everyday English
 rather than the tutor's material (most questions off the tutor's topics) is decoded again with
 the general model, and the transcript a sentence-level mixture of the two models prefers is
-the final one (``language_model.sentence_choice``). Interim results stay the tutor model's.
+the final one (``language_model.sentence_choice``; a chooser fitted on the spoken-question
+set, ``language_model.transcript_choice``, can take that choice: ``USE_CHOOSER``, off).
+Interim results stay the tutor model's.
 
 The tutor's question model (only the questions its documents make: small and sharp) hears a
 question about the material right where the broad model's general words pull it apart ("what
@@ -56,6 +58,8 @@ from asr_svc.language_model.corpus import TutorText, corpus_key, corpus_lines, q
 from asr_svc.language_model.general_mix import GeneralModel
 from asr_svc.language_model.pronunciations import Pronouncer, read_dictionary
 from asr_svc.language_model.sentence_choice import Candidate, SentenceMixture, acoustic_score
+from asr_svc.language_model.transcript_choice import GENERAL, QUESTIONS, TUTOR, Heard
+from asr_svc.language_model.transcript_choice import best as choose_transcript
 from asr_svc.language_model.words import base_word
 from svc_core.audio import espeak_samples, float_to_pcm16
 from svc_core.errors import InvalidArgument
@@ -125,6 +129,14 @@ QUESTION_CONFIDENCE = (0.305, 0.763)
 #: has adds ``agreement`` to the intercept. Fitted on its 450 words there (clean and 20 dB
 #: white noise): expected calibration error 0.068 with QUESTION_CONFIDENCE, 0.043 with this.
 QUESTION_OPINION_CONFIDENCE = (0.282, -1.069, 1.978)
+
+
+#: Whether a tutor's final is chosen by the fitted chooser (``language_model.transcript_choice``)
+#: when the general model's transcript is among its candidates; False: by the sentence
+#: mixture's score alone (``sentence_choice``). Off: on the dev split it chose no better than
+#: the mixture (benchmarks.asr_accuracy, clean/20 dB: on-topic 0.216/0.301 -> 0.222/0.295,
+#: off-topic 0.493/0.464 -> 0.493/0.478; decoded as the tests decode it, 2 words worse of 796).
+USE_CHOOSER = False
 
 
 class PocketsphinxEngine(AsrEngine):
@@ -541,19 +553,22 @@ class PocketsphinxStream(EngineStream):
             and margin >= QUESTION_OPINION_MARGIN
         ):
             question_decoder = self._engine.question_decoder(opinion, audio, self._utterance_cmn)
+        # Each final's decoder, and the confidence the chooser weighs (the question decoder's
+        # own calibration, as the chooser was fitted with, not the opinion's).
+        sources = [(TUTOR, transcript.confidence)]
         try:
             if question_decoder is not None:
-                heard, heard_candidate = (
-                    _transcript(question_decoder, QUESTION_CONFIDENCE)
-                    if opinion is None
-                    else _transcript(
+                heard, heard_candidate = _transcript(question_decoder, QUESTION_CONFIDENCE)
+                chooser_confidence = heard.confidence
+                if opinion is not None:
+                    heard, heard_candidate = _transcript(
                         question_decoder,
                         QUESTION_OPINION_CONFIDENCE[:2],
                         agreement=(QUESTION_OPINION_CONFIDENCE[2], frozenset(candidate.words)),
                     )
-                )
                 if heard_candidate is not None and heard.words:
                     finals.append((heard, heard_candidate))
+                    sources.append((QUESTIONS, chooser_confidence))
             question_model = None
             if question_decoder is not None:
                 question_model = functools.partial(_log10_prob, question_decoder)
@@ -574,9 +589,19 @@ class PocketsphinxStream(EngineStream):
                 general, general_candidate = self._engine.second_opinion(audio, self._utterance_cmn)
                 if general_candidate is not None:
                     finals.append((general, general_candidate))
+                    sources.append((GENERAL, general.confidence))
             if len(finals) == 1:
                 return transcript
-            return finals[mixture.best([final[1] for final in finals])][0]
+            if not USE_CHOOSER or all(decoder != GENERAL for decoder, _ in sources):
+                # Between the tutor's and the question model's transcripts alone, the chooser
+                # chose no better than the sentence mixture (dev and fit splits): it decides
+                # whether a final is everyday English, where the mixture erred.
+                return finals[mixture.best([final[1] for final in finals])][0]
+            heard_all = [
+                Heard(decoder, final_candidate.words, confidence, mixture.score(final_candidate))
+                for (decoder, confidence), (_, final_candidate) in zip(sources, finals, strict=True)
+            ]
+            return finals[choose_transcript(heard_all, margin)][0]
         finally:
             if opinion is not None and question_decoder is not None:
                 self._engine.release_question_decoder(opinion, question_decoder)

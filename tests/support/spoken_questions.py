@@ -4,7 +4,9 @@
 ``questions.txt``: ``document | question`` lines, ``-`` for an off-topic question (asked of a
 tutor whose documents do not cover it). The ``dev`` split is what the recognizer was developed
 against; ``held_out`` was written at the same time and not used while developing, so it
-measures how the method does on material it has not seen.
+measures how the method does on material it has not seen. ``fit`` (more documents and
+questions, off-topic ones especially) is what ``benchmarks.fit_chooser`` fits the transcript
+chooser's weights on, with dev.
 
 Each question is spoken by espeak-ng in one of several voices and speeds (by its position),
 over a faint noise floor; ``noisy`` adds white or pink noise at a given SNR over the speech.
