@@ -169,24 +169,36 @@ def _aligned_end(first_part: np.ndarray, whole: np.ndarray) -> int:
     return (int(np.argmin(last)) + 1) * (SAMPLE_RATE // 100)
 
 
+#: Speech that must follow a thinking pause: the shortest word ("work") lasts ~150 ms.
+MIN_REST_SAMPLES = SAMPLE_RATE // 10
+
+
 def insert_pause(whole: bytes, first_part: bytes, pause_ms: int = THINKING_PAUSE_MS) -> bytes:
     """``whole`` (trimmed PCM of a sentence) with ``pause_ms`` of silence after its first part.
 
     ``first_part`` is the same first words spoken alone; aligning its spectrum to the whole's
     (dynamic time warping) finds where those words end in the whole sentence, and the cut goes
-    at the quietest 10 ms within 40 ms of that point (between words).
+    at the quietest 10 ms within 40 ms of that point (between words). Spoken alone, the first
+    words may last as long as the whole sentence (a neural voice draws out a sentence's last
+    word: "how does photosynthesis" against "how does photosynthesis work"); the alignment
+    warps that away.
+
+    Raises:
+        ValueError: The first part's words end too near the whole's end to pause after them.
     """
     samples = np.frombuffer(whole, dtype="<i2")
     first = np.frombuffer(first_part, dtype="<i2")
-    if len(first) >= len(samples):
-        raise ValueError("the first part is not shorter than the whole sentence")
-    estimate = _aligned_end(first, samples)
     window = SAMPLE_RATE // 100
+    if not len(first) or len(samples) < 2 * MIN_REST_SAMPLES:
+        raise ValueError("both parts need speech")
+    estimate = _aligned_end(first, samples)
     low = max(window, estimate - 4 * window)
     high = max(low + 1, min(len(samples) - window, estimate + 4 * window))
     starts = range(low, high, window // 2)
     energy = [float(np.sum(samples[i : i + window].astype(np.float64) ** 2)) for i in starts]
     cut = starts[int(np.argmin(energy))] + window // 2
+    if len(samples) - cut < MIN_REST_SAMPLES:
+        raise ValueError("the first part's words end at the whole sentence's end")
     silence = bytes(2 * (SAMPLE_RATE * pause_ms // 1000))
     return samples[:cut].tobytes() + silence + samples[cut:].tobytes()
 

@@ -6,9 +6,11 @@ import numpy as np
 import pytest
 
 from loadtest.utterances import (
+    MIN_REST_SAMPLES,
     SAMPLE_RATE,
     THINKING_PAUSE_QUESTIONS,
     espeak_utterance,
+    insert_pause,
     thinking_pause_utterance,
 )
 
@@ -34,3 +36,25 @@ def test_the_pause_is_inserted_where_the_first_part_ends(first, rest):
     cut = long_runs[0][0]
     assert len(alone) // 2 - SAMPLE_RATE // 3 <= cut <= len(alone) // 2 + SAMPLE_RATE // 20
     assert paused.text == f"{first} {rest}"
+
+
+def test_a_first_part_drawn_out_as_long_as_the_whole_still_pauses_before_the_rest():
+    # A neural voice draws out a sentence's last word: "how does photosynthesis" alone can last
+    # as long as "how does photosynthesis work". Slowed espeak-ng stands in for it here.
+    whole = espeak_utterance("how does photosynthesis work").pcm
+    alone = espeak_utterance("how does photosynthesis", words_per_minute=90).pcm
+    assert len(alone) >= len(whole)
+    samples = np.frombuffer(insert_pause(whole, alone, 700), dtype="<i2")
+    silent = np.flatnonzero(samples == 0)
+    runs = np.split(silent, np.flatnonzero(np.diff(silent) != 1) + 1)
+    (pause,) = [r for r in runs if len(r) >= SAMPLE_RATE // 2]
+    # "work" (~0.3 s in espeak-ng's voice) follows the pause, and most of the sentence precedes it.
+    rest = len(samples) - pause[-1]
+    assert MIN_REST_SAMPLES <= rest <= SAMPLE_RATE // 2
+    assert pause[0] >= len(whole) // 4  # s16: half the bytes are samples
+
+
+def test_a_first_part_that_is_the_whole_sentence_is_refused():
+    whole = espeak_utterance("how does photosynthesis work").pcm
+    with pytest.raises(ValueError, match="end"):
+        insert_pause(whole, whole, 700)
