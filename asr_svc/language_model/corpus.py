@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
 
-from asr_svc.language_model.questions import clause_questions
+from asr_svc.language_model.questions import clause_questions, other_number
 from asr_svc.language_model.words import phrase_words, sentences
 
 #: How many times a phrase hint counts at least, against once for a sentence of the documents.
@@ -160,7 +160,9 @@ def _document_questions(
     terms = list(dict.fromkeys(terms + [hint for hint in _hinted(text) if hint.count(" ") < 2]))
     if known is not None:
         # A student says "volcano" of a document's "volcanoes", and the other way round.
-        terms += [variant for term in terms if (variant := _other_number(term, known))]
+        terms += [
+            " ".join(variant) for term in terms if (variant := other_number(term.split(), known))
+        ]
     lines.extend(dict.fromkeys(_questions(terms)))  # once each, as repetition is weight
     return lines
 
@@ -207,24 +209,6 @@ def _questions(terms: Sequence[str]) -> list[str]:
     )
     # "what is an aquifer", "between a conductor and an insulator": the article a student says.
     return [_A_BEFORE_VOWEL.sub("an ", question) for question in questions]
-
-
-def _other_number(term: str, known: Callable[[str], bool]) -> str | None:
-    """The term with its last word's other grammatical number, if that is a known word."""
-    head, _, last = term.rpartition(" ")
-    if last.endswith("s") and not last.endswith(("ss", "us", "is")):
-        candidates = [last[:-3] + "y"] if last.endswith("ies") else []
-        candidates += [last[:-2], last[:-1]] if last.endswith("es") else [last[:-1]]
-    elif last.endswith("y") and last[-2:-1] not in ("a", "e", "o", "u"):
-        candidates = [last[:-1] + "ies"]
-    elif last.endswith(("s", "sh", "ch", "x", "z", "o")):
-        candidates = [last + "es", last + "s"]
-    else:
-        candidates = [last + "s"]
-    for candidate in candidates:
-        if len(candidate) > 2 and known(candidate):
-            return f"{head} {candidate}".strip()
-    return None
 
 
 def _content(word: str) -> bool:

@@ -5,16 +5,9 @@ from __future__ import annotations
 import pytest
 
 from rtc_edge.hop_times import MAX_TURNS, TurnHops
+from tests.rtc_edge.fake_clock import FakeClock
 
 pytestmark = pytest.mark.unit
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def test_a_turn_keeps_the_first_of_each_moment_and_is_forgotten_when_it_ends() -> None:

@@ -12,19 +12,10 @@ import pytest
 from rtc_edge.converse_events import TutorAudio, TutorFrame
 from rtc_edge.playout import AUDIO_PTIME_S, UNDERRUN_HOLD_S, MediaPlayout
 from rtc_edge.video_encoding import I420Image
+from tests.rtc_edge.fake_clock import FakeClock
 from tests.rtc_edge.synthetic_media import flat_image, media_frame
 
 pytestmark = pytest.mark.unit
-
-
-class FakeClock:
-    """A clock the test moves by hand."""
-
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def _luma(image: I420Image | None) -> int:

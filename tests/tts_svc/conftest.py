@@ -15,7 +15,23 @@ from vtutor.tts.v1 import tts_pb2, tts_pb2_grpc
 from svc_core.server import ServiceBinding
 from tests.support.grpc_servers import running_server
 from tts_svc.config import TtsSettings
+from tts_svc.libespeak import SynthJob, espeak_runtime
 from tts_svc.server import TtsServicer, build_service
+
+
+@pytest.fixture
+def espeak_jobs(monkeypatch: pytest.MonkeyPatch) -> list[SynthJob]:
+    """Every job the process's espeak-ng runtime is given from now on, in order."""
+    runtime = espeak_runtime()
+    jobs: list[SynthJob] = []
+    submit = runtime.submit
+
+    def recording_submit(job: SynthJob) -> None:
+        jobs.append(job)
+        submit(job)
+
+    monkeypatch.setattr(runtime, "submit", recording_submit)
+    return jobs
 
 
 @asynccontextmanager

@@ -16,7 +16,7 @@ from tests.tts_svc.conftest import config_request, text_request, tts_server
 from tts_svc.config import TtsSettings
 from tts_svc.engines.base import VoiceSettings
 from tts_svc.engines.espeak import EspeakEngine
-from tts_svc.libespeak import SynthJob, espeak_runtime
+from tts_svc.libespeak import SynthJob
 from tts_svc.segmenter import TextSegmenter
 from tts_svc.synthesis import AudioOut, SynthesisStream, TextInput
 
@@ -113,17 +113,9 @@ async def test_the_service_paces_a_call_to_its_settings_lead() -> None:
 
 
 async def test_a_call_cancelled_while_it_waits_for_its_listener_stops_synthesis(
-    monkeypatch,
+    espeak_jobs: list[SynthJob],
 ) -> None:
-    runtime = espeak_runtime()
-    jobs: list[SynthJob] = []
-    submit = runtime.submit
-
-    def recording_submit(job: SynthJob) -> None:
-        jobs.append(job)
-        submit(job)
-
-    monkeypatch.setattr(runtime, "submit", recording_submit)
+    jobs = espeak_jobs
     settings = TtsSettings(port=0, engine="espeak", playout_lead_s=0.5)
     async with tts_server(settings) as address, grpc.aio.insecure_channel(address) as channel:
         stub = tts_pb2_grpc.TtsServiceStub(channel)

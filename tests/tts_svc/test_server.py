@@ -19,7 +19,7 @@ from tests.tts_svc.conftest import (
     text_request,
     tokens_of,
 )
-from tts_svc.libespeak import SynthJob, espeak_runtime
+from tts_svc.libespeak import SynthJob
 
 pytestmark = pytest.mark.integration
 
@@ -190,17 +190,9 @@ async def test_eight_concurrent_streams_each_get_their_own_speech(stub) -> None:
 
 
 async def test_cancelled_call_stops_synthesis_and_the_service_keeps_serving(
-    stub, monkeypatch
+    stub, espeak_jobs: list[SynthJob]
 ) -> None:
-    runtime = espeak_runtime()
-    jobs: list[SynthJob] = []
-    submit = runtime.submit
-
-    def recording_submit(job: SynthJob) -> None:
-        jobs.append(job)
-        submit(job)
-
-    monkeypatch.setattr(runtime, "submit", recording_submit)
+    jobs = espeak_jobs
     gate = asyncio.Event()
     long_text = LESSON * 20  # ~60 segments, a few minutes of speech
 
