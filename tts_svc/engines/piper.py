@@ -13,9 +13,13 @@ All inference runs on bounded pools shared by every stream (TTS_PIPER_WORKERS ru
 TTS_PIPER_THREADS threads each), earliest deadline first (``tts_svc.deadline_pool``): each run
 is due when its listener would reach its audio, and a stream's first audio, which a listener
 already waits for, is one run (phonemes, encoder, flow and decoder of its first window) that
-goes before all others and has a worker of its own (TTS_PIPER_FIRST_AUDIO_WORKERS). A
-cancelled stream starts no further runs, drops its queued ones, and terminates the one in
-progress (onnxruntime's RunOptions.terminate).
+goes before all others and has a worker of its own (TTS_PIPER_FIRST_AUDIO_WORKERS). Only that
+run is urgent: the rest of the sentence, heard from then on, is made on the niced threads
+(before their bulk, on a worker of its own), so on a busy host (ten answers starting at once)
+it yields the CPU to other streams' first audio and to recognition. It is not moved back to
+normal priority when it runs late: on a saturated host it then only competed with first audio,
+and came later still. A cancelled stream starts no further runs, drops its queued ones, and
+terminates the one in progress (onnxruntime's RunOptions.terminate).
 """
 
 from __future__ import annotations
@@ -138,8 +142,10 @@ class PiperEngine(TtsEngine):
         self._files = {f.name: f for f in files}
         default = self._default_voice_file()
         self._pool = DeadlinePool(self._workers, reserved=self._first_audio_workers, name="piper")
+        # One niced worker of its own for audio a listener reaches soon (the rest of a first
+        # sentence), so it never waits for a long run of a later sentence to end.
         self._background = DeadlinePool(
-            self._workers, name="piper-background", nice=self._background_nice
+            self._workers, reserved=1, name="piper-background", nice=self._background_nice
         )
         try:
             self._models[default.name] = await self._run(
@@ -236,12 +242,17 @@ class PiperEngine(TtsEngine):
                 sentences = await self._run_background(due, model.phonemize, text)
             timed: list[TimedPhoneme] = []
             offset = 0  # frames of the segment before the current sentence
+            if opening is not None:
+                # The listener hears the segment from its first audio on, not from when it
+                # was asked for: what follows is due that much later.
+                due = max(due, time.monotonic())
             for number, phonemes in enumerate(sentences):
                 # Only the audio a listener waits for starts with a small first window (small
                 # windows cost ~20% more decoding: each decodes context around it) and runs
-                # at normal priority; the rest is bulk work done ahead of playback.
+                # at normal priority; the rest is work done ahead of playback, niced, the rest
+                # of that first sentence before everything else.
                 waited_for = opening is not None and number == 0
-                run = self._run if waited_for else self._run_background
+                run = self._run_ahead if waited_for else self._run_background
                 sentence_due = due + offset * frame_s
                 if opening is not None and opening.sentence is not None and waited_for:
                     sentence, span = opening.sentence, opening.span
@@ -319,6 +330,13 @@ class PiperEngine(TtsEngine):
         """Like ``_run``, on the lower-priority pool (work no listener waits for yet)."""
         assert self._background is not None, "start() first"
         return await self._background.run(deadline, function, *args)
+
+    async def _run_ahead(self, deadline: float, function: Callable[..., _T], *args: Any) -> _T:
+        """Like ``_run_background``, for audio a listener reaches soon (the rest of a first
+        sentence): it goes before the bulk and has a lower-priority worker of its own, so it
+        never waits for a long run of a later sentence to end."""
+        assert self._background is not None, "start() first"
+        return await self._background.run(deadline, function, *args, waiting=True)
 
 
 @dataclass(frozen=True)
