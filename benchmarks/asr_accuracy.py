@@ -21,7 +21,11 @@ are decoded then), and the time to build a tutor's model from 50 pages of docume
 text, pronunciations, and the first decoder).
 
 Run alone: ``python -m benchmarks.asr_accuracy --quick`` (clean and white noise; without
-``--quick`` pink noise too), writing ``bench-results/asr_accuracy.json``.
+``--quick`` pink noise too), writing ``bench-results/asr_accuracy.json``. While developing:
+``--splits dev,fit --no-general`` (the splits to develop on, without the general model's
+slow reference decodes), ``--set NAME=VALUE`` to try another value of an engine constant
+(e.g. ``--set QUESTION_OPINION_BELOW=0.75``), and compare runs question by question by the
+``transcripts`` of their JSON.
 """
 
 from __future__ import annotations
@@ -43,6 +47,7 @@ from tests.support import spoken_questions
 RATE = 16000
 WORDS_PER_PAGE = 500
 DEMO_DOCUMENTS = Path(__file__).resolve().parent.parent / "llm_svc" / "data" / "demo"
+SPLITS = ("dev", "fit", "held_out")
 RESULTS = Path(__file__).resolve().parent.parent / "bench-results" / "asr_accuracy.json"
 
 
@@ -66,7 +71,7 @@ def _decode(
 
 
 def _condition(
-    engine: PocketsphinxEngine, reference: PocketsphinxEngine, split: str, noise: str
+    engine: PocketsphinxEngine, reference: PocketsphinxEngine | None, split: str, noise: str
 ) -> dict[str, Any]:
     # Held-out questions also ask about the dev documents (new questions, known material).
     documents = {**spoken_questions.documents("dev"), **spoken_questions.documents(split)}
@@ -100,10 +105,13 @@ def _condition(
         pairs[f"tutor_{topic}"].append((question.text, transcript.text))
         confidences.extend(word.confidence for word in transcript.words)
         correct.extend(spoken_questions.correct_words(question.text, transcript.text))
-        general = _decode(reference, StreamSpec(), pcm)[0].text
+        general = _decode(reference, StreamSpec(), pcm)[0].text if reference is not None else ""
         pairs[f"general_{topic}"].append((question.text, general))
     result: dict[str, Any] = {
-        key: round(spoken_questions.word_error_rate(value), 3) for key, value in pairs.items()
+        key: round(spoken_questions.word_error_rate(value), 3)
+        if reference is not None or key.startswith("tutor")
+        else None  # not decoded (--no-general)
+        for key, value in pairs.items()
     }
     # RTF: all decoding time (streamed, and second opinions after the utterance) over all
     # audio; per utterance: its CPU time over its audio, the 90th percentile.
@@ -126,6 +134,12 @@ def _condition(
     )
     result["word_accuracy"] = round(sum(correct) / max(1, len(correct)), 3)
     result["questions"] = {key: len(value) for key, value in pairs.items() if key[0] == "t"}
+    # Every question's transcript, to compare runs question by question.
+    result["transcripts"] = [
+        {"said": said, "heard": heard, "topic": key[len("tutor_") :]}
+        for key in ("tutor_on", "tutor_off")
+        for said, heard in pairs[key]
+    ]
     result["examples"] = [
         {"said": said, "tutor": heard, "general": general}
         for (said, heard), (_, general) in list(
@@ -166,18 +180,22 @@ def build_time(engine: PocketsphinxEngine) -> dict[str, Any]:
     }
 
 
-def bench_accuracy(*, quick: bool) -> dict[str, Any]:
-    """WER per split and noise condition, tutor model against the general one; build time."""
+def bench_accuracy(
+    *, quick: bool, splits: tuple[str, ...] = ("dev", "held_out"), general: bool = True
+) -> dict[str, Any]:
+    """WER per split and noise condition, tutor model against the general one (``general``
+    False: the tutor's only, its general columns empty); build time."""
     # Other settings (ASR_QUESTION_MODEL, ASR_OFF_TOPIC_FALLBACK) from the environment.
     engine = PocketsphinxEngine(AsrSettings(port=0, idle_decoders=16))
     engine.load()
     # The general model as the issue measured it (two search passes), whatever the service's
     # general decoders now do: tutors' off-topic WER must be no worse than that.
-    reference = PocketsphinxEngine(AsrSettings(port=0, general_two_pass=True))
-    reference.load()
+    reference = PocketsphinxEngine(AsrSettings(port=0, general_two_pass=True)) if general else None
+    if reference is not None:
+        reference.load()
     noises = ("clean", "white") if quick else ("clean", "white", "pink")
     report: dict[str, Any] = {"build_50_pages": build_time(engine)}
-    for split in ("dev", "held_out"):
+    for split in splits:
         report[split] = {noise: _condition(engine, reference, split, noise) for noise in noises}
     return report
 
@@ -189,11 +207,12 @@ def print_accuracy(report: dict[str, Any]) -> None:
         f"{'off-topic WER tutor/general':>28} {'RTF wall/CPU':>13} {'conf. ECE':>9} "
         f"{'2nd opinions gen/q':>18} {'final ms p50/p90':>16} {'utt RTF p90':>11}"
     )
-    for split in ("dev", "held_out"):
-        for noise, row in report[split].items():
+    for split in SPLITS:
+        for noise, row in report.get(split, {}).items():
+            general_on, general_off = (_wer(row[key]) for key in ("general_on", "general_off"))
             print(
-                f"{split:<9} {noise:<6} {row['tutor_on']:>14.3f} / {row['general_on']:<10.3f} "
-                f"{row['tutor_off']:>15.3f} / {row['general_off']:<10.3f} "
+                f"{split:<9} {noise:<6} {row['tutor_on']:>14.3f} / {general_on:<10} "
+                f"{row['tutor_off']:>15.3f} / {general_off:<10} "
                 f"{row['tutor_rtf']:>6.3f}/{row['tutor_rtf_cpu']:<6.3f} "
                 f"{row['word_confidence_ece']:>9.3f} {row['second_opinion_share']:>12.0%}"
                 f"/{row['question_opinion_share']:<5.0%} "
@@ -207,6 +226,19 @@ def print_accuracy(report: dict[str, Any]) -> None:
     )
 
 
+def _wer(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+def _override(assignment: str) -> None:
+    """Sets ``NAME=VALUE``, a numeric constant of ``engines.pocketsphinx``."""
+    name, _, value = assignment.partition("=")
+    current = getattr(pocketsphinx, name, None)
+    if not name.isupper() or isinstance(current, bool) or not isinstance(current, int | float):
+        raise SystemExit(f"--set {assignment}: {name!r} is no numeric constant of the engine")
+    setattr(pocketsphinx, name, type(current)(value))
+
+
 def main() -> None:
     """Command line entry point."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -217,10 +249,31 @@ def main() -> None:
         action="store_true",
         help="choose tutors' finals by the sentence mixture alone, not the fitted chooser",
     )
+    parser.add_argument(
+        "--splits",
+        default="dev,held_out",
+        help="comma-separated splits (dev, fit, held_out); develop on dev and fit only",
+    )
+    parser.add_argument(
+        "--no-general", action="store_true", help="skip the general model's reference decodes"
+    )
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="override a numeric constant of engines.pocketsphinx (experiments only)",
+    )
     args = parser.parse_args()
     if args.mixture_choice:
         pocketsphinx.USE_CHOOSER = False
-    report = bench_accuracy(quick=args.quick)
+    for assignment in args.set:
+        _override(assignment)
+    splits = tuple(args.splits.split(","))
+    if unknown := set(splits) - set(SPLITS):
+        parser.error(f"unknown splits {sorted(unknown)}: choose from {SPLITS}")
+    report = bench_accuracy(quick=args.quick, splits=splits, general=not args.no_general)
+    report["overrides"] = args.set
     print_accuracy(report)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(report, indent=2))
