@@ -51,6 +51,8 @@ def collect_values(samples: list[TurnSample]) -> dict[str, list[float]]:
             values.setdefault("max_frame_gap", []).append(gap)
         if sample.media.av_offsets_ms:
             values.setdefault("av_offset", []).append(max(sample.media.av_offsets_ms))
+        if sample.stalled_ms is not None:
+            values.setdefault("playout_stall", []).append(sample.stalled_ms)
         if sample.av_onset_ms is not None:
             values.setdefault("av_onset_offset", []).append(sample.av_onset_ms)
             values.setdefault("av_onset_offset_abs", []).append(abs(sample.av_onset_ms))
@@ -120,6 +122,8 @@ def build_report(
             "frames": "frame rate and gaps: frames shown by a player that starts at the first "
             "frame's arrival and shows each at its pts, or later if it arrives late (WebRTC: "
             "decoded frames as they arrive)",
+            "playout_stall": "WebRTC: how long each answer paused mid-way at the edge because "
+            "its media came after they were due (the edge's stalled_ms)",
         },
         "origin_monotonic": round(recorder.origin, 4),
         "run_seconds": round((recorder.finished or recorder.origin) - recorder.origin, 2),

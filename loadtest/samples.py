@@ -113,6 +113,7 @@ class TurnSample:
     # sender's clock from RTCP sender reports (what a browser syncs by; light students) or by
     # arrival of decoded frames (decoding students).
     av_onset_ms: float | None = None
+    stalled_ms: float | None = None  # WebRTC: the answer paused mid-way, its media late
     # The same by arrival at the client (light students), for comparison.
     av_onset_arrival_ms: float | None = None
     error: str = ""
@@ -206,6 +207,7 @@ class TurnSample:
             "max_frame_gap_ms": None if gap is None else round(gap, 1),
             "max_av_offset_ms": round(max(media.av_offsets_ms), 2) if media.av_offsets_ms else None,
             "av_onset_ms": None if self.av_onset_ms is None else round(self.av_onset_ms, 1),
+            "stalled_ms": self.stalled_ms,
             "av_onset_arrival_ms": None
             if self.av_onset_arrival_ms is None
             else round(self.av_onset_arrival_ms, 1),

@@ -195,6 +195,9 @@ class WebRtcStudent(Student):
                     self._av_onset(sample)
                     sample.gateway_ms = _gateway_stages(message.get("stage_ms"))
                     sample.edge_at = _edge_times(message.get("edge_s"))
+                    stalled = message.get("stalled_ms")
+                    if isinstance(stalled, int | float):
+                        sample.stalled_ms = float(stalled)
         elif kind == "playback":
             if message.get("state") == "speaking":
                 self._speaking_since = at

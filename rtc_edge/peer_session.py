@@ -310,6 +310,10 @@ class PeerSession:
             ended = isinstance(event, TurnEvent) and event.kind != "started"
             if ended and (edge_s := self.hops.ended(message["turn_id"])):
                 message["edge_s"] = edge_s
+            if ended:
+                # How long the answer paused mid-way, its media late (a busy host).
+                stalled_s = self.playout.take_stalled_s(message["turn_id"])
+                message["stalled_ms"] = round(stalled_s * 1000, 1)
             self.send_json(message)
         self.hops.final_sent(final)
 

@@ -19,7 +19,7 @@ import asyncio
 import logging
 import math
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -44,6 +44,8 @@ STALE_AUDIO_S = 0.1
 MAX_PTS_GAP_S = 1.0
 # Interrupted turns remembered, so their media still in flight are refused.
 DEAD_TURNS = 16
+# Turns whose pauses are remembered until their end is reported.
+STALLED_TURNS = 8
 # A turn whose media ran out before the gateway said it ended (a late TTS or lip-sync chunk
 # on a busy machine) keeps its last picture this long, still "speaking": the idle loop does
 # not flash in mid-answer and the page is not told the tutor stopped.
@@ -60,6 +62,7 @@ class PlayoutStats:
     dropped_on_interrupt: int = 0
     refused_after_interrupt: int = 0
     stale_audio_dropped: int = 0
+    stalls: int = 0  # a turn's media came after they were due: it paused, then went on
 
 
 @dataclass
@@ -106,6 +109,7 @@ class MediaPlayout:
         self._audio_capacity = max(1, int(buffer_s / AUDIO_PTIME_S))
         self._room = asyncio.Event()
         self._anchor: float | None = None  # local time of gateway pts 0
+        self._anchor_turn = ""  # the turn whose media set the anchor
         self._last_due: float | None = None
         self._framer = PcmFramer(AUDIO_FRAME_SAMPLES)
         self._resamplers: dict[int, StreamResampler] = {}
@@ -115,6 +119,8 @@ class MediaPlayout:
         self._dead_turns: deque[str] = deque(maxlen=DEAD_TURNS)
         self._open_turn = ""  # the turn with media queued or coming, until it ends
         self._starved_since: float | None = None  # when the open turn's media ran out
+        # Seconds each recent turn paused mid-way because its media came late.
+        self._stalled_s: OrderedDict[str, float] = OrderedDict()
         # Turns with video whose first frame has not been shown yet: their sound waits.
         self._unshown_turns: set[str] = set()
         self._video_pulled = False  # a video track plays this playout (else nothing gates sound)
@@ -134,7 +140,7 @@ class MediaPlayout:
         if self._refused(frame.turn_id):
             return
         self._open_turn = frame.turn_id or self._open_turn
-        due = self._due(frame.pts_us)
+        due = self._due(frame.pts_us, frame.turn_id)
         idle = not self._video and not self._audio
         if self._video_pulled and frame.turn_id and frame.image is not None and idle:
             self._unshown_turns = {frame.turn_id}  # a turn starts: its picture leads
@@ -146,7 +152,7 @@ class MediaPlayout:
         if self._refused(chunk.turn_id):
             return
         self._open_turn = chunk.turn_id or self._open_turn
-        self._queue_audio(self._due(chunk.pts_us), chunk)
+        self._queue_audio(self._due(chunk.pts_us, chunk.turn_id), chunk)
 
     def end_of_turn(self, turn_id: str = "") -> None:
         """The turn ended (all its media sent): queues its last partial 20 ms of audio, padded
@@ -229,7 +235,23 @@ class MediaPlayout:
         period = 1 / self.fps
         return self.epoch + math.ceil((at - self.epoch) / period - 1e-6) * period
 
-    def _due(self, pts_us: int) -> float:
+    def _stalled(self, turn_id: str, by_s: float) -> None:
+        """``turn_id`` plays ``by_s`` later than its pts said from here on: a pause the
+        student hears mid-answer."""
+        if by_s <= 0:
+            return
+        self.stats.stalls += 1
+        self._stalled_s[turn_id] = self._stalled_s.get(turn_id, 0.0) + by_s
+        self._stalled_s.move_to_end(turn_id)
+        while len(self._stalled_s) > STALLED_TURNS:
+            self._stalled_s.popitem(last=False)
+
+    def take_stalled_s(self, turn_id: str) -> float:
+        """How long ``turn_id`` paused mid-way because its media came after they were due (a
+        TTS or lip-sync chunk late on a busy host); forgotten here."""
+        return self._stalled_s.pop(turn_id, 0.0)
+
+    def _due(self, pts_us: int, turn_id: str = "") -> float:
         now = self.clock()
         pts_s = pts_us / 1e6
         idle = not self._video and not self._audio
@@ -238,12 +260,18 @@ class MediaPlayout:
             # last turn's due time says nothing about this one's pts (a gap since is no gap
             # in this turn's media: kept, it moved the first frame back there and froze the
             # picture for the whole pause when the next frames came in the same burst).
-            self._anchor = self._on_video_tick(now + START_LEAD_S) - pts_s
+            anchor = self._on_video_tick(now + START_LEAD_S) - pts_s
+            if self._anchor is not None and turn_id and turn_id == self._anchor_turn:
+                self._stalled(turn_id, anchor - self._anchor)  # its media ran dry mid-way
+            self._anchor, self._anchor_turn = anchor, turn_id
             self._last_due = None
         due = self._anchor + pts_s
         if due < now:
             # The gateway fell behind real time (or the clock jumped): play from the next tick.
-            self._anchor = self._on_video_tick(now) - pts_s
+            anchor = self._on_video_tick(now) - pts_s
+            if turn_id and self._last_due is not None:
+                self._stalled(turn_id, anchor - self._anchor)
+            self._anchor = anchor
             due = self._anchor + pts_s
         elif self._last_due is not None and due > self._last_due + MAX_PTS_GAP_S:
             self._anchor = self._last_due + 1 / self.fps - pts_s

@@ -118,6 +118,8 @@ async def test_spoken_question_gets_video_audio_and_captions_through_turn(
         if m.get("type") == "transcript" and m.get("final")
     )
     assert edge_s["final_sent"] <= final_at
+    # And how long the answer paused mid-way, its media late: a number, never negative.
+    assert isinstance(completed["stalled_ms"], float) and completed["stalled_ms"] >= 0
     assert edge_s["first_frame_playing"] <= speaking
 
     # The real ASR heard the question; the real LLM's answer came as captions.

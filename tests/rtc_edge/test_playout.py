@@ -75,6 +75,38 @@ def test_a_frame_late_from_the_gateway_plays_from_now() -> None:
     assert playout.next_audio(clock.now) is not None
 
 
+def test_a_turn_whose_media_come_late_mid_way_reports_its_pause() -> None:
+    clock = FakeClock()
+    playout = MediaPlayout(fps=25, clock=clock)
+    playout.push_frame(media_frame(0))
+    clock.now += 0.2  # frame 0 plays, then nothing is queued: frame 1 was due 160 ms ago
+    playout.next_video(clock.now)
+    playout.next_audio(clock.now)
+    playout.next_audio(clock.now)
+    playout.push_frame(media_frame(1))
+    playout.push_frame(media_frame(2))  # queued behind frame 1: on time from there
+    assert playout.stats.stalls == 1
+    assert 0.15 <= playout.take_stalled_s("turn-1") <= 0.25
+    assert playout.take_stalled_s("turn-1") == 0.0  # reported once
+
+
+def test_a_turn_that_plays_through_and_the_next_turn_report_no_pause() -> None:
+    clock = FakeClock()
+    playout = MediaPlayout(fps=25, clock=clock)
+    for index in range(3):
+        playout.push_frame(media_frame(index))
+    playout.end_of_turn("turn-1")
+    for _ in range(12):
+        clock.now += AUDIO_PTIME_S
+        playout.next_video(clock.now)
+        playout.next_audio(clock.now)
+    clock.now += 5.0  # a new turn, long after: its start is no pause of either turn
+    playout.push_frame(media_frame(0, turn_id="turn-2"))
+    playout.push_frame(media_frame(1, turn_id="turn-2"))
+    assert playout.stats.stalls == 0
+    assert playout.take_stalled_s("turn-1") == playout.take_stalled_s("turn-2") == 0.0
+
+
 def test_interrupt_drops_queued_media_at_once() -> None:
     clock = FakeClock()
     playout = MediaPlayout(fps=25, clock=clock)
