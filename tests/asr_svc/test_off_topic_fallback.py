@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 import pytest
 
+from asr_svc.engines import pocketsphinx
 from asr_svc.engines.base import KnowledgeText, StreamSpec
 from asr_svc.language_model.sentence_choice import (
     LANGUAGE_WEIGHT,
@@ -158,3 +159,18 @@ def test_the_second_opinion_hears_everyday_english_better_than_a_tutors_model(
         second.append((question.text, transcript.text))
     # Measured: 0.48 against the tutor's model's 0.54 (69 words: 4 errors fewer).
     assert spoken_questions.word_error_rate(second) < spoken_questions.word_error_rate(tutor)
+
+
+@pytest.mark.integration
+def test_the_second_opinion_knows_the_general_models_most_frequent_words_only(
+    pocketsphinx_engine,
+):
+    general = pocketsphinx_engine._general
+    assert general is not None
+    words = general.top_words(pocketsphinx.FALLBACK_WORDS + 1)
+    assert len(words) == pocketsphinx.FALLBACK_WORDS + 1
+    decoder = pocketsphinx_engine._new_fallback_decoder()
+    assert decoder.lookup_word(words[0]) is not None
+    assert decoder.lookup_word(words[pocketsphinx.FALLBACK_WORDS - 1]) is not None
+    # The next most frequent word is left out: its search is the decoder's cost.
+    assert decoder.lookup_word(words[pocketsphinx.FALLBACK_WORDS]) is None
