@@ -47,7 +47,10 @@ def candidate_set(row: dict[str, Any], *, every: bool = False) -> list[Heard]:
     tutor = row["tutor"]
     confidence = tutor["confidence"]
     margin = tutor["tutor_margin"]
-    asks_questions = every or pocketsphinx.asks_question_opinion(confidence, margin)
+    asks_questions = every or (
+        confidence < pocketsphinx.QUESTION_OPINION_BELOW
+        and margin >= pocketsphinx.QUESTION_OPINION_MARGIN
+    )
     asks_general = every or (
         confidence < pocketsphinx.QUESTIONS_FALLBACK_BELOW and margin < pocketsphinx.FALLBACK_MARGIN
     )

@@ -22,7 +22,7 @@ The tutor's question model (only the questions its documents make: small and sha
 question about the material right where the broad model's general words pull it apart ("what
 is magma" -> "what is lot lot"). By default it decodes a tutor's doubtful finals that read as
 the material again after they end, and its transcript joins that choice (the question
-model's second opinion; ``asks_question_opinion``); with ``ASR_QUESTION_MODEL`` it decodes
+model's second opinion; ``QUESTION_OPINION_BELOW``); with ``ASR_QUESTION_MODEL`` it decodes
 every utterance as it arrives instead (~45% more CPU, no delay at the final).
 """
 
@@ -124,20 +124,6 @@ FALLBACK_WORDS = 5000
 #: the held-out split. ``ASR_QUESTION_OPINION=false`` turns it off.
 QUESTION_OPINION_BELOW = 0.65
 QUESTION_OPINION_MARGIN = 0.5
-#: A final that plainly reads as the tutor's material (at least MATERIAL_MARGIN nats a word
-#: likelier under the tutor's model than the general one) gets the question model's opinion
-#: up to MATERIAL_BELOW confidence (``asks_question_opinion``). On the dev split's doubtful
-#: finals (confidence 0.6-0.8), off-topic questions read at margins under 2.3, on-topic ones
-#: mostly at 2-4.7. Raising QUESTION_OPINION_BELOW to 0.75 for every margin won on-topic words
-#: (dev / fit clean ~0.22/0.33 -> 0.20/0.31) but lost off-topic ones (dev noisy, fit clean:
-#: 1-3 questions each). This band (benchmarks.asr_accuracy --splits dev,fit, clean / 20 dB):
-#: on-topic dev 0.219/0.301 -> 0.207/0.298, fit 0.333/0.425 -> 0.320/0.425, off-topic alike
-#: (0.493/0.435, 0.412/0.573); the question decoder hears 59%/74% of dev finals (was
-#: 26%/51%), CPU RTF dev +0.014/+0.011 (A/B pairs, niced, load 2-3: 0.062/0.092 ->
-#: 0.076/0.103), which FALLBACK_WORDS paid for in part. MATERIAL_BELOW =
-#: QUESTION_OPINION_BELOW turns it off.
-QUESTION_OPINION_MATERIAL_BELOW = 0.8
-QUESTION_OPINION_MATERIAL_MARGIN = 2.5
 #: Search settings of decoders with a tutor's question model. Its few hundred words leave
 #: little to search: its cost is the acoustic scoring (RTF ~0.03-0.04 on the dev split, which
 #: narrower beams or fewer HMMs a frame did not lower, while they cost words). Scoring every
@@ -570,7 +556,12 @@ class PocketsphinxStream(EngineStream):
             self._tutor_log10_prob, self._engine.general_log10_prob()
         ).tutor_margin(candidate.words)
         opinion = self._question_opinion
-        if opinion is not None and asks_question_opinion(transcript.confidence, margin):
+        if (
+            opinion is not None
+            and transcript.confidence < QUESTION_OPINION_BELOW
+            # A doubtful final that reads as the tutor's material: a question about it?
+            and margin >= QUESTION_OPINION_MARGIN
+        ):
             question_decoder = self._engine.question_decoder(opinion, audio, self._utterance_cmn)
         # Each final's decoder, and the confidence the chooser weighs (the question decoder's
         # own calibration, as the chooser was fitted with, not the opinion's).
@@ -646,17 +637,6 @@ class _TutorModels:
 
     tutor: ArpaModel | None
     questions: ArpaModel | None
-
-
-def asks_question_opinion(confidence: float, margin: float) -> bool:
-    """Whether a tutor's final (its confidence, and its tutor margin in nats a word) gets the
-    question model's second opinion: a doubtful final that reads as the tutor's material (a
-    question about it?), or a less doubtful one that plainly does."""
-    if confidence < QUESTION_OPINION_BELOW:
-        return margin >= QUESTION_OPINION_MARGIN
-    return (
-        confidence < QUESTION_OPINION_MATERIAL_BELOW and margin >= QUESTION_OPINION_MATERIAL_MARGIN
-    )
 
 
 def _log10_prob(decoder: Any, word: str, history: Sequence[str]) -> float:

@@ -9,9 +9,8 @@ from collections.abc import Sequence
 import pytest
 
 from asr_svc.confidence import word_confidence
-from asr_svc.engines import pocketsphinx
 from asr_svc.engines.base import KnowledgeText, StreamSpec
-from asr_svc.engines.pocketsphinx import QUESTION_CONFIDENCE, asks_question_opinion
+from asr_svc.engines.pocketsphinx import QUESTION_CONFIDENCE
 from asr_svc.language_model.corpus import TutorText, corpus_lines, question_lines
 from asr_svc.language_model.sentence_choice import (
     QUESTION_SHARES,
@@ -153,24 +152,6 @@ def test_the_question_model_hears_questions_about_the_material_better(
     # words: 18 errors fewer); half the gain must remain.
     words = sum(len(text.split()) for text, _ in heard[True])
     assert with_questions <= without - 9 / words, heard
-
-
-@pytest.mark.unit
-def test_the_question_opinion_goes_to_doubtful_finals_and_to_plainly_material_ones():
-    doubtful = pocketsphinx.QUESTION_OPINION_BELOW - 0.05
-    less_doubtful = (
-        pocketsphinx.QUESTION_OPINION_BELOW + pocketsphinx.QUESTION_OPINION_MATERIAL_BELOW
-    ) / 2
-    material = pocketsphinx.QUESTION_OPINION_MATERIAL_MARGIN + 0.2
-    reads_as_material = pocketsphinx.QUESTION_OPINION_MARGIN + 0.2
-    # Doubtful: any final that reads as the material; everyday English goes to the general one.
-    assert asks_question_opinion(doubtful, reads_as_material)
-    assert not asks_question_opinion(doubtful, pocketsphinx.QUESTION_OPINION_MARGIN - 0.2)
-    # Less doubtful: only what plainly reads as the material (off-topic speech rarely does).
-    assert asks_question_opinion(less_doubtful, material)
-    assert not asks_question_opinion(less_doubtful, reads_as_material)
-    # Sure: none.
-    assert not asks_question_opinion(pocketsphinx.QUESTION_OPINION_MATERIAL_BELOW + 0.01, material)
 
 
 @pytest.mark.integration
