@@ -113,9 +113,9 @@ class TurnSample:
     # sender's clock from RTCP sender reports (what a browser syncs by; light students) or by
     # arrival of decoded frames (decoding students).
     av_onset_ms: float | None = None
-    stalled_ms: float | None = None  # WebRTC: the answer paused mid-way, its media late
     # The same by arrival at the client (light students), for comparison.
     av_onset_arrival_ms: float | None = None
+    stalled_ms: float | None = None  # WebRTC: the answer paused mid-way, its media late
     error: str = ""
 
     @property

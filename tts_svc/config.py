@@ -61,8 +61,8 @@ class TtsSettings(ServiceSettings):
     # double up to 8 times this, so a sentence starts fast and then runs efficiently.
     piper_first_chunk_frames: int = Field(default=16, ge=4, le=1024)
     # piper: nice value (0-19) of the threads that synthesize audio no listener waits for yet
-    # (all but a segment's first window; what would be late moves to the normal threads), so
-    # on a busy host it yields to other streams' first audio and to recognition.
+    # (all but a segment's first window), so on a busy host it yields to other streams' first
+    # audio and to recognition.
     piper_background_nice: int = Field(default=10, ge=0, le=19)
     # edge: proxy URL for Microsoft's service, and seconds to wait for a connection.
     edge_proxy: str | None = None
