@@ -100,15 +100,9 @@ QUESTIONS_FALLBACK_BELOW = 0.8
 FALLBACK_MARGIN = 1.5
 #: The general decoder of second opinions knows the general model's this many most frequent
 #: words. Searching them is most of its cost (its acoustic scoring costs what the tutor
-#: decoder's does). Measured on the off-topic questions of the dev and fit splits (12 and 24
-#: questions), the decoder alone, clean / 20 dB white noise, CPU RTF under load: 10,000
-#: words 0.478/0.449 (dev), 0.405/0.542 (fit), RTF 0.090/0.086; 5,000 words 0.478/0.435,
-#: 0.366/0.527, RTF 0.074/0.075; 3,000 0.478/0.449, 0.443/0.534, RTF 0.070/0.068. In the
-#: engine (benchmarks.asr_accuracy --splits dev,fit, clean / noisy, back to back, load ~2),
-#: 10,000 -> 5,000 words: off-topic dev 0.493/0.464 -> 0.493/0.435, fit 0.435/0.580 ->
-#: 0.412/0.573; on-topic dev 0.219/0.301 alike, fit 0.324/0.425 -> 0.333/0.425; CPU RTF dev
-#: 0.068/0.102 -> 0.069/0.095, fit 0.099/0.128 -> 0.091/0.119, per-utterance p90 dev noisy
-#: 0.186 -> 0.143, fit 0.164/0.217 -> 0.143/0.194.
+#: decoder's does). 10,000 -> 5,000 words, benchmarks.asr_accuracy --splits dev,fit: off-topic
+#: WER no worse (fit 0.435/0.580 -> 0.412/0.573 clean/noisy), on-topic within a word, CPU RTF
+#: fit 0.099/0.128 -> 0.091/0.119; 3,000 words lost off-topic words.
 FALLBACK_WORDS = 5000
 #: Without the streamed question model (``ASR_QUESTION_MODEL``), a tutor's doubtful final
 #: that reads as its material gets the question model's second opinion instead: the question
