@@ -90,8 +90,10 @@ class ClientSender:
             if due is None:
                 await self._wakeup.wait()
             else:
+                # asyncio.timeout, not wait_for: see gateway.upstream.channels.ResponseStream.
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wakeup.wait(), max(due - time.monotonic(), 0))
+                    async with asyncio.timeout(max(due - time.monotonic(), 0)):
+                        await self._wakeup.wait()
 
     def _next(self) -> tuple[object | None, float | None]:
         """The next thing to send, or None and when media will next be due (None: nothing)."""

@@ -597,7 +597,9 @@ class SessionRegistry:
             async with session.turn_added:
                 with contextlib.suppress(TimeoutError):
                     # Wake at least each second to notice the session ending.
-                    await asyncio.wait_for(session.turn_added.wait(), 1.0)
+                    # (asyncio.timeout, not wait_for: see upstream.channels.ResponseStream.)
+                    async with asyncio.timeout(1.0):
+                        await session.turn_added.wait()
 
     # Expiry ---------------------------------------------------------------------------------
 

@@ -44,14 +44,17 @@ class TurnOutput:
     async def put(self, event: AssistantTextOut | MediaOut) -> None:
         """Queues an event for the client; waits while the channel is full.
 
-        Once the channel is flushed, ``put`` waits until its caller is cancelled (the turn's
-        task is, right after the flush): a stage must not race on with a turn that was cut.
+        Raises:
+            asyncio.CancelledError: The channel was flushed (the turn was cut): the stage must
+                not race on. Its task is cancelled right after the flush, but it ends here
+                without waiting for that cancellation, which an await that swallowed it would
+                never deliver (asyncio.wait_for on Python 3.11: the turn hung ``STOP_WAIT_S``).
         """
         while len(self._text) + len(self._media) >= self.capacity and not self._flushed:
             self._space.clear()
             await self._space.wait()
         if self._flushed:
-            await asyncio.Event().wait()
+            raise asyncio.CancelledError
         if self._closed:
             return
         if isinstance(event, AssistantTextOut):

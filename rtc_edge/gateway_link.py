@@ -261,8 +261,11 @@ class ConverseLink:
         call = self._stub.Converse(metadata=metadata)
         self._call = call
         try:
-            await asyncio.wait_for(call.write(_config_request(self.options)), self._timeout_s)
-            first = await asyncio.wait_for(call.read(), self._timeout_s)
+            # asyncio.timeout, not wait_for (which can swallow a cancellation on 3.11).
+            async with asyncio.timeout(self._timeout_s):
+                await call.write(_config_request(self.options))
+            async with asyncio.timeout(self._timeout_s):
+                first = await call.read()
         except BaseException:
             call.cancel()
             raise

@@ -284,6 +284,9 @@ async def forward_microphone(
 async def _recv_within(track: MediaStreamTrack, timeout_s: float) -> Any:
     """The track's next item, or None when none came within ``timeout_s``."""
     try:
-        return await asyncio.wait_for(track.recv(), timeout_s)
+        # Not asyncio.wait_for: on Python 3.11 it can swallow a cancellation that comes with
+        # the frame (gh-86296), and the session's microphone would be read on after its end.
+        async with asyncio.timeout(timeout_s):
+            return await track.recv()
     except TimeoutError:
         return None

@@ -353,7 +353,8 @@ class PeerSession:
         self.video_track.stop()
         self.audio_track.stop()
         with contextlib.suppress(Exception):
-            await asyncio.wait_for(self.pc.close(), 5)
+            async with asyncio.timeout(5):
+                await self.pc.close()
         self._on_closed(self)
         self._closed_event.set()
 

@@ -172,7 +172,9 @@ class RequestStream:
             queue = self._started()
             step_started = loop.time()
             try:
-                item = await asyncio.wait_for(queue.get(), _DRAIN_STEP_S)
+                # asyncio.timeout, not wait_for (which can swallow a cancellation on 3.11).
+                async with asyncio.timeout(_DRAIN_STEP_S):
+                    item = await queue.get()
             except TimeoutError:
                 # A step that overran was a step the process did not run: it says nothing
                 # about the client.

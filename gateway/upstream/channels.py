@@ -145,8 +145,13 @@ class ResponseStream(Generic[T]):
         if not first or self._first_timeout_s is None:
             return await anext(responses)
         try:
-            return await asyncio.wait_for(anext(responses), self._first_timeout_s)
+            # Not asyncio.wait_for: on Python 3.11 it returns the response instead of raising
+            # when the task is cancelled just as the response comes (gh-86296), and a discarded
+            # turn's stage then ran on, holding its session's speech events for STOP_WAIT_S.
+            async with asyncio.timeout(self._first_timeout_s):
+                return await anext(responses)
         except TimeoutError:
+            self.call.cancel()  # the upstream stops working on a turn that failed
             raise UpstreamError(
                 self.stage,
                 grpc.StatusCode.DEADLINE_EXCEEDED,

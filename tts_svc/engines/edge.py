@@ -105,9 +105,8 @@ class EdgeEngine(TtsEngine):
             if not self._voices or time.monotonic() - self._voices_at > VOICE_LIST_TTL_S:
                 assert self._list_voices is not None, "start() first"
                 try:
-                    raw = await asyncio.wait_for(
-                        self._list_voices(proxy=self._proxy), self._connect_timeout_s * 2
-                    )
+                    async with asyncio.timeout(self._connect_timeout_s * 2):
+                        raw = await self._list_voices(proxy=self._proxy)
                 except Exception as exc:
                     raise _unavailable(exc) from exc
                 self._voices = sorted((_voice_info(v) for v in raw), key=lambda v: v.name)
