@@ -212,6 +212,25 @@ def _wait_healthy(service: DevService, timeout_s: float) -> bool:
     return False
 
 
+def start_process(command: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+    """Starts a service with its output piped to us.
+
+    Its own process group, so a terminal's Ctrl-C reaches only this launcher, which stops the
+    services in order. Not its own session: on Linux with autogrouping (most desktops) each
+    session is a scheduling group whose threads' nice values count only within it, and
+    tts_svc's niced background synthesis must yield to the other services' work, as it does
+    in the load harness (issue 20), not get a whole group's share of the CPU.
+    """
+    return subprocess.Popen(
+        command,
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        process_group=0,
+    )
+
+
 def _stop_all(running: list[DevService]) -> None:
     for service in reversed(running):
         if service.process and service.process.poll() is None:
@@ -289,14 +308,7 @@ def main(argv: list[str] | None = None) -> int:
                         print(f"{upstream.name} did not become healthy", file=sys.stderr)
                         return 1
             env = {**os.environ, "PYTHONUNBUFFERED": "1", **service.env}
-            service.process = subprocess.Popen(
-                service.command,
-                cwd=ROOT,
-                env=env,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+            service.process = start_process(service.command, env)
             running.append(service)
             threading.Thread(
                 target=_pump, args=(service, COLORS[index % len(COLORS)]), daemon=True

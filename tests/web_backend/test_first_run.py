@@ -185,3 +185,14 @@ def test_dev_waits_for_the_pages_to_answer_200() -> None:
         server.server_close()
     nobody = dev.DevService("web", ["true"], health_url=url)  # nothing listens there now
     assert not dev._wait_healthy(nobody, timeout_s=0.5)
+
+
+def test_dev_services_share_our_session_in_their_own_process_group() -> None:
+    """Ctrl-C reaches only the launcher (their own process group), while thread priorities
+    still count across services (our session: one scheduling group under autogrouping)."""
+    code = "import os; print(os.getsid(0), os.getpgid(0), os.getpid())"
+    process = dev.start_process([sys.executable, "-c", code], dict(os.environ))
+    out, _ = process.communicate(timeout=30)
+    session, group, pid = (int(v) for v in out.split())
+    assert session == os.getsid(0)
+    assert group == pid != os.getpgid(0)
