@@ -251,7 +251,7 @@ class MediaPlayout:
         TTS or lip-sync chunk late on a busy host); forgotten here."""
         return self._stalled_s.pop(turn_id, 0.0)
 
-    def _due(self, pts_us: int, turn_id: str = "") -> float:
+    def _due(self, pts_us: int, turn_id: str) -> float:
         now = self.clock()
         pts_s = pts_us / 1e6
         idle = not self._video and not self._audio
