@@ -34,9 +34,12 @@ AUDIO_PTIME_S = 0.02
 AUDIO_FRAME_SAMPLES = int(AUDIO_RATE * AUDIO_PTIME_S)
 SILENCE = bytes(2 * AUDIO_FRAME_SAMPLES)
 
-# Media is queued this far ahead of "now" when a turn starts, so the first frame's audio and
-# video both land on a tick of their tracks rather than one of them a tick late.
-START_LEAD_S = 0.05
+# A turn's first frame is due on the first video tick at least this far ahead of "now", so
+# that the video track, which picks each frame 30 ms before its tick (tracks.ENCODE_LEAD_S),
+# has not yet picked that tick's frame: its picture and its sound then start on that tick,
+# not a tick late. The pick is a callback of the same event loop, so any margin past the
+# encode lead is enough; each millisecond more is a millisecond of every answer's start.
+START_LEAD_S = 0.035
 # Audio more than this late is dropped: playing it would put sound behind its picture.
 STALE_AUDIO_S = 0.1
 # A jump in the gateway's pts larger than this while media is queued is treated as contiguous:

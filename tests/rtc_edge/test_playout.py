@@ -11,6 +11,7 @@ import pytest
 
 from rtc_edge.converse_events import TutorAudio, TutorFrame
 from rtc_edge.playout import AUDIO_PTIME_S, UNDERRUN_HOLD_S, MediaPlayout
+from rtc_edge.tracks import ENCODE_LEAD_S
 from rtc_edge.video_encoding import I420Image
 from tests.rtc_edge.fake_clock import FakeClock
 from tests.rtc_edge.synthetic_media import flat_image, media_frame
@@ -201,7 +202,21 @@ def test_a_turn_starts_on_a_video_tick_of_the_shared_clock() -> None:
     assert playout._audio[0].due == due
     ticks = (due - epoch) / 0.04
     assert abs(ticks - round(ticks)) < 1e-6
-    assert due >= clock.now + 0.05 - 1e-9
+
+
+@pytest.mark.parametrize("offset_ms", range(0, 40, 3))
+def test_a_turn_starts_on_the_first_video_tick_not_yet_picked(offset_ms: int) -> None:
+    # The video track picks each tick's frame ENCODE_LEAD_S before the tick: a turn's first
+    # frame must be due on a tick not yet picked (else it shows a tick late), and on the
+    # earliest such tick, give or take a few ms of margin (else every answer starts later).
+    clock = FakeClock()
+    playout = MediaPlayout(fps=25, clock=clock)
+    epoch = playout.start_clock()
+    clock.now = epoch + 0.4 + offset_ms / 1000
+    playout.push_frame(media_frame(0))
+    due = playout._video[0].due
+    assert due - ENCODE_LEAD_S > clock.now
+    assert due - 0.04 - ENCODE_LEAD_S <= clock.now + 0.01
 
 
 def test_a_turns_sound_waits_for_its_first_picture_and_the_turn_shifts_with_it() -> None:
