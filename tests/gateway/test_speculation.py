@@ -263,14 +263,33 @@ async def test_a_stable_interim_is_answered_only_once_the_student_pauses() -> No
     async with speculating() as live:
         fakes = live.fakes
         await live.audio(700, loud=True)
-        await fakes.asr.say(SpeechActivity(True, 0, 0), interim("what is the"))
+        await fakes.asr.say(SpeechActivity(True, 0, 0), interim("what is magma"))
         await asyncio.sleep(STABLE_MS * 3 / 1000)
         assert fakes.llm.requests == []  # still speaking: a long word, not a pause
         await live.audio(200)  # the pause
         await until(lambda: fakes.llm.requests)
-        await fakes.asr.say(*final("what is the"))
+        await fakes.asr.say(*final("what is magma"))
         record = await live.ended()
     assert record.speculative
+
+
+@pytest.mark.parametrize("words", ["how do plants make their", "tell me about", "what is the"])
+async def test_words_a_question_does_not_end_on_are_not_answered_in_a_pause(words: str) -> None:
+    # A pause after them is the student thinking (or a stop consonant): the answer waits for
+    # the recognizer to end the utterance, which it may still do there.
+    async with speculating() as live:
+        fakes = live.fakes
+        await live.audio(700, loud=True)
+        await fakes.asr.say(SpeechActivity(True, 0, 0), interim(words))
+        await live.audio(300)  # a pause, long past the stability time
+        await fakes.asr.say(interim(words))
+        await asyncio.sleep(STABLE_MS * 3 / 1000)
+        assert fakes.llm.requests == []
+        await fakes.asr.say(SpeechActivity(False, 600, 0, True, 0.9))  # the turn is over
+        await until(lambda: fakes.llm.requests)
+        await fakes.asr.say(RecognizedText(words, True, 0, 600, 0))
+        record = await live.ended()
+    assert record.speculative and len(fakes.llm.requests) == 1
 
 
 def final_heard_with(text: str, confidence: float) -> list[object]:
