@@ -298,8 +298,9 @@ class FakeOllamaServer:
                 line = {"status": "pulling", "digest": digest, "total": total}
                 await _write_chunk(writer, {**line, "completed": completed})
             await _write_chunk(writer, {"status": "verifying sha256 digest"})
-            await _write_chunk(writer, {"status": "success"})
+            # Listed before "success" is sent, as Ollama does: the client may look at once.
             self.models.append(FakeModel(name))
+            await _write_chunk(writer, {"status": "success"})
         writer.write(b"0\r\n\r\n")
         await writer.drain()
         return True
