@@ -244,6 +244,8 @@ class SessionRegistry:
         # Sessions whose Converse stream is open in this process.
         self._streams: set[str] = set()
         self._writes: set[asyncio.Task[Any]] = set()
+        # Sessions in memory whose row the store has not taken yet (create_session waiting).
+        self._unwritten: set[str] = set()
 
     # Creation -------------------------------------------------------------------------------
 
@@ -312,11 +314,14 @@ class SessionRegistry:
             ttl_s=ttl_s,
         )
         if self.store is not None:
+            self._unwritten.add(session.session_id)
             try:
                 await self.store.create(session.stored())
             except BaseException:
                 del self._sessions[session.session_id]
                 raise
+            finally:
+                self._unwritten.discard(session.session_id)
             session.activity_saved_monotonic = session.last_activity_monotonic
         return session, token
 
@@ -635,10 +640,17 @@ class SessionRegistry:
         now = datetime.now(UTC)
         alive: dict[str, bool] = {self.instance_id: True}
         still_live: dict[str, StoredSession] = {}
+        # Only sessions the store holds before it is read are judged by what it says: one
+        # created meanwhile is missing from the rows, not ended.
+        written = [
+            (session_id, session)
+            for session_id, session in self._sessions.items()
+            if session_id not in self._unwritten
+        ]
         for row in await store.live_sessions():
             if not await self._settle(row, now, alive):
                 still_live[row.session_id] = row
-        for session_id, session in list(self._sessions.items()):
+        for session_id, session in written:
             if not session.live:
                 continue
             current = still_live.get(session_id)
@@ -647,9 +659,7 @@ class SessionRegistry:
                 if final is None:
                     self._close(session, SessionState.ENDED, EndReason.ENDED, write=False)
                 else:
-                    session.refresh(final)
-                    session.ended_monotonic = time.monotonic()
-                    session.closed.set()
+                    session.refresh(final)  # closes it when the row has ended
             elif session_id not in self._streams and current.owner not in ("", self.instance_id):
                 # Served by another gateway now: its copy here would only go stale.
                 del self._sessions[session_id]

@@ -273,3 +273,49 @@ async def test_ending_a_session_on_another_gateway_closes_its_stream_here(regist
     assert streaming.closed.is_set() and streaming.state is SessionState.ENDED
     with pytest.raises(Unauthenticated):
         await a.authenticate(session.session_id, token)
+
+
+async def test_a_session_created_while_a_sweep_reads_the_store_stays_live(registries):
+    # The sweep's picture of the store predates the new session: it must not read the session's
+    # absence from that picture as "ended elsewhere" (a student's stream closed at once).
+    registry = registries("gw-a")
+    store = registry.store
+    read_live = store.live_sessions
+    made = []
+
+    async def live_sessions_then_a_new_session():
+        rows = await read_live()
+        made.append(
+            await registry.create_session(
+                tenant_id="school", student_id="s1", tutor=TUTOR, engine_url="x"
+            )
+        )
+        return rows
+
+    store.live_sessions = live_sessions_then_a_new_session
+    await registry.sweep_store()
+    ((session, token),) = made
+    assert session.live and not session.closed.is_set()
+    assert (await registry.open_stream(session.session_id, token)) is session
+
+
+async def test_a_session_still_being_written_survives_a_sweep(registries):
+    registry = registries("gw-a")
+    store = registry.store
+    write = store.create
+    sweep_done = asyncio.Event()
+
+    async def create_after_the_sweep(row):
+        await sweep_done.wait()
+        await write(row)
+
+    store.create = create_after_the_sweep
+    creating = asyncio.create_task(
+        registry.create_session(tenant_id="school", student_id="s1", tutor=TUTOR, engine_url="x")
+    )
+    await asyncio.sleep(0.01)  # the session is in memory, its row not yet in the store
+    await registry.sweep_store()
+    sweep_done.set()
+    session, token = await creating
+    assert session.live and not session.closed.is_set()
+    assert (await registry.open_stream(session.session_id, token)) is session
