@@ -18,6 +18,7 @@ from typing import Any
 
 from loadtest.config import LoadTestConfig
 from loadtest.cpu import CpuMeter, cpu_report
+from loadtest.gateway_counters import counted_between, read_speculations
 from loadtest.plot import write_png
 from loadtest.ramp import default_ramp_slo, ramp_point, ramp_summary, ramp_table, write_ramp_png
 from loadtest.recorder import Recorder
@@ -228,6 +229,8 @@ def one_run(
     """One load test against the target; the report (with CPU when the stack is ours)."""
     meter = None
     services: list[str] = []
+    metrics_url = stack.gateway_metrics_url if stack is not None else ""
+    speculations_before = read_speculations(metrics_url) if metrics_url else None
     if stack is not None:
         groups = stack.processes()
         services = list(groups)
@@ -246,6 +249,10 @@ def one_run(
         )
     )
     report = build_report(config, recorder, target=target)
+    if metrics_url:
+        speculations = counted_between(speculations_before, read_speculations(metrics_url))
+        if speculations:
+            report["speculations"] = speculations
     if recorder.cpu:
         report["cpu"] = cpu_report(
             recorder.cpu,

@@ -171,6 +171,13 @@ def summary_table(report: dict[str, Any]) -> str:
             f"{_cell(stats.get(k)):>9}" for k in ("p50", "p90", "p95", "p99", "max", "n")
         )
         lines.append(f"{name:<34}{cells}")
+    if "speculations" in report:
+        # Answers prepared from an interim transcript: discarded ones are work thrown away.
+        counted = report["speculations"]
+        lines.append(
+            f"speculative answers: committed {counted['committed']}  "
+            f"discarded {counted['discarded']}"
+        )
     if "cpu" in report:
         lines.append(cpu_table(report["cpu"]))
     return "\n".join(lines)

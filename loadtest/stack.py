@@ -115,6 +115,9 @@ class LocalStack:
         self.gateway_address = gateway_address or ""
         self.edge: ChildProcess | None = None
         self.edge_url = ""
+        # The spawned gateway's Prometheus endpoint (its speculation counters); "" when the
+        # environment already chose a metrics exporter.
+        self.gateway_metrics_url = ""
 
     def start(self, timeout_s: float = 120.0) -> None:
         """Starts everything and waits until each part is ready; stops all on failure."""
@@ -164,6 +167,12 @@ class LocalStack:
             **{f"GATEWAY_{stage.upper()}_ADDRESS": a for stage, a in self.addresses.items()},
             **self.gateway_env,
         }
+        if not (self.env.get("OTEL_METRICS_EXPORTER") or os.environ.get("OTEL_METRICS_EXPORTER")):
+            metrics_port = free_port()
+            env["OTEL_METRICS_EXPORTER"] = "prometheus"
+            env["OTEL_EXPORTER_PROMETHEUS_HOST"] = "127.0.0.1"
+            env["OTEL_EXPORTER_PROMETHEUS_PORT"] = str(metrics_port)
+            self.gateway_metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"
         gateway = ChildProcess("gateway", {**self.env, **env}, self.workdir)
         self.children.append(gateway)
         self.gateway_address = f"127.0.0.1:{port}"

@@ -103,6 +103,14 @@ def test_stage_times_are_in_pipeline_order(report) -> None:
             assert turn["barge_in_ms"]["barge_in_stop"] > 0
 
 
+def test_speculative_answers_are_counted_by_the_spawned_gateway(report) -> None:
+    # Read from the gateway's own counters; each committed one became one of the turns.
+    counted = report["speculations"]
+    assert set(counted) == {"committed", "discarded"}
+    assert all(isinstance(n, int) and n >= 0 for n in counted.values())
+    assert counted["committed"] <= report["counts"]["turns_started"]
+
+
 def test_a_picture_is_written(run) -> None:
     _, folder = run
     png = (folder / "run.png").read_bytes()
