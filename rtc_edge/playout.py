@@ -10,7 +10,9 @@ turn id: an interrupted turn's media are dropped at once, queued or still arrivi
 
 A turn with video starts with its picture: its sound waits until the video track shows the
 turn's first frame, and if that frame goes out late (a starved CPU, an encoder slow to open)
-the whole turn is shifted by that lateness, so sound and picture still start together.
+the whole turn is shifted by that lateness, so sound and picture still start together. Nor does
+it start on a tick whose sound has gone already (a video track catching up on ticks it missed):
+its picture and sound would then have different RTP times, which browsers sync by.
 """
 
 from __future__ import annotations
@@ -127,6 +129,7 @@ class MediaPlayout:
         # Turns with video whose first frame has not been shown yet: their sound waits.
         self._unshown_turns: set[str] = set()
         self._video_pulled = False  # a video track plays this playout (else nothing gates sound)
+        self._sound_tick: float | None = None  # the audio track's latest tick: its sound is sent
         self.epoch: float | None = None  # when the tracks' first tick was
         self.closed = False
 
@@ -303,7 +306,10 @@ class MediaPlayout:
         shown: _QueuedImage | None = None
         head = self._video[0] if self._video else None
         if head is not None and head.turn_id in self._unshown_turns:
-            if head.due > now + 0.5 / self.fps:
+            if head.due > now + 0.5 / self.fps or self._sound_sent_at(now):
+                # Not due yet; or the video track lags the audio track (catching up on the
+                # ticks it missed, each with its own RTP time), which sent this tick's silence
+                # already: the turn starts on a later tick, as its sound can.
                 self.stats.idle_frames_played += 1
                 return None
             # The turn's first frame: shown now, whatever the rest that is due; if it is late,
@@ -364,8 +370,13 @@ class MediaPlayout:
         if self._last_due is not None:
             self._last_due += by_s
 
+    def _sound_sent_at(self, tick: float) -> bool:
+        return self._sound_tick is not None and tick <= self._sound_tick + 1e-6
+
     def next_audio(self, now: float) -> bytes | None:
         """20 ms of the turn's audio to play at ``now``; None for silence."""
+        if self._sound_tick is None or now > self._sound_tick:
+            self._sound_tick = now
         if self._audio and self._audio[0].turn_id in self._unshown_turns:
             return None  # the turn's picture has not started yet
         while self._audio and self._audio[0].due < now - STALE_AUDIO_S:

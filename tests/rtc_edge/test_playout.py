@@ -249,9 +249,9 @@ def _play(playout: MediaPlayout, clock: FakeClock, seconds: float) -> list[int]:
     shown = []
     for tick in range(round(seconds / AUDIO_PTIME_S)):
         clock.now += AUDIO_PTIME_S
-        playout.next_audio(clock.now)
-        if tick % 2:
+        if tick % 2:  # the video track picks a tick's frame ahead of it (ENCODE_LEAD_S)
             shown.append(_luma(playout.next_video(clock.now)))
+        playout.next_audio(clock.now)
     return shown
 
 
@@ -377,3 +377,53 @@ def test_late_chunks_never_move_a_turns_sound_against_its_picture() -> None:
     starts = sorted(pictures)
     pauses = [b - a for a, b in itertools.pairwise(starts) if b - a > 2]
     assert len(pauses) == 2  # the two late chunks: the turn waited for each
+
+
+@pytest.mark.parametrize("lag_ms", [30, 70, 130, 250])
+def test_a_turn_starts_on_a_tick_whose_sound_is_not_sent_yet_when_the_video_lags(
+    lag_ms: int,
+) -> None:
+    # On a busy edge the video track falls behind (a slow encode, a starved loop) and then
+    # catches up on the ticks it missed, each sent with its own RTP time, while the audio track
+    # kept time, sending silence. The turn's first picture must not go on a tick whose sound
+    # has gone already: its sound would follow on later RTP times than its picture, and a
+    # browser, which places both by RTP time (sender reports), would play the whole answer
+    # out of step although both arrived together.
+    clock = FakeClock()
+    playout = MediaPlayout(fps=25, clock=clock)
+    epoch = playout.start_clock()
+    playout.next_video(epoch)  # a video track plays this peer
+    arrive_at = epoch + 0.2  # the turn's media
+    first_due = playout._on_video_tick(arrive_at + 0.035)  # about: the video stalls from here
+    back_at = first_due + lag_ms / 1000  # the video track runs again, late until caught up
+    events = []  # (wall time, order, track, tick)
+    for n in range(1, 60):
+        events.append((epoch + n * AUDIO_PTIME_S, 1, "audio", epoch + n * AUDIO_PTIME_S))
+    for k in range(1, 30):
+        tick = epoch + k * 0.04
+        picked = tick - ENCODE_LEAD_S  # when the video track picks the tick's frame
+        stalled = arrive_at <= picked < back_at
+        events.append((back_at if stalled else picked, 0, "video", tick))
+    events.append((arrive_at, -1, "gateway", arrive_at))
+    pictures: dict[int, int] = {}  # ms after the epoch -> frame first shown there
+    sounds: dict[int, int] = {}  # ms after the epoch -> frame whose sound played there
+    last_shown = None
+    for wall, _, track, tick in sorted(events):
+        clock.now = wall
+        at = round((tick - epoch) * 1000)
+        if track == "gateway":
+            for index in range(10):
+                playout.push_frame(_tagged_frame(index))
+        elif track == "video":
+            image = playout.next_video(tick)
+            shown = None if image is None else int(image.data[0, 0]) - 20
+            if shown is not None and shown != last_shown:
+                pictures[at] = shown
+            last_shown = shown
+        elif (pcm := playout.next_audio(tick)) is not None:
+            sounds[at] = int(np.frombuffer(pcm, dtype="<i2")[0]) - 1
+    assert sorted(pictures.values()) == list(range(10))
+    for at, frame in pictures.items():
+        assert sounds.get(at) == frame, (at, frame, sounds)
+        assert sounds.get(at + 20) == frame, (at, frame, sounds)
+    assert playout.stats.stale_audio_dropped == 0
