@@ -154,6 +154,11 @@ class Student(ABC):
     async def close(self) -> None:
         """Ends the conversation and releases the transport."""
 
+    def tutor_speaking(self) -> bool:
+        """Whether the tutor is still heard after its answer ended at the gateway (a transport
+        with its own playout says so; gRPC media come paced, and end with the turn)."""
+        return False
+
     async def run(self) -> None:
         """Connects, converses until the deadline, lets the last turn finish, closes."""
         try:
@@ -204,6 +209,10 @@ class Student(ABC):
                 interrupted = sample
                 continue  # the next question interrupts this answer
             await self._wait_finished(sample)
+            # A student asks again once the tutor has stopped talking, not when the answer was
+            # all sent: a busy edge may still play seconds of it, and a question asked over it
+            # queues its answer behind that tail.
+            await until(lambda: not self.tutor_speaking(), config.turn_timeout_s)
             await asyncio.sleep(config.think_time_s * self.rng.uniform(0.5, 1.5))
         # Questions in flight finish (interrupted ones end when their interruption is heard).
         for sample in self.recorder.samples:

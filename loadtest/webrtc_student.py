@@ -92,6 +92,10 @@ class WebRtcStudent(Student):
         await until(lambda: microphone.speech_end is not None, len(pcm) / 2 / SAMPLE_RATE + 10)
         return start, microphone.speech_end or time.monotonic()
 
+    def tutor_speaking(self) -> bool:
+        """The edge still plays an answer (its ``playback`` says ``speaking``)."""
+        return self._speaking_since is not None
+
     async def _watch(self) -> None:
         while True:
             self._scan()
