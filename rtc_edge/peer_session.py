@@ -295,7 +295,16 @@ class PeerSession:
                 # Its queued media go now; its media still on the wire are refused by id.
                 dropped = self.playout.drop_turn(event.turn_id)
                 logger.debug("peer %s interrupted: %d queued frames dropped", self.peer_id, dropped)
-            elif event.kind != "started":  # completed or failed: its media are all sent
+            elif event.kind == "started":
+                # What still plays of an earlier answer stops: the student talked over it.
+                dropped = self.playout.drop_other_turns(event.turn_id)
+                if dropped:
+                    logger.debug(
+                        "peer %s: %d queued frames of an ended answer dropped",
+                        self.peer_id,
+                        dropped,
+                    )
+            else:  # completed or failed: its media are all sent
                 self.playout.end_of_turn(event.turn_id)
         if isinstance(event, SpeechEvent) and event.name in ("started", "ended"):
             # A turn may start soon: say where the idle loop is, so its first frame follows.

@@ -183,6 +183,16 @@ class MediaPlayout:
         self._after_drop(dropped)
         return dropped
 
+    def drop_other_turns(self, turn_id: str) -> int:
+        """Drops the queued media of every turn but ``turn_id``; returns how many.
+
+        A new turn starts while the end of an earlier answer, all sent, still plays here (a
+        busy host plays seconds behind): the student spoke or typed over it, and it stops as a
+        barge-in stops a turn still being sent, rather than delaying the new answer.
+        """
+        others = {q.turn_id for q in (*self._video, *self._audio) if q.turn_id != turn_id}
+        return sum(self.drop_turn(other) for other in others if other)
+
     def drop_queued(self) -> int:
         """Drops every queued frame now (the student interrupted); returns how many."""
         dropped = len(self._video) + len(self._audio)

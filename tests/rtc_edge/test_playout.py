@@ -427,3 +427,32 @@ def test_a_turn_starts_on_a_tick_whose_sound_is_not_sent_yet_when_the_video_lags
         assert sounds.get(at) == frame, (at, frame, sounds)
         assert sounds.get(at + 20) == frame, (at, frame, sounds)
     assert playout.stats.stale_audio_dropped == 0
+
+
+def test_a_new_turn_stops_what_still_plays_of_an_ended_one() -> None:
+    # The first answer was all sent (its turn ended at the gateway) but plays here for seconds
+    # more; the student asks again over it: the rest of it goes, and the new answer starts on
+    # its own, its sound waiting for its first picture.
+    clock = FakeClock()
+    playout = MediaPlayout(fps=25, clock=clock)
+    playout.next_video(clock.now)
+    for i in range(50):
+        playout.push_frame(media_frame(i, luma=100, turn_id="first"))
+    playout.end_of_turn("first")
+    _play(playout, clock, 0.4)
+    assert playout.drop_other_turns("second") == playout.stats.dropped_on_interrupt > 0
+    assert playout.queued_video == playout.queued_audio == 0
+    for i in range(5):
+        playout.push_frame(media_frame(i, luma=150, turn_id="second", pts_offset_us=4_000_000))
+    playout.push_frame(media_frame(50, luma=100, turn_id="first"))  # late: refused
+    shown = _play(playout, clock, 0.4)
+    assert 150 in shown and 100 not in shown
+
+
+def test_a_new_turn_keeps_its_own_media() -> None:
+    clock = FakeClock()
+    playout = MediaPlayout(fps=25, clock=clock)
+    for i in range(3):
+        playout.push_frame(media_frame(i, turn_id="second"))
+    assert playout.drop_other_turns("second") == 0
+    assert playout.queued_video == 3
