@@ -129,7 +129,7 @@ class MediaPlayout:
         # Turns with video whose first frame has not been shown yet: their sound waits.
         self._unshown_turns: set[str] = set()
         self._video_pulled = False  # a video track plays this playout (else nothing gates sound)
-        self._sound_tick: float | None = None  # the audio track's latest tick: its sound is sent
+        self._sound_tick = -math.inf  # the audio track's latest tick: its sound is sent
         self.epoch: float | None = None  # when the tracks' first tick was
         self.closed = False
 
@@ -381,12 +381,11 @@ class MediaPlayout:
             self._last_due += by_s
 
     def _sound_sent_at(self, tick: float) -> bool:
-        return self._sound_tick is not None and tick <= self._sound_tick + 1e-6
+        return tick <= self._sound_tick + 1e-6
 
     def next_audio(self, now: float) -> bytes | None:
         """20 ms of the turn's audio to play at ``now``; None for silence."""
-        if self._sound_tick is None or now > self._sound_tick:
-            self._sound_tick = now
+        self._sound_tick = max(self._sound_tick, now)
         if self._audio and self._audio[0].turn_id in self._unshown_turns:
             return None  # the turn's picture has not started yet
         while self._audio and self._audio[0].due < now - STALE_AUDIO_S:
