@@ -4,9 +4,11 @@ Every question is decoded by each of a tutor's decoders alone (``engines.pockets
 tutor's broad model, its question model, and the general model of the off-topic second
 opinion, all from the same channel estimate. Printed per split part (on/off topic, clean/20 dB
 white noise): each decoder's WER, the WER of the best choice among them (what a perfect choice
-of final could reach), the question words missing from the tutor's and the question model's
-vocabularies, and each decoder's CPU RTF. ``--dump`` writes every transcript with its
-confidence, acoustic score and language-model scores, for trying choice rules offline.
+of final could reach), of the best of all their NBEST most likely transcripts (what choosing
+among more of each decoder's candidates could reach, at best), the question words missing
+from the tutor's and the question model's vocabularies, and each decoder's CPU RTF.
+``--dump`` writes every transcript with its confidence, acoustic score and language-model
+scores (and each decoder's NBEST), for trying choice rules offline.
 Develop against ``dev`` only; ``held_out`` is for reporting.
 
 Run: ``python -m benchmarks.asr_accuracy_errors --split dev [--dump file.json]``.
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import itertools
 import json
 import time
 from collections import Counter
@@ -29,6 +32,8 @@ from asr_svc.language_model.sentence_choice import SentenceMixture, sentence_log
 from tests.support import spoken_questions
 
 DECODERS = ("tutor", "questions", "general")
+#: Each decoder's most likely transcripts kept per utterance (distinct texts, from its lattice).
+NBEST = 20
 
 
 def _decode(decoder: Any, pcm: bytes, cmn: str | None, calibration: Any = None) -> dict[str, Any]:
@@ -40,8 +45,11 @@ def _decode(decoder: Any, pcm: bytes, cmn: str | None, calibration: Any = None) 
     decoder.end_utt()
     cpu = time.thread_time() - cpu
     transcript, candidate = pocketsphinx._transcript(decoder, calibration)
+    hypotheses = itertools.islice(decoder.nbest(), 5 * NBEST)  # many differ in fillers only
+    nbest = list(dict.fromkeys(pocketsphinx._clean_text(h.hypstr) for h in hypotheses))
     return {
         "text": transcript.text,
+        "nbest": nbest[:NBEST],
         "confidence": transcript.confidence,
         "acoustic": candidate.acoustic if candidate is not None else None,
         "cpu_s": cpu,
@@ -106,7 +114,10 @@ def analyze(split: str) -> list[dict[str, Any]]:
 
 def summary(rows: list[dict[str, Any]]) -> None:
     """Prints each decoder's WER and CPU RTF, the best choice's WER, and missing words."""
-    print(f"{'part':<10} {'tutor':>6} {'quest.':>6} {'general':>7} {'best':>6}   CPU RTF t/q/g")
+    print(
+        f"{'part':<10} {'tutor':>6} {'quest.':>6} {'general':>7} {'best':>6} "
+        f"{'n-best':>6}   CPU RTF t/q/g"
+    )
     for noise in ("clean", "white"):
         for on_topic in (True, False):
             part = [r for r in rows if r["noise"] == noise and r["on_topic"] == on_topic]
@@ -117,20 +128,25 @@ def summary(rows: list[dict[str, Any]]) -> None:
                 for d in DECODERS
             ]
             best = spoken_questions.word_error_rate([_best(r) for r in part])
+            best_n = spoken_questions.word_error_rate([_best(r, nbest=True) for r in part])
             audio = sum(r["seconds"] for r in part)
             rtf = "/".join(f"{sum(r[d]['cpu_s'] for r in part) / audio:.3f}" for d in DECODERS)
             label = f"{noise} {'on' if on_topic else 'off'}"
             print(
-                f"{label:<10} {wers[0]:>6.3f} {wers[1]:>6.3f} {wers[2]:>7.3f} {best:>6.3f}   {rtf}"
+                f"{label:<10} {wers[0]:>6.3f} {wers[1]:>6.3f} {wers[2]:>7.3f} {best:>6.3f} "
+                f"{best_n:>6.3f}   {rtf}"
             )
     asked = [r for r in rows if r["on_topic"] and r["noise"] == "clean"]
     print("on-topic words missing from the tutor's model:", dict(_missing(asked, "tutor")))
     print("... from the question model:", dict(_missing(asked, "questions")))
 
 
-def _best(row: dict[str, Any]) -> tuple[str, str]:
-    """(What was said, the decoders' transcript with the fewest errors)."""
+def _best(row: dict[str, Any], *, nbest: bool = False) -> tuple[str, str]:
+    """(What was said, the decoders' transcript with the fewest errors); ``nbest``: among all
+    their NBEST most likely transcripts."""
     heard = [str(row[decoder]["text"]) for decoder in DECODERS]
+    if nbest:
+        heard += [text for decoder in DECODERS for text in row[decoder]["nbest"]]
     return row["said"], min(heard, key=lambda text: spoken_questions.word_errors(row["said"], text))
 
 
