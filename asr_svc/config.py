@@ -121,6 +121,14 @@ class AsrSettings(ServiceSettings):
     # finals; held-out on-topic WER 0.336/0.383 -> 0.297/0.328 at RTF <= 0.1). Costs the final
     # ~80 ms at p50 (p90 ~250 ms) on those utterances.
     question_opinion: bool = True
+    # pocketsphinx: a tutor's finals are chosen by a small Whisper model (tiny.en) among the
+    # tutor's and question model's most likely transcripts and its own (issue 15;
+    # engines.whisper_rescoring): held-out on-topic WER 0.266/0.367 -> ~0.20/0.26 clean/noisy,
+    # off-topic far better. "auto": the model the asr extra installs, if installed; a
+    # directory: that CTranslate2 Whisper model (English-only); "off": pocketsphinx alone.
+    # With it, the question model streams (question_model) and the general model's and the
+    # question model's second opinions are not needed.
+    rescore_model: str = "auto"
 
     @property
     def endpointing(self) -> EndpointingOptions:

@@ -24,18 +24,25 @@ is magma" -> "what is lot lot"). By default it decodes a tutor's doubtful finals
 the material again after they end, and its transcript joins that choice (the question
 model's second opinion; ``QUESTION_OPINION_BELOW``); with ``ASR_QUESTION_MODEL`` it decodes
 every utterance as it arrives instead (~45% more CPU, no delay at the final).
+
+With Whisper's rescoring (``whisper_rescoring``; on when its model is installed, as the asr
+extra does), a tutor's streams decode with both models as audio arrives, and Whisper chooses
+each final among their five likeliest transcripts and its own transcript of the utterance,
+weighed with the sentence mixture; the second opinions above are then not needed. Streams
+without a tutor's documents keep pocketsphinx's own final.
 """
 
 from __future__ import annotations
 
 import functools
+import itertools
 import logging
 import subprocess
 import tempfile
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +50,7 @@ import numpy as np
 
 from asr_svc.confidence import INTERCEPT, SLOPE, transcript_confidence, word_confidence
 from asr_svc.config import AsrSettings
+from asr_svc.engines import whisper_rescoring
 from asr_svc.engines.base import (
     SAMPLE_RATE,
     AsrEngine,
@@ -166,6 +174,8 @@ class PocketsphinxEngine(AsrEngine):
         #: model's, and the question model's.
         self.second_opinions = 0
         self.question_opinions = 0
+        #: How many finals Whisper chose (``whisper_rescoring``).
+        self.rescored = 0
         # The question model's second opinion on doubtful finals (see QUESTION_OPINION_BELOW),
         # when its decoder is not streamed anyway.
         self._question_opinion = settings.question_opinion and not settings.question_model
@@ -177,6 +187,8 @@ class PocketsphinxEngine(AsrEngine):
         self._models: OrderedDict[tuple[str, tuple[str, ...]], _TutorModels] = OrderedDict()
         self._model_dir: Path | None = None
         self._decoder_class: Any = None
+        #: Whisper, choosing tutors' finals (``whisper_rescoring``); None: pocketsphinx alone.
+        self.rescorer: whisper_rescoring.WhisperRescorer | None = None
 
     @property
     def capabilities(self) -> EngineCapabilities:
@@ -215,10 +227,36 @@ class PocketsphinxEngine(AsrEngine):
         if self._cmn is None and (estimate := _synthetic_speech_channel(decoder)) is not None:
             self._cmn = estimate
         self._release(_GENERAL, decoder)
-        if self._settings.off_topic_fallback:
+        self.rescorer = self._load_rescorer()
+        # With the rescorer, tutors' streams need neither second opinion: Whisper's own
+        # transcript hears everyday English, and the question model streams.
+        if self._settings.off_topic_fallback and self.rescorer is None:
             # Built now as well: the first doubtful final should not wait ~0.5 s for it.
             self._fallbacks.append(self._new_fallback_decoder())
         logger.info("pocketsphinx ready (%d dictionary words)", len(self._dictionary))
+
+    def _load_rescorer(self) -> whisper_rescoring.WhisperRescorer | None:
+        setting = self._settings.rescore_model.strip()
+        if setting.lower() in ("off", "none", "false", ""):
+            return None
+        if setting.lower() == "auto":
+            model_dir = whisper_rescoring.bundled_model_dir()
+            if model_dir is None:
+                logger.warning(
+                    "no Whisper model for rescoring tutors' transcripts (install the asr "
+                    "extra, or set ASR_RESCORE_MODEL): pocketsphinx alone chooses them"
+                )
+                return None
+        else:
+            model_dir = Path(setting).expanduser()
+            if not model_dir.is_dir():
+                raise StartupError(
+                    f"ASR_RESCORE_MODEL={setting!r} is not a directory: name a CTranslate2 "
+                    "Whisper model directory, 'auto' or 'off'"
+                )
+        rescorer = whisper_rescoring.WhisperRescorer(model_dir, self._settings.worker_threads)
+        logger.info("tutors' transcripts rescored by Whisper from %s", model_dir)
+        return rescorer
 
     def open_stream(self, spec: StreamSpec) -> EngineStream:
         if not supported(spec.language, self.capabilities.languages):
@@ -233,17 +271,20 @@ class PocketsphinxEngine(AsrEngine):
         # Only tutors' models (documents, the general model mixed in) get the second opinion:
         # a caller's phrase hints alone say what it expects to hear.
         documents = spec.knowledge.documents if spec.knowledge is not None else ()
-        fallback = self._settings.off_topic_fallback and bool(documents) and model is not None
+        rescore = self.rescorer is not None and bool(documents) and model is not None
+        fallback = (
+            self._settings.off_topic_fallback and bool(documents) and model is not None
+        ) and not rescore
         questions = None
         opinion = None
         if models.questions is not None and model is not None:
-            if self._settings.question_model:
+            if self._settings.question_model or rescore:
                 question_key = models.questions.key
                 question_decoder = self._take(question_key) or self._new_decoder(
                     models.questions, QUESTION_SEARCH
                 )
                 questions = (question_key, question_decoder)
-            elif self._question_opinion and documents:
+            elif self._question_opinion and documents and not rescore:
                 opinion = models.questions
         return PocketsphinxStream(
             self,
@@ -253,6 +294,7 @@ class PocketsphinxEngine(AsrEngine):
             fallback=fallback,
             questions=questions,
             question_opinion=opinion,
+            rescore=rescore,
         )
 
     def tutor_model(self, spec: StreamSpec) -> ArpaModel | None:
@@ -294,7 +336,8 @@ class PocketsphinxEngine(AsrEngine):
         if (
             documents
             and model is not None
-            and (self._settings.question_model or self._question_opinion)
+            # The rescorer weighs the question model's transcripts too.
+            and (self._settings.question_model or self._question_opinion or self.rescorer)
         ):
             questions = build_arpa_model(question_lines(text, known), self._pronouncer)
         models = _TutorModels(model, questions)
@@ -482,6 +525,7 @@ class PocketsphinxStream(EngineStream):
         fallback: bool = False,
         questions: tuple[str, Any] | None = None,
         question_opinion: ArpaModel | None = None,
+        rescore: bool = False,
     ) -> None:
         self._engine = engine
         self._key = key
@@ -492,6 +536,8 @@ class PocketsphinxStream(EngineStream):
         self._in_utterance = False
         # A tutor's stream keeps each utterance's audio for second opinions on its final.
         self._fallback = fallback
+        # Whisper chooses the final among the decoders' likeliest transcripts and its own.
+        self._rescore = rescore
         self._utterance_cmn: str | None = None
         # Until some decoder has heard speech, the cepstral mean is the model's default, which
         # is far off for many channels: the first utterance is decoded twice, the second time
@@ -521,7 +567,7 @@ class PocketsphinxStream(EngineStream):
         data = samples.astype("<i2", copy=False).tobytes()
         if not data:
             return  # process_raw fails on an empty buffer
-        if self._cold or self._fallback or self._question_opinion is not None:
+        if self._cold or self._fallback or self._rescore or self._question_opinion is not None:
             self._audio.append(data)
         for decoder in self._decoders():
             decoder.process_raw(data, False, False)
@@ -549,6 +595,8 @@ class PocketsphinxStream(EngineStream):
         audio, self._audio = b"".join(self._audio), []
         if candidate is None or not transcript.words:
             return transcript
+        if self._rescore:
+            return self._rescored(transcript, audio)
         finals = [(transcript, candidate)]
         question_decoder = self._questions[1] if self._questions is not None else None
         margin = SentenceMixture(
@@ -615,6 +663,50 @@ class PocketsphinxStream(EngineStream):
             if opinion is not None and question_decoder is not None:
                 self._engine.release_question_decoder(opinion, question_decoder)
 
+    def _rescored(self, transcript: Transcript, audio: bytes) -> Transcript:
+        """The final Whisper and the tutor's sentence mixture prefer among the tutor's and the
+        question model's likeliest transcripts and Whisper's own (``whisper_rescoring``)."""
+        rescorer = self._engine.rescorer
+        assert rescorer is not None
+        self._engine.rescored += 1
+        finals = {transcript.text: transcript}
+        candidates = _nbest(self._decoder, whisper_rescoring.CANDIDATES_PER_DECODER)
+        question_model = None
+        if self._questions is not None:
+            question_decoder = self._questions[1]
+            heard, _ = _transcript(question_decoder)
+            finals.setdefault(heard.text, heard)
+            candidates += _nbest(question_decoder, whisper_rescoring.CANDIDATES_PER_DECODER)
+            question_model = functools.partial(_log10_prob, question_decoder)
+        utterance = rescorer.hear(audio)
+        candidates.append(utterance.own_transcript())
+        mixture = SentenceMixture(
+            self._tutor_log10_prob, self._engine.general_log10_prob(), question_model=question_model
+        )
+        scored = utterance.score(list(dict.fromkeys(words for words in candidates if words)))
+        best = max(
+            scored,
+            key=lambda s: (
+                s.log_prob + whisper_rescoring.LANGUAGE_WEIGHT * mixture.log_prob(s.words)
+            ),
+        )
+        # Whisper's word probabilities are the confidences of every rescored final (one
+        # calibration: WORD_CONFIDENCE); a decoder's own final keeps the decoder's word times.
+        decoded = finals.get(" ".join(best.words))
+        timed = best.timed
+        if decoded is not None and len(decoded.words) == len(best.timed):
+            timed = tuple(
+                replace(word, confidence=scored.confidence)
+                for word, scored in zip(decoded.words, best.timed, strict=True)
+            )
+        slope, intercept = whisper_rescoring.WORD_CONFIDENCE
+        words = tuple(
+            replace(word, confidence=word_confidence(word.confidence, slope, intercept))
+            for word in timed
+        )
+        confidence = transcript_confidence([word.confidence for word in words])
+        return Transcript(text=" ".join(best.words), confidence=confidence, words=words)
+
     def _tutor_log10_prob(self, word: str, history: Sequence[str]) -> float:
         # The decoder's own copy of the tutor's model (no weights applied to its scores).
         return _log10_prob(self._decoder, word, history)
@@ -642,6 +734,14 @@ def _log10_prob(decoder: Any, word: str, history: Sequence[str]) -> float:
     """log10 P(word | history) under a decoder's language model."""
     score = decoder.get_lm().prob([word, *reversed(history)])
     return float(decoder.logmath.log_to_log10(score))
+
+
+def _nbest(decoder: Any, count: int) -> list[tuple[str, ...]]:
+    """A decoder's ``count`` likeliest distinct transcripts of its last utterance."""
+    # None when the search found no path (a noise-only utterance); many differ in fillers only.
+    hypotheses = itertools.islice(decoder.nbest() or (), 5 * count)
+    texts = dict.fromkeys(_clean_text(hypothesis.hypstr) for hypothesis in hypotheses)
+    return [tuple(text.split()) for text in itertools.islice(texts, count)]
 
 
 def _synthetic_speech_channel(decoder: Any) -> str | None:

@@ -50,6 +50,16 @@ def pocketsphinx_engine(
     return engine
 
 
+@pytest.fixture
+def pocketsphinx_alone(
+    pocketsphinx_engine: PocketsphinxEngine, monkeypatch: pytest.MonkeyPatch
+) -> PocketsphinxEngine:
+    """The shared engine without Whisper's rescoring of tutors' finals: pocketsphinx's own
+    second opinions and choice (``ASR_RESCORE_MODEL=off``)."""
+    monkeypatch.setattr(pocketsphinx_engine, "rescorer", None)
+    return pocketsphinx_engine
+
+
 @pytest.fixture(scope="session")
 def random_whisper_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny random-weight Whisper model directory, built offline for the session."""

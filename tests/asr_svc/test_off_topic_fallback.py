@@ -95,19 +95,19 @@ def test_an_acoustic_score_that_underflowed_compares_nothing():
 @pytest.mark.integration
 @pytest.mark.slow
 def test_off_topic_questions_are_heard_with_the_general_models_help(
-    pocketsphinx_engine, monkeypatch
+    pocketsphinx_alone, monkeypatch
 ):
     docs = spoken_questions.documents("dev")
     names = list(docs)
     off_topic = [q for q in spoken_questions.questions("dev") if not q.on_topic]
-    settings = pocketsphinx_engine._settings
+    settings = pocketsphinx_alone._settings
     heard: dict[bool, list[tuple[str, str]]] = {True: [], False: []}
-    warm = pocketsphinx_engine.channel_estimate
+    warm = pocketsphinx_alone.channel_estimate
     for fallback in (False, True):
         # Both passes start from the same channel estimate and fresh decoders.
-        pocketsphinx_engine.reset_adaptation(warm)
+        pocketsphinx_alone.reset_adaptation(warm)
         monkeypatch.setattr(
-            pocketsphinx_engine,
+            pocketsphinx_alone,
             "_settings",
             settings.model_copy(update={"off_topic_fallback": fallback}),
         )
@@ -118,7 +118,7 @@ def test_off_topic_questions_are_heard_with_the_general_models_help(
                 spoken_questions.clean_pcm(question),
                 spoken_questions.noisy_pcm(question, 20.0, "white"),
             ):
-                transcript = decode_utterance(pocketsphinx_engine, spec, pcm)
+                transcript = decode_utterance(pocketsphinx_alone, spec, pcm)
                 heard[fallback].append((question.text, transcript.text))
     with_help = spoken_questions.word_error_rate(heard[True])
     without = spoken_questions.word_error_rate(heard[False])
@@ -134,14 +134,14 @@ def test_off_topic_questions_are_heard_with_the_general_models_help(
 
 @pytest.mark.integration
 def test_the_second_opinion_hears_everyday_english_better_than_a_tutors_model(
-    pocketsphinx_engine, monkeypatch
+    pocketsphinx_alone, monkeypatch
 ):
     docs = spoken_questions.documents("dev")
     names = list(docs)
     monkeypatch.setattr(
-        pocketsphinx_engine,
+        pocketsphinx_alone,
         "_settings",
-        pocketsphinx_engine._settings.model_copy(update={"off_topic_fallback": False}),
+        pocketsphinx_alone._settings.model_copy(update={"off_topic_fallback": False}),
     )
     tutor: list[tuple[str, str]] = []
     second: list[tuple[str, str]] = []
@@ -151,9 +151,9 @@ def test_the_second_opinion_hears_everyday_english_better_than_a_tutors_model(
         pcm = spoken_questions.clean_pcm(question)
         document = names[question.index % len(names)]
         spec = StreamSpec(knowledge=KnowledgeText(document, document, (docs[document],)))
-        cmn = pocketsphinx_engine.channel_estimate
-        tutor.append((question.text, decode_utterance(pocketsphinx_engine, spec, pcm).text))
-        transcript, candidate = pocketsphinx_engine.second_opinion(pcm, cmn)
+        cmn = pocketsphinx_alone.channel_estimate
+        tutor.append((question.text, decode_utterance(pocketsphinx_alone, spec, pcm).text))
+        transcript, candidate = pocketsphinx_alone.second_opinion(pcm, cmn)
         assert candidate is not None and candidate.words == tuple(transcript.text.split())
         assert all(0 < word.confidence < 1 for word in transcript.words)
         second.append((question.text, transcript.text))

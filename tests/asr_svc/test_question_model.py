@@ -122,20 +122,20 @@ def test_only_a_tutor_with_documents_gets_a_question_model(pocketsphinx_engine, 
 @pytest.mark.integration
 @pytest.mark.slow
 def test_the_question_model_hears_questions_about_the_material_better(
-    pocketsphinx_engine, monkeypatch
+    pocketsphinx_alone, monkeypatch
 ):
     docs = spoken_questions.documents("dev")
-    settings = pocketsphinx_engine._settings
-    warm = pocketsphinx_engine.channel_estimate
+    settings = pocketsphinx_alone._settings
+    warm = pocketsphinx_alone.channel_estimate
     heard: dict[bool, list[tuple[str, str]]] = {True: [], False: []}
     on_topic = [q for q in spoken_questions.questions("dev") if q.on_topic]
     # Streamed or not at all: not as a second opinion on doubtful finals (tested below).
-    monkeypatch.setattr(pocketsphinx_engine, "_question_opinion", False)
+    monkeypatch.setattr(pocketsphinx_alone, "_question_opinion", False)
     for enabled in (False, True):
         # Both passes start from the same channel estimate and fresh models and decoders.
-        pocketsphinx_engine.reset_adaptation(warm)
+        pocketsphinx_alone.reset_adaptation(warm)
         monkeypatch.setattr(
-            pocketsphinx_engine,
+            pocketsphinx_alone,
             "_settings",
             settings.model_copy(update={"question_model": enabled}),
         )
@@ -144,7 +144,7 @@ def test_the_question_model_hears_questions_about_the_material_better(
             spec = StreamSpec(knowledge=_knowledge(f"{doc}-{enabled}", docs[doc]))
             pcm = spoken_questions.noisy_pcm(question, 20.0, "white")
             heard[enabled].append(
-                (question.text, decode_utterance(pocketsphinx_engine, spec, pcm).text)
+                (question.text, decode_utterance(pocketsphinx_alone, spec, pcm).text)
             )
     with_questions = spoken_questions.word_error_rate(heard[True])
     without = spoken_questions.word_error_rate(heard[False])
@@ -156,19 +156,17 @@ def test_the_question_model_hears_questions_about_the_material_better(
 
 @pytest.mark.integration
 @pytest.mark.slow
-def test_doubtful_questions_get_the_question_models_second_opinion(
-    pocketsphinx_engine, monkeypatch
-):
+def test_doubtful_questions_get_the_question_models_second_opinion(pocketsphinx_alone, monkeypatch):
     docs = spoken_questions.documents("dev")
-    warm = pocketsphinx_engine.channel_estimate
+    warm = pocketsphinx_alone.channel_estimate
     heard: dict[bool, list[tuple[str, str]]] = {True: [], False: []}
     on_topic = [q for q in spoken_questions.questions("dev") if q.on_topic]
     opinions = 0
     for enabled in (False, True):
         # Both passes start from the same channel estimate and fresh models and decoders.
-        pocketsphinx_engine.reset_adaptation(warm)
-        monkeypatch.setattr(pocketsphinx_engine, "_question_opinion", enabled)
-        before = pocketsphinx_engine.question_opinions
+        pocketsphinx_alone.reset_adaptation(warm)
+        monkeypatch.setattr(pocketsphinx_alone, "_question_opinion", enabled)
+        before = pocketsphinx_alone.question_opinions
         for question in on_topic:
             doc = question.document
             spec = StreamSpec(knowledge=_knowledge(f"{doc}-opinion-{enabled}", docs[doc]))
@@ -177,9 +175,9 @@ def test_doubtful_questions_get_the_question_models_second_opinion(
                 spoken_questions.noisy_pcm(question, 20.0, "white"),
             ):
                 heard[enabled].append(
-                    (question.text, decode_utterance(pocketsphinx_engine, spec, pcm).text)
+                    (question.text, decode_utterance(pocketsphinx_alone, spec, pcm).text)
                 )
-        opinions = pocketsphinx_engine.question_opinions - before
+        opinions = pocketsphinx_alone.question_opinions - before
     with_opinion = spoken_questions.word_error_rate(heard[True])
     without = spoken_questions.word_error_rate(heard[False])
     # Measured 0.378 -> 0.284 (the on-topic questions, clean and with white noise at 20 dB,

