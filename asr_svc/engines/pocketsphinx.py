@@ -678,12 +678,15 @@ class PocketsphinxStream(EngineStream):
             finals.setdefault(heard.text, heard)
             candidates += _nbest(question_decoder, whisper_rescoring.CANDIDATES_PER_DECODER)
             question_model = functools.partial(_log10_prob, question_decoder)
-        utterance = rescorer.hear(audio)
-        candidates.append(utterance.own_transcript())
+        utterance = rescorer.hear(audio)  # Whisper starts its own transcript
         mixture = SentenceMixture(
             self._tutor_log10_prob, self._engine.general_log10_prob(), question_model=question_model
         )
-        scored = utterance.score(list(dict.fromkeys(words for words in candidates if words)))
+        unique = list(dict.fromkeys(words for words in candidates if words))
+        scored = utterance.score(unique)
+        own = utterance.own_transcript()
+        if own and own not in unique:
+            scored += utterance.score([own])
         best = max(
             scored,
             key=lambda s: (

@@ -27,6 +27,7 @@ import logging
 import math
 import threading
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -93,22 +94,25 @@ class Scored:
 
 
 class Utterance:
-    """One utterance's audio, encoded once, for scoring candidates and for Whisper's own
-    transcript."""
+    """One utterance's audio: Whisper transcribes it in the background as soon as it is heard,
+    while the decoders' candidates are scored (two of the model's workers, so the final waits
+    for the longer of the two, not both)."""
 
     def __init__(self, rescorer: WhisperRescorer, audio: np.ndarray) -> None:
         self._rescorer = rescorer
         self._audio = audio
+        self._own = rescorer.background.submit(rescorer.transcribe, audio)
+        self._encoded: tuple[np.ndarray, int] | None = None
 
     def own_transcript(self) -> tuple[str, ...]:
         """Whisper's own transcript: lower-case words, as the decoders spell them."""
-        encoded, _ = self._rescorer.encode(self._audio, OWN_PAD_SECONDS)
-        return self._rescorer.generate(encoded, len(self._audio) / SAMPLE_RATE)
+        return self._own.result()
 
     def score(self, candidates: Sequence[Sequence[str]]) -> list[Scored]:
         """Each candidate's Whisper log probability and timed words (empty ones: -inf)."""
-        encoded, frames = self._rescorer.encode(self._audio, PAD_SECONDS)
-        return self._rescorer.score(encoded, frames, candidates)
+        if self._encoded is None:
+            self._encoded = self._rescorer.encode(self._audio, PAD_SECONDS)
+        return self._rescorer.score(*self._encoded, candidates)
 
 
 class WhisperRescorer:
@@ -147,7 +151,8 @@ class WhisperRescorer:
                 device="cpu",
                 compute_type="int8",
                 intra_threads=1,
-                inter_threads=max(1, workers),
+                # Each utterance runs two calls at once (its own transcript, the scoring).
+                inter_threads=2 * max(1, workers),
             )
         except (RuntimeError, ValueError) as exc:
             raise StartupError(f"cannot load the Whisper model in {model_dir}: {exc}") from exc
@@ -166,6 +171,8 @@ class WhisperRescorer:
         )
         self._start = [self._tokenizer.sot, self._tokenizer.no_timestamps]
         self._word_tokens: dict[str, list[int]] = {}
+        # Whisper's own transcripts, decoded beside the scoring of the decoders' candidates.
+        self.background = ThreadPoolExecutor(max(1, workers), thread_name_prefix="whisper")
         self._lock = threading.Lock()
         self.model_dir = model_dir
 
@@ -182,7 +189,10 @@ class WhisperRescorer:
         encoded = self._model.encode(self._storage.from_array(features), to_cpu=True)
         return np.array(encoded), frames // 2
 
-    def generate(self, encoded: np.ndarray, seconds: float) -> tuple[str, ...]:
+    def transcribe(self, audio: np.ndarray) -> tuple[str, ...]:
+        """Whisper's own transcript of ``audio`` (float32, 16 kHz)."""
+        encoded, _ = self.encode(audio, OWN_PAD_SECONDS)
+        seconds = len(audio) / SAMPLE_RATE
         result = self._model.generate(
             self._storage.from_array(encoded),
             [self._start],

@@ -97,8 +97,8 @@ def _knowledge(name: str, text: str) -> KnowledgeText:
 
 
 @pytest.mark.integration
-def test_only_a_tutor_with_documents_gets_a_question_model(pocketsphinx_engine, monkeypatch):
-    engine = pocketsphinx_engine
+def test_only_a_tutor_with_documents_gets_a_question_model(pocketsphinx_alone, monkeypatch):
+    engine = pocketsphinx_alone
     settings = engine._settings
     monkeypatch.setattr(engine, "_settings", settings.model_copy(update={"question_model": True}))
     spec = StreamSpec(knowledge=_knowledge("magma", _DOCUMENT))
@@ -117,6 +117,10 @@ def test_only_a_tutor_with_documents_gets_a_question_model(pocketsphinx_engine, 
     monkeypatch.setattr(engine, "_question_opinion", False)
     off = StreamSpec(knowledge=_knowledge("magma-off", _DOCUMENT))
     assert engine.question_model(off) is None and engine.tutor_model(off) is not None
+    # Whisper's rescoring weighs the question model's transcripts: with it, a tutor has one.
+    monkeypatch.setattr(engine, "rescorer", object())
+    rescored = StreamSpec(knowledge=_knowledge("magma-rescored", _DOCUMENT))
+    assert engine.question_model(rescored) is not None
 
 
 @pytest.mark.integration
