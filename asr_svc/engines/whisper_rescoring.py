@@ -48,13 +48,14 @@ logger = logging.getLogger(__name__)
 PAD_SECONDS = 1.0
 OWN_PAD_SECONDS = 8.0
 #: Weight of a candidate's log probability under the tutor's sentence mixture against its
-#: Whisper log probability. Dev split of the spoken set (tutor's and question model's five
-#: best transcripts each, and Whisper's own; clean / 20 dB white noise): on-topic WER
-#: 0.161/0.401 at 0.2, 0.158/0.240 at 2, 0.164/0.240 at 3; off-topic 0.203/0.275 at 1,
-#: 0.290/0.304 at 2, 0.348/0.304 at 3. 2 keeps noisy questions about the material.
+#: Whisper log probability. Dev split of the spoken set (benchmarks.asr_accuracy, clean /
+#: 20 dB white noise): on-topic WER 0.122/0.234 at 1.5, 0.131/0.222 at 2, 0.155/0.210 at 2.5;
+#: off-topic 0.130/0.275 at 1.5 and 2, 0.203/0.319 at 2.5.
 LANGUAGE_WEIGHT = 2.0
-#: Each decoder's most likely transcripts Whisper scores (distinct texts). Five: ~12 candidates
-#: an utterance; ten were no better on the dev split and cost twice the scoring.
+#: Each decoder's most likely transcripts Whisper scores (distinct texts): ~12 candidates an
+#: utterance. Dev split, on-topic WER clean / noisy: 0.143/0.237 with 3, 0.131/0.219 with 5,
+#: 0.128/0.201 with 10 (off-topic 0.261 noisy against 0.275), which cost ~15% more CPU and
+#: ~100 ms more at the final.
 CANDIDATES_PER_DECODER = 5
 _BEAM = 3
 _TOKENS_PER_SECOND = 50  # the encoder's output frames: 20 ms each
