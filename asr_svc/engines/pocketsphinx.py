@@ -595,7 +595,7 @@ class PocketsphinxStream(EngineStream):
         audio, self._audio = b"".join(self._audio), []
         if candidate is None or not transcript.words:
             return transcript
-        if self._rescore:
+        if self._rescore and whisper_rescoring.WhisperRescorer.fits(audio):
             return self._rescored(transcript, audio)
         finals = [(transcript, candidate)]
         question_decoder = self._questions[1] if self._questions is not None else None

@@ -47,6 +47,8 @@ logger = logging.getLogger(__name__)
 #: ~80 ms with 8 s, on one core.
 PAD_SECONDS = 1.0
 OWN_PAD_SECONDS = 8.0
+#: Whisper's encoder hears at most 30 s; longer utterances keep pocketsphinx's final.
+WINDOW_SECONDS = 30.0
 #: Weight of a candidate's log probability under the tutor's sentence mixture against its
 #: Whisper log probability. Dev split of the spoken set (benchmarks.asr_accuracy, clean /
 #: 20 dB white noise): on-topic WER 0.122/0.234 at 1.5, 0.131/0.222 at 2, 0.155/0.210 at 2.5;
@@ -177,8 +179,15 @@ class WhisperRescorer:
         self._lock = threading.Lock()
         self.model_dir = model_dir
 
+    @staticmethod
+    def fits(pcm: bytes) -> bool:
+        """Whether an utterance (16 kHz mono int16) and the scoring's silence fit the window."""
+        return len(pcm) / (2 * SAMPLE_RATE) + PAD_SECONDS <= WINDOW_SECONDS
+
     def hear(self, pcm: bytes) -> Utterance:
-        """An utterance (16 kHz mono int16), to score candidates and transcribe."""
+        """An utterance (16 kHz mono int16) that ``fits``, to score candidates and transcribe."""
+        if not self.fits(pcm):
+            raise ValueError(f"an utterance over {WINDOW_SECONDS - PAD_SECONDS} s")
         return Utterance(self, np.frombuffer(pcm, dtype="<i2").astype(np.float32) / 32768.0)
 
     def encode(self, audio: np.ndarray, pad_seconds: float) -> tuple[np.ndarray, int]:
@@ -192,8 +201,8 @@ class WhisperRescorer:
 
     def transcribe(self, audio: np.ndarray) -> tuple[str, ...]:
         """Whisper's own transcript of ``audio`` (float32, 16 kHz)."""
-        encoded, _ = self.encode(audio, OWN_PAD_SECONDS)
         seconds = len(audio) / SAMPLE_RATE
+        encoded, _ = self.encode(audio, min(OWN_PAD_SECONDS, WINDOW_SECONDS - seconds))
         result = self._model.generate(
             self._storage.from_array(encoded),
             [self._start],

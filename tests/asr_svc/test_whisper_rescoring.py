@@ -86,6 +86,20 @@ def test_scored_words_are_timed_within_the_utterance_and_empty_candidates_lose(r
 
 
 @pytest.mark.integration
+def test_utterances_longer_than_whispers_window_are_refused_and_the_longest_heard(rescorer):
+    rate = 2 * 16000
+    longest = int(rate * (whisper_rescoring.WINDOW_SECONDS - whisper_rescoring.PAD_SECONDS))
+    question = spoken_questions.questions("dev")[0]
+    pcm = (spoken_questions.clean_pcm(question) + bytes(longest))[: longest - longest % 2]
+    assert rescorer.fits(pcm) and not rescorer.fits(pcm + bytes(2))
+    with pytest.raises(ValueError, match="over 29"):
+        rescorer.hear(pcm + bytes(2))
+    utterance = rescorer.hear(pcm)  # its own transcript's silence is cut to fit the window
+    assert utterance.own_transcript()
+    assert utterance.score([question.text.split()])[0].log_prob > -math.inf
+
+
+@pytest.mark.integration
 def test_only_tutors_with_documents_are_rescored(pocketsphinx_engine):
     assert pocketsphinx_engine.rescorer is not None  # ASR_RESCORE_MODEL=auto, model installed
     question = next(q for q in spoken_questions.questions("dev") if q.on_topic)
