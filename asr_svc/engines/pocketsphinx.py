@@ -668,14 +668,18 @@ class PocketsphinxStream(EngineStream):
         question model's likeliest transcripts and Whisper's own (``whisper_rescoring``)."""
         rescorer = self._engine.rescorer
         assert rescorer is not None
-        self._engine.rescored += 1
+        with self._engine._lock:
+            self._engine.rescored += 1
         finals = {transcript.text: transcript}
-        candidates = _nbest(self._decoder, whisper_rescoring.CANDIDATES_PER_DECODER)
+        # Each decoder's own final first: an n-best list may lack it (no lattice).
+        candidates = [tuple(transcript.text.split())]
+        candidates += _nbest(self._decoder, whisper_rescoring.CANDIDATES_PER_DECODER)
         question_model = None
         if self._questions is not None:
             question_decoder = self._questions[1]
             heard, _ = _transcript(question_decoder)
             finals.setdefault(heard.text, heard)
+            candidates.append(tuple(heard.text.split()))
             candidates += _nbest(question_decoder, whisper_rescoring.CANDIDATES_PER_DECODER)
             question_model = functools.partial(_log10_prob, question_decoder)
         utterance = rescorer.hear(audio)  # Whisper starts its own transcript
