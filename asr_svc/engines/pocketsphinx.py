@@ -27,7 +27,7 @@ every utterance as it arrives instead (~45% more CPU, no delay at the final).
 
 With Whisper's rescoring (``whisper_rescoring``; on when its model is installed, as the asr
 extra does), a tutor's streams decode with both models as audio arrives, and Whisper chooses
-each final among their five likeliest transcripts and its own transcript of the utterance,
+each final among their finals, their five likeliest transcripts and its own transcript,
 weighed with the sentence mixture; the second opinions above are then not needed. Streams
 without a tutor's documents keep pocketsphinx's own final.
 """

@@ -51,13 +51,16 @@ OWN_PAD_SECONDS = 8.0
 WINDOW_SECONDS = 30.0
 #: Weight of a candidate's log probability under the tutor's sentence mixture against its
 #: Whisper log probability. Dev split of the spoken set (benchmarks.asr_accuracy, clean /
-#: 20 dB white noise): on-topic WER 0.122/0.234 at 1.5, 0.131/0.222 at 2, 0.155/0.210 at 2.5;
-#: off-topic 0.130/0.275 at 1.5 and 2, 0.203/0.319 at 2.5.
+#: 20 dB white noise; measured before the decoders' own finals joined their n-best lists
+#: among the candidates, which took 2 to 0.125/0.201): on-topic WER 0.122/0.234 at 1.5,
+#: 0.131/0.222 at 2, 0.155/0.210 at 2.5; off-topic 0.130/0.275 at 1.5 and 2, 0.203/0.319
+#: at 2.5.
 LANGUAGE_WEIGHT = 2.0
-#: Each decoder's most likely transcripts Whisper scores (distinct texts): ~12 candidates an
-#: utterance. Dev split, on-topic WER clean / noisy: 0.143/0.237 with 3, 0.131/0.219 with 5,
-#: 0.128/0.201 with 10 (off-topic 0.261 noisy against 0.275), which cost ~15% more CPU and
-#: ~100 ms more at the final.
+#: Each decoder's most likely transcripts Whisper scores (distinct texts, beside the
+#: decoder's own final): ~12 candidates an utterance. Dev split (before the finals joined),
+#: on-topic WER clean / noisy: 0.143/0.237 with 3, 0.131/0.219 with 5, 0.128/0.201 with 10
+#: (off-topic 0.261 noisy against 0.275), which cost ~15% more CPU and ~100 ms more at the
+#: final.
 CANDIDATES_PER_DECODER = 5
 _BEAM = 3
 _TOKENS_PER_SECOND = 50  # the encoder's output frames: 20 ms each
