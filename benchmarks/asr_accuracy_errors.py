@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import functools
-import itertools
 import json
 import time
 from collections import Counter
@@ -45,11 +44,10 @@ def _decode(decoder: Any, pcm: bytes, cmn: str | None, calibration: Any = None) 
     decoder.end_utt()
     cpu = time.thread_time() - cpu
     transcript, candidate = pocketsphinx._transcript(decoder, calibration)
-    hypotheses = itertools.islice(decoder.nbest(), 5 * NBEST)  # many differ in fillers only
-    nbest = list(dict.fromkeys(pocketsphinx._clean_text(h.hypstr) for h in hypotheses))
+    nbest = [" ".join(words) for words in pocketsphinx._nbest(decoder, NBEST)]
     return {
         "text": transcript.text,
-        "nbest": nbest[:NBEST],
+        "nbest": nbest,
         "confidence": transcript.confidence,
         "acoustic": candidate.acoustic if candidate is not None else None,
         "cpu_s": cpu,

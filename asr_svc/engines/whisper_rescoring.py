@@ -36,6 +36,8 @@ from typing import Any
 import numpy as np
 
 from asr_svc.engines.base import SAMPLE_RATE, RecognizedWord
+from asr_svc.engines.faster_whisper import REQUIRED_MODEL_FILES
+from asr_svc.language_model.words import phrase_words
 from svc_core.server import StartupError
 
 logger = logging.getLogger(__name__)
@@ -142,11 +144,7 @@ class WhisperRescorer:
                 "rescoring with Whisper needs faster-whisper: install the asr extra "
                 "(pip install 'virtual-tutor[asr]'), or set ASR_RESCORE_MODEL=off"
             ) from exc
-        missing = [
-            n
-            for n in ("model.bin", "config.json", "tokenizer.json")
-            if not (model_dir / n).is_file()
-        ]
+        missing = [name for name in REQUIRED_MODEL_FILES if not (model_dir / name).is_file()]
         if missing:
             raise StartupError(
                 f"ASR_RESCORE_MODEL directory {model_dir} lacks {', '.join(missing)}: it must "
@@ -214,7 +212,9 @@ class WhisperRescorer:
             max_length=6 + math.ceil(4 * seconds),
             no_repeat_ngram_size=3,
         )
-        return normalized_words(self._tokenizer.decode(result[0].sequences_ids[0]))
+        # Spelt as the decoders' dictionary spells words (numbers as words), so the tutor's
+        # models score it.
+        return tuple(phrase_words(self._tokenizer.decode(result[0].sequences_ids[0])))
 
     def score(
         self, encoded: np.ndarray, frames: int, candidates: Sequence[Sequence[str]]
@@ -273,12 +273,3 @@ def _scored(words: tuple[str, ...], tokens: list[list[int]], result: Any) -> Sco
         )
         start = end
     return Scored(words, float(np.sum(np.log(probs[:start]))), tuple(timed))
-
-
-def normalized_words(text: str) -> tuple[str, ...]:
-    """Whisper's text as the decoders spell words: lower case, no punctuation, hyphens as
-    spaces; digits stay digits (the tutor's models score them as unknown words)."""
-    kept = []
-    for char in text.lower().replace("-", " "):
-        kept.append(char if char.isalnum() or char in "' " else " ")
-    return tuple(word.strip("'") for word in "".join(kept).split() if word.strip("'"))

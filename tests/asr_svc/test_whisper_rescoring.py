@@ -13,7 +13,8 @@ from asr_svc.config import AsrSettings
 from asr_svc.engines import whisper_rescoring
 from asr_svc.engines.base import KnowledgeText, StreamSpec
 from asr_svc.engines.pocketsphinx import PocketsphinxEngine
-from asr_svc.engines.whisper_rescoring import WhisperRescorer, normalized_words
+from asr_svc.engines.whisper_rescoring import WhisperRescorer
+from asr_svc.language_model.words import phrase_words
 from svc_core.server import StartupError
 from tests.asr_svc.speech import decode_utterance
 from tests.support import spoken_questions
@@ -32,9 +33,15 @@ def _knowledge(name: str, text: str) -> KnowledgeText:
 
 @pytest.mark.unit
 def test_whisper_text_is_spelt_as_the_decoders_spell_words():
-    assert normalized_words("What's the Ring-of-Fire?") == ("what's", "the", "ring", "of", "fire")
-    assert normalized_words(" 'Hello,' she said. ") == ("hello", "she", "said")
-    assert normalized_words("...") == ()
+    assert tuple(phrase_words("What's the Ring-of-Fire?")) == (
+        "what's",
+        "the",
+        "ring",
+        "of",
+        "fire",
+    )
+    assert tuple(phrase_words(" 'Hello,' she said. ")) == ("hello", "she", "said")
+    assert tuple(phrase_words("...")) == ()
 
 
 @pytest.mark.integration
