@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import math
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,16 @@ logger = logging.getLogger(__name__)
 #: Files faster-whisper reads from a model directory (preprocessor_config.json is optional).
 REQUIRED_MODEL_FILES = ("model.bin", "config.json", "tokenizer.json")
 _HOTWORDS_MAX_CHARS = 800  # Whisper's prompt is at most 223 tokens; hints beyond are cut.
+
+
+def hotwords(
+    hints: Sequence[str], documents: Sequence[str], *, max_terms: int | None = None
+) -> str:
+    """Whisper's hotwords for a stream: the caller's phrase hints first (the client's own
+    words), then the key terms of its tutor's documents (issue 15), the first ``max_terms``
+    of them (None: all ``corpus.key_terms`` gives)."""
+    terms = key_terms(documents)[:max_terms] if documents else []
+    return " ".join(" ".join([*hints, *terms]).split())[:_HOTWORDS_MAX_CHARS]
 
 
 def resolve_model_dir(model: str) -> Path:
@@ -143,10 +154,9 @@ class FasterWhisperEngine(AsrEngine):
             raise RuntimeError("engine not loaded")
         if not supported(spec.language, self._languages):
             raise InvalidArgument(f"language {spec.language!r} is not supported by this model")
-        # The hints first (the client's own words), then the tutor's key terms (issue 15).
-        terms = key_terms(spec.knowledge.documents) if spec.knowledge is not None else []
-        hotwords = " ".join(" ".join([*spec.phrase_hints, *terms]).split())[:_HOTWORDS_MAX_CHARS]
-        return FasterWhisperStream(self, spec.language or None, hotwords or None)
+        documents = spec.knowledge.documents if spec.knowledge is not None else ()
+        words = hotwords(spec.phrase_hints, documents)
+        return FasterWhisperStream(self, spec.language or None, words or None)
 
     def transcribe(
         self, audio: np.ndarray, *, language: str | None, hotwords: str | None, final: bool

@@ -50,7 +50,7 @@ import numpy as np
 
 from asr_svc.confidence import INTERCEPT, SLOPE, transcript_confidence, word_confidence
 from asr_svc.config import AsrSettings
-from asr_svc.engines import whisper_rescoring
+from asr_svc.engines import faster_whisper, whisper_rescoring
 from asr_svc.engines.base import (
     SAMPLE_RATE,
     AsrEngine,
@@ -295,6 +295,7 @@ class PocketsphinxEngine(AsrEngine):
             questions=questions,
             question_opinion=opinion,
             rescore=rescore,
+            hotwords=models.hotwords,
         )
 
     def tutor_model(self, spec: StreamSpec) -> ArpaModel | None:
@@ -340,7 +341,12 @@ class PocketsphinxEngine(AsrEngine):
             and (self._settings.question_model or self._question_opinion or self.rescorer)
         ):
             questions = build_arpa_model(question_lines(text, known), self._pronouncer)
-        models = _TutorModels(model, questions)
+        hotwords = ""
+        if documents and self.rescorer is not None:
+            hotwords = faster_whisper.hotwords(
+                spec.phrase_hints, documents, max_terms=whisper_rescoring.PROMPT_TERMS
+            )
+        models = _TutorModels(model, questions, hotwords)
         with self._lock:
             self._models[cache_key] = models
             while len(self._models) > _MODELS_KEPT:
@@ -526,6 +532,7 @@ class PocketsphinxStream(EngineStream):
         questions: tuple[str, Any] | None = None,
         question_opinion: ArpaModel | None = None,
         rescore: bool = False,
+        hotwords: str = "",
     ) -> None:
         self._engine = engine
         self._key = key
@@ -538,6 +545,7 @@ class PocketsphinxStream(EngineStream):
         self._fallback = fallback
         # Whisper chooses the final among the decoders' likeliest transcripts and its own.
         self._rescore = rescore
+        self._hotwords = hotwords  # prompting Whisper's own transcript
         self._utterance_cmn: str | None = None
         # Until some decoder has heard speech, the cepstral mean is the model's default, which
         # is far off for many channels: the first utterance is decoded twice, the second time
@@ -682,7 +690,7 @@ class PocketsphinxStream(EngineStream):
             candidates.append(tuple(heard.text.split()))
             candidates += _nbest(question_decoder, whisper_rescoring.CANDIDATES_PER_DECODER)
             question_model = functools.partial(_log10_prob, question_decoder)
-        utterance = rescorer.hear(audio)  # Whisper starts its own transcript
+        utterance = rescorer.hear(audio, self._hotwords)  # Whisper starts its own transcript
         mixture = SentenceMixture(
             self._tutor_log10_prob, self._engine.general_log10_prob(), question_model=question_model
         )
@@ -731,10 +739,12 @@ class PocketsphinxStream(EngineStream):
 
 @dataclass(frozen=True)
 class _TutorModels:
-    """A tutor's language model and its question model (None: none)."""
+    """A tutor's language model, its question model (None: none), and the hotwords that
+    prompt Whisper's own transcripts when it rescores (``whisper_rescoring``)."""
 
     tutor: ArpaModel | None
     questions: ArpaModel | None
+    hotwords: str = ""
 
 
 def _log10_prob(decoder: Any, word: str, history: Sequence[str]) -> float:

@@ -38,10 +38,11 @@ from tests.support import spoken_questions
 from tests.support.grpc_servers import running_server
 
 #: Word error rate the dev set's on-topic questions stay under (clean audio, 57 questions,
-#: 329 words). Measured: 0.14 with Whisper's rescoring (pocketsphinx alone: 0.26 with clause
-#: questions and Kneser-Ney; 0.38 with key-term templates alone; the general model: 0.60 on
-#: the first six); the margin of 16 words keeps a change of a few words from failing the test.
-ON_TOPIC_WER_LIMIT = 0.19
+#: 329 words). Measured: 0.097 with Whisper's rescoring and its own transcripts prompted with
+#: the tutor's key terms (0.14 unprompted; pocketsphinx alone: 0.26 with clause questions and
+#: Kneser-Ney; 0.38 with key-term templates alone; the general model: 0.60 on the first six);
+#: the margin of 17 words keeps a change of a few words from failing the test.
+ON_TOPIC_WER_LIMIT = 0.15
 #: ... and its off-topic questions (12 questions, 69 words). Measured: 0.16 with Whisper's
 #: rescoring; pocketsphinx alone 0.49, its general model 0.55 (benchmarks.asr_accuracy).
 OFF_TOPIC_WER_LIMIT = 0.30
@@ -164,7 +165,7 @@ def test_on_topic_questions_are_recognized_with_the_tutors_model(pocketsphinx_en
     general_pairs: list[tuple[str, str]] = []
     off_topic: list[tuple[str, str]] = []
     right: list[float] = []  # transcript confidences of questions heard word for word
-    wrong: list[float] = []  # ... and of questions heard with half their words wrong or worse
+    wrong: list[float] = []  # ... and of questions with a third of their words or more wrong
     for question in spoken_questions.questions("dev"):
         pcm = spoken_questions.clean_pcm(question)
         document = question.document if question.on_topic else names[question.index % 3]
@@ -173,7 +174,7 @@ def test_on_topic_questions_are_recognized_with_the_tutors_model(pocketsphinx_en
         errors, words = spoken_questions.word_errors(question.text, transcript.text)
         if errors == 0:
             right.append(transcript.confidence)
-        elif errors >= words / 2:
+        elif errors >= words / 3:
             wrong.append(transcript.confidence)
         if not question.on_topic:
             off_topic.append((question.text, transcript.text))
@@ -186,7 +187,7 @@ def test_on_topic_questions_are_recognized_with_the_tutors_model(pocketsphinx_en
     assert wer <= ON_TOPIC_WER_LIMIT, pairs
     assert wer < spoken_questions.word_error_rate(general_pairs)
     assert spoken_questions.word_error_rate(off_topic) <= OFF_TOPIC_WER_LIMIT, off_topic
-    # Confidence tells right from wrong: measured 0.92 (44 questions) against 0.67 (7).
+    # Confidence tells right from wrong: measured 0.92 (46 questions) against 0.74 (9).
     assert len(right) >= 5 and len(wrong) >= 3
     assert np.mean(right) > np.mean(wrong) + 0.1
 
