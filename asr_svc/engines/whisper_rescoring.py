@@ -277,14 +277,29 @@ class WhisperRescorer:
 
 
 def unrepeated(words: tuple[str, ...]) -> tuple[str, ...]:
-    """A transcript that is a phrase of two words or more said again (the last time perhaps
-    in part, two words or more) as that phrase once: in a short window Whisper repeats what it
-    heard until its length bound ("what is alternating current what is alternating"), and its
-    own scores favour the repeats. "bye bye" stays."""
-    for period in range(2, len(words) - 1):
-        if all(words[i] == words[i - period] for i in range(period, len(words))):
-            return words[:period]
-    return words
+    """A transcript without Whisper's loops: in a short window it says a phrase of two words
+    or more again and again until its length bound ("who founded rome founded rome", "what is
+    alternating current what is alternating"), and its own scores favour the repeats. Each
+    phrase said twice in a row is kept once, and a last repeat cut short by the bound (two
+    words or more) goes; "bye bye" stays."""
+    kept = list(words)
+    while repeat := _first_repeat(kept):
+        start, size = repeat
+        del kept[start + size : start + 2 * size]
+    for size in range(2, len(kept)):
+        for cut in range(2, size):  # the last repeat's words, fewer than the phrase's
+            if len(kept) >= size + cut and kept[-cut:] == kept[-cut - size : -size]:
+                return tuple(kept[:-cut])
+    return tuple(kept)
+
+
+def _first_repeat(words: list[str]) -> tuple[int, int] | None:
+    """(start, size) of the first phrase of two words or more said twice in a row."""
+    for start in range(len(words)):
+        for size in range(2, (len(words) - start) // 2 + 1):
+            if words[start : start + size] == words[start + size : start + 2 * size]:
+                return start, size
+    return None
 
 
 def _scored(words: tuple[str, ...], tokens: list[list[int]], result: Any) -> Scored:
