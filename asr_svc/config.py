@@ -122,12 +122,13 @@ class AsrSettings(ServiceSettings):
     # ~80 ms at p50 (p90 ~250 ms) on those utterances.
     question_opinion: bool = True
     # pocketsphinx: a tutor's finals are chosen by a small Whisper model (tiny.en) among the
-    # tutor's and question model's most likely transcripts and its own (issue 15;
-    # engines.whisper_rescoring): held-out on-topic WER 0.266/0.367 -> 0.172/0.180
-    # clean/noisy, off-topic 0.588/0.471 -> 0.000/0.324, for ~0.09 RTF of Whisper (~150 ms at
-    # the final). "auto": the model the asr extra installs, if installed; a directory: that
-    # CTranslate2 Whisper model (English-only); "off": pocketsphinx alone. With it, the
-    # question model streams (question_model) and neither second opinion is needed.
+    # tutor's and question model's most likely transcripts and its own, prompted with the
+    # tutor's key terms (issue 15; engines.whisper_rescoring): held-out on-topic WER
+    # 0.266/0.367 -> 0.164/0.172 clean/noisy, off-topic 0.588/0.471 -> 0.088/0.265, for
+    # ~0.09 RTF of Whisper (~150 ms at the final). "auto": the model the asr extra
+    # installs, if installed; a directory: that CTranslate2 Whisper model (English-only);
+    # "off": pocketsphinx alone. With it, the question model streams (question_model) and
+    # neither second opinion is needed.
     rescore_model: str = "auto"
 
     @property
