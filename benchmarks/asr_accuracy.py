@@ -22,10 +22,11 @@ idle decoders, so no row depends on the rows run before it (it did: held-out on-
 
 Also: the real-time factor of decoding with a tutor's model (all decoding, second opinions
 included, over all audio; and per utterance, its 90th percentile; CPU time split into the
-decoders' search while the audio streams and the work at its end), the share of finals that got
-each second opinion, the time from an utterance's end to its final transcript (second opinions
-are decoded then), and the time to build a tutor's model from 50 pages of documents (model
-text, pronunciations, and the first decoder).
+decoders' search while the audio streams and the work at its end), the share of finals that
+read as the last interim did (the gateway's speculative answer to it stands), the share of
+finals that got each second opinion, the time from an utterance's end to its final transcript
+(second opinions are decoded then), and the time to build a tutor's model from 50 pages of
+documents (model text, pronunciations, and the first decoder).
 
 Run alone: ``python -m benchmarks.asr_accuracy --quick`` (clean and white noise; without
 ``--quick`` pink noise too), writing ``bench-results/asr_accuracy.json``. While developing:
@@ -74,6 +75,8 @@ class _Decoded:
         final_cpu_s: CPU seconds from the utterance's end to its final: second opinions, or
             Whisper's rescoring (its threads included).
         final_s: Wall seconds from the utterance's end to its final.
+        last_interim: The interim transcript when the audio ended: what the gateway answers
+            speculatively, kept only if the final reads the same.
     """
 
     transcript: Transcript
@@ -81,6 +84,7 @@ class _Decoded:
     streamed_cpu_s: float
     final_cpu_s: float
     final_s: float
+    last_interim: str
 
 
 def _decode(engine: PocketsphinxEngine, spec: StreamSpec, pcm: bytes) -> _Decoded:
@@ -93,10 +97,16 @@ def _decode(engine: PocketsphinxEngine, spec: StreamSpec, pcm: bytes) -> _Decode
         stream.start_utterance()
         stream.accept(np.frombuffer(pcm, dtype="<i2"))
         ending, ending_cpu = time.perf_counter(), time.process_time()
+        interim = stream.interim()
         transcript = stream.finish(len(pcm) // 2)
         ended, ended_cpu = time.perf_counter(), time.process_time()
         return _Decoded(
-            transcript, ended - started, ending_cpu - cpu, ended_cpu - ending_cpu, ended - ending
+            transcript,
+            ended - started,
+            ending_cpu - cpu,
+            ended_cpu - ending_cpu,
+            ended - ending,
+            interim,
         )
     finally:
         stream.close()
@@ -116,7 +126,7 @@ def _condition(
         "tutor_on": [], "general_on": [], "tutor_off": [], "general_off": []
     }  # fmt: skip
     decode_s = streamed_cpu_s = final_cpu_s = audio_s = 0.0
-    second_opinions = question_opinions = rescored = 0
+    second_opinions = question_opinions = rescored = interims_kept = 0
     finish_s: list[float] = []
     utterance_rtf: list[float] = []
     confidences: list[float] = []
@@ -132,6 +142,7 @@ def _condition(
         second_opinions += engine.second_opinions - before[0]
         question_opinions += engine.question_opinions - before[1]
         rescored += engine.rescored - before[2]
+        interims_kept += transcript.text == decoded.last_interim
         decode_s += decoded.wall_s
         streamed_cpu_s += decoded.streamed_cpu_s
         final_cpu_s += decoded.final_cpu_s
@@ -169,6 +180,11 @@ def _condition(
     )
     result["question_opinion_share"] = round(
         question_opinions / len(spoken_questions.questions(split)), 3
+    )
+    # Finals that read as the last interim did: the gateway's speculative answer to that
+    # interim stands (when the final is confident; otherwise it answers afresh).
+    result["final_is_last_interim_share"] = round(
+        interims_kept / len(spoken_questions.questions(split)), 3
     )
     # Finals Whisper chose (engines.whisper_rescoring).
     result["rescored_share"] = round(rescored / len(spoken_questions.questions(split)), 3)
@@ -254,7 +270,7 @@ def print_accuracy(report: dict[str, Any]) -> None:
         f"\n{'split':<9} {'audio':<6} {'on-topic WER tutor/general':>27} "
         f"{'off-topic WER tutor/general':>28} {'RTF wall/CPU':>13} {'conf. ECE':>9} "
         f"{'2nd opinions gen/q':>18} {'final ms p50/p90':>16} {'utt RTF p90':>11} "
-        f"{'CPU RTF streamed/final':>22}"
+        f"{'CPU RTF streamed/final':>22} {'= interim':>9}"
     )
     for split in SPLITS:
         for noise, row in report.get(split, {}).items():
@@ -267,7 +283,8 @@ def print_accuracy(report: dict[str, Any]) -> None:
                 f"/{row['question_opinion_share']:<5.0%} "
                 f"{row['final_ms_p50']:>7.0f}/{row['final_ms_p90']:<8.0f} "
                 f"{row['utterance_rtf_cpu_p90']:>11.3f} "
-                f"{row['streamed_rtf_cpu']:>14.3f}/{row['final_rtf_cpu']:<7.3f}"
+                f"{row['streamed_rtf_cpu']:>14.3f}/{row['final_rtf_cpu']:<7.3f} "
+                f"{row['final_is_last_interim_share']:>9.0%}"
             )
     build = report["build_50_pages"]
     print(
