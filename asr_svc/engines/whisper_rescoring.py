@@ -13,8 +13,9 @@ To score, the encoder hears the utterance and one second of silence, not Whisper
 window: the choice is as good (measured offline on the dev split's clean questions: on-topic
 WER 0.179 either way) at a twentieth of the cost (~25 ms against ~500 ms on one core). Its own
 transcript, which repeats itself in so short a window, hears 8 s of silence after the
-utterance (``OWN_PAD_SECONDS``), is bounded in length by the audio's, and bars repeated
-trigrams; it is decoded in the background while the candidates are scored. Its prompt holds
+utterance (``OWN_PAD_SECONDS``), is bounded in length by the audio's, bars repeated trigrams,
+and keeps a phrase it loops on once (``unrepeated``); it is decoded in the background while
+the candidates are scored. Its prompt holds
 the stream's hotwords (the caller's hints, then the tutor's key terms, as faster-whisper's
 engine gets them), so it spells the tutor's words ("magma", not "my blood").
 
