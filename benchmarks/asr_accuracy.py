@@ -131,7 +131,8 @@ def _condition(
     utterance_rtf: list[float] = []
     confidences: list[float] = []
     correct: list[bool] = []
-    for question in spoken_questions.questions(split):
+    questions = spoken_questions.questions(split)
+    for question in questions:
         pcm = spoken_questions.recording(question, noise)
         document = spoken_questions.asked_of(question, names)
         topic = "on" if question.on_topic else "off"
@@ -175,19 +176,13 @@ def _condition(
     result["final_ms_p90"] = round(1000 * float(np.percentile(finish_s, 90)), 1)
     # Finals the general model decoded again (engines.pocketsphinx: off-topic fallback), and
     # those the tutor's question model did (its second opinion on doubtful questions).
-    result["second_opinion_share"] = round(
-        second_opinions / len(spoken_questions.questions(split)), 3
-    )
-    result["question_opinion_share"] = round(
-        question_opinions / len(spoken_questions.questions(split)), 3
-    )
+    result["second_opinion_share"] = round(second_opinions / len(questions), 3)
+    result["question_opinion_share"] = round(question_opinions / len(questions), 3)
     # Finals that read as the last interim did: the gateway's speculative answer to that
     # interim stands (when the final is confident; otherwise it answers afresh).
-    result["final_is_last_interim_share"] = round(
-        interims_kept / len(spoken_questions.questions(split)), 3
-    )
+    result["final_is_last_interim_share"] = round(interims_kept / len(questions), 3)
     # Finals Whisper chose (engines.whisper_rescoring).
-    result["rescored_share"] = round(rescored / len(spoken_questions.questions(split)), 3)
+    result["rescored_share"] = round(rescored / len(questions), 3)
     result["word_confidence_ece"] = round(
         spoken_questions.calibration_error(confidences, correct), 3
     )

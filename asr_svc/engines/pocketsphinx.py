@@ -271,10 +271,9 @@ class PocketsphinxEngine(AsrEngine):
         # Only tutors' models (documents, the general model mixed in) get the second opinion:
         # a caller's phrase hints alone say what it expects to hear.
         documents = spec.knowledge.documents if spec.knowledge is not None else ()
-        rescore = self.rescorer is not None and bool(documents) and model is not None
-        fallback = (
-            self._settings.off_topic_fallback and bool(documents) and model is not None
-        ) and not rescore
+        tutor = bool(documents) and model is not None
+        rescore = self.rescorer is not None and tutor
+        fallback = self._settings.off_topic_fallback and tutor and not rescore
         questions = None
         opinion = None
         if models.questions is not None and model is not None:

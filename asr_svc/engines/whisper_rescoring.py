@@ -237,8 +237,6 @@ class WhisperRescorer:
             max_length=len(prompt) + 2 * (6 + math.ceil(4 * seconds)),
             no_repeat_ngram_size=3,
         )
-        if not result[0].sequences_ids:
-            return ()
         # Spelt as the decoders' dictionary spells words (numbers as words), so the tutor's
         # models score it.
         words = phrase_words(self._tokenizer.decode(result[0].sequences_ids[0]))
