@@ -60,7 +60,10 @@ WINDOW_SECONDS = 30.0
 #: 20 dB white noise; measured before the decoders' own finals joined their n-best lists
 #: among the candidates, which took 2 to 0.125/0.201): on-topic WER 0.122/0.234 at 1.5,
 #: 0.131/0.222 at 2, 0.155/0.210 at 2.5; off-topic 0.130/0.275 at 1.5 and 2, 0.203/0.319
-#: at 2.5.
+#: at 2.5. Later, with the prompt and the fit split: dev and fit together chose best at
+#: 0.9-1.2 (their word errors 286 at 2, 253 at 1.2; on-topic 199 -> 190, off-topic 87 -> 63),
+#: but 1.2 cost the held-out split on-topic words (clean 0.164 -> 0.211, noisy 0.172 ->
+#: 0.242) and its noisy word-confidence calibration (ECE 0.098 -> 0.143): 2 kept.
 LANGUAGE_WEIGHT = 2.0
 #: Each decoder's most likely transcripts Whisper scores (distinct texts, beside the
 #: decoder's own final): ~12 candidates an utterance. Dev split (before the finals joined),
