@@ -12,7 +12,9 @@ general model's when they read as everyday English (``engines.pocketsphinx``;
 ``ASR_QUESTION_MODEL=true`` streams the question model on every utterance instead), or, with
 Whisper's rescoring (the default when its model is installed; ``ASR_RESCORE_MODEL=off`` turns
 it off), both models stream and Whisper chooses among their likeliest transcripts and its own
-(``engines.whisper_rescoring``; its CPU time is counted with the decoders'). No phrase
+(``engines.whisper_rescoring``), Moonshine scoring the likeliest few too
+(``engines.moonshine_scoring``; ``ASR_MOONSHINE_MODEL=off`` turns it off); their CPU time is
+counted with the decoders'. No phrase
 hints. The ``held_out`` split was not used while developing the method; its
 numbers are the headline. Streams are opened as the service opens them (same decoder pool and
 channel adaptation), with the whole question as one utterance. Each condition (split and
@@ -52,7 +54,7 @@ from typing import Any
 import numpy as np
 
 from asr_svc.config import AsrSettings
-from asr_svc.engines import pocketsphinx, whisper_rescoring
+from asr_svc.engines import moonshine_scoring, pocketsphinx, whisper_rescoring
 from asr_svc.engines.base import KnowledgeText, StreamSpec, Transcript
 from asr_svc.engines.pocketsphinx import PocketsphinxEngine
 from tests.support import spoken_questions
@@ -293,10 +295,10 @@ def _wer(value: float | None) -> str:
 
 
 def _override(assignment: str) -> None:
-    """Sets ``NAME=VALUE``, a numeric constant of ``engines.pocketsphinx`` or
-    ``engines.whisper_rescoring``."""
+    """Sets ``NAME=VALUE``, a numeric constant of ``engines.pocketsphinx``,
+    ``engines.whisper_rescoring`` or ``engines.moonshine_scoring``."""
     name, _, value = assignment.partition("=")
-    for module in (pocketsphinx, whisper_rescoring):
+    for module in (pocketsphinx, whisper_rescoring, moonshine_scoring):
         current = getattr(module, name, None)
         if name.isupper() and isinstance(current, int | float) and not isinstance(current, bool):
             setattr(module, name, type(current)(value))

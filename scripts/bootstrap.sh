@@ -50,4 +50,36 @@ if [ ! -d node_modules/@bufbuild/buf ] || [ package-lock.json -nt node_modules/.
   # Linux's, `npm install` added the others and rewrote it.
   npm ci --no-audit --no-fund --loglevel=error
 fi
+# asr_svc's second judge of tutors' transcripts (asr_svc.engines.moonshine_scoring):
+# Moonshine tiny (MIT). Only npm's @moonshine-ai/moonshine-js carries its ONNX weights, and
+# PyPI's useful-moonshine-onnx its tokenizer; the three files are taken from the two archives,
+# checked against these digests, without either package's dependencies (the npm package's
+# pull in transformers.js and an onnxruntime that downloads its binaries at install).
+MOONSHINE=.venv/share/moonshine-tiny
+MOONSHINE_NPM="@moonshine-ai/moonshine-js@0.1.29"
+MOONSHINE_NPM_SHA256=864e17a00ed494857c71693e835306fa038e0f82002c76e3056d67d574e1c2d8
+MOONSHINE_PYPI="useful-moonshine-onnx==20251121"
+MOONSHINE_PYPI_SHA256=b4189b0d7dc8064d567fd0b5d5ce78634be290b0a3a3274ab80ad11c46d531a2
+if [ ! -f "$MOONSHINE/tokenizer.json" ]; then
+  log "fetching the Moonshine tiny model (npm $MOONSHINE_NPM, PyPI $MOONSHINE_PYPI; 22 MB)"
+  work=$(mktemp -d)
+  venv_python="$PWD/.venv/bin/python"
+  trap 'rm -rf "$work"' EXIT
+  (cd "$work" && npm pack --silent --loglevel=error "$MOONSHINE_NPM" >/dev/null)
+  .venv/bin/pip download -q --no-deps --dest "$work" "$MOONSHINE_PYPI"
+  (
+    cd "$work"
+    printf '%s  %s\n' "$MOONSHINE_NPM_SHA256" moonshine-ai-moonshine-js-0.1.29.tgz \
+      "$MOONSHINE_PYPI_SHA256" useful_moonshine_onnx-20251121-py3-none-any.whl | sha256sum -c --quiet
+    tar -xzf moonshine-ai-moonshine-js-0.1.29.tgz package/dist/model/tiny/quantized
+    "$venv_python" -m zipfile -e useful_moonshine_onnx-20251121-py3-none-any.whl .
+    mkdir model
+    mv package/dist/model/tiny/quantized/*.onnx moonshine_onnx/assets/tokenizer.json model/
+  )
+  mkdir -p "$(dirname "$MOONSHINE")"
+  rm -rf "$MOONSHINE"
+  mv "$work/model" "$MOONSHINE"  # whole or not at all: a failed fetch is retried next run
+  rm -rf "$work"
+  trap - EXIT
+fi
 log "ready"

@@ -28,8 +28,10 @@ every utterance as it arrives instead (~45% more CPU, no delay at the final).
 With Whisper's rescoring (``whisper_rescoring``; on when its model is installed, as the asr
 extra does), a tutor's streams decode with both models as audio arrives, and Whisper chooses
 each final among their finals, their five likeliest transcripts and its own transcript,
-weighed with the sentence mixture; the second opinions above are then not needed. Streams
-without a tutor's documents keep pocketsphinx's own final.
+weighed with the sentence mixture; Moonshine tiny (``moonshine_scoring``; on when ``make
+install`` has put it in the venv) scores the likeliest few again, and its score joins the
+choice. The second opinions above are then not needed. Streams without a tutor's documents
+keep pocketsphinx's own final.
 """
 
 from __future__ import annotations
@@ -50,7 +52,7 @@ import numpy as np
 
 from asr_svc.confidence import INTERCEPT, SLOPE, transcript_confidence, word_confidence
 from asr_svc.config import AsrSettings
-from asr_svc.engines import faster_whisper, whisper_rescoring
+from asr_svc.engines import faster_whisper, moonshine_scoring, whisper_rescoring
 from asr_svc.engines.base import (
     SAMPLE_RATE,
     AsrEngine,
@@ -189,6 +191,9 @@ class PocketsphinxEngine(AsrEngine):
         self._decoder_class: Any = None
         #: Whisper, choosing tutors' finals (``whisper_rescoring``); None: pocketsphinx alone.
         self.rescorer: whisper_rescoring.WhisperRescorer | None = None
+        #: Moonshine, scoring the rescorer's candidates too (``moonshine_scoring``); None:
+        #: Whisper alone.
+        self.second_judge: moonshine_scoring.MoonshineScorer | None = None
 
     @property
     def capabilities(self) -> EngineCapabilities:
@@ -228,6 +233,8 @@ class PocketsphinxEngine(AsrEngine):
             self._cmn = estimate
         self._release(_GENERAL, decoder)
         self.rescorer = self._load_rescorer()
+        if self.rescorer is not None:
+            self.second_judge = self._load_second_judge()
         # With the rescorer, tutors' streams need neither second opinion: Whisper's own
         # transcript hears everyday English, and the question model streams.
         if self._settings.off_topic_fallback and self.rescorer is None:
@@ -236,27 +243,30 @@ class PocketsphinxEngine(AsrEngine):
         logger.info("pocketsphinx ready (%d dictionary words)", len(self._dictionary))
 
     def _load_rescorer(self) -> whisper_rescoring.WhisperRescorer | None:
-        setting = self._settings.rescore_model.strip()
-        if setting.lower() in ("off", "none", "false", ""):
+        model_dir = _model_dir(
+            self._settings.rescore_model,
+            "ASR_RESCORE_MODEL",
+            whisper_rescoring.bundled_model_dir,
+            "a CTranslate2 Whisper model",
+        )
+        if model_dir is None:
             return None
-        if setting.lower() == "auto":
-            model_dir = whisper_rescoring.bundled_model_dir()
-            if model_dir is None:
-                logger.warning(
-                    "no Whisper model for rescoring tutors' transcripts (install the asr "
-                    "extra, or set ASR_RESCORE_MODEL): pocketsphinx alone chooses them"
-                )
-                return None
-        else:
-            model_dir = Path(setting).expanduser()
-            if not model_dir.is_dir():
-                raise StartupError(
-                    f"ASR_RESCORE_MODEL={setting!r} is not a directory: name a CTranslate2 "
-                    "Whisper model directory, 'auto' or 'off'"
-                )
         rescorer = whisper_rescoring.WhisperRescorer(model_dir, self._settings.worker_threads)
         logger.info("tutors' transcripts rescored by Whisper from %s", model_dir)
         return rescorer
+
+    def _load_second_judge(self) -> moonshine_scoring.MoonshineScorer | None:
+        model_dir = _model_dir(
+            self._settings.moonshine_model,
+            "ASR_MOONSHINE_MODEL",
+            moonshine_scoring.bundled_model_dir,
+            "a Moonshine ONNX model",
+        )
+        if model_dir is None:
+            return None
+        judge = moonshine_scoring.MoonshineScorer(model_dir)
+        logger.info("tutors' transcripts scored by Moonshine too, from %s", model_dir)
+        return judge
 
     def open_stream(self, spec: StreamSpec) -> EngineStream:
         if not supported(spec.language, self.capabilities.languages):
@@ -695,15 +705,31 @@ class PocketsphinxStream(EngineStream):
         )
         unique = list(dict.fromkeys(words for words in candidates if words))
         scored = utterance.score(unique)
+        # Moonshine hears the utterance while Whisper still transcribes it in the background.
+        judge = self._engine.second_judge
+        encoded = judge.encode(audio) if judge is not None and judge.fits(audio) else None
         own = utterance.own_transcript()
         if own and own not in unique:
             scored += utterance.score([own])
-        best = max(
-            scored,
-            key=lambda s: (
-                s.log_prob + whisper_rescoring.LANGUAGE_WEIGHT * mixture.log_prob(s.words)
+
+        if not scored:
+            return transcript  # no words in any candidate, nor in Whisper's own transcript
+        # Whisper's score plus the tutor's sentence mixture's, best first.
+        ranked = sorted(
+            (
+                (c.log_prob + whisper_rescoring.LANGUAGE_WEIGHT * mixture.log_prob(c.words), c)
+                for c in scored
             ),
+            key=lambda pair: pair[0],
+            reverse=True,
         )
+        best = ranked[0][1]
+        if judge is not None and encoded is not None:
+            # The likeliest few get Moonshine's score too (moonshine_scoring).
+            judged = ranked[: moonshine_scoring.JUDGED_CANDIDATES]
+            second = judge.score(encoded, [c.words for _, c in judged])
+            totals = [total + extra for (total, _), extra in zip(judged, second, strict=True)]
+            best = judged[totals.index(max(totals))][1]
         # Whisper's word probabilities are the confidences of every rescored final (one
         # calibration: WORD_CONFIDENCE); a decoder's own final keeps the decoder's word times.
         decoded = finals.get(" ".join(best.words))
@@ -744,6 +770,31 @@ class _TutorModels:
     tutor: ArpaModel | None
     questions: ArpaModel | None
     hotwords: str = ""
+
+
+def _model_dir(
+    setting: str, variable: str, bundled: Callable[[], Path | None], kind: str
+) -> Path | None:
+    """The model directory a setting names: "auto" (the installed model, if any), a
+    directory, or "off" (None)."""
+    setting = setting.strip()
+    if setting.lower() in ("off", "none", "false", ""):
+        return None
+    if setting.lower() == "auto":
+        model_dir = bundled()
+        if model_dir is None:
+            logger.warning(
+                "%s=auto, but no such model is installed (make install puts it in place): "
+                "tutors' transcripts are chosen without it",
+                variable,
+            )
+        return model_dir
+    model_dir = Path(setting).expanduser()
+    if not model_dir.is_dir():
+        raise StartupError(
+            f"{variable}={setting!r} is not a directory: name {kind} directory, 'auto' or 'off'"
+        )
+    return model_dir
 
 
 def _log10_prob(decoder: Any, word: str, history: Sequence[str]) -> float:

@@ -7,7 +7,9 @@ utterance's audio, it scores each candidate transcript token by token (CTranslat
 alignment), and decodes one transcript of its own, which hears everyday English far better
 than a tutor's model does. The final is the candidate with the best sum of Whisper's log
 probability and ``LANGUAGE_WEIGHT`` times its log probability under the tutor's sentence
-mixture (``language_model.sentence_choice``), so the tutor's material still counts.
+mixture (``language_model.sentence_choice``), so the tutor's material still counts; with
+Moonshine installed, its log probability joins the sum of the likeliest few
+(``moonshine_scoring``).
 
 To score, the encoder hears the utterance and one second of silence, not Whisper's usual 30 s
 window: the choice is as good (measured offline on the dev split's clean questions: on-topic
