@@ -711,9 +711,6 @@ class PocketsphinxStream(EngineStream):
         own = utterance.own_transcript()
         if own and own not in unique:
             scored += utterance.score([own])
-
-        if not scored:
-            return transcript  # no words in any candidate, nor in Whisper's own transcript
         # Whisper's score plus the tutor's sentence mixture's, best first.
         ranked = sorted(
             (
