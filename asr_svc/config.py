@@ -126,10 +126,10 @@ class AsrSettings(ServiceSettings):
     # tutor's key terms (issue 15; engines.whisper_rescoring): held-out on-topic WER
     # 0.266/0.367 -> 0.148/0.188 clean/noisy (0.164/0.172 in another install: the split has
     # 128 on-topic words), off-topic 0.588/0.471 -> 0.088/0.265, for ~0.07 RTF of Whisper
-    # (~95 ms at the final). "auto": the model the asr extra
-    # installs, if installed; a directory: that CTranslate2 Whisper model (English-only);
-    # "off": pocketsphinx alone. With it, the question model streams (question_model) and
-    # neither second opinion is needed.
+    # (~95 ms at the final). "auto": the model the asr extra installs, if installed; a
+    # directory: that CTranslate2 Whisper model (English-only); "off": pocketsphinx alone.
+    # With it, the question model streams (question_model) and neither second opinion is
+    # needed.
     rescore_model: str = "auto"
     # pocketsphinx, with Whisper's rescoring: Moonshine tiny scores the likeliest candidates
     # again as a second acoustic judge (engines.moonshine_scoring; word errors of the dev, fit
