@@ -27,7 +27,6 @@ another directory holding the same three files, or ``off``.
 from __future__ import annotations
 
 import math
-import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -47,7 +46,6 @@ JUDGED_CANDIDATES = 4
 MIN_SECONDS = 0.1
 MAX_SECONDS = 64.0
 _START, _END = 1, 2  # the decoder's start and end-of-text tokens
-_PAST = re.compile(r"past_key_values\.(\d+)\.decoder\.key")
 
 
 def bundled_model_dir() -> Path | None:
@@ -95,9 +93,8 @@ class MoonshineScorer:
         # The cache's shape (layers, heads, head size) differs between Moonshine's sizes:
         # read it from the decoder's inputs.
         past = {i.name: i.shape for i in self._decoder.get_inputs() if "past_key_values" in i.name}
-        layers = sorted(int(m.group(1)) for name in past if (m := _PAST.fullmatch(name)))
         shape = past.get("past_key_values.0.decoder.key")
-        if not layers or shape is None or not all(isinstance(n, int) for n in shape[1::2]):
+        if shape is None or not all(isinstance(n, int) for n in shape[1::2]):
             raise StartupError(
                 f"{model_dir / MODEL_FILES[1]} is not a merged Moonshine decoder "
                 "(no past_key_values.N.decoder.key inputs of fixed heads and head size)"

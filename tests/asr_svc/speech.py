@@ -12,7 +12,7 @@ import numpy as np
 from vtutor.asr.v1 import asr_pb2, asr_pb2_grpc
 from vtutor.common.v1 import media_pb2
 
-from asr_svc.engines.base import AsrEngine, StreamSpec, Transcript
+from asr_svc.engines.base import AsrEngine, KnowledgeText, StreamSpec, Transcript
 from tests.support.speech import chunks, espeak_pcm, silence_pcm
 
 RATE = 16000
@@ -201,3 +201,8 @@ def decode_utterance(engine: AsrEngine, spec: StreamSpec, pcm: bytes) -> Transcr
         return stream.finish(len(pcm) // 2)
     finally:
         stream.close()
+
+
+def knowledge(name: str, *texts: str) -> KnowledgeText:
+    """A tutor's knowledge base named ``name`` with ``texts`` as its documents."""
+    return KnowledgeText(knowledge_base_id=name, content_hash=f"hash-{name}", documents=texts)

@@ -12,11 +12,11 @@ import pytest
 
 from asr_svc.config import AsrSettings
 from asr_svc.engines import moonshine_scoring
-from asr_svc.engines.base import KnowledgeText, StreamSpec
+from asr_svc.engines.base import StreamSpec
 from asr_svc.engines.moonshine_scoring import MoonshineScorer
 from asr_svc.engines.pocketsphinx import PocketsphinxEngine
 from svc_core.server import StartupError
-from tests.asr_svc.speech import decode_utterance
+from tests.asr_svc.speech import decode_utterance, knowledge
 from tests.support import spoken_questions
 
 
@@ -27,17 +27,13 @@ def judge() -> MoonshineScorer:
     return MoonshineScorer(model_dir)
 
 
-def _knowledge(name: str, text: str) -> KnowledgeText:
-    return KnowledgeText(knowledge_base_id=name, content_hash=f"hash-{name}", documents=(text,))
-
-
 @pytest.mark.integration
 def test_moonshine_prefers_what_was_said_to_pocketsphinxs_mishearings(judge, pocketsphinx_alone):
     docs = spoken_questions.documents("dev")
     preferred = misheard = 0
     for question in [q for q in spoken_questions.questions("dev") if q.on_topic][:30]:
         pcm = spoken_questions.clean_pcm(question)
-        spec = StreamSpec(knowledge=_knowledge(question.document, docs[question.document]))
+        spec = StreamSpec(knowledge=knowledge(question.document, docs[question.document]))
         heard = decode_utterance(pocketsphinx_alone, spec, pcm).text
         if not heard or heard == question.text:
             continue
@@ -92,7 +88,7 @@ def test_moonshine_makes_the_engines_choice_better_than_whispers_alone(
         monkeypatch.setattr(pocketsphinx_engine, "second_judge", judge if with_judge else None)
         pocketsphinx_engine.reset_adaptation(start)
         for question in questions:
-            spec = StreamSpec(knowledge=_knowledge(question.document, docs[question.document]))
+            spec = StreamSpec(knowledge=knowledge(question.document, docs[question.document]))
             pcm = spoken_questions.clean_pcm(question)
             text = decode_utterance(pocketsphinx_engine, spec, pcm).text
             heard[with_judge].append((question.text, text))

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import pytest
 
 from asr_svc.confidence import word_confidence
-from asr_svc.engines.base import KnowledgeText, StreamSpec
+from asr_svc.engines.base import StreamSpec
 from asr_svc.engines.pocketsphinx import QUESTION_CONFIDENCE
 from asr_svc.language_model.corpus import TutorText, corpus_lines, question_lines
 from asr_svc.language_model.sentence_choice import (
@@ -18,7 +18,7 @@ from asr_svc.language_model.sentence_choice import (
     SentenceMixture,
     log_mixture,
 )
-from tests.asr_svc.speech import decode_utterance
+from tests.asr_svc.speech import decode_utterance, knowledge
 from tests.support import spoken_questions
 
 _DOCUMENT = "Magma rises through the crust. Tectonic plates move. Tectonic plates collide."
@@ -92,16 +92,12 @@ def test_the_question_decoders_word_confidences_have_their_own_calibration():
     assert word_confidence(0.5, slope, intercept) > word_confidence(0.5)
 
 
-def _knowledge(name: str, text: str) -> KnowledgeText:
-    return KnowledgeText(knowledge_base_id=name, content_hash=f"hash-{name}", documents=(text,))
-
-
 @pytest.mark.integration
 def test_only_a_tutor_with_documents_gets_a_question_model(pocketsphinx_alone, monkeypatch):
     engine = pocketsphinx_alone
     settings = engine._settings
     monkeypatch.setattr(engine, "_settings", settings.model_copy(update={"question_model": True}))
-    spec = StreamSpec(knowledge=_knowledge("magma", _DOCUMENT))
+    spec = StreamSpec(knowledge=knowledge("magma", _DOCUMENT))
     questions, tutor = engine.question_model(spec), engine.tutor_model(spec)
     assert questions is not None and tutor is not None
     assert {"magma", "rise", "tectonic"} <= questions.vocabulary < tutor.vocabulary
@@ -111,15 +107,15 @@ def test_only_a_tutor_with_documents_gets_a_question_model(pocketsphinx_alone, m
     monkeypatch.setattr(engine, "_settings", settings.model_copy(update={"question_model": False}))
     # Not streamed, the question model still gives doubtful finals its second opinion...
     monkeypatch.setattr(engine, "_question_opinion", True)
-    opinion = StreamSpec(knowledge=_knowledge("magma-opinion", _DOCUMENT))
+    opinion = StreamSpec(knowledge=knowledge("magma-opinion", _DOCUMENT))
     assert engine.question_model(opinion) is not None
     # ... unless that is turned off too (ASR_QUESTION_OPINION=false).
     monkeypatch.setattr(engine, "_question_opinion", False)
-    off = StreamSpec(knowledge=_knowledge("magma-off", _DOCUMENT))
+    off = StreamSpec(knowledge=knowledge("magma-off", _DOCUMENT))
     assert engine.question_model(off) is None and engine.tutor_model(off) is not None
     # Whisper's rescoring weighs the question model's transcripts: with it, a tutor has one.
     monkeypatch.setattr(engine, "rescorer", object())
-    rescored = StreamSpec(knowledge=_knowledge("magma-rescored", _DOCUMENT))
+    rescored = StreamSpec(knowledge=knowledge("magma-rescored", _DOCUMENT))
     assert engine.question_model(rescored) is not None
 
 
@@ -145,7 +141,7 @@ def test_the_question_model_hears_questions_about_the_material_better(
         )
         for question in on_topic[::2]:
             doc = question.document
-            spec = StreamSpec(knowledge=_knowledge(f"{doc}-{enabled}", docs[doc]))
+            spec = StreamSpec(knowledge=knowledge(f"{doc}-{enabled}", docs[doc]))
             pcm = spoken_questions.noisy_pcm(question, 20.0, "white")
             heard[enabled].append(
                 (question.text, decode_utterance(pocketsphinx_alone, spec, pcm).text)
@@ -173,7 +169,7 @@ def test_doubtful_questions_get_the_question_models_second_opinion(pocketsphinx_
         before = pocketsphinx_alone.question_opinions
         for question in on_topic:
             doc = question.document
-            spec = StreamSpec(knowledge=_knowledge(f"{doc}-opinion-{enabled}", docs[doc]))
+            spec = StreamSpec(knowledge=knowledge(f"{doc}-opinion-{enabled}", docs[doc]))
             for pcm in (
                 spoken_questions.clean_pcm(question),
                 spoken_questions.noisy_pcm(question, 20.0, "white"),

@@ -32,6 +32,7 @@ from tests.asr_svc.speech import (
     config_request,
     decode_utterance,
     finals,
+    knowledge,
     recognize,
 )
 from tests.support import spoken_questions
@@ -48,10 +49,6 @@ ON_TOPIC_WER_LIMIT = 0.12
 #: scores, 0.16 with Whisper's alone; pocketsphinx alone 0.49, its general model 0.55
 #: (benchmarks.asr_accuracy).
 OFF_TOPIC_WER_LIMIT = 0.30
-
-
-def _knowledge(name: str, *texts: str) -> KnowledgeText:
-    return KnowledgeText(knowledge_base_id=name, content_hash=f"hash-{name}", documents=texts)
 
 
 @pytest.mark.unit
@@ -89,7 +86,7 @@ def test_hints_widen_the_vocabulary_and_never_narrow_it(pocketsphinx_engine):
 @pytest.mark.unit
 def test_the_tutors_model_keeps_the_general_models_words(pocketsphinx_engine):
     volcanoes = spoken_questions.documents("dev")["volcanoes"]
-    tutor = pocketsphinx_engine.tutor_model(StreamSpec(knowledge=_knowledge("v", volcanoes)))
+    tutor = pocketsphinx_engine.tutor_model(StreamSpec(knowledge=knowledge("v", volcanoes)))
     assert tutor is not None
     # Its own words, and everyday words none of its text has.
     assert {"magma", "subduction", "who", "killed", "library", "dinner"} <= tutor.vocabulary
@@ -101,7 +98,7 @@ def test_a_tutors_model_mixes_in_only_the_general_models_commonest_words(pockets
     general = pocketsphinx_engine._general
     assert general is not None
     volcanoes = spoken_questions.documents("dev")["volcanoes"]
-    tutor = pocketsphinx_engine.tutor_model(StreamSpec(knowledge=_knowledge("v", volcanoes)))
+    tutor = pocketsphinx_engine.tutor_model(StreamSpec(knowledge=knowledge("v", volcanoes)))
     assert tutor is not None
     ranked = general.top_words(len(general.unigrams))
     assert len(ranked) == GENERAL_WORDS > TUTOR_GENERAL_WORDS
@@ -171,7 +168,7 @@ def test_on_topic_questions_are_recognized_with_the_tutors_model(pocketsphinx_en
     for question in spoken_questions.questions("dev"):
         pcm = spoken_questions.clean_pcm(question)
         document = question.document if question.on_topic else names[question.index % 3]
-        spec = StreamSpec(knowledge=_knowledge(document, docs[document]))
+        spec = StreamSpec(knowledge=knowledge(document, docs[document]))
         transcript = decode_utterance(pocketsphinx_engine, spec, pcm)
         errors, words = spoken_questions.word_errors(question.text, transcript.text)
         if errors == 0:
@@ -201,7 +198,7 @@ def test_an_utterance_too_short_for_any_word_gives_an_empty_transcript(
 ):
     # A 10 ms utterance leaves the search no path: pocketsphinx then has no segments at all.
     volcanoes = spoken_questions.documents("dev")["volcanoes"]
-    spec = StreamSpec(knowledge=_knowledge("v", volcanoes))
+    spec = StreamSpec(knowledge=knowledge("v", volcanoes))
     noise = np.random.default_rng(samples).normal(0, 30, samples).astype("<i2").tobytes()
     transcript = decode_utterance(pocketsphinx_engine, spec, noise)
     assert (transcript.text, transcript.words, transcript.confidence) == ("", (), 0.0)
@@ -212,7 +209,7 @@ def test_a_tutor_without_documents_uses_the_general_model(pocketsphinx_engine):
     assert pocketsphinx_engine.tutor_model(StreamSpec()) is None
     empty = KnowledgeText(knowledge_base_id="empty", content_hash="h", documents=())
     assert pocketsphinx_engine.tutor_model(StreamSpec(knowledge=empty)) is None
-    tutor = pocketsphinx_engine.tutor_model(StreamSpec(knowledge=_knowledge("a", "Lava flows.")))
+    tutor = pocketsphinx_engine.tutor_model(StreamSpec(knowledge=knowledge("a", "Lava flows.")))
     assert tutor is not None and "lava" in tutor.vocabulary
 
 
@@ -291,7 +288,7 @@ def test_word_confidence_is_a_monotonic_map_into_0_1():
 @pytest.mark.integration
 def test_faster_whisper_gets_the_hints_then_the_documents_key_terms_as_hotwords(whisper_engine):
     document = spoken_questions.documents("dev")["volcanoes"]
-    spec = StreamSpec(phrase_hints=("mount etna",), knowledge=_knowledge("v", document))
+    spec = StreamSpec(phrase_hints=("mount etna",), knowledge=knowledge("v", document))
     stream = whisper_engine.open_stream(spec)
     try:
         hotwords = stream._hotwords or ""

